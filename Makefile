@@ -1,0 +1,65 @@
+# churn_nb: two commands for a new user.
+#   make up    install (if needed), train on the bundled sample, start the MLflow UI, print the URLs
+#   make test  install (if needed), then every check, in CI's order
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NOTEBOOKS := notebooks/*.ipynb scheduled/*.ipynb
+
+.PHONY: install up down test check-clean check-export nbtest pytest smoke clean
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip check
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+up: install
+	-@$(BIN)/churn-nb doctor
+	$(BIN)/churn-nb run train
+	@$(BIN)/churn-nb ui --background
+	@echo
+	@echo "churn_nb is up (workspace: $$PWD)"
+	@echo "  MLflow UI         http://127.0.0.1:5001   (runs, artifacts, the 'churn' model and its aliases)"
+	@echo "  champion model    models:/churn@champion  (MLFLOW_TRACKING_URI=sqlite:///$$PWD/mlflow.db)"
+	@echo "  latest report     $$(ls -d $$PWD/reports/runs/*-train | tail -1)/train.html"
+	@echo "  stop everything   make down"
+
+down:
+	@test -x $(BIN)/churn-nb && $(BIN)/churn-nb stop || true
+
+test: install check-clean check-export nbtest pytest smoke
+	@echo "make test: all checks passed"
+
+# 1. notebooks must already be clean (nbdev_clean changes nothing)
+check-clean:
+	@before=$$(cat $(NOTEBOOKS) | sha1sum); $(BIN)/nbdev_clean; $(BIN)/nbdev_clean --fname scheduled; \
+	after=$$(cat $(NOTEBOOKS) | sha1sum); \
+	if [ "$$before" != "$$after" ]; then echo "FAIL: nbdev_clean changed notebooks; run nbdev_clean and commit the result"; git status --short -- notebooks scheduled; exit 1; fi
+	@echo "ok: notebooks are clean"
+
+# 2. churn_nb/ must be what the notebooks export
+check-export:
+	@before=$$(cat churn_nb/*.py | sha1sum); $(BIN)/nbdev_export; after=$$(cat churn_nb/*.py | sha1sum); \
+	if [ "$$before" != "$$after" ]; then echo "FAIL: churn_nb/ differs from what notebooks/ export; run nbdev_export and commit"; git status --short -- churn_nb; exit 1; fi
+	@echo "ok: churn_nb/ matches notebooks/"
+
+# 3. the tests inside the notebooks, slow cells included
+nbtest:
+	$(BIN)/nbdev_test --flags slow --n_workers 2 --do_print
+
+# 4. end-to-end, papermill, packaging and fault tests
+pytest:
+	$(BIN)/python -m pytest tests -ra
+
+# 5. every scheduled notebook, run by papermill with small parameters, in a scratch workspace
+smoke:
+	@ws=$$(mktemp -d); echo "smoke workspace: $$ws"; CHURN_NB_HOME=$$ws $(BIN)/churn-nb smoke
+
+clean:
+	rm -rf build dist *.egg-info _proc
