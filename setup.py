@@ -1,9 +1,7 @@
 """Package build for churn_nb: metadata and requirements come from settings.ini (nbdev)."""
-from pkg_resources import parse_version
 from configparser import ConfigParser
 import setuptools, shlex
 
-assert parse_version(setuptools.__version__) >= parse_version('36.2')
 config = ConfigParser(delimiters=['='])
 config.read('settings.ini', encoding='utf-8')
 cfg = config['DEFAULT']

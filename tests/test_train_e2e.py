@@ -1,0 +1,78 @@
+"""`churn-nb run train` end to end on the bundled sample, as a new user runs it."""
+import json, re, subprocess, sys
+import pytest
+from conftest import all_runs, champion, churn_nb, client
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("trained")
+    r = churn_nb("run", "train", workspace=ws)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-4000:]
+    assert "train finished. Report:" in r.stdout
+    return ws
+
+
+def test_run_is_finished_logged_and_registered(trained):
+    (run,) = all_runs(trained)
+    assert run.info.status == "FINISHED"
+    tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
+    assert tags["churn_nb.gate.decision"] == "champion" and "no champion yet" in tags["churn_nb.gate.reason"]
+    assert params["seed"] == "0" and params["models"] == "logreg,rf,hgb" and params["target"] == "Churn"
+    assert tags["dataset.rows"] == "7043" and len(tags["dataset.sha256"]) == 64 and tags["dataset.positive_rate"] == "0.26537"
+    for model in ("logreg", "rf", "hgb"):
+        for m in ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile"):
+            assert f"{model}.cv_{m}" in metrics and f"{model}.holdout_{m}" in metrics
+    c = client(trained)
+    paths = {a.path for d in ("", "plots", "dataset", "report") for a in c.list_artifacts(run.info.run_id, d or None)}
+    assert {"leaderboard.csv", "leaderboard.html", "gate.json", "plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/lift.png",
+            "dataset/fingerprint.json", "dataset/spec.json", "dataset/split.json", "report/train.ipynb", "report/train.html"} <= paths
+    version = c.get_model_version_by_alias("churn", "champion")
+    assert version.tags["churn_nb.run_id"] == run.info.run_id
+    logged = {m.name for m in c.search_logged_models([run.info.experiment_id])}
+    assert {"logreg", "rf", "hgb"} <= logged
+
+
+def test_report_is_readable_offline(trained):
+    (html,) = list((trained/"reports"/"runs").glob("*-train/train.html"))
+    text = html.read_text()
+    assert not re.search(r'<script[^>]+src="https?://', text), "the report must not load scripts from the network"
+    assert "Leaderboard" in text and "Champion gate" in text and text.count("data:image/png;base64") >= 4
+    assert "Traceback" not in text
+
+
+FRESH_PROCESS = r"""
+import json, sys, mlflow, pandas as pd
+from sklearn.metrics import roc_auc_score
+from churn_nb.data import sample_path
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.pyfunc.load_model("models:/churn@champion")
+raw = pd.read_csv(sample_path())          # raw rows: TotalCharges as text with blanks, no encoding
+split = json.loads(open(mlflow.artifacts.download_artifacts(run_id=model.metadata.run_id, artifact_path="dataset/split.json")).read())
+hold = raw[raw.customerID.isin(split["holdout_ids"])]
+p = model.predict(hold)["churn_probability"]
+odd = hold.head(3).copy(); odd["tenure"] = [1.0, 2.0, 3.0]; odd["TotalCharges"] = [" ", 20.5, "30"]
+print(json.dumps(dict(rows=len(hold), auc=roc_auc_score(hold.Churn.eq("Yes"), p), lo=float(p.min()), hi=float(p.max()),
+                      odd=model.predict(odd)["churn_probability"].tolist(), h2o="h2o" in sys.modules)))
+"""
+
+
+def test_champion_scores_raw_rows_in_a_fresh_process(trained):
+    r = subprocess.run([sys.executable, "-c", FRESH_PROCESS, f"sqlite:///{trained}/mlflow.db"], capture_output=True, text=True, timeout=300, cwd="/")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["rows"] == 1409 and 0 <= out["lo"] <= out["hi"] <= 1
+    assert out["auc"] >= 0.84, out
+    assert len(out["odd"]) == 3 and all(0 <= p <= 1 for p in out["odd"])
+
+
+def test_same_seed_again_is_challenger_and_champion_stays(trained):
+    before = champion(trained)
+    r = churn_nb("run", "train", workspace=trained)
+    assert r.returncode == 0, r.stderr[-3000:]
+    newest = all_runs(trained)[0]
+    assert newest.info.status == "FINISHED" and newest.data.tags["churn_nb.gate.decision"] == "challenger"
+    assert "<=" in newest.data.tags["churn_nb.gate.reason"]
+    assert newest.data.metrics["gate_candidate_roc_auc"] == pytest.approx(newest.data.metrics["gate_champion_roc_auc"], abs=1e-9)
+    assert champion(trained) == before
+    assert client(trained).get_model_version_by_alias("churn", "challenger").version != before
