@@ -66,4 +66,5 @@ def test_mlflow_ui_starts_in_the_background_on_loopback_and_stops(tmp_path):
     finally:
         stop = churn_nb("stop", workspace=tmp_path)
     assert "mlflow-ui: stopped" in stop.stdout
-    with socket.socket() as s: s.bind(("127.0.0.1", port))   # the port is free again
+    from churn_nb.cli import port_free
+    assert port_free(port), "the UI still listens after `churn-nb stop`"
