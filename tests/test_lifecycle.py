@@ -6,7 +6,7 @@ from conftest import all_runs, champion, churn_nb, client, start_churn_nb, wait_
 
 @pytest.fixture
 def ws_with_champion(tmp_path):
-    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", workspace=tmp_path)
+    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "automl", "false", workspace=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
     assert champion(tmp_path) == "1"
     return tmp_path
@@ -19,7 +19,7 @@ def finish(proc, timeout=120):
 
 def test_sigterm_during_training_ends_killed(ws_with_champion):
     ws = ws_with_champion
-    proc = start_churn_nb("run", "train", "-p", "seed", "1", workspace=ws)
+    proc = start_churn_nb("run", "train", "-p", "seed", "1", "-p", "automl", "false", workspace=ws)
     run = wait_for_running_run(ws)
     time.sleep(1.0)
     proc.send_signal(signal.SIGTERM)
@@ -34,7 +34,7 @@ def test_sigterm_during_training_ends_killed(ws_with_champion):
 
 def test_kernel_killed_during_training_ends_killed(ws_with_champion):
     ws = ws_with_champion
-    proc = start_churn_nb("run", "train", "-p", "seed", "2", workspace=ws)
+    proc = start_churn_nb("run", "train", "-p", "seed", "2", "-p", "automl", "false", workspace=ws)
     run = wait_for_running_run(ws)
     os.kill(int(run.data.tags["churn_nb.pid"]), signal.SIGKILL)
     code, out, err = finish(proc)
@@ -67,7 +67,7 @@ def test_killed_right_after_moving_the_alias_is_rolled_back_at_next_start(ws_wit
     assert champion(ws) == "2", "the dead run had moved the alias"
     dead = [x for x in all_runs(ws) if x.info.status == "RUNNING"]
     assert len(dead) == 1
-    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", workspace=ws)   # the next start reaps it
+    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "automl", "false", workspace=ws)   # the next start reaps it
     assert r.returncode == 0, r.stderr[-2000:]
     reaped = client(ws).get_run(dead[0].info.run_id)
     assert reaped.info.status == "KILLED" and "alias 'champion' restored to version 1" in reaped.data.tags["churn_nb.error"]
@@ -76,7 +76,7 @@ def test_killed_right_after_moving_the_alias_is_rolled_back_at_next_start(ws_wit
 
 
 def test_two_trainings_at_once_on_a_fresh_store(tmp_path):
-    procs = [start_churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "seed", str(s), workspace=tmp_path) for s in (0, 1)]
+    procs = [start_churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "seed", str(s), "-p", "automl", "false", workspace=tmp_path) for s in (0, 1)]
     results = [finish(p, timeout=600) for p in procs]
     assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
     runs = all_runs(tmp_path)

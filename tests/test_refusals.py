@@ -13,7 +13,7 @@ def ws(tmp_path_factory):
     import os
     ws = tmp_path_factory.mktemp("refusals")
     os.environ["CHURN_NB_HOME"] = str(ws); os.environ.pop("MLFLOW_TRACKING_URI", None)
-    train(models="logreg", cv_folds=2)
+    train(models="logreg", cv_folds=2, automl=False)
     yield ws
     os.environ.pop("CHURN_NB_HOME", None)
 
@@ -58,7 +58,7 @@ def test_refused_with_a_helpful_message_and_nothing_moves(ws, tmp_path, case):
     before_champion = champion(ws)
     finished_before = sum(r.info.status == "FINISHED" for r in all_runs(ws))
     with pytest.raises(ChurnDataError) as err:
-        train(models="logreg", cv_folds=2, **kwargs)
+        train(models="logreg", cv_folds=2, automl=False, **kwargs)
     for part in expected: assert part in str(err.value), str(err.value)
     newest = all_runs(ws)[0]
     assert newest.info.status == "FAILED"
@@ -70,7 +70,7 @@ def test_refused_with_a_helpful_message_and_nothing_moves(ws, tmp_path, case):
 def test_refused_from_the_command_line(ws, tmp_path):
     before = champion(ws)
     path = telco_csv(tmp_path, "dups.csv", dup_ids)
-    r = churn_nb("run", "train", "-p", "data", str(path), "-p", "models", "logreg", workspace=ws)
+    r = churn_nb("run", "train", "-p", "data", str(path), "-p", "models", "logreg", "-p", "automl", "false", workspace=ws)
     assert r.returncode == 1
     assert f"churn-nb run: train failed: ChurnDataError: {path}: column 'customerID': duplicate ids (rows 5, 10, 20, 30). Fix: make the ids unique" in r.stderr, r.stderr[-2000:]
     assert "report: " in r.stderr and "Traceback" not in r.stderr
@@ -81,6 +81,6 @@ def test_sql_source_and_overrides_train(ws, tmp_path):
     import sqlite3
     db = tmp_path/"crm.db"
     with sqlite3.connect(db) as con: load_sample().rename(columns={"Churn": "Left"}).head(2000).to_sql("customers", con, index=False)
-    res = train(f"sqlite:///{db}", "customers", target="Left", positive_label="yes", models="logreg", cv_folds=2, experiment="sql")
+    res = train(f"sqlite:///{db}", "customers", target="Left", positive_label="yes", models="logreg", cv_folds=2, automl=False, experiment="sql")
     assert res.spec.target == "Left" and res.spec.positive_label == "Yes"
     assert all_runs(ws)[0].info.status == "FINISHED"

@@ -1,5 +1,6 @@
-"""`churn-nb run train` end to end on the bundled sample, as a new user runs it."""
+"""`churn-nb run train` end to end on the bundled sample, as a new user runs it: baselines and H2O AutoML with the default settings."""
 import json, re, subprocess, sys
+import pandas as pd
 import pytest
 from conftest import all_runs, champion, churn_nb, client
 
@@ -20,17 +21,21 @@ def test_run_is_finished_logged_and_registered(trained):
     assert tags["churn_nb.gate.decision"] == "champion" and "no champion yet" in tags["churn_nb.gate.reason"]
     assert params["seed"] == "0" and params["models"] == "logreg,rf,hgb" and params["target"] == "Churn"
     assert tags["dataset.rows"] == "7043" and len(tags["dataset.sha256"]) == 64 and tags["dataset.positive_rate"] == "0.26537"
-    for model in ("logreg", "rf", "hgb"):
+    assert params["automl"] == "True" and params["automl.max_models"] == "8"
+    assert metrics["automl.parity_max_abs_diff"] <= 1e-6 and metrics["automl.models"] >= 8
+    for model in ("logreg", "rf", "hgb", "h2o_automl"):
         for m in ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile"):
             assert f"{model}.cv_{m}" in metrics and f"{model}.holdout_{m}" in metrics
     c = client(trained)
     paths = {a.path for d in ("", "plots", "dataset", "report") for a in c.list_artifacts(run.info.run_id, d or None)}
     assert {"leaderboard.csv", "leaderboard.html", "gate.json", "plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/lift.png",
             "dataset/fingerprint.json", "dataset/spec.json", "dataset/split.json", "report/train.ipynb", "report/train.html"} <= paths
+    automl = {a.path for a in c.list_artifacts(run.info.run_id, "automl")}
+    assert {"automl/leaderboard.csv", "automl/leaderboard.html", "automl/info.json", "automl/holdout_predictions.csv"} <= automl
     version = c.get_model_version_by_alias("churn", "champion")
     assert version.tags["churn_nb.run_id"] == run.info.run_id
     logged = {m.name for m in c.search_logged_models([run.info.experiment_id])}
-    assert {"logreg", "rf", "hgb"} <= logged
+    assert {"logreg", "rf", "hgb", "h2o_automl"} <= logged
 
 
 def test_report_is_readable_offline(trained):
@@ -51,9 +56,11 @@ raw = pd.read_csv(sample_path())          # raw rows: TotalCharges as text with 
 split = json.loads(open(mlflow.artifacts.download_artifacts(run_id=model.metadata.run_id, artifact_path="dataset/split.json")).read())
 hold = raw[raw.customerID.isin(split["holdout_ids"])]
 p = model.predict(hold)["churn_probability"]
+preds = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=model.metadata.run_id, artifact_path="automl/holdout_predictions.csv")).set_index("id")
+h2o_gap = float((preds.loc[hold.customerID, "in_cluster"].to_numpy() - p.to_numpy()).__abs__().max()) if model.metadata.metadata["churn_nb"]["candidate"] == "h2o_automl" else None
 odd = hold.head(3).copy(); odd["tenure"] = [1.0, 2.0, 3.0]; odd["TotalCharges"] = [" ", 20.5, "30"]
 print(json.dumps(dict(rows=len(hold), auc=roc_auc_score(hold.Churn.eq("Yes"), p), lo=float(p.min()), hi=float(p.max()),
-                      odd=model.predict(odd)["churn_probability"].tolist(), h2o="h2o" in sys.modules)))
+                      odd=model.predict(odd)["churn_probability"].tolist(), h2o="h2o" in sys.modules, candidate=model.metadata.metadata["churn_nb"]["candidate"], h2o_gap=h2o_gap)))
 """
 
 
@@ -64,6 +71,8 @@ def test_champion_scores_raw_rows_in_a_fresh_process(trained):
     assert out["rows"] == 1409 and 0 <= out["lo"] <= out["hi"] <= 1
     assert out["auc"] >= 0.84, out
     assert len(out["odd"]) == 3 and all(0 <= p <= 1 for p in out["odd"])
+    assert not out["h2o"], "scoring must not need the h2o package or a cluster"
+    if out["candidate"] == "h2o_automl": assert out["h2o_gap"] <= 1e-6, out   # the exported H2O model scores as the cluster did
 
 
 def test_same_seed_again_is_challenger_and_champion_stays(trained):
@@ -76,3 +85,7 @@ def test_same_seed_again_is_challenger_and_champion_stays(trained):
     assert newest.data.metrics["gate_candidate_roc_auc"] == pytest.approx(newest.data.metrics["gate_champion_roc_auc"], abs=1e-9)
     assert champion(trained) == before
     assert client(trained).get_model_version_by_alias("churn", "challenger").version != before
+    first, second = [pd.read_csv(client(trained).download_artifacts(r.info.run_id, "automl/leaderboard.csv", str(trained))) for r in all_runs(trained)[::-1][:2]]
+    algo = lambda board: board.model_id.str.extract(r"^([A-Za-z]+(?:_[A-Za-z]+)*?)_\d")[0].tolist()
+    assert algo(first) == algo(second), "same seed and max_models: the same models, in the same order"
+    for col in ("auc", "logloss", "aucpr"): assert first[col].tolist() == pytest.approx(second[col].tolist(), abs=1e-9)
