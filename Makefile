@@ -1,5 +1,5 @@
 # churn_nb: two commands for a new user.
-#   make up    install (if needed), train on the bundled sample, start the MLflow UI, print the URLs
+#   make up    install (if needed), run the pipeline on the bundled sample (train → score → segment → recommend), start the MLflow UI, print where everything is
 #   make test  install (if needed), then every check, in CI's order
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -21,13 +21,16 @@ install: $(STAMP)
 
 up: install
 	-@$(BIN)/churn-nb doctor
-	$(BIN)/churn-nb run train
+	$(BIN)/churn-nb run pipeline
 	@$(BIN)/churn-nb ui --background
 	@echo
 	@echo "churn_nb is up (workspace: $$PWD)"
 	@echo "  MLflow UI         http://127.0.0.1:5001   (runs, artifacts, the 'churn' model and its aliases)"
 	@echo "  champion model    models:/churn@champion  (MLFLOW_TRACKING_URI=sqlite:///$$PWD/mlflow.db)"
-	@echo "  latest report     $$(ls -d $$PWD/reports/runs/*-train | tail -1)/train.html"
+	@echo "  training report   $$(ls -d $$PWD/reports/runs/*-train | tail -1)/train.html"
+	@echo "  scoring report    $$(ls -d $$PWD/reports/runs/*-recommend | tail -1)/scoring_report.html"
+	@echo "  customer store    sqlite:///$$PWD/churn_nb.db (python: churn_nb.store.latest_scores()), marts in $$PWD/marts/"
+	@echo "  schedule          $(BIN)/churn-nb schedule --crontab"
 	@echo "  stop everything   make down"
 
 down:
