@@ -7,7 +7,7 @@ from conftest import churn_nb
 def test_help_lists_the_commands(tmp_path):
     r = churn_nb("--help", workspace=tmp_path)
     assert r.returncode == 0
-    for command in ("run", "smoke", "doctor", "ui", "stop"): assert command in r.stdout
+    for command in ("run", "schedule", "smoke", "doctor", "ui", "stop", "bench"): assert command in r.stdout
 
 
 def test_unknown_parameter_is_refused_before_a_kernel_starts(tmp_path):
@@ -24,7 +24,7 @@ def test_wrongly_typed_parameter_is_refused(tmp_path):
 
 def test_unknown_notebook_is_refused(tmp_path):
     r = churn_nb("run", "trian", workspace=tmp_path)
-    assert r.returncode == 1 and "no scheduled notebook 'trian'" in r.stderr and "choose one of: train" in r.stderr
+    assert r.returncode == 1 and "no scheduled notebook 'trian'" in r.stderr and "choose one of: recommend, score, segment, train" in r.stderr
 
 
 def test_doctor_checks_java_workspace_and_store(tmp_path):
