@@ -1,14 +1,14 @@
 # churn_nb: two commands for a new user.
-#   make up    install (if needed), run the pipeline on the bundled sample (train → score → segment → recommend), start the MLflow UI, print where everything is
+#   make up    install (if needed), run the pipeline on the bundled sample (train → score → segment → recommend), start the MLflow UI, the REST API and the dashboard, print where everything is
 #   make test  install (if needed), then every check, in CI's order
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NOTEBOOKS := notebooks/*.ipynb scheduled/*.ipynb
+NOTEBOOKS := notebooks/*.ipynb notebooks/app/*.ipynb scheduled/*.ipynb
 
-.PHONY: install up down test check-clean check-export nbtest pytest smoke clean
+.PHONY: install browser up down test check-clean check-export nbtest pytest smoke clean
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,23 @@ $(STAMP): settings.ini setup.py
 
 install: $(STAMP)
 
+# the browser tests drive Debian's chromium (never a downloaded browser)
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	@$(CHROMIUM) --version
+
 up: install
 	-@$(BIN)/churn-nb doctor
 	$(BIN)/churn-nb run pipeline
 	@$(BIN)/churn-nb ui --background
+	@$(BIN)/churn-nb serve --background
+	@$(BIN)/churn-nb dashboard --background
 	@echo
 	@echo "churn_nb is up (workspace: $$PWD)"
+	@echo "  dashboard         http://127.0.0.1:8866   (overview, risk list, customer, what-if, model)"
+	@echo "  REST API          http://127.0.0.1:5055   (POST /predict /explain /recommend; docs at http://127.0.0.1:5055/docs)"
 	@echo "  MLflow UI         http://127.0.0.1:5001   (runs, artifacts, the 'churn' model and its aliases)"
 	@echo "  champion model    models:/churn@champion  (MLFLOW_TRACKING_URI=sqlite:///$$PWD/mlflow.db)"
 	@echo "  training report   $$(ls -d $$PWD/reports/runs/*-train | tail -1)/train.html"
@@ -36,7 +47,7 @@ up: install
 down:
 	@test -x $(BIN)/churn-nb && $(BIN)/churn-nb stop || true
 
-test: install check-clean check-export nbtest pytest smoke
+test: install browser check-clean check-export nbtest pytest smoke
 	@echo "make test: all checks passed"
 
 # 1. notebooks must already be clean (nbdev_clean changes nothing)

@@ -11,8 +11,9 @@ statuses = ['1 - Planning', '2 - Pre-Alpha', '3 - Alpha', '4 - Beta', '5 - Produ
 lic = licenses[cfg['license']]
 requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
-# The scheduled notebooks ship inside the package (as churn_nb/scheduled) so that `churn-nb run` works after `pip install`.
-packages = setuptools.find_packages(include=['churn_nb', 'churn_nb.*']) + ['churn_nb.scheduled']
+# The scheduled notebooks ship inside the package (as churn_nb/scheduled) so that `churn-nb run` works after `pip install`,
+# and the dashboard's Voila app (notebooks/app) as churn_nb/app so that `churn-nb dashboard` does.
+packages = setuptools.find_packages(include=['churn_nb', 'churn_nb.*']) + ['churn_nb.scheduled', 'churn_nb.app']
 
 setuptools.setup(
     name=cfg['lib_name'], version=cfg['version'], description=cfg['description'],
@@ -20,8 +21,8 @@ setuptools.setup(
     author=cfg['author'], author_email=cfg['author_email'], license=lic[0],
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])], 'Intended Audience :: ' + cfg['audience'],
                  'License :: ' + lic[1], 'Natural Language :: ' + cfg['language'], 'Programming Language :: Python :: 3.11'],
-    url=cfg['git_url'], packages=packages, package_dir={'churn_nb.scheduled': 'scheduled'},
-    package_data={'churn_nb': ['sample/*.csv.gz', 'sample/LICENSE', 'sample/NOTICE'], 'churn_nb.scheduled': ['*.ipynb', '*.yml']},
+    url=cfg['git_url'], packages=packages, package_dir={'churn_nb.scheduled': 'scheduled', 'churn_nb.app': 'notebooks/app'},
+    package_data={'churn_nb': ['sample/*.csv.gz', 'sample/LICENSE', 'sample/NOTICE'], 'churn_nb.scheduled': ['*.ipynb', '*.yml'], 'churn_nb.app': ['*.ipynb', 'share/voila/templates/churn_nb/*']},
     include_package_data=False, install_requires=requirements, extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'], zip_safe=False,
     entry_points={'console_scripts': cfg['console_scripts'].split(), 'nbdev': [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d']},

@@ -96,6 +96,7 @@ def _probe(self:LinearExplainer, c:str, background:pd.DataFrame) -> dict:
 def log_odds_parts(self:LinearExplainer, X:pd.DataFrame) -> np.ndarray:
     "Per-column log-odds contributions of typed rows `X` (rows × features), by table lookup."
     out = np.empty((len(X), len(self.spec.features)))
+    if len(X) <= 64: return self._small_parts(X, out)   # a few rows (an API request): as trees.SMALL_ROWS
     for j, c in enumerate(self.spec.features):
         t, v = self.tables[c], X[c]
         if "levels" in t:
@@ -104,6 +105,16 @@ def log_odds_parts(self:LinearExplainer, X:pd.DataFrame) -> np.ndarray:
             out[v.isna().to_numpy(), j] = t["blank"]
         else:
             x = v.to_numpy(dtype=float); out[:, j] = np.where(np.isnan(x), t["blank"], t["intercept"] + t["slope"] * np.nan_to_num(x))
+    return out
+
+@patch
+def _small_parts(self:LinearExplainer, X:pd.DataFrame, out:np.ndarray) -> np.ndarray:
+    "`log_odds_parts` of a few rows: the frame's values read once, a dict lookup or one multiplication per value (no per-column pandas work)."
+    V, at = X.to_numpy(dtype=object), {c: i for i, c in enumerate(X.columns)}
+    for j, c in enumerate(self.spec.features):
+        t, v = self.tables[c], V[:, at[c]]
+        if "levels" in t: lv = t["levels"]; out[:, j] = [t["blank"] if pd.isna(x) else lv.get(x, lv[UNSEEN]) for x in v]
+        else: out[:, j] = [t["blank"] if pd.isna(x) else t["intercept"] + t["slope"] * float(x) for x in v]
     return out
 
 @patch
@@ -184,7 +195,7 @@ def lookup_matrix(E, prep, spec:DatasetSpec, background:pd.DataFrame|None):
     from churn_nb.trees import encode
     slow = typed_matrix(prep)
     if background is None or not {n for n, _ in E.columns} <= set(spec.features): return slow
-    fast = lambda X: encode(E, X.fillna({c: MISSING for c in spec.categorical if c in X.columns}))
+    fast = lambda X: encode(E, X, fill={c: MISSING for c in spec.categorical})
     return fast if np.array_equal(fast(background), slow(background), equal_nan=True) else slow
 
 def sklearn_tree_explainer(pipeline:Pipeline, spec:DatasetSpec, background:pd.DataFrame|None) -> TreeExplainer:
@@ -198,7 +209,7 @@ def mojo_explainer(scorer, spec:DatasetSpec, background:pd.DataFrame|None) -> Tr
     from churn_nb.trees import H2O_ALGOS, encode, from_scorer
     exact = scorer.algo.lower() in H2O_ALGOS
     E = from_scorer(scorer, "leader" if exact else "explainer")
-    return TreeExplainer(E, spec, lambda X: encode(E, X), lambda X: scorer.predict_proba(X)[:, 1], exact, background, scorer.explainer_id or "")
+    return TreeExplainer(E, spec, lambda X: encode(E, X), lambda X: scorer.typed_proba(X)[:, 1], exact, background, scorer.explainer_id or "")
 
 def tree_explainer(model, spec:DatasetSpec, background:pd.DataFrame|None=None) -> TreeExplainer:
     "The TreeSHAP explainer of a scikit-learn tree pipeline or an H2O `MojoScorer`."

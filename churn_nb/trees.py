@@ -15,14 +15,15 @@ from .data import data_error, missing_columns_error
 from .features import source_column
 
 # %% auto #0
-__all__ = ['SCALES', 'AGGREGATES', 'NODE_DTYPES', 'SHAPLEY_W', 'MAX_PATH_COLUMNS', 'MAX_TABLE_COLUMNS', 'H2O_ALGOS', 'H2O_FIX',
-           'TreeEnsemble', 'level_counts', 'tree_ends', 'check_ensemble', 'encode', 'goes_right', 'node_arrays',
-           'model_matrix', 'divisor', 'predict_raw', 'predict_probability', 'coalition_value', 'shapley_by_enumeration',
-           'path_bits', 'leaf_paths', 'shapley_weights', 'leaf_shap', 'fill_tables', 'expected_value', 'table_offsets',
-           'shap_plan', 'goes_block', 'add_leaf', 'tree_shap', 'right_of', 'join_trees', 'sklearn_tree', 'in_bitset',
-           'hgb_inputs', 'hgb_levels_left', 'hgb_tree', 'prep_levels', 'sklearn_hgb', 'from_sklearn', 'sklearn_matrix',
-           'column_groups', 'group_contributions', 'h2o_algo', 'h2o_columns', 'check_h2o', 'h2o_graph', 'preorder',
-           'h2o_levels_left', 'h2o_split', 'xgb_split', 'h2o_tree', 'xgb_slots', 'from_h2o', 'from_scorer']
+__all__ = ['SCALES', 'AGGREGATES', 'NODE_DTYPES', 'SMALL_ROWS', 'SHAPLEY_W', 'MAX_PATH_COLUMNS', 'MAX_TABLE_COLUMNS', 'H2O_ALGOS',
+           'H2O_FIX', 'TreeEnsemble', 'level_counts', 'tree_ends', 'check_ensemble', 'level_lookup', 'encode',
+           'goes_right', 'node_arrays', 'model_matrix', 'divisor', 'predict_raw', 'predict_probability',
+           'coalition_value', 'shapley_by_enumeration', 'path_bits', 'leaf_paths', 'shapley_weights', 'leaf_shap',
+           'fill_tables', 'expected_value', 'table_offsets', 'shap_plan', 'goes_block', 'add_leaf', 'tree_shap',
+           'right_of', 'join_trees', 'sklearn_tree', 'in_bitset', 'hgb_inputs', 'hgb_levels_left', 'hgb_tree',
+           'prep_levels', 'sklearn_hgb', 'from_sklearn', 'sklearn_matrix', 'column_groups', 'group_contributions',
+           'h2o_algo', 'h2o_columns', 'check_h2o', 'h2o_graph', 'preorder', 'h2o_levels_left', 'h2o_split', 'xgb_split',
+           'h2o_tree', 'xgb_slots', 'from_h2o', 'from_scorer']
 
 # %% ../notebooks/07a_trees.ipynb #2e88dfc3
 SCALES, AGGREGATES = ("logit", "probability"), ("sum", "mean")
@@ -98,10 +99,31 @@ def check_ensemble(E:TreeEnsemble):
     if np.any(inner & ~(E.cover > 0)) or np.any(~(E.cover >= 0)): raise _bad("an inner node without cover, or a negative cover", (inner & ~(E.cover > 0)) | ~(E.cover >= 0))
 
 # %% ../notebooks/07a_trees.ipynb #b8e917a6
-def encode(E:TreeEnsemble, X:pd.DataFrame, source="input") -> np.ndarray:
+SMALL_ROWS = 64   # frames up to this many rows (an API request's few customers) take per-row paths: dict lookups, no thread start
+
+def level_lookup(E:TreeEnsemble) -> list:
+    "Per model column, {level: index} (None for a number); built once per ensemble."
+    if "_lookup" not in E.__dict__: E._lookup = [None if lv is None else {v: i for i, v in enumerate(lv)} for _, lv in E.columns]
+    return E._lookup
+
+def _encode_small(E:TreeEnsemble, X:pd.DataFrame, fill:dict, source) -> np.ndarray:
+    "`encode` for a few rows: the frame's values read once, a dict lookup per category value (no per-column pandas work)."
+    V, at, kinds = X.to_numpy(dtype=object), {c: i for i, c in enumerate(X.columns)}, X.dtypes.to_numpy()
+    A = np.empty((len(X), len(E.columns)))
+    for j, ((name, levels), lookup) in enumerate(zip(E.columns, level_lookup(E))):
+        v = V[:, at[name]]
+        if levels is not None: A[:, j] = [lookup.get(fill.get(name) if pd.isna(x) else x, np.nan) for x in v]
+        elif is_numeric_dtype(kinds[at[name]]): A[:, j] = [np.nan if pd.isna(x) else float(x) for x in v]
+        else: raise data_error(source, "holds text, but the model reads a number here", "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers", column=name)
+    return A
+
+def encode(E:TreeEnsemble, X:pd.DataFrame, source="input",
+           fill:dict|None=None) -> np.ndarray:  # column -> the level a blank stands for (scikit-learn's "(missing)"); else blanks are NaN
     "Typed feature columns as the model matrix: numbers as they are, categories as their level's index in `E.columns`; unknown levels and blanks are NaN."
     missing = [name for name, _ in E.columns if name not in X.columns]
     if missing: raise missing_columns_error(missing, source)
+    if len(X) <= SMALL_ROWS: return _encode_small(E, X, fill or {}, source)
+    X = X.fillna(fill) if fill else X
     A = np.empty((len(X), len(E.columns)))
     for j, (name, levels) in enumerate(E.columns):
         if levels is not None:
@@ -126,19 +148,30 @@ def node_arrays(E:TreeEnsemble) -> tuple:
     return (E.feature, E.threshold, E.cat_offset, E.cat_left, E.missing_left, E.left, E.right, E.value, level_counts(E), E.float32)
 
 # %% ../notebooks/07a_trees.ipynb #971e2cb9
+@njit(cache=True, inline="always")
+def _row_output(T, roots, A, i, base, divisor) -> float:
+    "The model's output for row `i` of `A`."
+    feature, threshold, cat_offset, cat_left, missing_left, left, right, value, n_levels, f32 = T
+    s = 0.0
+    for t in range(roots.size):
+        node = roots[t]
+        while feature[node] >= 0:
+            r = goes_right(A[i, feature[node]], node, feature, threshold, cat_offset, cat_left, missing_left, n_levels, f32)
+            node = right[node] if r else left[node]
+        s += value[node]
+    return base + s / divisor
+
 @njit(parallel=True, cache=True)
 def _predict_rows(T, roots, A, base, divisor):
-    feature, threshold, cat_offset, cat_left, missing_left, left, right, value, n_levels, f32 = T
     out = np.empty(A.shape[0])
-    for i in prange(A.shape[0]):
-        s = 0.0
-        for t in range(roots.size):
-            node = roots[t]
-            while feature[node] >= 0:
-                r = goes_right(A[i, feature[node]], node, feature, threshold, cat_offset, cat_left, missing_left, n_levels, f32)
-                node = right[node] if r else left[node]
-            s += value[node]
-        out[i] = base + s / divisor
+    for i in prange(A.shape[0]): out[i] = _row_output(T, roots, A, i, base, divisor)
+    return out
+
+@njit(cache=True)
+def _predict_rows_serial(T, roots, A, base, divisor):
+    "`_predict_rows` in the calling thread: for a few rows, waking the worker threads costs more than the work."
+    out = np.empty(A.shape[0])
+    for i in range(A.shape[0]): out[i] = _row_output(T, roots, A, i, base, divisor)
     return out
 
 def model_matrix(E:TreeEnsemble, A) -> np.ndarray:
@@ -153,7 +186,8 @@ def divisor(E:TreeEnsemble) -> float: return float(E.n_trees) if E.aggregate == 
 # %% ../notebooks/07a_trees.ipynb #8fe695b4
 def predict_raw(E:TreeEnsemble, A) -> np.ndarray:
     "The model's output for each row of model matrix `A`, on its own scale (`E.scale`: log-odds or probability)."
-    return _predict_rows(node_arrays(E), E.roots, model_matrix(E, A), E.base, divisor(E))
+    A = model_matrix(E, A)
+    return (_predict_rows_serial if len(A) <= SMALL_ROWS else _predict_rows)(node_arrays(E), E.roots, A, E.base, divisor(E))
 
 def predict_probability(E:TreeEnsemble, A) -> np.ndarray:
     "Churn probability of each row of model matrix `A`."

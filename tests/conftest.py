@@ -58,3 +58,12 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.setenv("CHURN_NB_HOME", str(tmp_path))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def scored(tmp_path_factory):
+    "A workspace where `churn-nb run pipeline` ran on the sample with the defaults, as `make up` runs it; shared by the training, scoring, API and dashboard tests. Never move its champion alias."
+    ws = tmp_path_factory.mktemp("scored")
+    out = churn_nb("run", "pipeline", workspace=ws, timeout=1500)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return ws

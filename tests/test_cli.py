@@ -7,7 +7,7 @@ from conftest import churn_nb
 def test_help_lists_the_commands(tmp_path):
     r = churn_nb("--help", workspace=tmp_path)
     assert r.returncode == 0
-    for command in ("run", "schedule", "smoke", "doctor", "ui", "stop", "bench"): assert command in r.stdout
+    for command in ("run", "schedule", "smoke", "doctor", "ui", "serve", "dashboard", "stop", "bench"): assert command in r.stdout
 
 
 def test_unknown_parameter_is_refused_before_a_kernel_starts(tmp_path):
@@ -65,6 +65,6 @@ def test_mlflow_ui_starts_in_the_background_on_loopback_and_stops(tmp_path):
         assert listening == {"127.0.0.1"}, listening
     finally:
         stop = churn_nb("stop", workspace=tmp_path)
-    assert "mlflow-ui: stopped" in stop.stdout
+    assert "MLflow UI: stopped" in stop.stdout
     from churn_nb.cli import port_free
     assert port_free(port), "the UI still listens after `churn-nb stop`"

@@ -41,7 +41,7 @@ def test_wheel_installs_and_works_in_a_fresh_virtualenv(tmp_path):
     (wheel,) = list((tmp_path/"dist").glob("churn_nb-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {"churn_nb/sample/telco_churn.csv.gz", "churn_nb/sample/LICENSE", "churn_nb/sample/NOTICE", "churn_nb/scheduled/train.ipynb", "churn_nb/scheduled/schedule.yml",
-            "churn_nb/scheduled/score.ipynb", "churn_nb/scheduled/segment.ipynb", "churn_nb/scheduled/recommend.ipynb", "churn_nb/scheduled/retention.yml", "churn_nb/scheduled/offers.yml"} <= names
+            "churn_nb/scheduled/score.ipynb", "churn_nb/scheduled/segment.ipynb", "churn_nb/scheduled/recommend.ipynb", "churn_nb/scheduled/retention.yml", "churn_nb/scheduled/offers.yml", "churn_nb/app/dashboard.ipynb", "churn_nb/app/share/voila/templates/churn_nb/index.html.j2", "churn_nb/app/share/voila/templates/churn_nb/conf.json"} <= names
     venv = tmp_path/"venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     r = subprocess.run([str(venv/"bin"/"pip"), "install", "-q", str(wheel)], capture_output=True, text=True, timeout=1200)

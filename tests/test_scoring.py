@@ -27,15 +27,6 @@ def latest(workspace):
         print(json.dumps({"run_id": t.run_id.iloc[0] if len(t) else None, "rows": len(t), "sum": float(t.probability.sum()), "marts": store.latest_summary()["run_id"]}))""", workspace)
 
 
-@pytest.fixture(scope="module")
-def scored(tmp_path_factory):
-    "A workspace where `churn-nb run pipeline` ran on the sample (AutoML with a small budget)."
-    ws = tmp_path_factory.mktemp("scored")
-    out = churn_nb("run", "pipeline", "-p", "train.max_models", "3", "-p", "train.cv_folds", "3", workspace=ws, timeout=1500)
-    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    return ws
-
-
 def test_store_holds_every_customer_with_every_field(scored):
     telco = pd.read_csv(ROOT/"churn_nb"/"sample"/"telco_churn.csv.gz")
     t = in_workspace("""
