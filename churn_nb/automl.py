@@ -14,22 +14,23 @@ import pandas as pd
 import psutil
 from fastcore.basics import patch
 from . import config
-from .baselines import Candidate
+from .baselines import Candidate, fold_metrics
 from .data import DatasetSpec, Split, features_frame, target_vector
 from .evaluate import classification_metrics
 
 # %% auto #0
 __all__ = ['REQUEST_TIMEOUT', 'MEMORY_FIX', 'WATCHDOG', 'TARGET', 'FOLD', 'AUTOML_MAX_MODELS', 'AUTOML_EXCLUDE',
-           'EXPLAINER_ALGOS', 'CONTRIBUTION_SCALE', 'PARITY_TOLERANCE', 'ADDITIVITY_TOLERANCE', 'ADDITIVITY_ROWS',
-           'H2OClusterError', 'h2o_home', 'ident', 'is_running', 'is_alive', 'stop_process', 'cluster_jvms',
-           'port_listening', 'free_port', 'cluster_name', 'ClusterHandle', 'record_path', 'write_record',
-           'reap_stale_clusters', 'start_watchdog', 'failure_reason', 'out_of_memory', 'wake', 'watch_jvm',
-           'attach_jvm', 'start_local', 'close_session', 'stop_local', 'connect_remote', 'h2o_cluster', 'fold_numbers',
-           'h2o_frame', 'h2o_to_pandas', 'cancel_on_error', 'run_automl', 'leaderboard_frame', 'cv_predictions',
-           'cv_metrics', 'genmodel_jar_file', 'genmodel_loader', 'load_mojo', 'row_loop', 'score_handle',
-           'contributions_handle', 'model_columns', 'encode_rows', 'run_rows', 'original_column', 'balance_shift',
-           'contribution_matrix', 'MojoScorer', 'ExportError', 'export_scorer', 'explainer_candidates', 'check_parity',
-           'check_additivity', 'choose_explainer', 'scorer_pip', 'automl_info', 'fit_automl']
+           'AUTOML_MODELS_BY_ROWS', 'EXPLAINER_ALGOS', 'CONTRIBUTION_SCALE', 'PARITY_TOLERANCE', 'ADDITIVITY_TOLERANCE',
+           'ADDITIVITY_ROWS', 'EXPORT_TRIES', 'H2OClusterError', 'h2o_home', 'ident', 'is_running', 'is_alive',
+           'stop_process', 'cluster_jvms', 'port_listening', 'free_port', 'cluster_name', 'ClusterHandle',
+           'record_path', 'write_record', 'reap_stale_clusters', 'start_watchdog', 'failure_reason', 'out_of_memory',
+           'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session', 'stop_local', 'connect_remote',
+           'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models', 'cancel_on_error',
+           'run_automl', 'leaderboard_frame', 'cv_predictions', 'cv_metrics', 'genmodel_jar_file', 'genmodel_loader',
+           'load_mojo', 'row_loop', 'score_handle', 'contributions_handle', 'model_columns', 'encode_rows', 'run_rows',
+           'original_column', 'balance_shift', 'contribution_matrix', 'MojoScorer', 'ExportError', 'export_scorer',
+           'explainer_candidates', 'check_parity', 'check_additivity', 'faithful_export', 'choose_explainer',
+           'scorer_pip', 'automl_info', 'fit_automl']
 
 # %% ../notebooks/05_automl.ipynb #7ab32882
 class H2OClusterError(RuntimeError):
@@ -301,8 +302,14 @@ def h2o_to_pandas(frame) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(frame.get_frame_data()), low_memory=False)
 
 # %% ../notebooks/05_automl.ipynb #04898148
-AUTOML_MAX_MODELS = 8
+AUTOML_MAX_MODELS = 0   # 0: by the size of the training part (`automl_models`)
 AUTOML_EXCLUDE = ("DeepLearning",)
+AUTOML_MODELS_BY_ROWS = ((20_000, 8), (100_000, 4))   # (up to this many training rows, this many base models); beyond: 2
+
+def automl_models(rows:int, requested:int=AUTOML_MAX_MODELS) -> int:
+    "Base models AutoML trains: `requested` when given, else 8 up to 20,000 training rows, 4 up to 100,000, then 2."
+    if requested: return requested
+    return next((models for limit, models in AUTOML_MODELS_BY_ROWS if rows <= limit), 2)
 
 def cancel_on_error(aml):
     "After a failed or interrupted `train`, cancel AutoML's job on a remote cluster (a local one is stopped anyway)."
@@ -338,10 +345,8 @@ def cv_predictions(model) -> np.ndarray:
     return h2o_to_pandas(source.cross_validation_holdout_predictions())["p1"].to_numpy()
 
 def cv_metrics(y, p, folds:list|None=None) -> dict:
-    "Metrics of out-of-fold probabilities `p`: mean and spread over `folds` (as `baselines.cross_validate`), else pooled."
-    if folds is None: return classification_metrics(y, p)
-    per_fold = pd.DataFrame([classification_metrics(y[val], p[val]) for _, val in folds])
-    return {**per_fold.mean().to_dict(), **per_fold.std(ddof=0).add_suffix("_std").to_dict()}
+    "Metrics of out-of-fold probabilities `p`: mean and spread over `folds` (`baselines.fold_metrics`), else pooled."
+    return classification_metrics(y, p) if folds is None else fold_metrics(y, p, folds)
 
 # %% ../notebooks/05_automl.ipynb #b8ea0787
 _JVM_LOCK, _LOADERS = threading.RLock(), {}
@@ -580,6 +585,24 @@ def check_additivity(scorer:MojoScorer, raw:pd.DataFrame, tol:float=ADDITIVITY_T
     if not err <= tol: raise ExportError(f"the contributions of {scorer.explainer_id} do not add up to its {scorer.contribution_scale} (off by up to {err:.3g}, tolerance {tol:g})")
     return err
 
+# %% ../notebooks/05_automl.ipynb #880d52a5
+EXPORT_TRIES = 5   # leaderboard models tried, best first, until one exports faithfully
+
+def faithful_export(board:pd.DataFrame, # AutoML's leaderboard, best first
+                    spec:DatasetSpec, holdout:pd.DataFrame, tries:int=EXPORT_TRIES) -> tuple:
+    "(scorer, model, parity, in-cluster probabilities, {refused model: why}) of the best model whose export passes parity."
+    import h2o
+    refused = {}
+    for model_id in board.model_id[:tries]:
+        model = h2o.get_model(model_id)
+        try:
+            scorer = export_scorer(model, spec)
+            parity, in_cluster = check_parity(scorer, model, holdout, spec)
+            return scorer, model, parity, in_cluster, refused
+        except (ExportError, OSError, h2o.exceptions.H2OError) as e:
+            refused[model_id] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+    raise ExportError(f"none of the best {tries} AutoML models exports faithfully: {'; '.join(f'{k}: {v}' for k, v in refused.items())}")
+
 # %% ../notebooks/05_automl.ipynb #ede69440
 def choose_explainer(scorer:MojoScorer, board:pd.DataFrame, rows:pd.DataFrame) -> tuple:
     "Give `scorer` the first candidate explainer whose contributions add up on `rows`; returns (its largest error, {rejected model: why})."
@@ -600,27 +623,30 @@ def scorer_pip() -> list:
     import jpype
     return [f"JPype1=={jpype.__version__}"]
 
-def automl_info(board, scorer, settings:dict, parity:float, additivity, rejected:dict, seconds:dict, c:ClusterHandle) -> dict:
+def automl_info(board, scorer, settings:dict, parity:float, additivity, rejected:dict, seconds:dict, c:ClusterHandle,
+                refused:dict|None=None) -> dict:  # models whose export failed parity, with why
     "What `fit_automl` reports in `Candidate.info`."
     import h2o
     return dict(leaderboard=board, leader=scorer.model_id, leader_algo=scorer.algo, n_models=len(board), explainer=scorer.explainer_id,
                 explainer_algo=scorer.explainer_algo, explains_leader=scorer.explains_leader, explainers_rejected=rejected, parity_max_abs_diff=parity,
                 additivity_max_abs_error=additivity, mojo_kb=len(scorer.mojo) >> 10, settings=settings, seconds=seconds, h2o_version=h2o.__version__,
-                cluster=dict(name=c.name, url=c.url, local=c.local, memory=c.memory, peak_jvm_mb=round(c.peak_rss / 2**20) if c.local else None), pip=scorer_pip())
+                cluster=dict(name=c.name, url=c.url, local=c.local, memory=c.memory, peak_jvm_mb=round(c.peak_rss / 2**20) if c.local else None), pip=scorer_pip(),
+                export_refused=refused or {})
 
 # %% ../notebooks/05_automl.ipynb #ff3836c2
 def fit_automl(spec:DatasetSpec, split:Split,
                seed:int=0,                          # seeds AutoML; with max_models the run is reproducible
-               max_models:int=AUTOML_MAX_MODELS,    # base models to train (two stacked ensembles come on top)
+               max_models:int=AUTOML_MAX_MODELS,    # base models to train (0: by table size); two stacked ensembles come on top
                max_runtime_secs:int=0,              # time cap for AutoML (0: none); a capped run is not reproducible
                nfolds:int|None=None,                # None: the split's folds (as the baselines); a number: H2O's own random folds
                include_algos=None,                  # e.g. ["GBM", "GLM"]; replaces exclude_algos
                exclude_algos=AUTOML_EXCLUDE,        # algorithms AutoML skips
                balance_classes:bool=False,          # oversample the minority class while training
                memory:str|None=None) -> Candidate:  # heap of a local cluster (default CHURN_NB_H2O_MEM)
-    "H2O AutoML on `split.train`; the leader exported as a cluster-free `MojoScorer`, checked for parity, scored on the holdout."
+    "H2O AutoML on `split.train`; the best faithfully exported model as a cluster-free `MojoScorer`, scored on the holdout."
     import h2o
     t, seconds = time.perf_counter(), {}
+    max_models = automl_models(len(split.train), max_models)
     lap = lambda step: seconds.__setitem__(step, round(time.perf_counter() - t - sum(seconds.values()), 2))
     settings = dict(seed=seed, max_models=max_models, max_runtime_secs=max_runtime_secs, nfolds=nfolds or f"split ({len(split.folds)})",
                     include_algos=include_algos, exclude_algos=None if include_algos else list(exclude_algos or []), balance_classes=balance_classes)
@@ -628,13 +654,14 @@ def fit_automl(spec:DatasetSpec, split:Split,
         lap("cluster")
         train = h2o_frame(split.train, spec, fold_numbers(split) if nfolds is None else None); lap("upload")
         aml = run_automl(train, spec, seed, max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes); lap("automl")
-        board, scorer = leaderboard_frame(aml), export_scorer(aml.leader, spec)
-        parity, in_cluster = check_parity(scorer, aml.leader, split.holdout, spec)
+        board = leaderboard_frame(aml)
+        scorer, leader, parity, in_cluster, refused = faithful_export(board, spec, split.holdout)
         additivity, rejected = choose_explainer(scorer, board, split.holdout.head(ADDITIVITY_ROWS))
-        p_oof = cv_predictions(aml.leader); lap("export")
+        p_oof = cv_predictions(leader); lap("export")
         if not c.local: h2o.remove([train, aml])      # a shared cluster keeps nothing of ours
     lap("stop")
     y_train, y_hold, p = target_vector(split.train, spec), target_vector(split.holdout, spec), scorer.predict_proba(split.holdout)[:, 1]
     cv = cv_metrics(y_train, p_oof, split.folds if nfolds is None else None); lap("score")
+    info = automl_info(board, scorer, settings, parity, additivity, rejected, seconds, c, refused)
     return Candidate("h2o_automl", scorer, cv, classification_metrics(y_hold, p), p, time.perf_counter() - t,
-                     {**automl_info(board, scorer, settings, parity, additivity, rejected, seconds, c), "holdout_in_cluster": in_cluster})
+                     {**info, "holdout_in_cluster": in_cluster}, oof=p_oof)

@@ -16,7 +16,8 @@ __all__ = ['SERVICES', 'COMMANDS', 'CliError', 'notebook_path', 'declared_parame
            'check_java', 'port_free', 'check_ports', 'check_workspace', 'check_store', 'doctor', 'print_doctor',
            'service_pid', 'wait_for_port', 'start_service', 'stop_service', 'mlflow_ui_command', 'workspace_env',
            'serve_argv', 'parser', 'run_command', 'schedule_command', 'smoke_command', 'run_service', 'ui_command',
-           'serve_command', 'dashboard_command', 'stop_command', 'bench_command', 'main']
+           'serve_command', 'dashboard_command', 'stop_command', 'model_uri', 'model_spec', 'template_source',
+           'offers_command', 'bench_command', 'main']
 
 # %% ../notebooks/13_cli.ipynb #e2a88855
 class CliError(Exception):
@@ -356,15 +357,28 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", default="models:/churn@champion", help="registered model to serve (an alias is followed when it moves)")
     _service_args(sub.add_parser("dashboard", help="serve the Voila business dashboard on 127.0.0.1:8866"), config.PORTS["dashboard"], "the dashboard")
     sub.add_parser("stop", help="stop the services churn_nb started in the background (MLflow UI, API, dashboard)")
+    offers = sub.add_parser("offers", help="write a starting offer catalogue (offers.yml) for a table's columns: "
+                                           "churn-nb offers --template [--data PATH | --model champion] [-o FILE]")
+    offers.add_argument("--template", action="store_true",
+                        help="write the template: generic offers from the spec, one example per top categorical column")
+    source = offers.add_mutually_exclusive_group()
+    source.add_argument("--data", help="the labelled table (CSV/Parquet path or SQLAlchemy URL): its spec is inferred "
+                                       "and its churn rates choose the example levels")
+    source.add_argument("--model", help="a registered model whose spec to use: champion (default), an alias, "
+                                        "or models:/name/version")
+    offers.add_argument("-o", "--output", help="the file to write (default: print the catalogue)")
+    offers.add_argument("--force", action="store_true", help="replace --output if it exists")
     bench = sub.add_parser("bench", help="measure speed, memory and accuracy; results in reports/bench/")
-    bench.add_argument("what", choices=["train", "score", "api", "dashboard"], help="train: whole training runs per seed and budget (AUC, wall time, peak memory); score: the scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers")
+    bench.add_argument("what", choices=["train", "score", "api", "dashboard", "tables"], help="train: whole training runs per seed and budget (AUC, wall time, peak memory); tables: the default training on every table of a suite next to HistGradientBoosting and logistic regression; score: the scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers")
     bench.add_argument("--sizes", default="10000,100000,1000000", help="score: comma-separated table sizes (default 10000,100000,1000000)")
-    bench.add_argument("--seeds", default="0,1,2", help="train: comma-separated seeds (default 0,1,2)")
+    bench.add_argument("--seeds", default="0,1,2", help="train, tables: comma-separated seeds (default 0,1,2)")
     bench.add_argument("--budget", action="append", metavar="NAME:param=value,…", help="train parameters to measure (repeatable); default: bench.TRAIN_BUDGETS")
     bench.add_argument("--seconds", type=float, default=60, help="api: seconds of load per server (default 60)")
     bench.add_argument("--rate", type=float, default=100, help="api: single-row requests per second (default 100)")
     bench.add_argument("--customers", type=int, default=1_000_000, help="dashboard: customers in the store (default 1,000,000)")
     bench.add_argument("--repeats", type=int, default=10, help="dashboard: repetitions of each browser measure (default 10)")
+    bench.add_argument("--tables", default=None, help="tables: folder of churn tables (default CHURN_NB_TABLES or ../shared/data/tables)")
+    bench.add_argument("--only", default=None, help="tables: comma-separated parts of table names to run (default all, with the sample)")
     return p
 
 # %% ../notebooks/13_cli.ipynb #0293d258
@@ -418,6 +432,46 @@ def stop_command(args):
     "`churn-nb stop`: stop every background service."
     for name in SERVICES: print(f"{SERVICES[name]}: {'stopped' if stop_service(name) else 'was not running'}")
 
+# %% ../notebooks/13_cli.ipynb #5e12ae22
+def model_uri(name:str|None) -> str:
+    "The registry URI `--model` names: the champion for none or 'champion', an alias of `churn`, or a models:/ URI."
+    if not name or name == "champion": return "models:/churn@champion"
+    return name if name.startswith("models:/") else f"models:/churn@{name}"
+
+def model_spec(uri:str):
+    "The dataset spec of the registered model at `uri` (CliError when there is none)."
+    import mlflow
+    from churn_nb.data import ChurnDataError, DatasetSpec
+    from churn_nb.pipeline import model_version
+    try: mv = model_version(uri)
+    except ChurnDataError as e: raise CliError(str(e)) from None
+    return DatasetSpec.from_dict(mlflow.pyfunc.load_model(f"models:/{mv.name}/{mv.version}").unwrap_python_model().spec)
+
+def template_source(args) -> tuple:
+    "(spec, labelled table or None, its name) for `churn-nb offers`: from `--data`, else from `--model`."
+    if not args.data: return model_spec(model_uri(args.model)), None, model_uri(args.model)
+    from churn_nb.data import load_dataset, source_name
+    try: raw, spec = load_dataset(args.data)
+    except (ValueError, OSError) as e: raise CliError(str(e)) from None
+    return spec, raw, Path(source_name(args.data)).name
+
+# %% ../notebooks/13_cli.ipynb #4364d544
+def offers_command(args):
+    "`churn-nb offers --template`: a starting offers.yml for a table's (or a model's) columns, printed or written."
+    if not args.template:
+        raise CliError("nothing to do. Fix: churn-nb offers --template [--data PATH | --model champion] [-o FILE]")
+    out = Path(args.output) if args.output else None
+    if out and out.exists() and not args.force:
+        raise CliError(f"{out} exists. Fix: name another file with -o, or add --force to replace it")
+    spec, raw, source = template_source(args)
+    from churn_nb.recommend import offers_template
+    try: text = offers_template(spec, raw, source)
+    except ValueError as e: raise CliError(str(e)) from None
+    if out is None: return print(text, end="")
+    out.write_text(text, encoding="utf-8")
+    n = text.count("\n  - id:")
+    print(f"Wrote {out}: {n} offers for {source}. Set costs, then: churn-nb run scoring -p recommend.offers {out}")
+
 # %% ../notebooks/13_cli.ipynb #0ea70246
 def bench_command(args):
     "`churn-nb bench WHAT`: run a benchmark and print its report."
@@ -436,12 +490,17 @@ def bench_command(args):
     elif args.what == "api":
         from churn_nb.bench_api import bench_api
         bench_api(out_dir=out, seconds=args.seconds, rate=args.rate); print((out/"api.md").read_text())
+    elif args.what == "tables":
+        from churn_nb.bench_tables import run_tables_bench
+        seeds = [int(s) for s in args.seeds.split(",")]
+        print(run_tables_bench(out, args.tables, seeds, args.only.split(",") if args.only else None).read_text())
     else:
         from churn_nb.bench_dashboard import bench_dashboard
         bench_dashboard(out_dir=out, customers=args.customers, repeats=args.repeats)   # prints its report
 
 COMMANDS = {"run": run_command, "schedule": schedule_command, "smoke": smoke_command, "doctor": lambda args: 0 if print_doctor(doctor()) else 1,
             "ui": ui_command, "serve": serve_command, "dashboard": dashboard_command, "stop": stop_command, "bench": bench_command}
+COMMANDS["offers"] = offers_command
 
 def main(argv=None) -> int:
     "Entry point of `churn-nb`."

@@ -15,18 +15,19 @@ from fastcore.basics import patch
 from . import config
 
 # %% auto #0
-__all__ = ['FIX', 'KEEP_TEXT', 'NEEDED', 'TIERS', 'CHARTS', 'RED', 'AMBER', 'GREEN', 'BLUE', 'GREY', 'TIER_COLOURS', 'RISK_ROWS',
-           'METRIC_NAMES', 'BOARD_COLUMNS', 'TABS', 'STYLE', 'one_line', 'friendly_message', 'ServerLog', 'server_log',
-           'notice', 'friendly', 'guarded', 'latest_pointer', 'done', 'in_background', 'unreadable', 'read_customers',
-           'filter_columns', 'DashboardData', 'read_contributions', 'contribution_of', 'whatif_frame', 'load_champion',
-           'model_info', 'importance', 'load_data', 'reload_champion', 'pct', 'num', 'svg_gauge', 'svg_bars',
-           'svg_confidence', 'svg_waterfall', 'svg_trend', 'html_table', 'kpi_cards', 'tier_table', 'segment_table',
-           'run_label', 'trend_charts', 'section', 'overview_page', 'first_reason', 'offer_name', 'risk_table',
-           'call_list_csv', 'download_link', 'risk_list_page', 'reason_items', 'offers_table', 'customer_head',
-           'history_html', 'feedback_html', 'customer_page', 'typical_row', 'whatif_controls', 'set_controls',
-           'whatif_result', 'whatif_page', 'board_html', 'champion_card', 'metrics_table', 'importance_html',
-           'model_page', 'refresh_seconds', 'nothing_scored', 'App', 'app', 'app_notebook', 'template_root',
-           'voila_argv', 'page_sets_xsrf_cookie', 'serve']
+__all__ = ['FIX', 'KEEP_TEXT', 'NEEDED', 'MART_FIELDS', 'TIERS', 'CHARTS', 'RED', 'AMBER', 'GREEN', 'BLUE', 'GREY',
+           'TIER_COLOURS', 'RISK_ROWS', 'METRIC_NAMES', 'BOARD_COLUMNS', 'TABS', 'STYLE', 'one_line',
+           'friendly_message', 'ServerLog', 'server_log', 'notice', 'friendly', 'guarded', 'latest_pointer', 'done',
+           'in_background', 'unreadable', 'read_customers', 'filter_columns', 'at_risk_label', 'DashboardData',
+           'read_contributions', 'contribution_of', 'whatif_frame', 'load_champion', 'model_info', 'importance',
+           'load_data', 'reload_champion', 'pct', 'num', 'svg_gauge', 'svg_bars', 'svg_confidence', 'svg_waterfall',
+           'svg_trend', 'html_table', 'kpi_cards', 'tier_table', 'segment_table', 'run_label', 'trend_charts',
+           'section', 'overview_page', 'first_reason', 'offer_name', 'risk_table', 'call_list_csv', 'download_link',
+           'number_filter', 'risk_list_page', 'reason_items', 'offers_table', 'customer_head', 'history_html',
+           'feedback_html', 'customer_page', 'typical_row', 'whatif_controls', 'set_controls', 'whatif_result',
+           'whatif_page', 'board_html', 'champion_card', 'metrics_table', 'importance_html', 'model_page',
+           'refresh_seconds', 'nothing_scored', 'App', 'app', 'app_notebook', 'template_root', 'voila_argv',
+           'page_sets_xsrf_cookie', 'serve']
 
 # %% ../notebooks/12_dashboard.ipynb #4683daf6
 FIX = "reload the page; if it happens again, tell the analytics team (the details are in the dashboard's log)"
@@ -135,12 +136,27 @@ def read_customers(run_id:str) -> pd.DataFrame:
     pa.default_memory_pool().release_unused()   # give the reading buffers back
     return frame
 
-def filter_columns(customers:pd.DataFrame) -> dict:
-    "The customers' contract-like (text) and tenure-like (number) columns the risk list filters on; None when the data has none."
-    from pandas.api.types import is_numeric_dtype
-    contract = next((c for c in customers.columns if re.search("contract", str(c), re.I) and not is_numeric_dtype(customers[c])), None)
-    tenure = next((c for c in customers.columns if re.search("tenure", str(c), re.I) and is_numeric_dtype(customers[c])), None)
-    return {"contract": contract, "tenure": tenure}
+MART_FIELDS = {*NEEDED, "segment_id", "model_version", "scored_at", "churned", "run_id", "base"}   # not customers' own
+
+def _is_number(s:pd.Series) -> bool:
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+    return is_numeric_dtype(s) and not is_bool_dtype(s)
+
+def filter_columns(customers:pd.DataFrame, summary:dict|None=None) -> dict:
+    "The risk list's filters: the run's most important categorical and numeric column (by importance), else the first."
+    summary = summary or {}
+    given, own = summary.get("columns") or {}, [c for c in customers.columns if c not in MART_FIELDS]
+    texts = [c for c in own if not _is_number(customers[c])]
+    categorical = [c for c in given.get("categorical", texts) if c in customers.columns]
+    numeric = [c for c in given.get("numeric", own) if c in customers.columns and _is_number(customers[c])]
+    rank = {r["feature"]: i for i, r in enumerate(summary.get("importance") or [])}
+    first = lambda cols: min(cols, key=lambda c: (rank.get(c, len(rank)), cols.index(c))) if cols else None
+    return {"category": first(categorical), "number": first(numeric)}
+
+def at_risk_label(summary:dict) -> str:
+    "'Revenue at risk', or 'Customers at risk' for a run whose table has no value column."
+    from churn_nb.segment import at_risk_words
+    return at_risk_words(summary.get("value_unit")).capitalize()
 
 # %% ../notebooks/12_dashboard.ipynb #5d71c4cf
 TIERS = ("High", "Medium", "Low")
@@ -159,7 +175,10 @@ class DashboardData:
         self.history = history if history is not None else pd.DataFrame()
         self.ids = pd.Index(self.customers["customer_id"].astype(str).to_numpy(dtype=object))
         self.ids.get_loc(self.ids[0]) if self.n else None     # build the hash table now, not at the first lookup
-        self.filters, self._orders, self._codes, self.loaded_at = filter_columns(self.customers), {}, {}, datetime.now()
+        self.filters = filter_columns(self.customers, summary)
+        self._orders, self._codes, self.loaded_at = {}, {}, datetime.now()
+        self.at_risk = at_risk_label(summary)                            # what p × value is called
+        self.money = summary.get("value_unit", "money") == "money"
         self.contributions = contributions or done(error=LookupError("no contributions were loaded. Fix: publish the run again (churn-nb run scoring)"))
         self.champion = champion or done(error=LookupError("no champion model was loaded. Fix: train one (churn-nb run train)"))
         self.info = info or done(error=LookupError("no record of the champion was loaded. Fix: train one (churn-nb run train)"))
@@ -205,17 +224,22 @@ def levels(self:DashboardData, column:str) -> list:
     return [t for t in TIERS if t in levels] if column == "tier" else sorted(levels)
 
 @patch
-def mask(self:DashboardData, tiers=None, segment:str|None=None, contract:str|None=None, tenure:tuple|None=None) -> np.ndarray:
+def mask(self:DashboardData, tiers=None, segment:str|None=None,
+         category:str|None=None,       # a level of the categorical filter column (`filters["category"]`)
+         number:tuple|None=None) -> np.ndarray:  # (low, high) of the numeric filter column (missing: outside)
     "Customers matching the filters (None or empty: any)."
     m = np.ones(self.n, bool)
-    for column, chosen in (("tier", tiers), ("segment", [segment] if segment else None), (self.filters["contract"], [contract] if contract else None)):
+    filters = (("tier", tiers), ("segment", [segment] if segment else None),
+               (self.filters["category"], [category] if category else None))
+    for column, chosen in filters:
         if not chosen or column is None: continue
         codes, levels = self.coded(column)
         allowed = np.zeros(len(levels) + 1, bool)          # the last slot answers code -1 (missing)
         allowed[[levels.index(str(v)) for v in chosen if str(v) in levels]] = True
         m &= allowed[codes]
-    if tenure is not None and self.filters["tenure"]:
-        t = self.numbers(self.filters["tenure"]); m &= (t >= tenure[0]) & (t <= tenure[1])
+    if number is not None and self.filters["number"]:
+        x = self.numbers(self.filters["number"])
+        m &= (x >= number[0]) & (x <= number[1])
     return m
 
 @patch
@@ -259,17 +283,17 @@ def contribution_of(data:DashboardData, row:int) -> tuple:
 
 # %% ../notebooks/12_dashboard.ipynb #3fddb1c9
 def whatif_frame(values:dict, spec) -> pd.DataFrame:
-    "One typed row from what-if `values`: numbers finite and inside the training range, categories among its levels (ValueError naming the field and fix)."
+    "One typed row from what-if `values`: numbers (dates: days before the reference) in range, levels known."
     from churn_nb.data import features_frame
-    row = {}
+    row, dates = {}, getattr(spec, "dates", None) or {}
     for c in spec.features:
         v = values.get(c)
-        if c in spec.numeric:
+        if c in spec.numeric or c in dates:
             try: x = float(v)
             except (TypeError, ValueError): raise ValueError(f"{c}: {str(v)[:40]!r} is not a number. Fix: move the slider") from None
             lo, hi = spec.ranges.get(c, [-np.inf, np.inf])
             if not (math.isfinite(x) and lo <= x <= hi): raise ValueError(f"{c}: {x:g} is outside the range the model knows ({lo:g}–{hi:g}). Fix: choose a value in that range")
-            row[c] = x
+            row[c] = (pd.Timestamp(dates[c]) - pd.Timedelta(days=x)).isoformat() if c in dates else x   # a date: its day
         else:
             levels = spec.levels.get(c)
             if levels and str(v) not in levels: raise ValueError(f"{c}: {str(v)[:40]!r} is not one of its values ({', '.join(levels[:6])}…). Fix: pick one from the list")
@@ -410,27 +434,36 @@ def html_table(frame:pd.DataFrame, formats:dict|None=None, bars:dict|None=None, 
     return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 def kpi_cards(summary:dict) -> str:
-    "The run's headline figures as cards."
+    "The run's headline figures as cards (value figures named for the run's value unit)."
     k = summary["kpis"]; share = k["high_risk_customers"] / max(k["customers"], 1)
+    money = summary.get("value_unit", "money") == "money"
+    risk_note = "probability × customer value" if money else "expected churners (the table has no value column)"
+    offers = ("Expected value of offers", num(k.get("expected_value_of_offers", 0))) if money else \
+             ("Customers kept by offers", f"{k.get('expected_value_of_offers', 0):,.1f}")
     cards = [("Customers scored", num(k["customers"]), ""), ("Predicted churn rate", pct(k["predicted_churn_rate"]), "mean churn probability"),
-             ("Customers at high risk", num(k["high_risk_customers"]), f"{pct(share)} of customers"), ("Revenue at risk", num(k["revenue_at_risk"]), "probability × customer value"),
-             ("Customers with an offer", num(k.get("customers_with_offer", 0)), ""), ("Expected value of offers", num(k.get("expected_value_of_offers", 0)), "if the top offers are made")]
+             ("Customers at high risk", num(k["high_risk_customers"]), f"{pct(share)} of customers"),
+             (at_risk_label(summary), num(k["revenue_at_risk"]), risk_note),
+             ("Customers with an offer", num(k.get("customers_with_offer", 0)), ""),
+             (*offers, "if the top offers are made")]
     return "<div class='cn-kpis'>" + "".join(f"<div class='cn-kpi'><div class='v'>{v}</div><div class='l'>{_e(l)}</div><div class='s'>{_e(s)}</div></div>" for l, v, s in cards) + "</div>"
 
 def tier_table(summary:dict) -> str:
-    "Customers, churn probability and revenue at risk per risk tier."
-    t = pd.DataFrame(summary["tiers"])
+    "Customers, churn probability and revenue (or customers) at risk per risk tier."
+    t, label = pd.DataFrame(summary["tiers"]), at_risk_label(summary)
     t = t.assign(tier=pd.Categorical(t.tier, TIERS)).sort_values("tier")
     view = pd.DataFrame({"Tier": t.tier.astype(str), "Customers": t.customers, "Share": t.share, "Mean churn probability": t.mean_probability,
-                         "Revenue at risk": t.revenue_at_risk, "Expected churners": t.expected_churners})
-    return html_table(view, {"Customers": num, "Share": pct, "Mean churn probability": pct, "Revenue at risk": num, "Expected churners": num}, {"Revenue at risk": RED})
+                         label: t.revenue_at_risk, "Expected churners": t.expected_churners})
+    if label == "Customers at risk": view = view.drop(columns="Expected churners")   # the same numbers
+    formats = {"Customers": num, "Share": pct, "Mean churn probability": pct, label: num, "Expected churners": num}
+    return html_table(view, formats, {label: RED})
 
 def segment_table(summary:dict) -> str:
-    "Customers, churn probability, share in the High tier and revenue at risk per segment, most revenue at risk first."
-    s = pd.DataFrame(summary["segments"]).sort_values("revenue_at_risk", ascending=False)
+    "Customers, churn probability, High-tier share and revenue (or customers) at risk per segment, most at risk first."
+    s, label = pd.DataFrame(summary["segments"]).sort_values("revenue_at_risk", ascending=False), at_risk_label(summary)
     view = pd.DataFrame({"Segment": s.segment.astype(str), "Customers": s.customers, "Mean churn probability": s.mean_probability,
-                         "In High tier": s.high_tier_share, "Revenue at risk": s.revenue_at_risk})
-    return html_table(view, {"Customers": num, "Mean churn probability": pct, "In High tier": pct, "Revenue at risk": num}, {"Revenue at risk": RED})
+                         "In High tier": s.high_tier_share, label: s.revenue_at_risk})
+    formats = {"Customers": num, "Mean churn probability": pct, "In High tier": pct, label: num}
+    return html_table(view, formats, {label: RED})
 
 # %% ../notebooks/12_dashboard.ipynb #e1c2b717
 def run_label(summary:dict) -> str:
@@ -438,21 +471,28 @@ def run_label(summary:dict) -> str:
     when = pd.Timestamp(summary.get("scored_at")).strftime("%d %b %Y %H:%M UTC") if summary.get("scored_at") else "?"
     return f"Scoring run of {when} · {num(summary['kpis']['customers'])} customers · champion version {summary.get('model_version', '?')}"
 
-def trend_charts(history:pd.DataFrame) -> str:
-    "Predicted churn rate, customers at high risk and revenue at risk across scoring runs."
+def trend_charts(history:pd.DataFrame, label:str="Revenue at risk") -> str:
+    "Predicted churn rate, customers at high risk and revenue (or customers, `label`) at risk across scoring runs."
     if len(history) < 2: return notice("One scoring run so far: the trend appears after the next run.", "info")
     h = history.sort_values("published_at"); labels = [pd.Timestamp(t).strftime("%d %b %H:%M") for t in h.scored_at.fillna(h.published_at)]
     return ("<div class='cn-row'>" + svg_trend(labels, h.predicted_churn_rate, "Predicted churn rate", pct) + svg_trend(labels, h.high_risk_customers, "Customers at high risk")
-            + svg_trend(labels, h.revenue_at_risk, "Revenue at risk") + f"</div><div class='cn-note'>{len(h)} scoring runs since {_e(labels[0])}.</div>")
+            + svg_trend(labels, h.revenue_at_risk, label) + f"</div><div class='cn-note'>{len(h)} scoring runs since {_e(labels[0])}.</div>")
 
 def section(title:str, body:str="") -> str: return f"<h3 class='cn-h'>{_e(title)}</h3>{body}"
 
 def overview_page(data:DashboardData) -> W.VBox:
     "Overview: headline figures, tiers, segments, trend."
     th = data.summary.get("thresholds", {})
+    by_probability = "by probability: the table has no value column to weigh against the costs"
+    by_profit = "the thresholds that maximise the expected campaign profit"
+    why = by_probability if th.get("rule") == "probability" else by_profit
+    high, medium = pct(th.get("high", np.nan)), pct(th.get("medium", np.nan))
+    cuts = f"High from a churn probability of {high}, Medium from {medium}"
+    tiers = f"<div class='cn-note'>{cuts} ({why}).</div>"
     parts = [W.HTML(f"<div class='cn-note'>{_e(run_label(data.summary))}</div>" + kpi_cards(data.summary)),
-             W.HTML(section("By risk tier", f"<div class='cn-note'>High from a churn probability of {pct(th.get('high', np.nan))}, Medium from {pct(th.get('medium', np.nan))} (the thresholds that maximise the expected campaign profit).</div>" + tier_table(data.summary))),
-             W.HTML(section("By segment", segment_table(data.summary))), W.HTML(section("Trend across scoring runs", trend_charts(data.history)))]
+             W.HTML(section("By risk tier", tiers + tier_table(data.summary))),
+             W.HTML(section("By segment", segment_table(data.summary))),
+             W.HTML(section("Trend across scoring runs", trend_charts(data.history, data.at_risk)))]
     page = W.VBox(parts); page.add_class("cn-page-overview")
     return page
 
@@ -471,17 +511,21 @@ def offer_name(offers:str) -> str:
 
 def risk_table(data:DashboardData, rows:np.ndarray) -> str:
     "The risk-list table of customers at `rows`."
-    t = data.customers.iloc[rows]; f = data.filters
+    from churn_nb.features import humanize
+    t, f, label = data.customers.iloc[rows], data.filters, data.at_risk
     view = pd.DataFrame({"Customer": t.customer_id.astype(str).to_numpy(), "Tier": t.tier.astype(str).to_numpy(), "Churn probability": t.probability.to_numpy(),
-                         "Revenue at risk": t.revenue_at_risk.to_numpy(), "Segment": t.segment.astype(str).to_numpy()})
-    if f["contract"]: view[f["contract"]] = t[f["contract"]].astype(str).to_numpy()
-    if f["tenure"]: view[f["tenure"].capitalize()] = t[f["tenure"]].to_numpy()
+                         label: t.revenue_at_risk.to_numpy(), "Segment": t.segment.astype(str).to_numpy()})
+    cat, number = (humanize(f[k]).capitalize() if f[k] else None for k in ("category", "number"))
+    if cat: view[cat] = t[f["category"]].astype(str).to_numpy()
+    if number: view[number] = t[f["number"]].to_numpy()
+    if not data.money: view = view.drop(columns=label)   # counting customers: a customer's share is its probability
     view["Top reason"] = [first_reason(r) for r in t.top_reasons]; view["Top offer"] = [offer_name(o) for o in t.top_offers]
-    fmt = {"Churn probability": pct, "Revenue at risk": num, **({f["tenure"].capitalize(): num} if f["tenure"] else {})}
-    return html_table(view, fmt, {"Revenue at risk": RED}, cls="cn-t cn-risk") if len(view) else notice("No customer matches these filters.", "info")
+    fmt = {"Churn probability": pct, label: num, **({number: lambda v: f"{v:,.4g}"} if number else {})}
+    if not len(view): return notice("No customer matches these filters.", "info")
+    return html_table(view, fmt, {label: RED} if data.money else {}, cls="cn-t cn-risk")
 
 def call_list_csv(data:DashboardData, mask:np.ndarray, n:int=1000, reasons:int=2) -> tuple:
-    "(CSV text, rows) of `pipeline.call_list` for the High-tier customers in `mask`: the `n` with most revenue at risk."
+    "(CSV text, rows) of `pipeline.call_list` for the High-tier customers in `mask`: the `n` most at risk."
     from churn_nb.pipeline import call_list
     n = int(n)
     if not 1 <= n <= 100_000: raise ValueError(f"rows: {n} is outside 1–100,000. Fix: ask for at most 100,000 rows")
@@ -495,16 +539,34 @@ def download_link(text:str, filename:str, label:str) -> str:
     return f"<a class='cn-download' download='{_e(filename)}' href='data:text/csv;charset=utf-8;base64,{b64}'>{_e(label)}</a>"
 
 # %% ../notebooks/12_dashboard.ipynb #ff4a0dcb
+def number_filter(data:DashboardData) -> W.Widget:
+    "A range slider over the numeric filter column (whole numbers or decimals, as the column holds), labelled in words."
+    from churn_nb.features import humanize
+    col = data.filters["number"]
+    x = data.numbers(col) if col else np.zeros(1)
+    x = x[np.isfinite(x)] if np.isfinite(x).any() else np.zeros(1)
+    lo, hi = float(x.min()), float(x.max())
+    whole = bool(np.all(x == np.round(x)))
+    kw = dict(description=humanize(col or "number").capitalize(), continuous_update=False, disabled=not col,
+              style={"description_width": "initial"})
+    if whole: return W.IntRangeSlider(value=(int(lo), int(hi)), min=int(lo), max=int(hi), **kw)
+    return W.FloatRangeSlider(value=(lo, hi), min=lo, max=hi, step=(hi - lo)/100 or 1, readout_format=".3g", **kw)
+
 def risk_list_page(data:DashboardData, open_customer=None) -> W.VBox:
     "Risk list: filters, sort, the top rows, open a customer (`open_customer(id)`), export the call list."
-    f, box = data.filters, W.HTML()
+    from churn_nb.features import humanize
+    f, box, label = data.filters, W.HTML(), data.at_risk
     tiers = W.SelectMultiple(options=data.levels("tier"), value=("High",), rows=3, description="Tier")
     segment = W.Dropdown(options=[("All segments", "")] + [(s, s) for s in data.levels("segment")], description="Segment")
-    contract = W.Dropdown(options=[("All", "")] + [(s, s) for s in data.levels(f["contract"])], description=f["contract"] or "Contract", disabled=not f["contract"])
-    t = data.numbers(f["tenure"]) if f["tenure"] else np.zeros(1)
-    lo, hi = int(np.nanmin(t)), int(np.ceil(np.nanmax(t)))
-    tenure = W.IntRangeSlider(value=(lo, hi), min=lo, max=hi, description=(f["tenure"] or "tenure").capitalize(), continuous_update=False, disabled=not f["tenure"])
-    sorts = {"Revenue at risk": ("revenue_at_risk", True), "Churn probability": ("probability", True), "Customer value": ("value", True), **({f"{f['tenure'].capitalize()}, shortest first": (f["tenure"], False)} if f["tenure"] else {})}
+    category = W.Dropdown(options=[("All", "")] + [(s, s) for s in data.levels(f["category"])],
+                          description=humanize(f["category"] or "category").capitalize(), disabled=not f["category"],
+                          style={"description_width": "initial"})
+    number = number_filter(data)
+    full = number.value
+    sorts = {label: ("revenue_at_risk", True)} if data.money else {}   # counting customers: the probability's order
+    sorts["Churn probability"] = ("probability", True)
+    if data.money: sorts["Customer value"] = ("value", True)
+    if f["number"]: sorts[f"{number.description}, lowest first"] = (f["number"], False)
     sort = W.Dropdown(options=list(sorts), description="Sort by")
     count, table = W.HTML(), W.HTML(); table.add_class("cn-risk-table")
     pick = W.Dropdown(description="Customer", layout=W.Layout(width="300px")); open_btn = W.Button(description="Open on the Customer page", icon="user", layout=W.Layout(width="230px"))
@@ -514,11 +576,17 @@ def risk_list_page(data:DashboardData, open_customer=None) -> W.VBox:
 
     @friendly("filter the risk list", box)
     def refresh(_=None):
-        m = data.mask(tiers=list(tiers.value), segment=segment.value or None, contract=contract.value or None, tenure=tenure.value if f["tenure"] else None)
+        span = number.value if f["number"] and tuple(number.value) != tuple(full) else None   # all: keep missing
+        m = data.mask(tiers=list(tiers.value), segment=segment.value or None, category=category.value or None,
+                      number=span)
         rows = data.ranked(m, *sorts[sort.value]); state.update(mask=m, rows=rows); top = rows[:RISK_ROWS]
         table.value = risk_table(data, top)   # the table first: when the count changes on screen, the table has
-        chosen = [", ".join(tiers.value) or "all tiers", segment.value or "all segments", f"{contract.value or 'any'} {(f['contract'] or '').lower()}".strip(), f"{tenure.description.lower()} {tenure.value[0]}–{tenure.value[1]}" if f["tenure"] else ""]
-        count.value = (f"<div class='cn-count'><b>{num(len(rows))}</b> customers match ({_e(' · '.join(c for c in chosen if c))}) · revenue at risk {num(float(np.nansum(data.numbers('revenue_at_risk')[rows])))}"
+        chosen = [", ".join(tiers.value) or "all tiers", segment.value or "all segments",
+                  f"{category.description.lower()} {category.value or 'any'}" if f["category"] else "",
+                  f"{number.description.lower()} {number.value[0]:,.4g}–{number.value[1]:,.4g}" if span else ""]
+        at_risk = float(np.nansum(data.numbers('revenue_at_risk')[rows]))
+        matched = f"<b>{num(len(rows))}</b> customers match ({_e(' · '.join(c for c in chosen if c))})"
+        count.value = (f"<div class='cn-count'>{matched} · {label.lower()} {num(at_risk)}"
                        f" · showing the first {min(len(rows), RISK_ROWS)} by {_e(sort.value.lower())}</div>")
         pick.options = [str(i) for i in data.ids[top]]; pick.value = pick.options[0] if pick.options else None; link.value = ""
 
@@ -529,15 +597,16 @@ def risk_list_page(data:DashboardData, open_customer=None) -> W.VBox:
     @friendly("export the call list", box)
     def export_(_=None):
         text, k = call_list_csv(data, state["mask"], rows_n.value)
-        link.value = download_link(text, f"call_list_{data.run_id[:12]}.csv", f"Download call_list.csv ({k:,} High-tier customers, most revenue at risk first)") if k else notice("No High-tier customer matches these filters: the call list is empty.", "info")
+        link.value = download_link(text, f"call_list_{data.run_id[:12]}.csv", f"Download call_list.csv ({k:,} High-tier customers, most at risk first)") if k else notice("No High-tier customer matches these filters: the call list is empty.", "info")
 
-    for name, w in dict(tier=tiers, segment=segment, contract=contract, tenure=tenure, sort=sort, pick=pick, open=open_btn, rows=rows_n, export=export, link=link).items(): w.add_class(f"cn-risk-{name}")
-    for w in (tiers, segment, contract, tenure, sort): w.observe(refresh, "value")
+    for name, w in dict(tier=tiers, segment=segment, category=category, number=number, sort=sort, pick=pick, open=open_btn, rows=rows_n, export=export, link=link).items(): w.add_class(f"cn-risk-{name}")
+    category.add_class("cn-risk-contract")   # the older name, which `churn-nb bench dashboard` selects
+    for w in (tiers, segment, category, number, sort): w.observe(refresh, "value")
     open_btn.on_click(open_); export.on_click(export_)
     refresh()
-    page = W.VBox([W.HBox([tiers, W.VBox([segment, contract]), W.VBox([tenure, sort])]), box, count,
+    page = W.VBox([W.HBox([tiers, W.VBox([segment, category]), W.VBox([number, sort])]), box, count,
                    W.HBox([pick, open_btn, W.HTML(layout=W.Layout(width="40px")), rows_n, export]), link, table])
-    page.add_class("cn-page-risk"); page.controls = dict(tiers=tiers, segment=segment, contract=contract, tenure=tenure, sort=sort, pick=pick, open=open_btn, rows=rows_n, export=export)
+    page.add_class("cn-page-risk"); page.controls = dict(tiers=tiers, segment=segment, category=category, number=number, sort=sort, pick=pick, open=open_btn, rows=rows_n, export=export)
     page.table, page.count, page.link, page.box = table, count, link, box
     return page
 
@@ -548,28 +617,35 @@ def reason_items(reasons:str) -> str:
     if not r: return notice("No column moved this customer's risk by half a point or more.", "info")
     return "<ul class='cn-reasons'>" + "".join(f"<li class='{'up' if x['points'] > 0 else 'down'}'>{_e(x['text'])}</li>" for x in r) + "</ul>"
 
-def offers_table(offers:str) -> str:
-    "The recommended offers of a `top_offers` JSON text, best first, with expected value."
+def offers_table(offers:str, money:bool=True) -> str:
+    "The offers of a `top_offers` JSON text, best first, with their expected value (customers kept, without `money`)."
     o = pd.DataFrame(json.loads(offers or "[]"))
     if not len(o): return notice("No offer has a positive expected value for this customer.", "info")
-    view = pd.DataFrame({"Offer": o["name"], "Churn risk after": o.p_after, "Uplift": o.uplift, "Acceptance": o.acceptance, "Cost": o.cost, "Expected value": o.expected_value, "Why": o.why})
-    return html_table(view, {"Churn risk after": pct, "Uplift": lambda v: f"{100 * v:.1f} pts", "Acceptance": lambda v: pct(v, 0), "Cost": num, "Expected value": num}, cls="cn-t cn-offers")
+    ev = "Expected value" if money else "Customers kept (expected)"
+    view = pd.DataFrame({"Offer": o["name"], "Churn risk after": o.p_after, "Uplift": o.uplift, "Acceptance": o.acceptance, "Cost": o.cost, ev: o.expected_value, "Why": o.why})
+    fmt = {"Churn risk after": pct, "Uplift": lambda v: f"{100 * v:.1f} pts", "Acceptance": lambda v: pct(v, 0), "Cost": num, ev: num if money else lambda v: f"{v:.2f}"}
+    return html_table(view, fmt, cls="cn-t cn-offers")
 
 def customer_head(row:dict, data:DashboardData) -> str:
-    "Who the customer is: id, tier, segment, value, revenue at risk, strategy."
-    f = data.filters; extra = "".join(f" · {_e(c)} {_e(num(row[c]) if c == f['tenure'] else row[c])}" for c in (f["contract"], f["tenure"]) if c)
+    "Who the customer is: id, tier, segment, filter columns, value and revenue at risk (with a value column), strategy."
+    from churn_nb.features import humanize
+    f = data.filters
+    shown = lambda c: f"{row[c]:,.4g}" if c == f["number"] and np.isfinite(row[c]) else row[c]
+    extra = "".join(f" · {_e(humanize(c))} {_e(shown(c))}" for c in (f["category"], f["number"]) if c)
+    worth = f" · value {num(row['value'])} · revenue at risk {num(row['revenue_at_risk'])}" if data.money else ""
     return (f"<h3 class='cn-h'>Customer {_e(row['customer_id'])} <span class='cn-tier' style='background:{TIER_COLOURS.get(str(row['tier']), GREY)}'>{_e(row['tier'])} risk</span></h3>"
-            f"<div class='cn-note'>{_e(row['segment'])}{extra} · value {num(row['value'])} · revenue at risk {num(row['revenue_at_risk'])}</div>"
+            f"<div class='cn-note'>{_e(row['segment'])}{extra}{worth}</div>"
             f"<div class='cn-strategy'>{_e(row['strategy'])}</div>")
 
-def history_html(hist:pd.DataFrame) -> str:
-    "A customer's scores across runs (`store.customer_history`)."
+def history_html(hist:pd.DataFrame, label:str="Revenue at risk") -> str:
+    "A customer's scores across runs (`store.customer_history`); `label` names the revenue-at-risk column."
     if not len(hist): return notice("This customer is in no published run of the store.", "info")
     h = hist.sort_values("published_at"); labels = [pd.Timestamp(t).strftime("%d %b %Y") for t in h.published_at]
-    view = pd.DataFrame({"Published": labels, "Churn probability": h.probability.to_numpy(), "Tier": h.tier.astype(str).to_numpy(), "Revenue at risk": h.revenue_at_risk.to_numpy(),
+    view = pd.DataFrame({"Published": labels, "Churn probability": h.probability.to_numpy(), "Tier": h.tier.astype(str).to_numpy(), label: h.revenue_at_risk.to_numpy(),
                          "Top offer": h.top_offer.fillna("").astype(str).to_numpy(), "Model version": h.model_version.astype(str).to_numpy()})
     chart = svg_trend(labels, h.probability.to_numpy(), "Churn probability across runs", pct, width=340) if len(h) > 1 else ""
-    return "<div class='cn-row'>" + html_table(view, {"Churn probability": pct, "Revenue at risk": num}) + chart + "</div>"
+    formats = {"Churn probability": pct, label: num if label == "Revenue at risk" else pct}
+    return "<div class='cn-row'>" + html_table(view, formats) + chart + "</div>"
 
 def feedback_html(notes:pd.DataFrame) -> str:
     "The feedback notes about a customer, newest first."
@@ -582,7 +658,7 @@ def customer_page(data:DashboardData) -> W.VBox:
     from churn_nb import store
     box, fbox = W.HTML(), W.HTML()
     find = W.Text(placeholder="customer id", description="Customer", continuous_update=False); go = W.Button(description="Show", icon="search", button_style="primary")
-    hint = W.HTML(f"<div class='cn-note'>For example {', '.join(data.examples())} (most revenue at risk).</div>")
+    hint = W.HTML(f"<div class='cn-note'>For example {', '.join(data.examples())} (most at risk).</div>")
     head, gauge, conf, why, wf, offers, hist = (W.HTML() for _ in range(7))
     notes, note, author = W.HTML(), W.Textarea(placeholder="What did the customer say? What was done?", layout=W.Layout(width="60%", height="70px")), W.Text(placeholder="your name (optional)", description="By")
     save = W.Button(description="Save note", icon="save")
@@ -600,7 +676,8 @@ def customer_page(data:DashboardData) -> W.VBox:
         wf.value = section("How the reasons add up", svg_waterfall(base, pts, p, labels))
 
     @friendly("read the customer's history", hist)
-    def history(cid): hist.value = section("History across scoring runs", history_html(store.customer_history(cid)))
+    def history(cid):
+        hist.value = section("History across scoring runs", history_html(store.customer_history(cid), data.at_risk))
 
     @friendly("read the notes", notes)
     def show_notes(cid): notes.value = section("Notes", feedback_html(store.feedback_for(cid)))
@@ -611,7 +688,7 @@ def customer_page(data:DashboardData) -> W.VBox:
         state["id"] = row["customer_id"]; find.value = row["customer_id"]
         head.value = customer_head(row, data)
         gauge.value = svg_gauge(p, th.get("medium", 0.33), th.get("high", 0.66)); conf.value = section("Churn vs stay", svg_confidence(p))
-        why.value = section("Top reasons", reason_items(row["top_reasons"])); offers.value = section("Recommended offers", offers_table(row["top_offers"]))
+        why.value = section("Top reasons", reason_items(row["top_reasons"])); offers.value = section("Recommended offers", offers_table(row["top_offers"], data.money))
         waterfall(i, p); history(row["customer_id"]); show_notes(row["customer_id"])
         return row["customer_id"]
 
@@ -634,16 +711,18 @@ def customer_page(data:DashboardData) -> W.VBox:
 # %% ../notebooks/12_dashboard.ipynb #edcd21bb
 def typical_row(data:DashboardData, spec) -> dict:
     "A typical customer of the run: the median of each number, the most common value of each category (on up to 100,000 customers)."
-    s = data.customers.iloc[:100_000]
-    return {c: (float(np.nanmedian(s[c].to_numpy(dtype=float, na_value=np.nan))) if c in spec.numeric else str(s[c].astype(object).mode(dropna=True).iloc[0])) for c in spec.features}
+    s, numbers = data.customers.iloc[:100_000], {*spec.numeric, *(getattr(spec, "dates", None) or {})}
+    median = lambda c: float(np.nanmedian(s[c].to_numpy(dtype=float, na_value=np.nan)))
+    return {c: median(c) if c in numbers else str(s[c].astype(object).mode(dropna=True).iloc[0]) for c in spec.features}
 
 def whatif_controls(spec, data:DashboardData) -> dict:
     "A widget per feature: a slider in the training range for numbers (whole numbers when the data has only those; yes/no for 0/1), a dropdown of the training levels for categories."
     from churn_nb.explain import binary_columns, words
     out, binary, style, wide = {}, binary_columns(spec), {"description_width": "140px"}, W.Layout(width="390px")
+    dates = getattr(spec, "dates", None) or {}
     for c in spec.features:
-        label = words(c)
-        if c in spec.numeric:
+        label = f"{words(c)} (days before {dates[c]})" if c in dates else words(c)
+        if c in spec.numeric or c in dates:
             lo, hi = spec.ranges.get(c, [0.0, 1.0]); x = data.numbers(c)[:100_000] if c in data.customers.columns else np.array([lo])
             if c in binary: out[c] = W.Dropdown(options=[("No", 0.0), ("Yes", 1.0)], description=label, style=style, layout=wide)
             elif np.all(np.mod(x[np.isfinite(x)], 1) == 0): out[c] = W.IntSlider(min=math.floor(lo), max=math.ceil(hi), description=label, continuous_update=False, style=style, layout=wide)

@@ -12,11 +12,14 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_datetime64_any_dtype
 
 # %% auto #0
-__all__ = ['SAMPLE', 'READERS', 'TARGET_NAMES', 'ID_NAMES', 'VALUE_PATTERNS', 'PROBLEMS', 'MAX_LEVELS', 'ChurnDataError',
-           'show_rows', 'data_error', 'sample_path', 'load_sample', 'is_sql_url', 'source_name', 'read_file',
-           'read_sql', 'read_table', 'DatasetSpec', 'infer_target', 'single_class_error', 'match_label',
-           'infer_positive_label', 'infer_id', 'infer_value', 'blank', 'as_numbers', 'numeric_share', 'infer_column',
-           'as_list', 'infer_spec', 'pandera_schema', 'explain_failures', 'check_not_empty', 'validate', 'profiled',
+__all__ = ['SAMPLE', 'READERS', 'GENERIC_TARGETS', 'TARGET_NAMES', 'ID_NAMES', 'ID_WORDS', 'VALUE_PATTERNS', 'ISO_DATE',
+           'MISSING_NOTE', 'MANY_LEVELS', 'ROW_COUNTER', 'PROBLEMS', 'MAX_LEVELS', 'ChurnDataError', 'show_rows',
+           'data_error', 'sample_path', 'load_sample', 'is_sql_url', 'source_name', 'read_file', 'read_sql',
+           'read_table', 'DatasetSpec', 'infer_target', 'single_class_error', 'match_label', 'infer_positive_label',
+           'name_words', 'id_like_name', 'named_id', 'infer_id', 'infer_value', 'blank', 'as_numbers', 'numeric_share',
+           'as_dates', 'date_reference', 'days_before', 'useless', 'identifier', 'missing_note', 'looks_like_dates',
+           'date_role', 'text_numbers_note', 'text_role', 'infer_column', 'as_list', 'refuse_useless', 'snapshot',
+           'infer_spec', 'pandera_schema', 'explain_failures', 'check_not_empty', 'validate', 'profiled',
            'load_dataset', 'missing_columns_error', 'features_frame', 'target_vector', 'unseen_levels', 'check_rows',
            'Split', 'split_holdout', 'row_ids', 'split_record', 'fingerprint']
 
@@ -106,7 +109,7 @@ def read_table(source=None, query:str|None=None) -> pd.DataFrame:
 # %% ../notebooks/01_data.ipynb #08ac10fe
 @dataclass
 class DatasetSpec:
-    "What each column of a customer table is: id, target and positive label, value, numeric and categorical features."
+    "What each column of a customer table is: id, target and churned label, value, and the features by kind."
     target: str                      # column holding the outcome
     positive_label: object           # the target value that means "churned"
     id_col: str|None = None          # customer id column (unique), if any
@@ -116,28 +119,37 @@ class DatasetSpec:
     dropped: dict = field(default_factory=dict)      # column -> why it is not a feature
     notes: list = field(default_factory=list)        # what inference decided, in words
     levels: dict = field(default_factory=dict)       # categorical column -> its levels in the training data
-    ranges: dict = field(default_factory=dict)       # numeric column -> [min, max] in the training data
+    ranges: dict = field(default_factory=dict)       # numeric/date column -> [min, max] in training (dates: days)
+    dates: dict = field(default_factory=dict)        # date column -> reference date (ISO): its latest training date
 
     @property
-    def features(self) -> list: return self.numeric + self.categorical
+    def features(self) -> list: return self.numeric + self.categorical + list(self.dates)
     def to_dict(self) -> dict: return asdict(self)
     @classmethod
-    def from_dict(cls, d:dict) -> DatasetSpec: return cls(**d)
+    def from_dict(cls, d:dict) -> DatasetSpec: return cls(**d)   # a spec saved without `dates` (older models) gets none
 
 # %% ../notebooks/01_data.ipynb #53f6928f
+GENERIC_TARGETS = ("target", "label", "class", "outcome")   # last resort: taken only when the column holds two values
 TARGET_NAMES = ("churn", "churned", "churn_flag", "churn_label", "is_churn", "has_churned", "exited", "attrition_flag",
-                "attrition", "attrited", "left", "cancelled", "canceled", "terminated")
+                "attrition", "attrited", "left", "cancelled", "canceled", "terminated") + GENERIC_TARGETS
 _POSITIVE = re.compile(r"^(yes|y|true|t|1|1\.0)$|\b(churn\w*|attrit\w*|exited|left|leaving|lost|cancel+ed|closed|terminated)\b", re.I)
 _NEGATIVE = re.compile(r"\b(no|not|non|stay\w*|retain\w*|existing|active|current|remain\w*)\b", re.I)
 
 def _norm(name) -> str: return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
+def _is_target(s:pd.Series, name:str) -> bool:
+    "Whether column `s`, found by `name`, is the target: a generic name needs exactly two values."
+    return name not in GENERIC_TARGETS or s.nunique() == 2
+
 def infer_target(df:pd.DataFrame, source="data") -> str:
-    "The column whose name says it is the churn outcome."
+    "The column whose name says it is the churn outcome (a generic name such as `target` only with two values)."
     by_norm = {_norm(c): c for c in df.columns}
     for name in TARGET_NAMES:
-        if _norm(name) in by_norm: return by_norm[_norm(name)]
-    raise data_error(source, f"no target column found (looked for {', '.join(TARGET_NAMES[:8])}, …; columns are {', '.join(map(str, df.columns[:12]))}{', …' if len(df.columns) > 12 else ''})",
+        c = by_norm.get(_norm(name))
+        if c is not None and _is_target(df[c], name): return c
+    cols = f"{', '.join(map(str, df.columns[:12]))}{', …' if len(df.columns) > 12 else ''}"
+    raise data_error(source, f"no target column found (looked for {', '.join(TARGET_NAMES[:8])}, …, and two-valued "
+                     f"{', '.join(GENERIC_TARGETS)}; columns are {cols})",
                      "name the outcome column: target='<column>' (papermill: -p target <column>)")
 
 # %% ../notebooks/01_data.ipynb #ebaa6126
@@ -162,21 +174,47 @@ def infer_positive_label(y:pd.Series, source="data"):
     levels = _levels(y)
     if len(levels) < 2: raise single_class_error(y, source)
     hits = [v for v in levels if _POSITIVE.search(str(v).strip()) and not _NEGATIVE.search(str(v))]
+    x = pd.to_numeric(pd.Series([str(v) for v in levels]), errors="coerce")
+    if x.notna().all() and set(x) != {0.0, 1.0}: hits = []   # numbers: only 0/1 reads as no/yes (1/2 is ambiguous)
     if len(levels) == 2 and len(hits) == 1: return hits[0]
-    raise data_error(source, f"cannot tell which target value means churned (values: {', '.join(map(repr, levels[:10]))})",
-                     "pass positive_label='<value>' (papermill: -p positive_label <value>)", column=y.name)
+    shown = ", ".join(map(repr, levels[:10]))
+    known = "read without help: yes/no, 1/0, true/false, or names such as 'Churned' / 'Existing Customer'"
+    fix = f"pass positive_label='<value>', e.g. positive_label={levels[-1]!r} (papermill: -p positive_label …)"
+    problem = f"cannot tell which target value means churned (values: {shown}; {known})"
+    raise data_error(source, problem, fix, column=y.name)
 
 # %% ../notebooks/01_data.ipynb #969f7251
 ID_NAMES = ("id", "customerid", "customer", "clientid", "clientnum", "accountid", "accountnumber", "userid", "subscriberid", "custid", "customerno", "customernumber")
+# a column name ending in one of these words reads like an identifier
+ID_WORDS = ("id", "ids", "uid", "uuid", "guid", "key", "no", "nr", "num", "number", "index", "idx")
 VALUE_PATTERNS = (r"monthly.?charges?", r"monthly.?(revenue|fee|spend|bill|amount)", r"^arpu$", r"^mrr$", r"revenue", r"^charges?$")
 
+def name_words(name) -> list:
+    "The words of a column name, lower-cased: `CustomerId` -> ['customer', 'id'], `row_number` -> ['row', 'number']."
+    return [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))]
+
+def id_like_name(name) -> bool:
+    "True when a column name reads like an identifier or a row number (`CustomerId`, `RowNumber`, `Unnamed: 0`)."
+    words = name_words(name)
+    return _norm(name) in ID_NAMES or bool(words) and (words[-1] in ID_WORDS or words[0] == "unnamed")
+
+def named_id(name) -> bool:
+    "True when a column name says it is the customer id: an id's name (`customerID`, `CLIENTNUM`) or ending in 'id'."
+    return _norm(name) in ID_NAMES or name_words(name)[-1:] in (["id"], ["uid"], ["uuid"], ["guid"])
+
+def _code_like(s:pd.Series) -> bool:
+    "True when `s` holds numbers or short text without spaces (codes, hashes), not names or free text."
+    if is_numeric_dtype(s): return True
+    t = s.astype(str)
+    return bool(t.str.len().max() <= 64 and not t.str.contains(r"\s").any())
+
 def infer_id(df:pd.DataFrame, exclude=()) -> str|None:
-    "The column named like a customer id, if any."
-    for c in df.columns:
-        n = _norm(c)
-        if c in exclude: continue
-        if n in ID_NAMES or (n.endswith("id") and df[c].nunique() > 0.9*len(df)): return c
-    return None
+    "The customer id: a column named like one (unique, unless it has an id's exact name), else a code on every row."
+    cols = [c for c in df.columns if c not in exclude]
+    found = [c for c in cols if _norm(c) in ID_NAMES]
+    found = found or [c for c in cols if named_id(c) and df[c].nunique() > 0.9*len(df)]
+    found = found or [c for c in cols if identifier(df[c]) not in (None, ROW_COUNTER) and _code_like(df[c])]
+    return found[0] if found else None
 
 def infer_value(df:pd.DataFrame, exclude=()) -> str|None:
     "The numeric column named like a per-period customer value (monthly charges, revenue, ARPU)."
@@ -188,6 +226,7 @@ def infer_value(df:pd.DataFrame, exclude=()) -> str|None:
 # %% ../notebooks/01_data.ipynb #18e0ace6
 def blank(s:pd.Series) -> pd.Series:
     "True where a value is missing or only whitespace."
+    if is_numeric_dtype(s) or is_datetime64_any_dtype(s): return s.isna()
     return s.isna() | s.astype("string").str.strip().eq("").fillna(True).astype(bool)
 
 def as_numbers(s:pd.Series) -> pd.Series:
@@ -201,24 +240,108 @@ def numeric_share(s:pd.Series) -> float:
     filled = ~blank(s)
     return float(as_numbers(s)[filled].notna().mean()) if filled.any() else 0.0
 
+# %% ../notebooks/01_data.ipynb #2ee89d50
+ISO_DATE = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}"                                   # 2016-01-28
+            r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"   # T10:30, T10:30:00, T10:30:00.123
+            r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?")                             # Z, +02:00
+
+def as_dates(s:pd.Series) -> pd.Series:
+    "`s` as naive datetimes (zoned times in UTC): dates stay, ISO text is parsed, blanks and anything else become NaT."
+    if is_datetime64_any_dtype(s): return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+    t = s.astype("string").str.strip()
+    t = t.where(t.str.fullmatch(ISO_DATE).fillna(False).astype(bool))
+    return pd.to_datetime(t, errors="coerce", format="ISO8601", utc=True).dt.tz_convert(None)
+
+def date_reference(s:pd.Series) -> str|None:
+    "The latest date in `s` as ISO text (a plain date when it has no time of day); None when `s` holds no date."
+    latest = as_dates(s).max()
+    if pd.isna(latest): return None
+    return latest.date().isoformat() if latest == latest.normalize() else latest.isoformat()
+
+def days_before(s:pd.Series, reference:str) -> pd.Series:
+    "Days from each date in `s` to `reference` (positive: earlier), as float64; NaN for blanks and non-dates."
+    return ((pd.Timestamp(reference) - as_dates(s)) / pd.Timedelta(days=1)).astype("float64")
+
 # %% ../notebooks/01_data.ipynb #e64e7755
-def infer_column(s:pd.Series, min_numeric_share:float=0.95) -> tuple[str, str]:
-    "(role, note) for a feature column: role is 'numeric', 'categorical' or 'dropped'."
-    n, filled = len(s), ~blank(s)
-    if is_bool_dtype(s): return "categorical", ""
-    if is_numeric_dtype(s):
-        if s.notna().all() and s.is_monotonic_increasing and s.is_unique and n > 20 and (s.diff().dropna() == 1).all():
-            return "dropped", "a row counter (1, 2, 3, …), not a customer property"
-        return "numeric", ""
-    if is_datetime64_any_dtype(s): return "dropped", "a date; dates are not used as features yet (derive e.g. a tenure in days)"
-    if filled.any() and numeric_share(s) >= min_numeric_share:
-        bad = filled & as_numbers(s).isna()
-        k, blanks = int(bad.sum()), int((~filled).sum())
-        lost = " and ".join(f"{n} {what}" for n, what in ((blanks, "blank"), (k, "non-numeric")) if n)
-        return "numeric", f"stored as text, read as numbers ({lost} values became missing; rows {show_rows(s.index[~filled | bad])})" if lost else "stored as text, read as numbers"
+MISSING_NOTE = 0.01   # numbers and dates missing on at least this share of rows get a note
+MANY_LEVELS = 50      # text with more distinct values than this, on over half the rows, is a name or free text
+
+def _shown(v) -> str: return repr(v.item() if hasattr(v, "item") else v)
+
+def useless(s:pd.Series) -> str|None:
+    "Why column `s` tells nothing about a customer (entirely empty, or one value on every row), or None."
+    filled = ~blank(s)
+    if not filled.any(): return "entirely empty"
+    if filled.all() and s.nunique() == 1: return f"the same value ({_shown(s.iloc[0])}) on every row"
+    return None
+
+ROW_COUNTER = "a row counter (1, 2, 3, …), not a customer property"
+
+def identifier(s:pd.Series) -> str|None:
+    "Why column `s` is an identifier (a distinct value on every row: row numbers, customer numbers, hashes), or None."
+    if len(s) <= 20 or is_bool_dtype(s) or not s.is_unique or blank(s).any(): return None
+    x = as_numbers(s)
+    if x.isna().any(): return "an identifier (a different text on every row), not a customer property"
+    if not (x % 1 == 0).all(): return None   # unique amounts (charges, averages) are measurements
+    if (x.diff().dropna() == 1).all(): return ROW_COUNTER
+    run = len(s) >= 100 and x.max() - x.min() < 2*len(s)   # e.g. customer numbers 50001, 50002, … in any order
+    if id_like_name(s.name) or x.is_monotonic_increasing or run:
+        return "an identifier (a different whole number on every row), not a customer property"
+    return None
+
+def missing_note(x:pd.Series) -> str:
+    "A note when numbers or dates `x` are missing on many rows: their missingness is kept as a signal."
+    share = float(x.isna().mean())
+    return f"{100*share:.0f} % missing; missingness kept as a signal" if share >= MISSING_NOTE else ""
+
+# %% ../notebooks/01_data.ipynb #90eef2d8
+def looks_like_dates(s:pd.Series) -> bool:
+    "True when at least half of the first 200 filled values of `s` are dates."
+    if is_datetime64_any_dtype(s): return True
+    if is_numeric_dtype(s): return False
+    head = s[~blank(s)].head(200)
+    return len(head) > 0 and float(as_dates(head).notna().mean()) >= 0.5
+
+def date_role(s:pd.Series, min_share:float=0.95) -> tuple[str, str]:
+    "(role, note) of a date column: a 'date' feature, or 'dropped' when under `min_share` of its values are dates."
+    filled, d = ~blank(s), as_dates(s)
+    bad = filled & d.isna()
+    share = 1 - bad.sum() / filled.sum()
+    if share < min_share:
+        rows = show_rows(s.index[bad])
+        return "dropped", f"looks like dates, but only {share:.0%} of its values are ISO dates (not: rows {rows})"
+    note = f"a date, used as days before {date_reference(s)}"
+    return "date", "; ".join(filter(None, [note, missing_note(d)]))
+
+def text_numbers_note(s:pd.Series) -> str:
+    "The note of numbers stored as text: how many blank and non-numeric values became missing, and where."
+    filled, x = ~blank(s), as_numbers(s)
+    bad = filled & x.isna()
+    k, blanks = int(bad.sum()), int((~filled).sum())
+    lost = " and ".join(f"{n} {what}" for n, what in ((blanks, "blank"), (k, "non-numeric")) if n)
+    where = f" ({lost} values became missing; rows {show_rows(s.index[~filled | bad])})" if lost else ""
+    return "; ".join(filter(None, [f"stored as text, read as numbers{where}", missing_note(x)]))
+
+def text_role(s:pd.Series) -> tuple[str, str]:
+    "(role, note) of text: a category, or 'dropped' when most rows hold a value of their own (names, free text)."
+    filled = ~blank(s)
     levels = s[filled].nunique()
-    if levels > 50 and levels > 0.5*filled.sum(): return "dropped", f"text with {levels} distinct values (a name or free text?), not used as a category"
-    return "categorical", ""
+    if levels > MANY_LEVELS and levels > 0.5*filled.sum():
+        return "dropped", f"text with {levels:,} distinct values (a name or free text?), not used as a category"
+    many = f"{levels:,} levels; the models keep the most frequent and pool the rare ones"
+    return "categorical", many if levels > MANY_LEVELS else ""
+
+# %% ../notebooks/01_data.ipynb #bab2387d
+def infer_column(s:pd.Series,
+                 min_numeric_share:float=0.95) -> tuple[str, str]:  # share of numbers that makes text numeric
+    "(role, note) for a feature column: role is 'numeric', 'categorical', 'date' or 'dropped'."
+    if why := useless(s): return "dropped", why
+    if is_bool_dtype(s): return "categorical", ""
+    if looks_like_dates(s): return date_role(s)
+    if why := identifier(s): return "dropped", why
+    if is_numeric_dtype(s): return "numeric", missing_note(s)
+    if numeric_share(s) >= min_numeric_share: return "numeric", text_numbers_note(s)
+    return text_role(s)
 
 # %% ../notebooks/01_data.ipynb #9f6a0b9f
 def _check_columns(df, names, what, source):
@@ -233,12 +356,66 @@ def as_list(x) -> list:
     return [s.strip() for s in x.split(",") if s.strip()] if isinstance(x, str) else list(x)
 
 # %% ../notebooks/01_data.ipynb #455b61ec
+def _role(df:pd.DataFrame, c, numeric:list, categorical:list, drop:list) -> tuple[str, str]:
+    "(role, note) of column `c`: as the overrides declare it, else inferred."
+    if c in drop: return "dropped", "dropped on request"
+    if c in numeric: return "numeric", "declared numeric"
+    if c in categorical: return "categorical", "declared categorical"
+    return infer_column(df[c])
+
+def refuse_useless(s:pd.Series, source):
+    "Refuse a column that is entirely empty or holds one value on every row (strict mode)."
+    why, c = useless(s), s.name
+    if why == "entirely empty":
+        raise data_error(source, "the column is entirely empty", f"drop it (drop='{c}') or fill it", column=c)
+    if why:
+        fix = f"drop it (drop='{c}'), or use a table in which it varies"
+        raise data_error(source, f"the column holds {why}", fix, column=c)
+
+def _roles(df:pd.DataFrame, skip:tuple, numeric:list, categorical:list, drop:list, strict:bool, source) -> dict:
+    "Column -> (role, note) for every column of `df` but `skip` (target, id); strict mode refuses empty and constant ones."
+    roles = {}
+    for c in df.columns:
+        if c in skip: continue
+        if strict and c not in drop + numeric + categorical: refuse_useless(df[c], source)
+        roles[c] = _role(df, c, numeric, categorical, drop)
+    return roles
+
+def snapshot(df:pd.DataFrame, dates:list) -> str|None:
+    "The latest date in the date columns `dates` of `df`: the reference every date is read against (days before it)."
+    return max((date_reference(df[c]) for c in dates), key=pd.Timestamp, default=None)
+
+def _record(spec:DatasetSpec, s:pd.Series, role:str, note:str, reference:str|None):
+    "Put column `s` in `spec` in its role (a date: read against `reference`); its note goes to `spec.notes`."
+    if role == "dropped": spec.dropped[s.name] = note
+    elif role == "date": spec.dates[s.name] = reference
+    else: getattr(spec, role).append(s.name)
+    if role == "date": note = note.replace(date_reference(s), reference)   # its own latest date -> the table's
+    if note and role != "dropped": spec.notes.append(f"'{s.name}': {note}")
+
+def _summary(spec:DatasetSpec, y:pd.Series) -> str:
+    "The first note: target, churned label and how common it is, id, value column."
+    share = 100 * float((y.astype(str).str.strip().str.lower() == str(spec.positive_label).strip().lower()).mean())
+    return (f"target '{spec.target}', churned = {spec.positive_label!r} ({share:.1f} % of rows); id: {spec.id_col!r}; "
+            f"value per period: {spec.value_col!r}")
+
+def _counts(spec:DatasetSpec) -> str:
+    "The last note: how many features of each kind, how many columns left out."
+    return (f"features: {len(spec.numeric)} numeric, {len(spec.categorical)} categorical, {len(spec.dates)} date; "
+            f"{len(spec.dropped)} column{'s' if len(spec.dropped) != 1 else ''} not used")
+
+def _id_note(id_col) -> str|None:
+    "The note for an id recognised by its values rather than its name."
+    if id_col is None or named_id(id_col): return None
+    return f"'{id_col}': used as the customer id (no column is named like one; it holds a different code on every row)"
+
 def infer_spec(df:pd.DataFrame,
                target:str|None=None,          # outcome column (default: found by name)
                positive_label=None,           # target value meaning churned (default: inferred)
                id_col:str|None=None,          # id column (default: found by name; "" = none)
                value_col:str|None=None,       # value per period (default: found by name; "" = none)
                numeric=None, categorical=None, drop=None, # column lists (or comma-separated) forcing roles
+               strict:bool=False,             # refuse entirely empty and constant columns instead of leaving them out
                source="data") -> DatasetSpec:
     "Infer the dataset spec of `df`; every argument given overrides inference."
     numeric, categorical, drop = as_list(numeric), as_list(categorical), as_list(drop)
@@ -246,18 +423,16 @@ def infer_spec(df:pd.DataFrame,
                         ("numeric", numeric), ("categorical", categorical), ("drop", drop)): _check_columns(df, names, what, source)
     target = target or infer_target(df, source)
     label = match_label(df[target], positive_label, source) if positive_label not in (None, "") else infer_positive_label(df[target], source)
-    id_col = infer_id(df, exclude={target, *drop}) if id_col is None else (id_col or None)
+    inferred_id = id_col is None
+    id_col = infer_id(df, exclude={target, *drop}) if inferred_id else (id_col or None)
     value_col = infer_value(df, exclude={target, id_col, *drop}) if value_col is None else (value_col or None)
     spec = DatasetSpec(target=target, positive_label=label.item() if hasattr(label, "item") else label, id_col=id_col, value_col=value_col)
-    spec.notes.append(f"target '{target}', churned = {spec.positive_label!r}; id: {id_col!r}; value per period: {value_col!r}")
-    for c in df.columns:
-        if c in (target, id_col): continue
-        role, note = ("dropped", "dropped on request") if c in drop else ("numeric", "declared numeric") if c in numeric \
-            else ("categorical", "declared categorical") if c in categorical else infer_column(df[c])
-        if role == "dropped": spec.dropped[c] = note
-        else: getattr(spec, role).append(c)
-        if note and role != "dropped": spec.notes.append(f"'{c}': {note}")
+    spec.notes += [_summary(spec, df[target])] + ([_id_note(id_col)] if inferred_id and _id_note(id_col) else [])
+    roles = _roles(df, (target, id_col), numeric, categorical, drop, strict, source)
+    reference = snapshot(df, [c for c, (role, _) in roles.items() if role == "date"])
+    for c, (role, note) in roles.items(): _record(spec, df[c], role, note, reference)
     spec.notes += [f"'{c}' not used: {why}" for c, why in spec.dropped.items()]
+    spec.notes.append(_counts(spec))
     return spec
 
 # %% ../notebooks/01_data.ipynb #35026042
@@ -321,26 +496,29 @@ def validate(df:pd.DataFrame, spec:DatasetSpec, source="data") -> pd.DataFrame:
 MAX_LEVELS = 500   # categories with more levels are recorded without their level list
 
 def profiled(spec:DatasetSpec, df:pd.DataFrame) -> DatasetSpec:
-    "`spec` with the levels of each categorical feature and the [min, max] of each numeric feature in `df`."
+    "`spec` with the levels of each category and the [min, max] of each number and date (in days) in `df`."
     from dataclasses import replace
     levels = {}
     for c in spec.categorical:
         v = df[c][~blank(df[c])].astype(str).str.strip().unique()
         if len(v) <= MAX_LEVELS: levels[c] = sorted(v.tolist())
     ranges = {c: [float(x.min()), float(x.max())] for c in spec.numeric if (x := as_numbers(df[c])).notna().any()}
+    for c, ref in spec.dates.items():
+        if (x := days_before(df[c], ref)).notna().any(): ranges[c] = [float(x.min()), float(x.max())]
     return replace(spec, levels=levels, ranges=ranges)
 
 # %% ../notebooks/01_data.ipynb #28403f98
 def load_dataset(data=None,        # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
                  query:str|None=None, # table name or query, for SQL sources
                  spec:DatasetSpec|dict|None=None, # a known spec; default: inferred with the overrides below
+                 strict:bool=False,   # refuse entirely empty and constant columns (default: leave them out)
                  **overrides) -> tuple[pd.DataFrame, DatasetSpec]:
     "Read, infer the spec (with `overrides`: target, positive_label, id_col, value_col, numeric, categorical, drop) and validate."
     source = source_name(data)
     df = read_table(data, query)
     check_not_empty(df, source)   # before inference, whose errors would be misleading on an empty table
     if isinstance(spec, dict): spec = DatasetSpec.from_dict(spec)
-    spec = spec or infer_spec(df, source=source, **overrides)
+    spec = spec or infer_spec(df, source=source, strict=strict, **overrides)
     return validate(df, spec, source), (spec if spec.levels else profiled(spec, df))
 
 # %% ../notebooks/01_data.ipynb #635a7c4a
@@ -350,12 +528,13 @@ def missing_columns_error(missing, source="input") -> ChurnDataError:
                       "add the column(s) with the same names and meaning as in the training data")
 
 def features_frame(df:pd.DataFrame, spec:DatasetSpec, source="input") -> pd.DataFrame:
-    "The spec's feature columns of `df`, typed: numeric as float64, categorical as text (NaN kept)."
+    "The spec's feature columns of `df`, typed: float64 numbers, text categories (NaN kept), dates as float64 days."
     missing = [c for c in spec.features if c not in df.columns]
     if missing: raise missing_columns_error(missing, source)
     out = pd.DataFrame(index=df.index)
     for c in spec.numeric: out[c] = as_numbers(df[c])
     for c in spec.categorical: out[c] = df[c].astype(object).where(~blank(df[c]), np.nan).map(lambda v: v if isinstance(v, float) else str(v).strip())
+    for c, ref in spec.dates.items(): out[c] = days_before(df[c], ref)
     return out
 
 def target_vector(df:pd.DataFrame, spec:DatasetSpec) -> np.ndarray:
@@ -373,16 +552,31 @@ def unseen_levels(X:pd.DataFrame, spec:DatasetSpec) -> pd.DataFrame:
             found.append({"column": c, "level": level, "rows": len(rows), "examples": show_rows(rows, 3), "known": ", ".join(known[:12]) + (", …" if len(known) > 12 else "")})
     return pd.DataFrame(found, columns=["column", "level", "rows", "examples", "known"])
 
-def check_rows(df:pd.DataFrame, spec:DatasetSpec, source="input") -> pd.DataFrame:
-    "Refuse rows the model cannot score (missing columns or ids, text in numeric columns, duplicate ids); return their unseen levels."
-    check_not_empty(df, source)
-    need = spec.features + ([spec.id_col] if spec.id_col else [])
-    if missing := [c for c in need if c not in df.columns]: raise missing_columns_error(missing, source)
+def _check_numbers(df:pd.DataFrame, spec:DatasetSpec, source):
+    "Refuse text in the numeric columns (blanks are missing values)."
     for c in spec.numeric:
         if is_numeric_dtype(df[c]) and not is_bool_dtype(df[c]): continue   # numbers already: nothing to parse
         bad = ~blank(df[c]) & as_numbers(df[c]).isna()
         if bad.any(): raise data_error(source, f"{int(bad.sum())} value(s) are not numbers (e.g. {df[c][bad].iloc[0]!r}) in a column the model reads as numeric",
                                        "correct or blank them (blanks are scored as missing)", column=c, rows=df.index[bad])
+
+def _check_dates(df:pd.DataFrame, spec:DatasetSpec, source):
+    "Refuse values of the date columns that are neither blank nor dates."
+    for c in spec.dates:
+        bad = ~blank(df[c]) & as_dates(df[c]).isna()
+        if bad.any():
+            first = df[c][bad].iloc[0]
+            problem = f"{int(bad.sum())} value(s) are not dates (e.g. {first!r}) in a column the model reads as a date"
+            fix = "write them as ISO dates such as 2016-01-28, or blank them (blanks are scored as missing)"
+            raise data_error(source, problem, fix, column=c, rows=df.index[bad])
+
+def check_rows(df:pd.DataFrame, spec:DatasetSpec, source="input") -> pd.DataFrame:
+    "Refuse rows the model cannot score (missing columns, bad numbers or dates, duplicate ids); return unseen levels."
+    check_not_empty(df, source)
+    need = spec.features + ([spec.id_col] if spec.id_col else [])
+    if missing := [c for c in need if c not in df.columns]: raise missing_columns_error(missing, source)
+    _check_numbers(df, spec, source)
+    _check_dates(df, spec, source)
     if spec.id_col and (dup := df[spec.id_col].duplicated(keep=False)).any():
         raise data_error(source, f"{int(dup.sum())} rows share an id", "give every customer one row", column=spec.id_col, rows=df.index[dup])
     return unseen_levels(df, spec)

@@ -16,8 +16,8 @@ from .features import families, humanize, source_column
 # %% auto #0
 __all__ = ['UNSEEN', 'sigmoid', 'logit', 'spread_gap', 'to_probability', 'Explanation', 'grouped', 'LinearExplainer',
            'explainer_for', 'TreeExplainer', 'typed_matrix', 'lookup_matrix', 'sklearn_tree_explainer',
-           'mojo_explainer', 'tree_explainer', 'words', 'phrase', 'points', 'binary_columns', 'top_reasons',
-           'reason_list', 'reason_line', 'global_importance', 'draw_importance']
+           'mojo_explainer', 'tree_explainer', 'MeanExplainer', 'words', 'phrase', 'points', 'binary_columns',
+           'top_reasons', 'reason_list', 'reason_line', 'global_importance', 'draw_importance']
 
 # %% ../notebooks/07_explain.ipynb #c58d0637
 def sigmoid(z): return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
@@ -140,6 +140,9 @@ def explain(self:LinearExplainer, X:pd.DataFrame) -> Explanation:
 # %% ../notebooks/07_explain.ipynb #e23c09b8
 def explainer_for(model, spec:DatasetSpec, background:pd.DataFrame|None=None):
     "An explainer (`predict`, `explain` on typed rows) for a champion's inner `model`; `background`: typed training rows."
+    from churn_nb.baselines import MeanEnsemble
+    if isinstance(model, MeanEnsemble):
+        return MeanExplainer([explainer_for(m, spec, background) for m in model.members], model.names)
     if isinstance(model, Pipeline) and hasattr(model[-1], "coef_"):
         if background is None: raise ValueError("a linear model needs training rows to compare with (background). Fix: retrain with this version of churn_nb, which keeps them in the model")
         return LinearExplainer(model, spec, background)
@@ -217,6 +220,28 @@ def tree_explainer(model, spec:DatasetSpec, background:pd.DataFrame|None=None) -
     if type(model).__name__ == "MojoScorer": return mojo_explainer(model, spec, background)
     raise ValueError(f"no explainer for a {type(model).__name__}. Fix: train a churn_nb model (logreg, rf, hgb, or H2O AutoML)")
 
+# %% ../notebooks/07_explain.ipynb #a8196629
+class MeanExplainer:
+    "Contributions of a `MeanEnsemble`: the mean of its members' contributions (exact when every member's are)."
+    def __init__(self, explainers:list, # one explainer per member
+                 names:list):           # the members' candidate names
+        self.explainers, self.names = explainers, names
+        self.exact = all(e.exact for e in explainers)
+        self.method = "mean of its members' contributions: " + "; ".join(f"{n}: {e.method}" for n, e in zip(names, explainers))
+    def predict(self, X:pd.DataFrame) -> np.ndarray:
+        "The blend's churn probability of typed rows `X`."
+        return np.mean([e.predict(X) for e in self.explainers], axis=0)
+
+@patch
+def explain(self:MeanExplainer, X:pd.DataFrame) -> Explanation:
+    "Contributions of typed rows `X`: the members' averaged."
+    parts = [e.explain(X) for e in self.explainers]
+    mean = lambda get: np.mean([get(p) for p in parts], axis=0)
+    contributions = pd.DataFrame(mean(lambda p: p.contributions.to_numpy()), index=X.index, columns=parts[0].contributions.columns)
+    gaps = [p.gap for p in parts if p.gap is not None]
+    return Explanation(mean(lambda p: p.probability), mean(lambda p: p.base), contributions, self.method, self.exact,
+                       np.mean(gaps, axis=0) if gaps else None)
+
 # %% ../notebooks/07_explain.ipynb #dec80cce
 def words(column:str) -> str:
     "A column name as words, capitalised: `PaymentMethod` -> 'Payment method', `total_charges` -> 'Total charges'."
@@ -225,11 +250,13 @@ def words(column:str) -> str:
 
 def _number(v:float) -> str: return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
 
-def phrase(column:str, value, binary:bool=False) -> str:
-    "How a customer's `value` in `column` reads in a reason; `binary`: a 0/1 number."
+def phrase(column:str, value, binary:bool=False, # `binary`: a 0/1 number
+           reference:str|None=None) -> str:             # for a date column: the date its values count days back from
+    "How a customer's `value` in `column` reads in a reason."
     w = words(column)
     if value is None or (isinstance(value, float) and np.isnan(value)): return f"{w} missing"
     if binary: return f"{w}: {'yes' if float(value) == 1 else 'no'}"
+    if reference is not None: return f"{w} {_number(round(float(value)))} days before {reference}"
     if isinstance(value, (int, float, np.number)): return f"{w} of {_number(value)}"
     v = str(value)
     if v.lower() in ("yes", "no"): return f"{'Has' if v.lower() == 'yes' else 'No'} {w.lower()}"
@@ -258,14 +285,14 @@ def _formatted(values:np.ndarray, fmt) -> np.ndarray:
 
 def _json_text(s:str) -> str: return json.dumps(s, ensure_ascii=False)[1:-1]   # escaped, without quotes
 
-def _value_parts(c:str, v:np.ndarray, categorical:bool, binary:bool) -> tuple:
+def _value_parts(c:str, v:np.ndarray, categorical:bool, binary:bool, reference:str|None=None) -> tuple:
     "(JSON value, escaped phrase) arrays for values `v` of column `c`."
     if categorical:
         levels = pd.unique(v); js = {l: "null" if pd.isna(l) else json.dumps(l, ensure_ascii=False) for l in levels}
         ph = {l: _json_text(phrase(c, None if pd.isna(l) else l)) for l in levels}
         return np.array([js[x] for x in v], dtype=object), np.array([ph[x] for x in v], dtype=object)
     f = np.round(v.astype(float), 6)
-    return _formatted(f, lambda x: "null" if np.isnan(x) else repr(float(x))), _formatted(f, lambda x: _json_text(phrase(c, float(x), binary)))
+    return _formatted(f, lambda x: "null" if np.isnan(x) else repr(float(x))), _formatted(f, lambda x: _json_text(phrase(c, float(x), binary, reference)))
 
 def top_reasons(ex:Explanation, X:pd.DataFrame, spec:DatasetSpec,
                 up:int=3, down:int=2,         # reasons that raise / lower the risk, per customer
@@ -284,7 +311,7 @@ def top_reasons(ex:Explanation, X:pd.DataFrame, spec:DatasetSpec,
             for jj in np.unique(j[keep]):
                 rows = np.flatnonzero(keep & (j == jj)); c = cols[jj]
                 if c not in values: values[c] = X[c].to_numpy(dtype=object if c in spec.categorical else float)
-                vjs, ph = _value_parts(c, values[c][rows], c in spec.categorical, c in binary)
+                vjs, ph = _value_parts(c, values[c][rows], c in spec.categorical, c in binary, spec.dates.get(c))
                 p2 = np.round(pts[rows], 2); head = f'{{"feature": {json.dumps(c)}, "family": "{fam[c]}", "value": '
                 obj[rows] = [f'{head}{v}, "points": {p:.2f}, "text": "{t}: {pt} of churn risk"}}' for v, p, t, pt in zip(vjs, p2, ph, _formatted(p2, lambda x: points(x / 100)))]
             ranks.append(obj)

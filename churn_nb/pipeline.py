@@ -20,9 +20,10 @@ from .tracking import MODEL_NAME, ensure_store, tracked_run
 __all__ = ['CHAMPION_URI', 'AT_RISK', 'Champion', 'model_version', 'load_champion', 'stage_dir', 'customer_ids', 'write_stage',
            'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of', 'unseen_policy', 'scored_chunk',
            'score_customers', 'write_scored', 'ScoreResult', 'score', 'latest_score_run', 'run_info', 'holdout_ids',
-           'calibration_rows', 'labelled', 'segment_customers', 'log_segment_run', 'segment', 'reference_customers',
-           'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'call_list', 'png_base64',
-           'report_charts', 'report_html', 'stage_batches', 'publish_run', 'parquet_sink', 'write_report', 'recommend']
+           'calibration_rows', 'labelled', 'lifetime_of', 'segment_customers', 'log_segment_run', 'segment',
+           'reference_customers', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'call_list',
+           'png_base64', 'report_charts', 'report_words', 'report_table', 'report_html', 'stage_batches', 'publish_run',
+           'parquet_sink', 'write_report', 'recommend']
 
 # %% ../notebooks/10a_pipeline.ipynb #b39ae942
 CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
@@ -195,24 +196,38 @@ def calibration_rows(customers:pd.DataFrame, model_run_id:str) -> tuple:
 
 # %% ../notebooks/10a_pipeline.ipynb #4c666c30
 def labelled(customers:pd.DataFrame, spec:DatasetSpec) -> pd.DataFrame:
-    "The stage's customers with the target column back (as the positive label or not), for lifetime estimation."
-    return customers.assign(**{spec.target: np.where(customers["churned"] == 1, spec.positive_label, f"not {spec.positive_label}")}) if "churned" in customers.columns else customers
+    "The stage's customers with the target column back (the positive label or a text that is not it), for the lifetime."
+    if "churned" not in customers.columns: return customers
+    target = np.full(len(customers), f"not {spec.positive_label}", dtype=object)   # any label: 1, 1.0, True, "Yes"
+    target[customers["churned"].to_numpy() == 1] = spec.positive_label
+    return customers.assign(**{spec.target: target})
+
+def lifetime_of(customers:pd.DataFrame, spec:DatasetSpec, life_cfg:dict):
+    "Remaining lifetime from a stage's labelled customers (`fallback_months` each without labels)."
+    from churn_nb import segment as sg
+    h, f = life_cfg["horizon_months"], life_cfg["fallback_months"]
+    if "churned" in customers.columns:
+        tenure = life_cfg["tenure_column"]
+        return sg.remaining_lifetime(labelled(customers, spec), spec, tenure, h, f, source="scored table")
+    life = sg.remaining_lifetime(customers, spec, None, h, f, source="scored table")
+    life.note = f"this table has no labels to estimate the lifetime from: each customer counts {f} remaining months"
+    return life
 
 def segment_customers(customers:pd.DataFrame, spec:DatasetSpec, cfg:dict, seed:int=0, clock:Stopwatch|None=None) -> tuple:
     "(per-customer segment frame, what was decided) for a stage's customers: value, tiers, segments, strategies."
     from churn_nb import segment as sg
-    clock = clock or Stopwatch(); p = customers.probability.to_numpy(); life_cfg, seg_cfg = cfg["lifetime"], cfg["segments"]
-    tenure = (life_cfg["tenure_column"] or None) if "churned" in customers.columns else None   # Kaplan–Meier needs labels; without them: fallback_months
-    life = sg.remaining_lifetime(labelled(customers, spec), spec, tenure, life_cfg["horizon_months"], life_cfg["fallback_months"], source="scored table")
+    clock = clock or Stopwatch(); p = customers.probability.to_numpy(); seg_cfg = cfg["segments"]
+    life, unit = lifetime_of(customers, spec, cfg["lifetime"]), sg.value_unit(spec)
     value = sg.customer_value(customers, spec, life, "scored table").to_numpy(); clock.lap("value")
-    curve = sg.profit_curve(p, value, cfg["economics"]); thresholds = sg.choose_thresholds(p, value, cfg["economics"], curve)
+    thresholds, curve = sg.tier_thresholds(p, value, cfg["economics"], unit)
     tiers = sg.assign_tiers(p, thresholds); clock.lap("tiers")
     seg = sg.fit_segments(customers, spec, seg_cfg["k_min"], seg_cfg["k_max"], seg_cfg["sample_rows"], seed, seg_cfg.get("phrases")); clock.lap("segments fit")
     labels = seg.predict(customers); clock.lap("segments assign")
     strategy = sg.retention_strategy(tiers, labels, cfg, seg.names); clock.lap("strategies")
     frame = pd.DataFrame({"customer_id": customers.customer_id, "probability": p, "value": value, "revenue_at_risk": p * value, "tier": np.asarray(tiers),
                           "segment_id": labels, "segment": pd.Series(labels).map(seg.names).to_numpy(), "strategy": np.asarray(strategy, dtype=object)})
-    return frame, dict(lifetime=life, curve=curve, thresholds=thresholds, segmenter=seg)
+    notes = [f"Lifetime: {life.note}.", f"Value: {sg.value_note(spec, life)}.", f"Tiers: {sg.tier_rule(thresholds)}."]
+    return frame, dict(lifetime=life, curve=curve, thresholds=thresholds, segmenter=seg, value_unit=unit, notes=notes)
 
 # %% ../notebooks/10a_pipeline.ipynb #c4a18a43
 def log_segment_run(frame:pd.DataFrame, decided:dict, cal:dict|None, cal_note:str):
@@ -220,7 +235,10 @@ def log_segment_run(frame:pd.DataFrame, decided:dict, cal:dict|None, cal_note:st
     from churn_nb import segment as sg
     th, seg, life = decided["thresholds"], decided["segmenter"], decided["lifetime"]
     mlflow.log_dict(th, "segment/thresholds.json"); mlflow.log_metrics({"threshold_high": th["high"], "threshold_medium": th["medium"]})
-    mlflow.log_figure(sg.draw_profit_curve(decided["curve"], th), "segment/profit_curve.png")
+    if decided["curve"] is not None:
+        mlflow.log_figure(sg.draw_profit_curve(decided["curve"], th), "segment/profit_curve.png")
+    mlflow.set_tag("churn_nb.value_unit", decided["value_unit"])
+    mlflow.log_text("\n".join(decided["notes"]), "segment/notes.txt")
     mlflow.log_figure(sg.draw_survival(life), "segment/lifetime.png")
     mlflow.log_text(sg.tier_summary(frame).to_csv(), "segment/tiers.csv"); mlflow.log_text(sg.segment_summary(frame, seg.names).to_csv(), "segment/segments.csv")
     mlflow.log_text(seg.profiles.to_csv(), "segment/segment_profiles.csv"); mlflow.log_dict({str(k): v for k, v in seg.silhouette.items()}, "segment/silhouette.json")
@@ -248,7 +266,8 @@ def segment(scoring_run:str="",        # score run to segment; empty = the newes
         mlflow.log_metrics({f"seconds.{k}": v for k, v in clock.seconds.items()})
         decided.update(run_id=run.info.run_id, scoring_run=run_id, calibration=cal, calibration_rows=cal_note, seconds=clock.seconds)
         (stage_dir(run_id)/"segment.json").write_text(json.dumps({"thresholds": decided["thresholds"], "names": {str(k): v for k, v in decided["segmenter"].names.items()},
-            "calibration": {k: cal[k] for k in ("brier", "ece", "customers")} if cal else None, "calibration_rows": cal_note, "segment_run": run.info.run_id}, default=float))
+            "calibration": {k: cal[k] for k in ("brier", "ece", "customers")} if cal else None, "calibration_rows": cal_note,
+            "segment_run": run.info.run_id, "value_unit": decided["value_unit"], "notes": decided["notes"]}, default=float))
     return decided
 
 # %% ../notebooks/10a_pipeline.ipynb #6b623c75
@@ -263,6 +282,7 @@ def recommend_customers(customers:pd.DataFrame, segments:pd.DataFrame, champ:Cha
     "(per-customer offers frame (JSON lists) for the at-risk customers, the offer summary, what acceptance was based on)."
     from churn_nb import recommend as rc
     clock = clock or Stopwatch(); X = customers[champ.spec.features]; tiers = segments.tier.to_numpy()
+    if not catalogue: return None, None, "nobody: the catalogue has no offer"
     risk = np.isin(tiers, AT_RISK); ref, ref_note = reference_customers(customers, tiers)
     accept = rc.acceptance(X[risk], X[ref], catalogue, k=neighbours, seed=seed); clock.lap("acceptance")
     ranked = rc.rank_offers(rc.score_offers(X[risk], customers.probability.to_numpy()[risk], segments.value.to_numpy()[risk], champ.explainer.predict, catalogue, accept), top)
@@ -286,16 +306,28 @@ def final_table(customers:pd.DataFrame, segments:pd.DataFrame, recs:pd.DataFrame
                          "top_offers": top_offers, "top_offer": top_offer, "top_offer_value": top_value})
 
 # %% ../notebooks/10a_pipeline.ipynb #3b13ef58
-def run_summary(table:pd.DataFrame, offer_sum:pd.DataFrame|None, decided:dict, info:dict, run_id:str) -> dict:
-    "KPIs, tiers, segments and offers of a run, as the report and the dashboard show them."
+def run_summary(table:pd.DataFrame, offer_sum:pd.DataFrame|None, decided:dict, info:dict, run_id:str,
+                importance:pd.DataFrame|None=None,  # global importance of the run (`global_importance_of`)
+                notes:list=()) -> dict:               # how the run was computed, in words (lifetime, value, tiers, …)
+    "KPIs, tiers, segments, offers, value unit, importance and notes of a run, as the report and dashboard show them."
     from churn_nb import segment as sg
     tiers = sg.tier_summary(table.assign(tier=pd.Categorical(table.tier, ["High", "Medium", "Low"])))
     segs = sg.segment_summary(table.assign(segment=table.segment.astype(str)))
-    return {"run_id": run_id, "model_version": info["model_version"], "model_run_id": info["model_run_id"], "source": info["source"], "scored_at": info["scored_at"],
-            "method": info["method"], "kpis": {"customers": len(table), "predicted_churn_rate": float(table.probability.mean()), "high_risk_customers": int((table.tier == "High").sum()),
-            "revenue_at_risk": float(table.revenue_at_risk.sum()), "customers_with_offer": int(table.top_offer.notna().sum()), "expected_value_of_offers": float(table.top_offer_value.sum())},
-            "thresholds": decided["thresholds"], "calibration": decided.get("calibration"), "tiers": tiers.reset_index().to_dict("records"),
-            "segments": segs.reset_index().to_dict("records"), "offers": offer_sum.reset_index().to_dict("records") if offer_sum is not None else []}
+    kpis = {"customers": len(table), "predicted_churn_rate": float(table.probability.mean()),
+            "high_risk_customers": int((table.tier == "High").sum()), "revenue_at_risk": float(table.revenue_at_risk.sum()),
+            "customers_with_offer": int(table.top_offer.notna().sum()),
+            "expected_value_of_offers": float(table.top_offer_value.sum())}
+    spec = info.get("spec")
+    numeric = [*spec.numeric, *getattr(spec, "dates", {})] if spec else []
+    columns = {"numeric": numeric, "categorical": list(spec.categorical)} if spec else {}
+    return {"run_id": run_id, "model_version": info["model_version"], "model_run_id": info["model_run_id"],
+            "source": info["source"], "scored_at": info["scored_at"], "method": info["method"],
+            "value_unit": decided.get("value_unit", "money"), "kpis": kpis,
+            "thresholds": decided["thresholds"], "calibration": decided.get("calibration"),
+            "tiers": tiers.reset_index().to_dict("records"), "segments": segs.reset_index().to_dict("records"),
+            "offers": offer_sum.reset_index().to_dict("records") if offer_sum is not None else [],
+            "notes": [*decided.get("notes", []), *notes], "columns": columns,
+            "importance": [] if importance is None else importance[["feature", "mean_abs_points"]].to_dict("records")}
 
 # %% ../notebooks/10a_pipeline.ipynb #a226eed5
 def call_list(table:pd.DataFrame, n:int|None=None, reasons:int=2) -> pd.DataFrame:
@@ -313,36 +345,63 @@ def png_base64(fig) -> str:
     buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=90, bbox_inches="tight"); plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
-def report_charts(table:pd.DataFrame, offer_sum:pd.DataFrame|None, importance:pd.DataFrame) -> dict:
-    "Title -> figure: churn probability by tier, revenue at risk by segment, offers' expected value, what drives risk."
+def report_charts(table:pd.DataFrame, offer_sum:pd.DataFrame|None, importance:pd.DataFrame,
+                  unit:str="money") -> dict:   # value unit: money (revenue at risk) or customers (customers at risk)
+    "Title -> figure: probability by tier, revenue (or customers) at risk by segment, offers' expected value, what drives risk."
     import matplotlib.pyplot as plt
+    from churn_nb.segment import at_risk_words
+    words = at_risk_words(unit)
     figs = {}
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     for tier, colour in zip(("Low", "Medium", "High"), ("#7fb77e", "#f2b134", "#d1495b")):
         ax.hist(table.probability[table.tier == tier], bins=np.linspace(0, 1, 41), color=colour, label=tier)
     ax.set_xlabel("churn probability"); ax.set_ylabel("customers"); ax.legend(title="tier"); figs["Churn probability by risk tier"] = fig
     seg = table.groupby("segment").revenue_at_risk.sum().sort_values()
-    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(seg) + 1)); ax.barh(seg.index.astype(str), seg.to_numpy(), color="#30638e"); ax.set_xlabel("revenue at risk")
-    figs["Revenue at risk by segment"] = fig
+    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(seg) + 1)); ax.barh(seg.index.astype(str), seg.to_numpy(), color="#30638e")
+    ax.set_xlabel(words)
+    figs[f"{words.capitalize()} by segment"] = fig
     if offer_sum is not None and len(offer_sum):
         o = offer_sum.sort_values("expected_value_saved")
-        fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(o) + 1)); ax.barh(o["name"].astype(str), o["expected_value_saved"].to_numpy(), color="#00798c"); ax.set_xlabel("expected value saved (top offers)")
-        figs["Next-best offers: expected value"] = fig
+        fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(o) + 1)); ax.barh(o["name"].astype(str), o["expected_value_saved"].to_numpy(), color="#00798c"); ax.set_xlabel(
+            "expected value saved (top offers)" if unit == "money" else "expected customers kept (top offers)")
+        figs["Next-best offers: expected value" if unit == "money" else "Next-best offers: customers kept"] = fig
     figs["What drives churn risk"] = draw_importance(importance)
     return figs
+
+def report_words(summary:dict) -> dict:
+    "Labels of the value figures for a run's value unit (money: revenue at risk; customers: customers at risk)."
+    from churn_nb.segment import at_risk_words
+    unit = summary.get("value_unit", "money")
+    money = unit == "money"
+    return {"revenue_at_risk": at_risk_words(unit),
+            "expected_value_of_offers": "expected value of offers" if money else "customers kept by offers (expected)",
+            "expected_value_saved": "expected value saved" if money else "customers kept (expected)"}
+
+def report_table(rows:list, words:dict, unit:str) -> str:
+    "A summary table as HTML, its value columns named in the run's words (counting customers: no repeated columns)."
+    from html import escape
+    from churn_nb.segment import in_words
+    frame = in_words(pd.DataFrame(rows), unit)
+    frame = frame.rename(columns={c: words.get(c, str(c).replace("_", " ")) for c in frame.columns})
+    number = lambda x: f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3f}"
+    return frame.to_html(index=False, float_format=number, border=0, classes="t")
 
 def report_html(summary:dict, charts:dict) -> str:
     "The run report as one self-contained HTML page."
     from html import escape
-    k = summary["kpis"]
+    from churn_nb.segment import tier_rule
+    k, words, unit = summary["kpis"], report_words(summary), summary.get("value_unit", "money")
     cards = "".join(f"<div class='kpi'><div class='v'>{v}</div><div class='l'>{escape(l)}</div></div>" for l, v in
                     [("customers scored", f"{k['customers']:,}"), ("predicted churn rate", f"{k['predicted_churn_rate']:.1%}"), ("high-risk customers", f"{k['high_risk_customers']:,}"),
-                     ("revenue at risk", f"{k['revenue_at_risk']:,.0f}"), ("customers with an offer", f"{k['customers_with_offer']:,}"), ("expected value of offers", f"{k['expected_value_of_offers']:,.0f}")])
-    table = lambda rows: pd.DataFrame(rows).to_html(index=False, float_format=lambda x: f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3f}", border=0, classes="t")
-    th = summary["thresholds"]
+                     (words["revenue_at_risk"], f"{k['revenue_at_risk']:,.0f}"), ("customers with an offer", f"{k['customers_with_offer']:,}"),
+                     (words["expected_value_of_offers"], f"{k['expected_value_of_offers']:,.{0 if unit == 'money' else 1}f}")])
+    table = lambda rows: report_table(rows, words, unit)
+    notes = "".join(f"<li>{escape(n)}</li>" for n in summary.get("notes", []))
     body = [f"<h1>Churn scoring run</h1><p class='meta'>run {escape(summary['run_id'])} · champion version {escape(str(summary['model_version']))} · {escape(str(summary['source']))} · scored {escape(summary['scored_at'][:19])} UTC<br>contributions: {escape(summary['method'])}</p>",
-            f"<div class='kpis'>{cards}</div>", f"<h2>Risk tiers</h2><p>High from p ≥ {th['high']:.3f}, Medium from p ≥ {th['medium']:.3f} (thresholds maximising expected campaign profit).</p>", table(summary["tiers"]),
+            f"<div class='kpis'>{cards}</div>", f"<h2>Risk tiers</h2><p>{escape(tier_rule(summary['thresholds']))}.</p>",
+            table(summary["tiers"]),
             "<h2>Segments</h2>", table(summary["segments"]), "<h2>Offers</h2>", table(summary["offers"]) if summary["offers"] else "<p>No offer has a positive expected value.</p>"]
+    body += [f"<h2>How this run was computed</h2><ul class='notes'>{notes}</ul>"] if notes else []
     body += [f"<h2>{escape(t)}</h2><img src='data:image/png;base64,{png_base64(f)}'>" for t, f in charts.items()]
     style = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}.kpis{display:flex;flex-wrap:wrap;gap:12px}.kpi{background:#f3f5f8;border-radius:8px;padding:12px 18px;min-width:150px}.v{font-size:1.6em;font-weight:600}.l{color:#555}.t{border-collapse:collapse;font-size:.85em}.t td,.t th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}.meta{color:#555}img{max-width:100%}"
     return f"<!doctype html><html><head><meta charset='utf-8'><title>Churn scoring run {escape(summary['run_id'])}</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
@@ -372,12 +431,14 @@ def publish_run(run_id:str, table:pd.DataFrame, customers:pd.DataFrame, segments
     mart_file = Path(tempfile.mkdtemp(dir=config.marts_dir(), prefix=".publish-"))/"customers.parquet"
     writer = parquet_sink(mart_file); next(writer)
     store.publish(chunks(), {"run_id": run_id, "model_name": MODEL_NAME, "model_version": summary["model_version"], "model_run_id": summary["model_run_id"], "source": summary["source"],
-                             "customers": len(table), "scored_at": table.scored_at.iloc[0] if len(table) else published, "published_at": published, "summary": json.dumps(summary["kpis"])},
+                             "customers": len(table), "scored_at": table.scored_at.iloc[0] if len(table) else published, "published_at": published,
+                             "summary": json.dumps({**summary["kpis"], "value_unit": summary["value_unit"]})},
                   on_chunk=to_mart)
     writer.close(); clock.lap("store")
     store.write_marts(run_id, {"customers": mart_file, "contributions": stage_dir(run_id)/"contributions.parquet"}, {**summary, "published_at": published.isoformat()})
     shutil.rmtree(mart_file.parent, ignore_errors=True)
-    store.point_latest(run_id, {"run_id": run_id, "published_at": published, "scored_at": summary["scored_at"], "model_version": summary["model_version"], **summary["kpis"]}); clock.lap("marts")
+    store.point_latest(run_id, {"run_id": run_id, "published_at": published, "scored_at": summary["scored_at"], "model_version": summary["model_version"],
+                                **summary["kpis"], "value_unit": summary["value_unit"]}); clock.lap("marts")
 
 def parquet_sink(path:Path):
     "A generator that writes each DataFrame sent to it into Parquet file `path` (closed by `.close()`)."
@@ -412,18 +473,25 @@ def recommend(scoring_run:str="",     # score run to finish; empty = the newest 
     with tracked_run(experiment, f"recommend {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "recommend", "churn_nb.scoring_run": run_id}) as run:
         clock = Stopwatch()
         champ = load_champion(f"models:/{MODEL_NAME}/{info['model_version']}"); clock.lap("load champion")   # the version that scored this run
-        catalogue = rc.load_offers(offers or None, champ.spec, champ.spec.levels or None)
-        mlflow.log_params({"scoring_run": run_id, "offers": offers or "scheduled/offers.yml", "top": top, "neighbours": neighbours, "seed": seed, **{f"offer.{o.id}.cost": o.cost for o in catalogue}})
         customers = read_stage(run_id, "customers", "score", stage_columns(run_id, drop=("top_reasons", "base")))
+        X = customers[champ.spec.features]
+        levels = champ.spec.levels or None
+        catalogue, offers_note = rc.catalogue_for(offers or None, champ.spec, X, levels, fallback=not offers)
+        if offers_note: print(offers_note)
+        mlflow.log_params({"scoring_run": run_id, "offers": offers or "scheduled/offers.yml", "top": top, "neighbours": neighbours, "seed": seed, **{f"offer.{o.id}.cost": o.cost for o in catalogue}})
         segments = read_stage(run_id, "segments", "segment"); clock.lap("read")
         recs, summary_offers, ref_note = recommend_customers(customers, segments, champ, catalogue, top, neighbours, seed, clock)
         table = final_table(customers, segments, recs, info); clock.lap("table")
-        summary = run_summary(table, summary_offers, segment_info, info, run_id)
-        publish_run(run_id, table, customers, segments, summary, clock)
         imp = global_importance_of(read_stage(run_id, "contributions", "score"), champ.spec)
-        report = write_report(summary, report_charts(table, summary_offers, imp)); clock.lap("report")
+        notes = [f"Offers: {offers_note}"] if offers_note else []
+        summary = run_summary(table, summary_offers, segment_info, info, run_id, imp, notes)
+        publish_run(run_id, table, customers, segments, summary, clock)
+        report = write_report(summary, report_charts(table, summary_offers, imp, summary["value_unit"]))
+        clock.lap("report")
+        mlflow.set_tag("churn_nb.offer_catalogue", "generic" if offers_note else (offers or "scheduled/offers.yml"))
         mlflow.set_tag("churn_nb.reference_customers", ref_note)
         if summary_offers is not None: mlflow.log_text(summary_offers.to_csv(), "recommend/offer_summary.csv")
-        mlflow.log_metrics({"customers_at_risk": len(recs), "customers_with_offer": summary["kpis"]["customers_with_offer"], "expected_value_of_offers": summary["kpis"]["expected_value_of_offers"],
+        at_risk = int(segments.tier.isin(AT_RISK).sum())
+        mlflow.log_metrics({"customers_at_risk": at_risk, "customers_with_offer": summary["kpis"]["customers_with_offer"], "expected_value_of_offers": summary["kpis"]["expected_value_of_offers"],
                             **{f"seconds.{k}": v for k, v in clock.seconds.items()}})
     return dict(run_id=run.info.run_id, scoring_run=run_id, summary=summary, offer_summary=summary_offers, report=report, seconds=clock.seconds, reference=ref_note)

@@ -12,15 +12,20 @@ import pandas as pd
 import yaml
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from . import config
-from .data import DatasetSpec, data_error
+from .data import DatasetSpec, data_error, target_vector
+from .features import humanize
 try: import numba  # the fast neighbour kernel; without numba, acceptance takes the numpy path (same numbers, slower)
 except ImportError: numba = None
 
 # %% auto #0
-__all__ = ['CATALOGUE_KEYS', 'PLACEHOLDERS', 'OFFER_FIELDS', 'REQUIRED', 'MISSING', 'SCORE_COLUMNS', 'OFFER_KEYS', 'Offer',
-           'matches', 'read_catalogue', 'category_levels', 'parse_offer', 'load_offers', 'eligible', 'apply_offer',
-           'offer_cost', 'reference_sample', 'distance_inputs', 'neighbour_shares', 'acceptance', 'score_offers',
-           'rank_offers', 'why_text', 'offer_json', 'offer_lists', 'recommend', 'offer_summary']
+__all__ = ['CATALOGUE_KEYS', 'PLACEHOLDERS', 'OFFER_FIELDS', 'REQUIRED', 'COMMITMENT_WORDS', 'NOT_COMMITMENT', 'WHY_HOLD',
+           'WHY_DISCOUNT', 'NOT_AN_OFFER', 'FIELD_NOTES', 'TEMPLATE_HEADER', 'MISSING', 'SCORE_COLUMNS', 'OFFER_KEYS',
+           'Offer', 'matches', 'read_catalogue', 'category_levels', 'parse_offer', 'load_offers', 'commitment_months',
+           'is_commitment', 'commitment_levels', 'move_entry', 'discount_entries', 'generic_entries', 'generic_offers',
+           'offer_columns', 'catalogue_for', 'level_rates', 'who_they_are', 'example_columns', 'entry_yaml',
+           'generic_comment', 'offers_template', 'eligible', 'apply_offer', 'offer_cost', 'reference_sample',
+           'distance_inputs', 'neighbour_shares', 'acceptance', 'score_offers', 'rank_offers', 'why_text', 'offer_json',
+           'offer_lists', 'recommend', 'offer_summary']
 
 # %% ../notebooks/09_recommend.ipynb #503d9850
 @dataclass
@@ -202,6 +207,228 @@ def load_offers(path=None, # catalogue YAML; default `scheduled/offers.yml` (`co
     dup = next((i for i in ids if ids.count(i) > 1), None)
     if dup: raise ValueError(f"{path}: offer {dup!r}: field 'id': used by {ids.count(dup)} offers. Fix: give each offer its own id.")
     return offers
+
+# %% ../notebooks/09_recommend.ipynb #cb7eaf78
+COMMITMENT_WORDS = re.compile(r"\b(contract|plan|commitment|subscription|term|membership)\b")
+NOT_COMMITMENT = re.compile(r"\b(end|remain\w*|reamin\w*|left|until|to|since|expir\w*|renew\w*)\b")   # time left on one
+_COUNTS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "twelve": 12}
+_UNITS = {"day": 1/30.44, "week": 7/30.44, "month": 1.0, "quarter": 3.0, "year": 12.0}
+_PERIODIC = {"daily": 1/30.44, "weekly": 7/30.44, "monthly": 1.0, "month to month": 1.0, "quarterly": 3.0,
+             "annual": 12.0, "annually": 12.0, "yearly": 12.0, "biennial": 24.0}
+
+def commitment_months(level) -> float|None:
+    "Months of commitment a level names ('Month-to-month' 1, 'One year' 12, '24 months' 24, 'Annual' 12); None if none."
+    t = " ".join(re.sub(r"[^a-z0-9.]+", " ", str(level).lower()).split())
+    t = re.sub(r"\s*\b(contract|plan|term|subscription|commitment)\b\s*", " ", t).strip()
+    if t in _PERIODIC: return _PERIODIC[t]
+    m = re.fullmatch(r"(\d+(?:\.\d+)?|a|one|two|three|four|five|six|twelve) ?(day|week|month|quarter|year)s?", t)
+    if not m: return None
+    return (float(m[1]) if m[1][0].isdigit() else _COUNTS[m[1]])*_UNITS[m[2]]
+
+def is_commitment(column) -> bool:
+    "True for a column named like a contract or plan (not the time left on one)."
+    words = humanize(column)
+    return bool(COMMITMENT_WORDS.search(words)) and not NOT_COMMITMENT.search(words)
+
+# %% ../notebooks/09_recommend.ipynb #bdb61baf
+def commitment_levels(spec:DatasetSpec, X:pd.DataFrame|None=None, most:int=6) -> dict:
+    "Contract-like column -> its commitment levels, shortest first: text levels naming lengths, or a number's values."
+    out = {}
+    for c in (c for c in spec.categorical if is_commitment(c)):
+        known = sorted((m, l) for l in spec.levels.get(c, []) if (m := commitment_months(l)) is not None)
+        if len(known) >= 2: out[c] = [l for _, l in known]
+    for c in (c for c in spec.numeric if is_commitment(c)):
+        seen = X is not None and c in X.columns
+        values = np.unique(X[c].dropna().to_numpy(dtype=float)) if seen else np.array(spec.ranges.get(c, []))
+        if 2 <= len(values) <= most: out[c] = [float(v) for v in values]
+    return out
+
+WHY_HOLD = "{name}: churn risk {p_now} → {p_after}, {acceptance} of similar retained customers hold it"
+
+def _key(*parts) -> str:
+    "An offer id from `parts`: lower case, runs of other characters as one _."
+    text = "_".join(f"{p:g}" if isinstance(p, float) else str(p) for p in parts)
+    return re.sub(r"[^a-z0-9_.-]+", "_", text.lower()).strip("_")
+
+def move_entry(column, level, shorter:list, money:bool=True) -> dict:
+    "A catalogue entry moving customers on `shorter` levels of `column` to `level` (no cost; acceptance: `service`)."
+    numeric = isinstance(level, float)
+    shown = f"{level:g}" if numeric else level
+    return dict(id=_key(column, level), name=f"{humanize(column).capitalize()}: {shown}", cost=0,
+                changes={column: level}, eligible_if={column: [f"< {level:g}"] if numeric else list(shorter)},
+                service={column: [level]}, why=WHY_HOLD + ("; expected value {expected_value}" if money else ""))
+
+# %% ../notebooks/09_recommend.ipynb #548b08f7
+WHY_DISCOUNT = ("{name}: churn risk {p_now} → {p_after}, assumed acceptance {acceptance}; "
+                "expected value {expected_value}")
+
+def discount_entries(spec:DatasetSpec) -> list:
+    "10 % off the value column for 3 months, when the model reads the value column (else nothing)."
+    c = spec.value_col
+    if not c or c not in spec.numeric: return []
+    return [dict(id="discount_10", name="10% off for 3 months", cost=f"0.3 * {c}", changes={c: "*0.9"}, eligible_if={},
+                 acceptance=0.5, why=WHY_DISCOUNT)]
+
+def generic_entries(spec:DatasetSpec, X:pd.DataFrame|None=None) -> list:
+    "The generic catalogue's entries (plain YAML-like dicts): the discount, then every move to a longer commitment."
+    money = bool(spec.value_col)
+    levels = commitment_levels(spec, X)
+    moves = [move_entry(c, l, ls[:i], money) for c, ls in levels.items() for i, l in enumerate(ls) if i]
+    return discount_entries(spec) + moves
+
+def generic_offers(spec:DatasetSpec, X:pd.DataFrame|None=None, currency:str="$") -> list:
+    "The generic catalogue for `spec` as checked `Offer`s (empty when nothing in the spec suggests an offer)."
+    entries = generic_entries(spec, X)
+    levels = spec.levels or None
+    return [parse_offer(e, "generic catalogue", spec, levels, currency, 0.2, n) for n, e in enumerate(entries)]
+
+# %% ../notebooks/09_recommend.ipynb #8a96dd15
+def offer_columns(entry) -> list:
+    "The columns a catalogue entry names: in `changes`, `eligible_if`, `service` and a per-column `cost`."
+    if not isinstance(entry, dict): return []
+    cols = [c for key in ("changes", "eligible_if", "service") if isinstance(entry.get(key), dict) for c in entry[key]]
+    m = _COST.match(entry["cost"]) if isinstance(entry.get("cost"), str) else None
+    return list(dict.fromkeys(map(str, cols + ([m.group(2)] if m else []))))
+
+def _without(spec:DatasetSpec, X:pd.DataFrame|None=None) -> str:
+    "What the generic catalogue leaves out for `spec`, and why."
+    gone = ["no outreach call (it changes no column, so the champion cannot score it; the tier strategies call)"]
+    if not commitment_levels(spec, X):
+        gone.insert(0, "no longer commitment (no contract-like column whose levels name lengths)")
+    if not discount_entries(spec):
+        not_read = f"the value column '{spec.value_col}' is not a model feature"
+        gone.insert(0, f"no discount ({'the table has no value column' if not spec.value_col else not_read})")
+    return "; ".join(gone)
+
+def catalogue_for(path=None,                # catalogue YAML; default `scheduled/offers.yml`
+                  spec:DatasetSpec|None=None, # the champion's dataset spec
+                  X:pd.DataFrame|None=None,  # typed features of the customers (numeric commitment levels)
+                  levels:dict|None=None,     # known category levels (default: the spec's)
+                  fallback:bool=True) -> tuple:  # use the generic catalogue when no offer of `path` fits
+    "(offers, note): the catalogue at `path`, or the generic one (and why) when none of its offers fits the spec."
+    path = Path(path) if path else config.scheduled_dir()/"offers.yml"
+    doc = read_catalogue(path)
+    fitting = [e for e in doc["offers"] if set(offer_columns(e)) <= set(spec.features)]
+    if fitting or not fallback: return load_offers(path, spec, levels), ""
+    foreign = [c for c in dict.fromkeys(c for e in doc["offers"] for c in offer_columns(e)) if c not in spec.features]
+    offers = generic_offers(spec, X, doc.get("currency", "$") if isinstance(doc.get("currency"), str) else "$")
+    cols = ", ".join(foreign[:6]) + (", …" if len(foreign) > 6 else "")
+    head = f"{path.name} does not fit this table: its offers use {cols}, which the champion's columns do not include. "
+    names, left = ", ".join(o.name for o in offers), _without(spec, X)
+    used = (f"Using the generic catalogue built from the dataset spec: {names}; left out: {left}. " if offers else
+            f"The generic catalogue built from the dataset spec has no offer for it either: {left}. ")
+    how = "Write offers for this table with `churn-nb offers --template -o offers.yml`; run with -p offers offers.yml."
+    return offers, head + used + how
+
+# %% ../notebooks/09_recommend.ipynb #2445dffd
+def level_rates(raw:pd.DataFrame, spec:DatasetSpec, column, least:int=30) -> pd.Series:
+    "Churn rate per level of `column` in the labelled `raw` (levels with at least `least` customers), lowest first."
+    y = pd.Series(target_vector(raw, spec), index=raw.index)
+    text = lambda v: v if isinstance(v, float) else str(v).strip()
+    level = raw[column].astype(object).where(raw[column].notna()).map(text)
+    g = y.groupby(level).agg(["mean", "size"])
+    return g["mean"][g["size"] >= min(least, max(len(raw)//100, 1))].sort_values(kind="stable")
+
+NOT_AN_OFFER = re.compile(r"^\s*(no|none|not|without|n/a|other|unknown)\b", re.I)   # taking a service away is no offer
+
+def who_they_are(column) -> bool:
+    "True for a column about who the customer is (gender, age, marital status, region): no offer changes it."
+    from churn_nb.features import feature_family
+    personal = re.search("marital|sex|ethnic|religion|nationality", str(column), re.I)
+    return feature_family(column) == "demographics" or bool(personal)
+
+def example_columns(spec:DatasetSpec, raw:pd.DataFrame|None=None, top:int=3, most_levels:int=12) -> list:
+    "Up to `top` (column, best level, its churn rate or None) for examples: categorical columns whose levels differ."
+    targets = lambda c: [l for l in spec.levels.get(c, []) if not NOT_AN_OFFER.match(str(l))]
+    usable = lambda c: not is_commitment(c) and not who_they_are(c) and bool(targets(c))
+    fits = lambda c: usable(c) and 2 <= len(spec.levels[c]) <= most_levels
+    cols = [c for c in spec.categorical if fits(c)]
+    if raw is None or spec.target not in raw.columns: return [(c, targets(c)[-1], None) for c in cols[:top]]
+    rates = {c: r for c in cols if len(r := level_rates(raw, spec, c)[lambda r: r.index.isin(spec.levels[c])]) >= 2}
+    rates = {c: r for c, r in rates.items() if r.index.isin(targets(c)).any()}
+    best = sorted(rates, key=lambda c: -(rates[c].iloc[-1] - rates[c].iloc[0]))[:top]
+    return [(c, (b := rates[c][rates[c].index.isin(targets(c))]).index[0], float(b.iloc[0])) for c in best]
+
+# %% ../notebooks/09_recommend.ipynb #eabc6025
+FIELD_NOTES = dict(id="unique key, kept in outputs and the store (letters, digits, _ . -)",
+                   name="what business users read",
+                   cost='cost to the company per customer it goes to: a number, or "<factor> * <numeric column>"',
+                   changes='the customer after accepting: column -> new value ("*0.9", "+5", "-5" change a number)',
+                   eligible_if="who may get it: column -> qualifying values or [\">= 12\"] ({} = everyone)",
+                   service="holding the offer: acceptance = share of similar retained customers who hold it",
+                   acceptance="fixed acceptance (0..1), for an offer that is not a service",
+                   why="the reason users read (placeholders above)")
+TEMPLATE_HEADER = """# Retention offers for {source}, written by `churn-nb offers --template`: a start to edit.
+# churn_nb recommends these offers to at-risk customers; churn_nb.recommend.load_offers checks them against the dataset.
+# Every cost below is a placeholder: put in what the offer really costs the company.
+#
+# How offers are ranked for one customer (only offers the customer is eligible for):
+#   expected value = (p_now - p_after) x value x acceptance - cost
+#     p_now, p_after  churn probability today, and with the offer's `changes` applied (the champion re-scores the row)
+#     value           what keeping the customer is worth: {value}
+#     acceptance      share of the customer's most similar retained customers who hold the offer's `service`
+#                     (an offer without `service` uses its fixed `acceptance`, else `default_acceptance`)
+#     cost            what the offer costs the company, counted in full for every customer it is recommended to
+# Each customer gets up to 3 offers with a positive expected value, best first; a customer may get none.
+#
+# Values: categories must be levels the training data holds (spelling and case as in the data); numbers are plain
+# numbers. `eligible_if` and `service` map a column to the values that qualify ([a, b] = a or b; several columns = all
+# must hold); a numeric column may use comparisons: [">= 12", "< 60"].
+# `why` placeholders: {{name}} {{id}} {{p_now}} {{p_after}} {{uplift}} {{acceptance}} {{cost}} {{value}}
+# {{expected_value}}
+
+currency: "$"              # printed before amounts in the `why` sentences
+default_acceptance: 0.2    # acceptance (0..1) of an offer that has neither a `service` nor its own `acceptance`
+
+offers:
+"""
+
+# %% ../notebooks/09_recommend.ipynb #492b95e1
+def entry_yaml(entry:dict, comment:str, notes:bool=False) -> str:
+    "One catalogue entry as YAML lines (JSON flow values) under a comment line; with `notes`, a comment per field."
+    lines = [f"  # {comment}"]
+    for n, (k, v) in enumerate(entry.items()):
+        text = f"{'  - ' if n == 0 else '    '}{k}: {json.dumps(v, ensure_ascii=False)}"
+        lines.append(f"{text:<64} # {FIELD_NOTES[k]}" if notes else text)
+    return "\n".join(lines) + "\n"
+
+def generic_comment(entry:dict) -> str:
+    "What a generic entry is, for the comment above it."
+    (column, level), = entry["changes"].items()
+    if entry["id"] == "discount_10": return f"generic: 10% off '{column}' for 3 months (cost: 3 x 10% of it)"
+    shown = f"{level:g}" if isinstance(level, float) else level
+    return f"generic: a longer commitment, {column} = {shown!r} for those on a shorter one; a welcome gift is its cost"
+
+def _example(spec, column, level, rate, money:bool) -> tuple:
+    "(entry, comment) of an example offer moving customers of `column` to `level`."
+    others = [l for l in spec.levels[column] if l != level]
+    seen = "chosen without data: check it"
+    if rate is not None: seen = f"churn rate {rate:.0%} in the data, the lowest of its levels"
+    comment = f"example: customers move to {column} = {level!r} ({seen}); set its cost"
+    return move_entry(column, level, others, money), comment
+
+# %% ../notebooks/09_recommend.ipynb #d26b8ffd
+def offers_template(spec:DatasetSpec,
+                    raw:pd.DataFrame|None=None, # the labelled table: churn rates choose the example levels
+                    source:str="this table", top:int=3) -> str:
+    "A starting `offers.yml` for `spec`'s columns, commented and checked with `load_offers` (ValueError if none fits)."
+    import tempfile
+    X = raw[[c for c in spec.features if c in raw.columns]] if raw is not None else None
+    money = bool(spec.value_col)
+    parts = [(e, generic_comment(e)) for e in generic_entries(spec, X)]
+    parts += [_example(spec, c, l, r, money) for c, l, r in example_columns(spec, raw, top)]
+    if not parts:
+        why = "no value column among the features, no contract-like or categorical column"
+        fix = "write the offers by hand, starting from scheduled/offers.yml"
+        raise ValueError(f"{source}: no column suggests an offer ({why}). Fix: {fix}")
+    counted = "1 per customer (the table has no value column), so costs count customers too"
+    value = f"'{spec.value_col}' per period x expected remaining months" if money else counted
+    body = "\n".join(entry_yaml(e, why, n == 0) for n, (e, why) in enumerate(parts))
+    text = TEMPLATE_HEADER.format(source=source, value=value) + body
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d)/"offers.yml").write_text(text, encoding="utf-8")
+        load_offers(Path(d)/"offers.yml", spec, spec.levels or None)
+    return text
 
 # %% ../notebooks/09_recommend.ipynb #23b98d5f
 def _need(X:pd.DataFrame, cols, offer:Offer, what:str):

@@ -17,21 +17,24 @@ from .data import DatasetSpec, as_numbers, data_error, missing_columns_error, sh
 from .features import humanize
 
 # %% auto #0
-__all__ = ['TIERS', 'DEFAULTS', 'NUMBERS', 'ECONOMICS', 'NOBODY', 'PROBABILITY_COLUMNS', 'MAX_LEVELS', 'YES', 'NO',
-           'DURATION_WORDS', 'FRAME_COLUMNS', 'config_error', 'check_number', 'merge_section', 'check_strategy',
-           'check_tiers', 'check_phrases', 'check_overrides', 'check_retention', 'load_retention',
+__all__ = ['TIERS', 'DEFAULTS', 'NUMBERS', 'TENURE_WORDS', 'START_WORDS', 'END_WORDS', 'MONTHS_PER', 'DAYS_PER_MONTH',
+           'VALUE_UNITS', 'ECONOMICS', 'NOBODY', 'PROBABILITY_COLUMNS', 'MAX_LEVELS', 'YES', 'NO', 'DURATION_WORDS',
+           'FRAME_COLUMNS', 'config_error', 'check_number', 'merge_section', 'check_strategy', 'check_tiers',
+           'check_phrases', 'check_overrides', 'tenure_setting', 'check_retention', 'load_retention',
            'check_probabilities', 'check_labels', 'calibration', 'draw_calibration', 'kaplan_meier',
-           'restricted_remaining', 'Lifetime', 'remaining_lifetime', 'draw_survival', 'customer_value',
-           'revenue_at_risk', 'profit_curve', 'choose_thresholds', 'assign_tiers', 'as_tiers', 'draw_profit_curve',
-           'segment_columns', 'category_codes', 'top_levels', 'Segmenter', 'segment_encoder', 'fit_kmeans',
-           'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases', 'unique_names', 'name_segments',
-           'segment_profiles', 'fit_segments', 'retention_strategy', 'tier_summary', 'segment_summary']
+           'restricted_remaining', 'Lifetime', 'tenure_unit', 'tenure_candidates', 'find_tenure', 'remaining_lifetime',
+           'draw_survival', 'customer_value', 'value_unit', 'at_risk_words', 'value_note', 'revenue_at_risk',
+           'profit_curve', 'choose_thresholds', 'assign_tiers', 'as_tiers', 'probability_thresholds', 'tier_thresholds',
+           'tier_rule', 'draw_profit_curve', 'segment_columns', 'category_codes', 'top_levels', 'Segmenter',
+           'segment_encoder', 'fit_kmeans', 'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases',
+           'unique_names', 'name_segments', 'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words',
+           'tier_summary', 'segment_summary']
 
 # %% ../notebooks/08_segment.ipynb #fe0fa1fd
 TIERS = ("High", "Medium", "Low")
 DEFAULTS = dict(
     economics=dict(offer_cost=150.0, offer_success_rate=0.25, contact_cost=10.0, outreach_cost=5.0, outreach_success_rate=0.05),
-    lifetime=dict(tenure_column="tenure", horizon_months=24, fallback_months=12.0),
+    lifetime=dict(tenure_column="infer", horizon_months=24, fallback_months=12.0),
     segments=dict(k_min=3, k_max=8, sample_rows=20000, phrases={}),
     strategies=dict(High=dict(action="Immediate retention offer: call within 48 hours with a loyalty discount or a better contract", channel="phone call by the retention team"),
                     Medium=dict(action="Satisfaction survey, then proactive outreach on what the answers raise", channel="email and SMS"),
@@ -118,6 +121,14 @@ def check_overrides(source, overrides) -> dict:
     return out
 
 # %% ../notebooks/08_segment.ipynb #450d51bb
+def tenure_setting(source, tc) -> str|None:
+    "`lifetime.tenure_column` checked: 'infer' (also for empty), None for 'none' (no tenure), else the column name."
+    if tc is None or (isinstance(tc, str) and tc.strip().lower() in ("", "infer")): return "infer"
+    if not isinstance(tc, str):
+        fix = "write the column name, `infer` (or leave it empty) to find it from the spec, or `none` for no tenure"
+        raise config_error(source, "lifetime.tenure_column", f"{tc!r} is not a column name", fix)
+    return None if tc.strip().lower() == "none" else tc.strip()
+
 def check_retention(cfg:dict|None, source="retention settings") -> dict:
     "Retention settings `cfg` merged into `DEFAULTS` and checked; bad fields raise a ValueError naming `source`, the field and the fix."
     cfg = {} if cfg is None else cfg
@@ -127,9 +138,7 @@ def check_retention(cfg:dict|None, source="retention settings") -> dict:
     out = dict(DEFAULTS)
     for sec in ("economics", "lifetime", "segments"): out[sec] = merge_section(source, sec, cfg.get(sec), DEFAULTS[sec])
     for name in NUMBERS: sec, f = name.split("."); check_number(source, name, out[sec][f])
-    tc = out["lifetime"]["tenure_column"]
-    if tc is not None and not isinstance(tc, str): raise config_error(source, "lifetime.tenure_column", f"{tc!r} is not a column name", "write the column name, or leave it empty for tables without tenure")
-    out["lifetime"]["tenure_column"] = tc or None
+    out["lifetime"] = {**out["lifetime"], "tenure_column": tenure_setting(source, out["lifetime"]["tenure_column"])}
     if out["lifetime"]["fallback_months"] > out["lifetime"]["horizon_months"]: raise config_error(source, "lifetime.fallback_months", f"{out['lifetime']['fallback_months']} is above horizon_months ({out['lifetime']['horizon_months']})", NUMBERS["lifetime.fallback_months"][3])
     if out["segments"]["k_min"] > out["segments"]["k_max"]: raise config_error(source, "segments.k_min", f"k_min ({out['segments']['k_min']}) is above k_max ({out['segments']['k_max']})", "make k_min ≤ k_max, e.g. k_min: 3 and k_max: 8")
     out["segments"]["phrases"] = check_phrases(source, out["segments"]["phrases"])
@@ -222,6 +231,7 @@ class Lifetime:
     fallback_months: float = 12  # remaining months without a tenure
     tail_hazard: float = float("nan") # monthly hazard beyond the longest tenure
     note: str = ""               # how the lifetime was obtained, in words
+    tenure_scale: float = 1.0    # months per unit of the tenure column (years: 12, days: 1/30.44)
 
     def months(self, tenure_values) -> np.ndarray:
         "Expected remaining months (≤ horizon) for each tenure; missing tenure → `fallback_months`."
@@ -231,30 +241,89 @@ class Lifetime:
         idx = np.clip(np.nan_to_num(np.floor(t), nan=0), 0, len(rem) - 1).astype(int)
         return np.where(np.isnan(t), float(self.fallback_months), rem[idx])
 
+    def tenure_months(self, raw:pd.DataFrame, source="input") -> np.ndarray:
+        "The tenure of each row of `raw` in months (NaN without a tenure column)."
+        if not self.tenure_column: return np.full(len(raw), np.nan)
+        if self.tenure_column not in raw.columns:
+            fix = "add it, or estimate the lifetime without it (tenure_column=None)"
+            problem = "the tenure column the lifetime was estimated with is missing"
+            raise data_error(source, problem, fix, column=self.tenure_column)
+        return np.round(_tenures(raw, self.tenure_column, source)*self.tenure_scale, 6)
+
+# %% ../notebooks/08_segment.ipynb #ffff22eb
+TENURE_WORDS = re.compile(r"\b(tenure|lifetime|seniority|antig\w*|account (length|age)"
+                          r"|(subscription|membership|customer|client) (age|length|duration)"
+                          r"|(months|years|weeks|days) (with us|as (a )?customer|active|subscribed)"
+                          r"|time with us|(customer|member|client) since)\b")
+START_WORDS = re.compile(r"\b(activ\w*|start\w*|sign ?up|join\w*|open\w*|since|created|registr\w*|first"
+                         r"|begin\w*|onboard\w*|subscri\w*)\b")
+END_WORDS = re.compile(r"\b(end\w*|expir\w*|renew\w*|cancel\w*|last|modif\w*|churn\w*|terminat\w*|next)\b")
+MONTHS_PER = {"year": 12.0, "yr": 12.0, "annual": 12.0, "month": 1.0, "week": 7/30.44, "day": 1/30.44}
+DAYS_PER_MONTH = 30.44
+
+def tenure_unit(column) -> tuple[float, str]:
+    "(months per unit, the unit in words) of a tenure column, read from its name; months when the name says nothing."
+    for word in humanize(column).split():
+        for stem, scale in MONTHS_PER.items():
+            if word.startswith(stem): return scale, f"{stem}s" if stem != "annual" else "years"
+    return 1.0, "months (the name gives no unit)"
+
+def tenure_candidates(spec:DatasetSpec) -> list:
+    "(column, months per unit, unit) of the spec's tenure-like columns: numeric features named so, then start dates."
+    dates = list(getattr(spec, "dates", None) or {})
+    found = [(c, *tenure_unit(c)) for c in spec.numeric if c not in dates and TENURE_WORDS.search(humanize(c))]
+    starts = [c for c in dates if START_WORDS.search(humanize(c)) and not END_WORDS.search(humanize(c))]
+    return found + [(c, 1/DAYS_PER_MONTH, "days since that date") for c in starts]
+
+# %% ../notebooks/08_segment.ipynb #86e9dfdd
+def find_tenure(raw:pd.DataFrame, spec:DatasetSpec,
+                setting:str|None="infer") -> tuple:  # `lifetime.tenure_column`: a column, "infer", or None (no tenure)
+    "(column, months per unit, how chosen) of the tenure in `raw`: the configured column, else one from the spec."
+    if setting is None: return None, 1.0, "no tenure column (lifetime.tenure_column: none)"
+    if setting != "infer" and setting in raw.columns:
+        scale, unit = tenure_unit(setting)
+        return setting, scale, f"'{setting}' (lifetime.tenure_column), read as {unit}"
+    absent = f"the configured tenure column '{setting}' is not in this table, so it was inferred: "
+    why = "" if setting == "infer" else absent
+    dates = getattr(spec, "dates", None) or {}
+    usable = [(c, s, u) for c, s, u in tenure_candidates(spec)   # a date after the reference day is no start: skipped
+              if c in raw.columns and not (c in dates and (as_numbers(raw[c]) < 0).any())]
+    if not usable:
+        looked = "names like tenure, lifetime, subscription age, account length, months with us, or a start date"
+        return None, 1.0, f"{why}no tenure-like column in this table (looked for {looked})"
+    column, scale, unit = usable[0]
+    return column, scale, f"{why}'{column}', inferred from its name, read as {unit}"
+
 # %% ../notebooks/08_segment.ipynb #45427935
 def _tenures(raw:pd.DataFrame, column:str, source) -> np.ndarray:
     "Tenures in `raw[column]` as floats (NaN kept); negative ones are refused."
     t = as_numbers(raw[column]).to_numpy()
     neg = np.flatnonzero(t < 0)
-    if len(neg): raise data_error(source, "negative tenure", f"tenure counts the months a customer has been with you (0 or more); correct those rows or set lifetime.tenure_column", column=column, rows=raw.index[neg])
+    fix = "tenure counts how long a customer has been with you (0 or more); " \
+          "correct those rows or set lifetime.tenure_column"
+    if len(neg): raise data_error(source, "negative tenure", fix, column=column, rows=raw.index[neg])
     return t
 
 def remaining_lifetime(raw:pd.DataFrame, spec:DatasetSpec,
-                       tenure_column:str|None="tenure", # months with us; None or missing column → fallback
+                       tenure_column:str|None="infer", # time with us: a column, "infer" (from the spec), None (none)
                        horizon_months:int=24,       # how far ahead value counts
                        fallback_months:float=12,    # remaining months when there is no tenure
                        tail_months:int=12,          # months of the curve's end that set the tail hazard
                        source="data") -> Lifetime:
     "Kaplan–Meier remaining lifetime from the labelled table `raw` (churn is the event)."
     check_number(source, "lifetime.horizon_months", horizon_months); check_number(source, "lifetime.fallback_months", fallback_months)
-    if not tenure_column or tenure_column not in raw.columns:
-        return Lifetime(None, None, horizon_months, fallback_months, note=f"no tenure column {tenure_column!r}: every customer counts {fallback_months} remaining months")
+    column, scale, how = find_tenure(raw, spec, tenure_column)
+    if column is None:
+        note = f"{how}: every customer counts {fallback_months} remaining months"
+        return Lifetime(None, None, horizon_months, fallback_months, note=note)
     if spec.target not in raw.columns: raise data_error(source, "remaining lifetime needs the labelled table (churned or not)", "pass the training table, with its target column", column=spec.target)
-    t = _tenures(raw, tenure_column, source); ok = ~np.isnan(t)
+    t = np.round(_tenures(raw, column, source)*scale, 6)   # 6 decimals: years × 12 lands on whole months
+    ok = ~np.isnan(t)
     table = kaplan_meier(t[ok], target_vector(raw, spec)[ok])
     table["remaining_months"], hazard = restricted_remaining(table.survival, horizon_months, tail_months)
-    return Lifetime(table, tenure_column, horizon_months, fallback_months, hazard,
-                    f"Kaplan–Meier over '{tenure_column}' ({int(ok.sum())} customers, {int((~ok).sum())} without tenure left out), horizon {horizon_months} months")
+    counts = f"{int(ok.sum())} customers, {int((~ok).sum())} left out for a missing value"
+    return Lifetime(table, column, horizon_months, fallback_months, hazard,
+                    f"Kaplan–Meier over {how}; {counts}; horizon {horizon_months} months", scale)
 
 # %% ../notebooks/08_segment.ipynb #041c8574
 def draw_survival(life:Lifetime) -> Figure:
@@ -267,9 +336,12 @@ def draw_survival(life:Lifetime) -> Figure:
     sx.step(t.tenure, t.survival, where="post", label="Kaplan–Meier")
     tail = np.arange(len(t) - 1, len(t) + life.horizon_months)
     sx.plot(tail, t.survival.iloc[-1]*(1 - life.tail_hazard)**(tail - tail[0]), "k--", lw=1, label=f"tail ({life.tail_hazard:.2%}/month)")
-    sx.set(title="Survival", xlabel=f"{life.tenure_column} (months)", ylabel="share still with us", ylim=(0, 1.02)); sx.legend(fontsize=8)
+    tenure = humanize(life.tenure_column)
+    sx.set(title="Survival", xlabel=f"{tenure} (in months)", ylabel="share still with us", ylim=(0, 1.02))
+    sx.legend(fontsize=8)
     rx.plot(t.tenure, t.remaining_months)
-    rx.set(title=f"Expected remaining months (within {life.horizon_months})", xlabel=f"current {life.tenure_column} (months)", ylabel="months", ylim=(0, life.horizon_months*1.05))
+    rx.set(title=f"Expected remaining months (within {life.horizon_months})", xlabel=f"current {tenure} (in months)",
+           ylabel="months", ylim=(0, life.horizon_months*1.05))
     for a in (sx, rx): a.grid(alpha=0.3)
     return fig
 
@@ -284,18 +356,34 @@ def _values(value, n:int, source="value") -> np.ndarray:
 
 # %% ../notebooks/08_segment.ipynb #32bb1d02
 def customer_value(raw:pd.DataFrame, spec:DatasetSpec, lifetime:Lifetime, source="input") -> pd.Series:
-    "Value per period (`spec.value_col`) × expected remaining months, per customer."
+    "Value per period (`spec.value_col`) × expected remaining months per customer; 1 each without a value column."
     col = spec.value_col
-    if not col: raise data_error(source, "the dataset spec has no value column, so customer value is unknown", "name the per-period value column: value_col='<column>' (papermill: -p value_col <column>)")
+    if not col: return pd.Series(np.ones(len(raw)), index=raw.index, name="value")
     if col not in raw.columns: raise data_error(source, "the value column is missing", "add it (value per period, e.g. monthly charges), or name the right one with value_col=", column=col)
     v = as_numbers(raw[col]).to_numpy()
     bad = np.flatnonzero(~np.isfinite(v))
     if len(bad): raise data_error(source, "missing or non-numeric values", "fill them with each customer's value per period (0 if none)", column=col, rows=raw.index[bad])
     if (v < 0).any(): raise data_error(source, "negative values", "the value column must hold what a customer pays per period (0 or more)", column=col, rows=raw.index[v < 0])
-    tc = lifetime.tenure_column
-    if tc and tc not in raw.columns: raise data_error(source, "the tenure column the lifetime was estimated with is missing", "add it, or estimate the lifetime without it (tenure_column=None)", column=tc)
-    months = lifetime.months(_tenures(raw, tc, source)) if tc else lifetime.months(np.full(len(raw), np.nan))
+    months = lifetime.months(lifetime.tenure_months(raw, source))
     return pd.Series(v*months, index=raw.index, name="value")
+
+VALUE_UNITS = {"money": "revenue at risk", "customers": "customers at risk"}
+
+def value_unit(spec:DatasetSpec) -> str:
+    "'money' when the spec has a value column, else 'customers' (each customer counts 1)."
+    return "money" if spec.value_col else "customers"
+
+def at_risk_words(unit:str|None) -> str:
+    "What the sum of p × value is called for a value unit: 'revenue at risk' or 'customers at risk'."
+    return VALUE_UNITS.get(unit or "money", VALUE_UNITS["money"])
+
+def value_note(spec:DatasetSpec, lifetime:Lifetime) -> str:
+    "How customer value was counted, in words."
+    if spec.value_col:
+        months = f"expected remaining months (within {lifetime.horizon_months})"
+        return f"customer value = '{spec.value_col}' per period × {months}"
+    return ("the table has no value column: each customer counts 1, so value at risk is customers at risk "
+            "(the sum of churn probabilities); name a value column (value_col) to weigh customers by what they pay")
 
 def revenue_at_risk(p, value) -> pd.Series:
     "Churn probability × customer value: the value a customer's churn would cost, in expectation."
@@ -349,6 +437,31 @@ def as_tiers(tiers, source="tiers") -> pd.Categorical:
     values = np.asarray(t, dtype=object); bad = ~pd.Series(values).isin(TIERS).to_numpy()
     if bad.any(): raise ValueError(f"{source}: unknown tier values {sorted({str(x) for x in values[bad]})[:5]} (rows {show_rows(np.flatnonzero(bad))}). Fix: use assign_tiers() (High, Medium, Low).")
     return pd.Categorical(values, categories=list(TIERS))
+
+# %% ../notebooks/08_segment.ipynb #3ef4335e
+def probability_thresholds(p, high:float=0.5) -> dict:
+    "Tiers without money: High from p ≥ `high`, Medium from the mean probability (at most `high`)."
+    p = check_probabilities(p)
+    medium = min(float(p.mean()), high) if len(p) else high
+    k = int((p >= high).sum())
+    m = int(((p >= medium) & (p < high)).sum())
+    return dict(high=high, medium=medium, high_customers=k, medium_customers=m, high_profit=None, medium_profit=None,
+                rule="probability")
+
+def tier_thresholds(p, value, economics:dict,
+                    unit:str="money") -> tuple:  # value_unit: money (profit-optimal tiers), customers (by probability)
+    "(thresholds, profit curve or None): profit-optimal tiers for a money value, probability tiers for customers."
+    if unit == "customers": return probability_thresholds(p), None
+    curve = profit_curve(p, value, economics)
+    return {**choose_thresholds(p, value, economics, curve), "rule": "profit"}, curve
+
+def tier_rule(th:dict) -> str:
+    "How the thresholds `th` were chosen, in words."
+    cuts = f"High from p ≥ {th['high']:.3f}, Medium from p ≥ {th['medium']:.3f}"
+    if th.get("rule") != "probability":
+        return f"{cuts}: the thresholds that maximise expected campaign profit under retention.yml's economics"
+    return (f"{cuts} (more likely to leave than stay; riskier than the mean customer): the table has no value column, "
+            "so the money costs of retention.yml cannot be weighed against customers")
 
 # %% ../notebooks/08_segment.ipynb #e0d34c91
 def draw_profit_curve(curve:pd.DataFrame, thresholds:dict, points:int=2000) -> Figure:
@@ -579,6 +692,11 @@ def _summary(frame:pd.DataFrame, by:str) -> pd.DataFrame:
     out = pd.DataFrame(dict(customers=g.size(), mean_probability=g.probability.mean(), value=g.value.sum(), revenue_at_risk=g.revenue_at_risk.sum(), expected_churners=g.probability.sum()))
     out.insert(1, "share", out.customers/max(len(frame), 1))
     return out
+
+def in_words(summary:pd.DataFrame, unit:str|None="money") -> pd.DataFrame:
+    "A tier or segment summary to read: 'revenue at risk' named for the value unit; counting customers, no repeats."
+    out = summary.rename(columns={"revenue_at_risk": at_risk_words(unit)})
+    return out.drop(columns=["value", "expected_churners"], errors="ignore") if unit == "customers" else out
 
 def tier_summary(frame:pd.DataFrame) -> pd.DataFrame:
     "Per tier (High, Medium, Low, all three always listed): customers, share, mean probability, value, revenue at risk, expected churners."

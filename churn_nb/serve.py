@@ -9,29 +9,31 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 import numpy as np
 import pandas as pd
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastcore.basics import patch
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import PlainValidator, WithJsonSchema, create_model, model_validator
 from typing_extensions import NotRequired, Required, TypedDict
 from . import config
-from .data import ChurnDataError, DatasetSpec, features_frame
+from .data import ISO_DATE, ChurnDataError, DatasetSpec, as_dates, days_before, features_frame
 
 # %% auto #0
-__all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'CHAMPION_URI', 'PROBLEMS', 'NO_RUN', 'UP', 'DOWN', 'ANSWERS', 'POLL_SECONDS',
-           'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'DESCRIPTION', 'number_field', 'level_field', 'customer_type',
+__all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'CHAMPION_URI', 'ID_SCHEMA', 'PROBLEMS', 'NO_RUN', 'UP', 'DOWN', 'ANSWERS',
+           'POLL_SECONDS', 'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'DESCRIPTION', 'number_field', 'level_field',
+           'iso_date', 'date_field', 'ignored_columns', 'ignored_fields', 'as_customer_id', 'customer_type',
            'request_model', 'request_rows', 'ApiError', 'field_path', 'shown', 'explain_error', 'validation_error',
-           'typed_frame', 'customer_records', 'Tiers', 'published_run', 'latest_tiers', 'spec_rows', 'Serving',
-           'input_schema', 'model_info', 'warm_up', 'load_serving', 'OfferContext', 'offer_context', 'Live', 'ids_of',
-           'predict_answer', 'explain_answer', 'recommend_answer', 'PredictionLog', 'ChurnApi', 'respond', 'read_body',
-           'parse_rows', 'refusal', 'add_error_handlers', 'Reason', 'OfferOut', 'PredictResult', 'ExplainResult',
-           'RecommendResult', 'Answer', 'PredictAnswer', 'ExplainAnswer', 'RecommendAnswer', 'Refusal',
-           'scoring_answer', 'add_scoring_routes', 'add_info_routes', 'openapi_schema', 'add_docs', 'create_app',
-           'asgi', 'run']
+           'date_block', 'typed_frame', 'iso_text', 'customer_records', 'Tiers', 'published_run', 'latest_tiers',
+           'spec_rows', 'Serving', 'input_schema', 'model_info', 'warm_up', 'load_serving', 'OfferContext',
+           'offer_context', 'Live', 'ids_of', 'predict_answer', 'explain_answer', 'recommend_answer', 'PredictionLog',
+           'ChurnApi', 'respond', 'read_body', 'parse_rows', 'refusal', 'add_error_handlers', 'Reason', 'OfferOut',
+           'PredictResult', 'ExplainResult', 'RecommendResult', 'Answer', 'PredictAnswer', 'ExplainAnswer',
+           'RecommendAnswer', 'Refusal', 'scoring_answer', 'add_scoring_routes', 'add_info_routes', 'openapi_schema',
+           'add_docs', 'create_app', 'asgi', 'run']
 
 # %% ../notebooks/11_serve.ipynb #b8600b5d
 MAX_ROWS = 1000           # customers per request
@@ -52,14 +54,52 @@ def level_field(spec:DatasetSpec, column:str):
     if not levels: return Annotated[Optional[Annotated[str, Field(strict=True, max_length=500)]], Field(description="Text; null when unknown (the training levels were not recorded).")]
     return Annotated[Optional[Literal[tuple(levels)]], Field(description=f"One of the {len(levels)} levels seen in training, spelt exactly; null when unknown.")]
 
+def iso_date(v:str) -> str:
+    "`v` when it is a real ISO date or timestamp (the pattern is checked before), else ValueError."
+    datetime.fromisoformat(v)
+    return v
+
+def date_field(spec:DatasetSpec, column:str):
+    "Request type of date feature `column`: an ISO date or timestamp as text, or null (unknown)."
+    ref, r = spec.dates[column], spec.ranges.get(column)
+    seen = f" Training range {r[1]:g} to {r[0]:g} days before it." if r else ""
+    text = Annotated[str, Field(strict=True, max_length=40, pattern=f"^{ISO_DATE}$"), AfterValidator(iso_date)]
+    what = f"An ISO date such as {ref} (or a timestamp); null when unknown. Read as days before {ref}.{seen}"
+    return Annotated[Optional[text], Field(description=what)]
+
 # %% ../notebooks/11_serve.ipynb #9a9061a6
+def ignored_columns(spec:DatasetSpec) -> list:
+    "The table's columns the model does not read (left out by the spec, the target): requests may hold them."
+    used = {*spec.features, spec.id_col, spec.value_col}
+    return [c for c in dict.fromkeys([*spec.dropped, spec.target]) if c not in used]
+
+def ignored_fields(rows:list, spec:DatasetSpec) -> list:
+    "The ignored columns that request customers `rows` hold, in the table's order."
+    sent = set().union(*rows)
+    return [c for c in ignored_columns(spec) if c in sent]
+
+def as_customer_id(v) -> str:
+    "A customer id as the table holds it (text of 1 to 200 characters, or a whole number), as text; else ValueError."
+    if isinstance(v, str) and 1 <= len(v) <= 200: return v
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**18: return str(v)
+    raise ValueError("not a customer id")
+
+ID_SCHEMA = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200},
+                       {"type": "integer", "minimum": 1 - 10**18, "maximum": 10**18 - 1}],
+             "description": "The customer's id (optional): text or a whole number, as in the table; echoed as text."}
+
 def customer_type(spec:DatasetSpec) -> type:
-    "A customer in requests: every feature (null when unknown), the id column optional; strict types, no other field."
+    "A customer in requests: every feature (null when unknown), the id optional, the table's unused columns ignored."
     fields = {}
-    if spec.id_col: fields[spec.id_col] = NotRequired[Annotated[str, Field(strict=True, min_length=1, max_length=200, description="The customer's id (optional), echoed back and recorded.")]]
+    if spec.id_col:
+        fields[spec.id_col] = NotRequired[Annotated[str, PlainValidator(as_customer_id), WithJsonSchema(ID_SCHEMA)]]
     fields |= {c: Required[number_field(spec, c)] for c in spec.numeric} | {c: Required[level_field(spec, c)] for c in spec.categorical}
+    fields |= {c: Required[date_field(spec, c)] for c in spec.dates}
     if spec.value_col and spec.value_col not in fields:   # /recommend values customers with it
         fields[spec.value_col] = NotRequired[Annotated[Optional[float], Field(strict=True, allow_inf_nan=False, ge=0, le=MAX_ABS, description="Value per period (needed by /recommend).")]]
+    what = "A column of the training table the model does not read: accepted and ignored."
+    unused = Annotated[Any, Field(description=what)]
+    fields |= {c: NotRequired[unused] for c in ignored_columns(spec) if c not in fields}
     T = TypedDict("Customer", fields)
     T.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)
     return T
@@ -105,7 +145,8 @@ def shown(value, n:int=80) -> str:
 PROBLEMS = {   # pydantic error type -> (what is wrong, the fix); {where} {column} {value} {range} {msg} are filled in
     "json_invalid": ("the body is not valid JSON ({msg})", 'send one JSON object: {{"customer": {{...}}}} or {{"customers": [{{...}}, ...]}}'),
     "missing": ("{where} is missing", "give every customer the field '{column}' (null when the value is unknown)"),
-    "extra_forbidden": ("'{column}' is not a field the champion reads", "remove it; a customer holds exactly the fields listed in `allowed` (the target and unused columns are not sent)"),
+    "extra_forbidden": ("'{column}' is not a column of the champion's training table",
+                        "remove it or correct its name (case-sensitive); a customer holds the fields in `allowed`"),
     "extra_body": ("'{column}' is not a field of the body", 'send {{"customer": {{...}}}} or {{"customers": [...]}} and nothing else'),
     "literal_error": ("{value} is not a level of '{column}' the champion was trained on", "send one of the values in `allowed`, spelt exactly (null when unknown)"),
     "float_type": ("{where} must be a JSON number, not {value}", "send a number such as 29.85 (not text, not true/false); null when unknown"),
@@ -113,10 +154,13 @@ PROBLEMS = {   # pydantic error type -> (what is wrong, the fix); {where} {colum
     "bound": ("{where} = {value} is beyond the sanity bound ±1e12", "check the value{range}"),
     "too_short": ("`customers` is empty", f"send 1 to {MAX_ROWS} customers"),
     "too_long": ("`customers` holds more than " + f"{MAX_ROWS:,} customers", f"split the batch into requests of at most {MAX_ROWS:,} customers"),
-    "id": ("{where}: the customer id must be text of 1 to 200 characters, not {value}", 'send it as a JSON string, e.g. "7590-VHVEG" (or leave it out)'),
+    "id": ("{where}: the customer id must be text of 1 to 200 characters or a whole number, not {value}",
+           'send it as the table holds it: a JSON string such as "7590-VHVEG" or a whole number (or leave it out)'),
     "object": ("{where} must be a JSON object, not {value}", 'send {{"customer": {{...}}}} (one customer) or {{"customers": [{{...}}, ...]}}'),
     "list_type": ("`customers` must be a list, not {value}", "send a JSON array of customer objects"),
     "text": ("{where} must be text, not {value}", "send it as a JSON string; null when unknown"),
+    "date": ("{where} must be an ISO date such as 2016-01-28 (or a timestamp like 2016-01-28T10:30:00Z), not {value}",
+             "send the date as text in that form; null when unknown"),
     "value_error": ("{msg}", 'send {{"customer": {{...}}}} (one customer) or {{"customers": [{{...}}, ...]}}'),
 }
 
@@ -125,6 +169,7 @@ def _kind(e:dict, spec:DatasetSpec, column) -> str:
     t = e["type"]
     if t == "extra_forbidden" and len(e["loc"]) == 1: return "extra_body"
     if column is not None and column == spec.id_col: return "id"
+    if column in spec.dates and t != "missing": return "date"
     if t == "string_type" and column in spec.categorical: return "literal_error" if column in spec.levels else "text"
     if t in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"): return "bound"
     if t in ("float_parsing", "string_type"): return "float_type"
@@ -152,19 +197,36 @@ def validation_error(exc:ValidationError, spec:DatasetSpec, fields:list) -> ApiE
                     first["fix"], first.get("field"), first.get("allowed"), problems if more else None)
 
 # %% ../notebooks/11_serve.ipynb #9d33d176
+def date_block(rows:list, spec:DatasetSpec) -> np.ndarray:
+    "Date features of validated request customers as days before their reference (NaN for null), a row per column."
+    days = [days_before(pd.Series([r[c] for r in rows], dtype=object), ref).to_numpy() for c, ref in spec.dates.items()]
+    return np.array(days, dtype=float).reshape(len(spec.dates), len(rows))
+
 def typed_frame(rows:list, spec:DatasetSpec) -> pd.DataFrame:
-    "Validated request customers as the typed feature frame the explainers take: float64 numbers, categories as text objects, NaN for unknown."
+    "Validated customers as the explainers' typed frame: float64 numbers and days, text categories, NaN for unknown."
     n, k = len(spec.numeric), len(spec.categorical)
     numbers = np.array([[r[c] for r in rows] for c in spec.numeric], dtype=float).reshape(n, len(rows))
     levels = np.array([[np.nan if (v := r[c]) is None else v for r in rows] for c in spec.categorical], dtype=object).reshape(k, len(rows))
-    try: from pandas.api.internals import create_dataframe_from_blocks   # pandas >= 3: the two blocks as they are, no per-column conversion
-    except ImportError: return pd.concat([pd.DataFrame(numbers.T, columns=spec.numeric), pd.DataFrame(levels.T, columns=spec.categorical, dtype=object)], axis=1)
-    blocks = [(b, np.arange(start, start + len(b))) for b, start in ((numbers, 0), (levels, n)) if len(b)]
+    days = date_block(rows, spec)
+    try: from pandas.api.internals import create_dataframe_from_blocks   # pandas >= 3: the blocks as they are
+    except ImportError:
+        parts = [pd.DataFrame(numbers.T, columns=spec.numeric),
+                 pd.DataFrame(levels.T, columns=spec.categorical, dtype=object),
+                 pd.DataFrame(days.T, columns=list(spec.dates))]
+        return pd.concat(parts, axis=1)
+    blocks = [(b, np.arange(s, s + len(b))) for b, s in ((numbers, 0), (levels, n), (days, n + k)) if len(b)]
     return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(len(rows)), columns=pd.Index(spec.features))
 
+def iso_text(s:pd.Series) -> pd.Series:
+    "The dates of column `s` as the ISO text requests carry (a plain date at midnight), None where blank."
+    d = as_dates(s)
+    text = d.dt.strftime("%Y-%m-%d").where(d == d.dt.normalize(), d.dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+    return text.astype(object).where(d.notna(), None)
+
 def customer_records(raw:pd.DataFrame, spec:DatasetSpec) -> list:
-    "Rows of a customer table as request customers (JSON-ready dicts): typed features, null for blanks, the id as text."
+    "Rows of a table as request customers (JSON-ready): typed features, ISO dates, null for blanks, the id as text."
     X = features_frame(raw, spec).astype(object)
+    for c in spec.dates: X[c] = iso_text(raw[c])
     X = X.where(X.notna(), None)
     if spec.id_col: X.insert(0, spec.id_col, raw[spec.id_col].astype(str).str.strip().to_numpy())
     return X.to_dict("records")
@@ -196,6 +258,13 @@ def latest_tiers() -> Tiers:
     return Tiers(th, s["run_id"], str(s["model_version"]), f"thresholds of scoring run {s['run_id']}: High from p ≥ {th['high']:.4f}, Medium from p ≥ {th['medium']:.4f}")
 
 # %% ../notebooks/11_serve.ipynb #28a19cee
+def _date_pick(spec:DatasetSpec, c:str, i:int, rng) -> str|None:
+    "A made-up date of column `c` within its training range: the middle for the first customer, then random."
+    r = spec.ranges.get(c)
+    if r is None: return None
+    days = round(sum(r) / 2) if i == 0 else int(rng.integers(int(r[0]), int(r[1]) + 1))
+    return (pd.Timestamp(spec.dates[c]) - pd.Timedelta(days=days)).strftime("%Y-%m-%d")
+
 def spec_rows(spec:DatasetSpec, n:int=1, seed:int=0) -> list:
     "`n` made-up request customers from the spec alone (numbers within the training range, training levels): examples and warm-up."
     rng, rows = np.random.default_rng(seed), []
@@ -204,7 +273,8 @@ def spec_rows(spec:DatasetSpec, n:int=1, seed:int=0) -> list:
     for i in range(n):
         num = {c: pick(r, i) if (r := spec.ranges.get(c)) else None for c in spec.numeric}
         cat = {c: (lv[0] if i == 0 else str(rng.choice(lv))) if (lv := spec.levels.get(c)) else None for c in spec.categorical}
-        rows.append(({spec.id_col: f"example-{i + 1}"} if spec.id_col else {}) | num | cat)
+        dates = {c: _date_pick(spec, c, i, rng) for c in spec.dates}
+        rows.append(({spec.id_col: f"example-{i + 1}"} if spec.id_col else {}) | num | cat | dates)
     return rows
 
 @dataclass(frozen=True)
@@ -222,9 +292,13 @@ class Serving:
 
 # %% ../notebooks/11_serve.ipynb #79ae3883
 def input_schema(spec:DatasetSpec) -> dict:
-    "What a request customer holds, for GET /model: columns with their training ranges and levels, the id, the limits."
-    return {"id_column": spec.id_col, "numeric": {c: {"training_range": spec.ranges.get(c)} for c in spec.numeric}, "categorical": {c: spec.levels.get(c) for c in spec.categorical},
-            "value_column": spec.value_col, "unknown_value": None, "number_bound": MAX_ABS, "max_customers": MAX_ROWS, "max_body_bytes": MAX_BODY}
+    "What a request customer holds, for GET /model: columns with ranges, levels, reference dates; the id; the limits."
+    numeric = {c: {"training_range": spec.ranges.get(c)} for c in spec.numeric}
+    dates = {c: {"reference": ref, "training_range_days": spec.ranges.get(c)} for c, ref in spec.dates.items()}
+    categorical = {c: spec.levels.get(c) for c in spec.categorical}
+    return {"id_column": spec.id_col, "numeric": numeric, "categorical": categorical, "dates": dates,
+            "ignored": ignored_columns(spec), "value_column": spec.value_col, "unknown_value": None,
+            "number_bound": MAX_ABS, "max_customers": MAX_ROWS, "max_body_bytes": MAX_BODY}
 
 def model_info(champ, uri:str) -> dict:
     "Name, version, run, candidate, model type, explanation method and the candidate's metrics of a loaded champion."
@@ -274,9 +348,10 @@ def offer_context(spec:DatasetSpec, top:int=3, neighbours:int=25, seed:int=0) ->
     reference = rc.reference_sample(mart[spec.features].set_axis(pd.Index(mart.customer_id.astype(str)))[ref], 5000, seed)   # as the run's `acceptance` samples it
     life_cfg = sg.load_retention()["lifetime"]; tenure = (life_cfg["tenure_column"] or None) if "churned" in mart.columns else None
     life = sg.remaining_lifetime(labelled(mart, spec), spec, tenure, life_cfg["horizon_months"], life_cfg["fallback_months"], source=f"scoring run {run}")
-    catalogue = rc.load_offers(None, spec, spec.levels or None)
+    catalogue, offers_note = rc.catalogue_for(None, spec, mart[spec.features], spec.levels or None)   # as the recommend step chooses it
     rc.acceptance(reference.head(1), reference, catalogue, k=neighbours, max_reference=len(reference))   # compiles the neighbour kernel now
-    return OfferContext(catalogue, reference, life, run, f"acceptance compared with {len(reference):,} {note} of scoring run {run}", top, neighbours)
+    said = f"acceptance compared with {len(reference):,} {note} of scoring run {run}" + (f"; offers: {offers_note}" if offers_note else "")
+    return OfferContext(catalogue, reference, life, run, said, top, neighbours)
 
 # %% ../notebooks/11_serve.ipynb #f2f6cfaf
 @dataclass(frozen=True)
@@ -504,6 +579,7 @@ class RecommendResult(PredictResult):
     value: float = Field(description="value per period × expected remaining months"); offers: list[OfferOut] = Field(description="up to 3 offers with a positive expected value, best first")
 class Answer(BaseModel):
     request_id: str; model_name: str; model_version: str; tier_note: str|None = Field(description="why tiers are null, or whose thresholds they use")
+    ignored: list[str] = Field(description="the request's columns the model does not read (e.g. the target)")
 class PredictAnswer(Answer): results: list[PredictResult]
 class ExplainAnswer(Answer): results: list[ExplainResult]; method: str; exact: bool
 class RecommendAnswer(Answer): results: list[RecommendResult]; reference: str
@@ -527,7 +603,9 @@ async def scoring_answer(api:ChurnApi, endpoint:str, content_type:str, content_l
     except Exception as e:   # never expected for any input; the traceback goes to the server log, not to the client
         traceback.print_exception(e); return respond(INTERNAL, 500)
     if api.log: api.log.add(rid, endpoint, live.serving.version, ids_of(rows, live.serving.spec), p, tiers)
-    return respond({"request_id": rid, "model_name": live.serving.info["name"], "model_version": live.serving.version, "tier_note": live.tier_note, "results": results, **extra}, request_id=rid)
+    s = live.serving
+    head = {"request_id": rid, "model_name": s.info["name"], "model_version": s.version, "tier_note": live.tier_note}
+    return respond({**head, "ignored": ignored_fields(rows, s.spec), "results": results, **extra}, request_id=rid)
 
 def add_scoring_routes(app:FastAPI, api:ChurnApi):
     "POST /predict, /explain, /recommend as FastAPI routes (documented; `asgi` answers them without FastAPI's layers when served)."
@@ -579,7 +657,9 @@ def add_docs(app:FastAPI, api:ChurnApi):
 # %% ../notebooks/11_serve.ipynb #f07807ad
 DESCRIPTION = """Churn probability, reasons and next-best offers for customers, from the registered champion (`models:/churn@champion`).
 
-Send `{"customer": {...}}` or `{"customers": [...]}` (1 to 1,000) with every feature column of the champion (null when unknown) and optionally the customer id.
+Send `{"customer": {...}}` or `{"customers": [...]}` (1 to 1,000) with every feature column of the champion
+(null when unknown) and optionally the customer id;
+the table's other columns (the target, columns training left out) may be sent too and are ignored (listed in `ignored`).
 Every refusal is a JSON body with `error`, `field`, `fix` (and `allowed` values for a category)."""
 
 def create_app(model_uri:str=CHAMPION_URI,       # the champion to serve (an alias is followed as it moves)

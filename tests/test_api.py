@@ -94,13 +94,13 @@ BAD = {   # name -> (body maker: records -> (bytes or JSON-able, headers), statu
     "unknown level": (lambda r: ({"customer": one(r, PaymentMethod="Bitcoin")}, None), 422, "customer.PaymentMethod"),
     "level with stray spaces": (lambda r: ({"customer": one(r, Contract=" Two year")}, None), 422, "customer.Contract"),
     "missing field": (lambda r: ({"customer": one(r, Contract=DROP)}, None), 422, "customer.Contract"),
-    "extra field (the target)": (lambda r: ({"customer": one(r, Churn="No")}, None), 422, "customer.Churn"),
+    "a field the table never had": (lambda r: ({"customer": one(r, **{"Shoe size": 42})}, None), 422, "customer.Shoe size"),
     "misspelt field": (lambda r: ({"customer": {**one(r, tenure=DROP), "Tenure": 3}}, None), 422, "customer.tenure"),
     "NaN": (lambda r: (b'{"customer": ' + json.dumps(one(r, TotalCharges=float("nan"))).encode() + b"}", JSON), 422, "customer.TotalCharges"),
     "Infinity": (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=float("inf"))).encode() + b"}", JSON), 422, "customer.tenure"),
     "huge number": (lambda r: ({"customer": one(r, TotalCharges=1e300)}, None), 422, "customer.TotalCharges"),
     "huge integer": (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=10**400)).encode() + b"}", JSON), 422, "customer.tenure"),
-    "id that is not text": (lambda r: ({"customer": one(r, customerID=12)}, None), 422, "customer.customerID"),
+    "id neither text nor a whole number": (lambda r: ({"customer": one(r, customerID=12.5)}, None), 422, "customer.customerID"),
     "empty batch": (lambda r: ({"customers": []}, None), 422, "customers"),
     "1,001 customers": (lambda r: ({"customers": r[:1001]}, None), 422, "customers"),
     "a bad customer deep in a batch": (lambda r: ({"customers": r[:40] + [one(r, gender="X")]}, None), 422, "customers[40].gender"),
@@ -131,7 +131,17 @@ def test_bad_input_gets_a_4xx_json_answer(api, records, name):
         assert "Traceback" not in r.text and 'File "' not in r.text
         if field: assert got["field"] == field, got
     if name == "unknown level": assert got["allowed"] == ["Bank transfer (automatic)", "Credit card (automatic)", "Electronic check", "Mailed check"]
-    if name == "extra field (the target)": assert "Contract" in got["allowed"] and "Churn" not in got["allowed"]
+    if name == "a field the table never had": assert "Contract" in got["allowed"] and "Shoe size" not in got["allowed"]
+
+
+def test_the_tables_own_unused_columns_are_accepted_and_listed_as_ignored(api, records):
+    "A row of the customer table as it is (with its target) is answered; only names the table never had are refused."
+    for endpoint in ("predict", "explain"):
+        r = requests.post(f"{api}/{endpoint}", json={"customers": [one(records, Churn="Yes"), records[1]]}, timeout=60)
+        assert r.status_code == 200 and r.json()["ignored"] == ["Churn"], r.text[:500]
+    plain = requests.post(f"{api}/predict", json={"customer": records[0]}).json()
+    assert plain["ignored"] == [] and abs(plain["results"][0]["probability"] - r.json()["results"][0]["probability"]) <= 1e-9
+    assert requests.get(f"{api}/model").json()["input"]["ignored"] == ["Churn"]
 
 
 def test_wrong_path_and_method(api):
@@ -140,9 +150,9 @@ def test_wrong_path_and_method(api):
 
 
 def test_a_batch_with_several_problems_lists_them_all(api, records):
-    bad = [one(records, tenure="1"), records[1], one(records, Contract="Ten year", Churn="Yes")]
+    bad = [one(records, tenure="1"), records[1], one(records, Contract="Ten year", Churn="Yes", Shoe=9)]
     got = requests.post(f"{api}/predict", json={"customers": bad}).json()
-    assert [e["field"] for e in got["errors"]] == ["customers[0].tenure", "customers[2].Contract", "customers[2].Churn"]
+    assert [e["field"] for e in got["errors"]] == ["customers[0].tenure", "customers[2].Contract", "customers[2].Shoe"]   # the target is no problem: ignored
     assert got["error"].startswith('customers[0].tenure must be a JSON number, not "1"')
 
 

@@ -152,26 +152,40 @@ def test_overview_shows_the_runs_figures(page, ws):
 
 def test_risk_list_filters_and_exports_the_call_list(page, ws):
     from churn_nb import store
+    from churn_nb.dashboard import filter_columns
+    from churn_nb.features import humanize
     from churn_nb.pipeline import call_list
+    summary = latest_summary(ws)
+    mart = pd.read_parquet(Path(ws)/"marts"/"runs"/summary["run_id"]/"customers.parquet")
+    # the filters are the run's most important categorical and numeric columns, labelled in words (not Telco's Contract and tenure by name)
+    chosen = filter_columns(mart, summary)
+    ranked = [r["feature"] for r in summary["importance"]]
+    assert chosen["category"] == next(f for f in ranked if f in summary["columns"]["categorical"])
+    assert chosen["number"] == next(f for f in ranked if f in summary["columns"]["numeric"])
+    cat, label = chosen["category"], humanize(chosen["category"]).capitalize()
+    high = mart[mart.tier == "High"][cat].astype(str).value_counts()
+    assert len(high) > 1, f"every High-tier customer has the same {cat}: filtering by it would change nothing"
+    level = high.index[-1]   # the rarest level among the High tier: the filter must drop most rows
     tab(page, "Risk list"); page.wait_for_selector(".cn-risk-table table", timeout=WAIT)
+    assert page.inner_text(".cn-risk-category .widget-label") == label and page.inner_text(".cn-risk-number .widget-label") == humanize(chosen["number"]).capitalize()
+    assert page.inner_text(".cn-risk-table thead th:nth-child(6)") == label
     before = page.inner_text(".cn-count")
-    page.select_option(".cn-risk-contract select", label="One year")
+    page.select_option(".cn-risk-category select", label=level)
     page.wait_for_function("b => document.querySelector('.cn-count').innerText != b", arg=before)   # the count is sent after the table
     rows = page.locator(".cn-risk-table tbody tr")
-    assert rows.count() > 0 and all(t == "One year" for t in rows.locator("td:nth-child(6)").all_inner_texts())
+    assert rows.count() > 0 and all(t == level for t in rows.locator("td:nth-child(6)").all_inner_texts())
     assert set(rows.locator("td:nth-child(2)").all_inner_texts()) == {"High"}
-    mart = pd.read_parquet(Path(ws)/"marts"/"runs"/latest_summary(ws)["run_id"]/"customers.parquet", columns=["customer_id", "tier", "Contract"])
-    assert int(page.inner_text(".cn-count").split()[0].replace(",", "")) == int(((mart.tier == "High") & (mart.Contract == "One year")).sum())
-    # the call list of the filtered customers: every row a High-tier, one-year customer, with the store's probability
+    in_filter = (mart.tier == "High") & (mart[cat].astype(str) == level)
+    assert int(page.inner_text(".cn-count").split()[0].replace(",", "")) == int(in_filter.sum())
+    # the call list of the filtered customers: every row a High-tier customer with that level, with the store's probability
     page.click("button.cn-risk-export"); page.wait_for_selector(".cn-download")
     with page.expect_download() as dl: page.click(".cn-download")
     got = pd.read_csv(dl.value.path())
     scores = store.latest_scores(store_url(ws)).set_index("customer_id")
-    one_year = set(mart.customer_id[(mart.tier == "High") & (mart.Contract == "One year")])
-    assert len(got) and set(got.customer_id) <= one_year
-    assert (got.probability - scores.probability.loc[got.customer_id].to_numpy()).abs().max() < 1e-12
+    assert len(got) and set(got.customer_id.astype(str)) <= set(mart.customer_id[in_filter])
+    assert (got.probability - scores.probability.loc[got.customer_id.astype(str)].to_numpy()).abs().max() < 1e-12
     # no filter: exactly pipeline.call_list of the store's latest scores
-    page.select_option(".cn-risk-contract select", label="All"); page.fill(".cn-risk-rows input", "200"); page.keyboard.press("Tab")
+    page.select_option(".cn-risk-category select", label="All"); page.fill(".cn-risk-rows input", "200"); page.keyboard.press("Tab")
     page.wait_for_timeout(300); page.click("button.cn-risk-export")
     page.wait_for_function("() => document.querySelector('.cn-download') && document.querySelector('.cn-download').innerText.includes('(200 ')")
     with page.expect_download() as dl: page.click(".cn-download")

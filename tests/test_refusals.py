@@ -44,8 +44,6 @@ CASES = {  # name: (files to make, train kwargs, expected message parts)
     "unknown positive label": (lambda d: {"data": str(telco_csv(d, "label.csv")), "positive_label": "Churned"},
                                ["label.csv: column 'Churn': positive_label 'Churned' is not a value of the target (values: 'No', 'Yes')", "Fix: pass positive_label= one of"]),
     "duplicate ids": (lambda d: {"data": str(telco_csv(d, "dups.csv", dup_ids))}, ["dups.csv: column 'customerID': duplicate ids (rows 5, 10, 20, 30)", "Fix: make the ids unique"]),
-    "entirely empty column": (lambda d: {"data": str(telco_csv(d, "emptycol.parquet", empty_column))},
-                              ["emptycol.parquet: column 'PaperlessBilling': the column is entirely empty", "Fix: drop it (drop='PaperlessBilling')"]),
     "mostly non-numeric numeric column": (lambda d: {"data": str(telco_csv(d, "num.csv")), "numeric": "Contract"},
                                           ["num.csv: column 'Contract': declared numeric but mostly not numbers (0% numeric; first values 'Month-to-month'", "(rows 0, 1, 2, 3, 4, … (300 rows in all))", "Fix: fix the values, or declare it categorical"]),
 }
@@ -65,6 +63,18 @@ def test_refused_with_a_helpful_message_and_nothing_moves(ws, tmp_path, case):
     assert expected[0] in newest.data.tags["churn_nb.error"]
     assert sum(r.info.status == "FINISHED" for r in all_runs(ws)) == finished_before
     assert champion(ws) == before_champion
+
+
+def test_empty_column_left_out_with_a_note_and_refused_when_strict(ws, tmp_path):
+    "An entirely empty column is left out of the spec with a note (training goes ahead); strict=True refuses it as before."
+    from churn_nb.data import load_dataset
+    path = telco_csv(tmp_path, "emptycol.parquet", empty_column)
+    res = train(str(path), models="logreg", cv_folds=2, automl=False, experiment="empty column")
+    assert "PaperlessBilling" not in res.spec.features and res.spec.dropped["PaperlessBilling"] == "entirely empty"
+    assert "'PaperlessBilling' not used: entirely empty" in res.spec.notes
+    assert all_runs(ws)[0].info.status == "FINISHED"
+    with pytest.raises(ChurnDataError) as err: load_dataset(str(path), strict=True)
+    for part in ["emptycol.parquet: column 'PaperlessBilling': the column is entirely empty", "Fix: drop it (drop='PaperlessBilling')"]: assert part in str(err.value)
 
 
 def test_refused_from_the_command_line(ws, tmp_path):

@@ -20,11 +20,11 @@ def test_run_is_finished_logged_and_registered(trained):
     assert run.info.status == "FINISHED"
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     assert tags["churn_nb.gate.decision"] == "champion" and "no champion yet" in tags["churn_nb.gate.reason"]
-    assert params["seed"] == "0" and params["models"] == "logreg,rf,hgb" and params["target"] == "Churn"
+    assert params["seed"] == "0" and params["models"] == "logreg,hgb,hgb_default" and params["target"] == "Churn"
     assert tags["dataset.rows"] == "7043" and len(tags["dataset.sha256"]) == 64 and tags["dataset.positive_rate"] == "0.26537"
-    assert params["automl"] == "True" and params["automl.max_models"] == "8"
-    assert metrics["automl.parity_max_abs_diff"] <= 1e-6 and metrics["automl.models"] >= 8
-    for model in ("logreg", "rf", "hgb", "h2o_automl"):
+    assert params["automl"] == "True" and params["automl.max_models"] == "0" and params["blend"] == "True"   # 0: by table size
+    assert metrics["automl.parity_max_abs_diff"] <= 1e-6 and metrics["automl.models"] >= 8       # 5,634 training rows: 8 base models
+    for model in ("logreg", "hgb", "hgb_default", "h2o_automl", "blend"):
         for m in ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile"):
             assert f"{model}.cv_{m}" in metrics and f"{model}.holdout_{m}" in metrics
     c = client(trained)
@@ -36,7 +36,7 @@ def test_run_is_finished_logged_and_registered(trained):
     version = c.get_model_version_by_alias("churn", "champion")
     assert version.tags["churn_nb.run_id"] == run.info.run_id
     logged = {m.name for m in c.search_logged_models([run.info.experiment_id])}
-    assert {"logreg", "rf", "hgb", "h2o_automl"} <= logged
+    assert {"logreg", "hgb", "hgb_default", "h2o_automl", "blend"} <= logged
 
 
 def test_report_is_readable_offline(trained):
