@@ -163,7 +163,7 @@ def test_health_and_model(api, scored):
     assert h["status"] == "ok" and h["model_version"] == champion(scored), h
     m = requests.get(f"{api}/model").json()
     assert m["name"] == "churn" and m["version"] == champion(scored) and m["uri"] == "models:/churn@champion"
-    assert m["candidate"] in ("h2o_automl", "logreg", "rf", "hgb") and 0.8 < m["metrics"]["holdout_roc_auc"] < 1 and m["model"] and m["explanations"]
+    assert m["candidate"] in ("h2o_automl", "logreg", "rf", "hgb", "hgb_default", "blend") and 0.8 < m["metrics"]["holdout_roc_auc"] < 1 and m["model"] and m["explanations"]
     assert m["input"]["categorical"]["Contract"] == ["Month-to-month", "One year", "Two year"] and m["input"]["id_column"] == "customerID"
     assert set(m["tiers"]["thresholds"]) == {"high", "medium"} and m["tiers"]["run_id"]
     assert m["customer_schema"]["additionalProperties"] is False

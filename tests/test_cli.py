@@ -7,7 +7,9 @@ from conftest import churn_nb
 def test_help_lists_the_commands(tmp_path):
     r = churn_nb("--help", workspace=tmp_path)
     assert r.returncode == 0
-    for command in ("run", "schedule", "smoke", "doctor", "ui", "serve", "dashboard", "stop", "bench"): assert command in r.stdout
+    for command in ("run", "schedule", "smoke", "doctor", "ui", "serve", "dashboard", "stop", "bench", "offers"): assert command in r.stdout
+    bench = churn_nb("bench", "--help", workspace=tmp_path)
+    assert "tables" in bench.stdout and "--tables" in bench.stdout
 
 
 def test_unknown_parameter_is_refused_before_a_kernel_starts(tmp_path):
