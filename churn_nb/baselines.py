@@ -5,10 +5,10 @@
 # %% ../notebooks/04_baselines.ipynb #d7bfa795
 from __future__ import annotations
 import itertools, time, traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
@@ -20,7 +20,7 @@ from .features import model_pipeline
 __all__ = ['BASELINES', 'DEFAULT_MODELS', 'BLEND_TOP', 'BLEND_MARGIN', 'logistic_regression', 'random_forest',
            'hist_gradient_boosting', 'default_gradient_boosting', 'baseline_names', 'Candidate', 'fold_metrics',
            'cross_validate', 'fit_candidate', 'failed_candidate', 'try_candidate', 'fit_baselines', 'leaderboard',
-           'best_candidate', 'MeanEnsemble', 'blend', 'best_blend', 'choose']
+           'best_candidate', 'MeanEnsemble', 'blend', 'best_blend', 'choose', 'refit', 'final_fit']
 
 # %% ../notebooks/04_baselines.ipynb #af745920
 def logistic_regression(spec:DatasetSpec, seed:int=0) -> Pipeline:
@@ -181,3 +181,22 @@ def choose(candidates:list, margin:float=BLEND_MARGIN) -> Candidate:
     blends = [c for c in candidates if c.ok and "members" in c.info]
     top = max(blends, key=lambda c: c.cv["roc_auc"], default=None)
     return top if top is not None and top.cv["roc_auc"] >= single.cv["roc_auc"] + margin else single
+
+# %% ../notebooks/04_baselines.ipynb #cf3a2f47
+def refit(model,          # a fitted candidate model
+          X:pd.DataFrame, # raw rows to fit on
+          y:np.ndarray):  # their 0/1 labels
+    "A fresh copy of `model` fitted on `X`, `y`: scikit-learn models, and a blend's scikit-learn members; others as they are."
+    if isinstance(model, MeanEnsemble): return MeanEnsemble([refit(m, X, y) for m in model.members], model.names)
+    if isinstance(model, BaseEstimator): return clone(model).fit(X, y)
+    return model
+
+# %% ../notebooks/04_baselines.ipynb #fccb84eb
+def final_fit(chosen:Candidate, # the candidate `choose` picked
+              split:Split, spec:DatasetSpec) -> Candidate:
+    "`chosen` refitted on the training part and the holdout (its scores stay those of the first fit); if that fails, `chosen` as it was."
+    X = pd.concat([split.train, split.holdout])
+    try: model = refit(chosen.model, X, target_vector(X, spec))
+    except Exception as e: return replace(chosen, info={**chosen.info, "fitted_on": "train", "refit_error": failed_candidate(chosen.name, e).error})
+    fitted_on = "all" if model is not chosen.model else "train"
+    return replace(chosen, model=model, info={**chosen.info, "fitted_on": fitted_on})

@@ -379,6 +379,7 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=10, help="dashboard: repetitions of each browser measure (default 10)")
     bench.add_argument("--tables", default=None, help="tables: folder of churn tables (default CHURN_NB_TABLES or ../shared/data/tables)")
     bench.add_argument("--only", default=None, help="tables: comma-separated parts of table names to run (default all, with the sample)")
+    bench.add_argument("--scale", default=None, help="tables: instead of the suite, a synthetic table of ROWSxCOLUMNS (e.g. 125000x250: 100,000 training rows)")
     return p
 
 # %% ../notebooks/13_cli.ipynb #0293d258
@@ -493,7 +494,7 @@ def bench_command(args):
     elif args.what == "tables":
         from churn_nb.bench_tables import run_tables_bench
         seeds = [int(s) for s in args.seeds.split(",")]
-        print(run_tables_bench(out, args.tables, seeds, args.only.split(",") if args.only else None).read_text())
+        print(run_tables_bench(out, args.tables, seeds, args.only.split(",") if args.only else None, args.scale).read_text())
     else:
         from churn_nb.bench_dashboard import bench_dashboard
         bench_dashboard(out_dir=out, customers=args.customers, repeats=args.repeats)   # prints its report

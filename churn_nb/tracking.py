@@ -19,11 +19,11 @@ from .data import ChurnDataError, DatasetSpec, features_frame
 from .evaluate import classification_metrics
 
 # %% auto #0
-__all__ = ['MODEL_NAME', 'sqlite_path', 'file_lock', 'store_lock', 'kept_environment', 'ensure_store', 'experiment_id',
-           'RunInterrupted', 'signals_interrupt', 'process_tags', 'same_process', 'process_alive', 'alias_version',
-           'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'ChurnModel', 'model_signature',
-           'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows', 'log_churn_model', 'GateDecision',
-           'choose_alias', 'score_version', 'register_through_gate']
+__all__ = ['MODEL_NAME', 'MIN_FRESH_ROWS', 'sqlite_path', 'file_lock', 'store_lock', 'kept_environment', 'ensure_store',
+           'experiment_id', 'RunInterrupted', 'signals_interrupt', 'process_tags', 'same_process', 'process_alive',
+           'alias_version', 'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'ChurnModel',
+           'model_signature', 'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows', 'log_churn_model',
+           'GateDecision', 'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'register_through_gate']
 
 # %% ../notebooks/03_tracking.ipynb #d66194ef
 _READY = set()
@@ -250,16 +250,54 @@ def score_version(version, holdout:pd.DataFrame, y, metric:str="roc_auc", name:s
         return None, f"the champion (version {version.version}) cannot score this data ({type(e).__name__}: {str(e)[:300]})"
     return classification_metrics(y, p)[metric], ""
 
+# %% ../notebooks/03_tracking.ipynb #a4791153
+MIN_FRESH_ROWS = 100   # fewest unseen holdout rows (with both classes) the gate compares on
+
+def fitted_ids(version) -> tuple:
+    "(id column, run's data hash, ids as text) of the rows a registered `version` was fitted on; empty when not recorded."
+    run_id = version.tags.get("churn_nb.run_id") or version.run_id
+    try:
+        record = mlflow.artifacts.load_dict(f"runs:/{run_id}/dataset/split.json")
+        tags = mlflow.get_run(run_id).data.tags
+    except (MlflowException, OSError, ValueError): return None, None, set()
+    ids = record["train_ids"] + (record["holdout_ids"] if tags.get("churn_nb.fitted_on") == "all" else [])
+    return record.get("id_col"), tags.get("dataset.sha256"), set(map(str, ids))
+
+# %% ../notebooks/03_tracking.ipynb #0d3411a8
+def gate_rows(champion,               # the champion's model version
+              holdout:pd.DataFrame, y,
+              candidate_proba,        # the candidate's probabilities on `holdout` (None: compare on all of it)
+              run_id:str) -> tuple:   # the run registering the candidate
+    "(mask of holdout rows the champion was not fitted on, or None for all rows; where the comparison was made)."
+    id_col, data_hash, seen = fitted_ids(champion)
+    same_table = data_hash is not None and data_hash == mlflow.get_run(run_id).data.tags.get("dataset.sha256")
+    if id_col and id_col in holdout: keys = holdout[id_col]
+    elif id_col is None and same_table: keys = holdout.index.to_series()
+    else: return None, "on the same holdout"
+    fresh = ~keys.astype(str).isin(seen).to_numpy()
+    if fresh.all(): return None, "on the same holdout"
+    enough = fresh.sum() >= MIN_FRESH_ROWS and len(np.unique(np.asarray(y)[fresh])) == 2
+    if enough and candidate_proba is not None: return fresh, f"on the {fresh.sum()} holdout rows it was never fitted on"
+    return None, f"on the same holdout (the champion was fitted on {(~fresh).sum()} of its rows, so its score is optimistic)"
+
 # %% ../notebooks/03_tracking.ipynb #fd10fca8
-def register_through_gate(model_uri:str, candidate_score:float, holdout:pd.DataFrame, y, metric:str="roc_auc", name:str=MODEL_NAME) -> GateDecision:
+def register_through_gate(model_uri:str,        # the logged model to register
+                          candidate_score:float, # its `metric` on `holdout`
+                          holdout:pd.DataFrame, y, metric:str="roc_auc", name:str=MODEL_NAME,
+                          candidate_proba=None) -> GateDecision: # its probabilities on `holdout`, to compare on rows the champion never saw
     "Register `model_uri` as `name` and alias it champion or challenger; log the decision first. Needs an active run."
     client, run_id = ensure_store(), mlflow.active_run().info.run_id
     champ = alias_version("champion", client, name)
-    champ_score, note = score_version(champ, holdout, y, metric, name) if champ else (None, "there is no champion yet")
+    rows, where = gate_rows(champ, holdout, y, candidate_proba, run_id) if champ else (None, "on the same holdout")
+    if rows is not None:
+        candidate_score = classification_metrics(np.asarray(y)[rows], np.asarray(candidate_proba)[rows])[metric]
+    compared_y = y if rows is None else np.asarray(y)[rows]
+    compared = holdout if rows is None else holdout[rows]
+    champ_score, note = score_version(champ, compared, compared_y, metric, name) if champ else (None, "there is no champion yet")
     alias = choose_alias(candidate_score, champ_score)
     with quiet_stderr("Successfully registered model", "Created version"):  # the decision is reported below, not as stderr noise
         mv = mlflow.register_model(model_uri, name, tags={"churn_nb.run_id": run_id, f"holdout_{metric}": f"{candidate_score:.6f}"})
-    reason = note or f"candidate {metric} {candidate_score:.4f} {'>' if alias == 'champion' else '<='} champion's {champ_score:.4f} on the same holdout"
+    reason = note or f"candidate {metric} {candidate_score:.4f} {'>' if alias == 'champion' else '<='} champion's {champ_score:.4f} {where}"
     decision = GateDecision(alias, mv.version, metric, candidate_score, champ.version if champ else None, champ_score, reason)
     client.update_model_version(name, mv.version, description=f"Registered by run {run_id} as {alias}: {reason}.")
     previous = alias_version(alias, client, name)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 import pandas as pd
 import mlflow
-from .baselines import DEFAULT_MODELS, Candidate, best_blend, choose, fit_baselines, leaderboard, try_candidate
+from .baselines import DEFAULT_MODELS, Candidate, best_blend, choose, final_fit, fit_baselines, leaderboard, try_candidate
 from .data import DatasetSpec, Split, as_list, fingerprint, load_dataset, source_name, split_holdout, split_record, row_ids, target_vector
 from .evaluate import evaluation_figures, evaluation_panel
 from .tracking import GateDecision, log_churn_model, register_through_gate, tracked_run
@@ -87,6 +87,7 @@ class TrainResult:
     decision: GateDecision    # what the champion gate did with it
     panel: object             # ROC, PR, calibration and lift on the holdout (matplotlib Figure)
     automl_leaderboard: pd.DataFrame|None = None  # H2O's leaderboard, when AutoML ran
+    fitted_on: str = "train"  # "all": the registered model was fitted again on every row (`baselines.final_fit`)
 
 def _given(x): return None if x is None or (isinstance(x, str) and not x.strip()) else x
 
@@ -145,10 +146,13 @@ def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = 
         split = split_holdout(df, spec, seed, holdout, cv_folds)
         fp = log_dataset(df, spec, split, source_name(_given(data)))
         candidates = fit_candidates(spec, split, models, seed, automl, aml, blend)
+        best = final_fit(choose(candidates), split, spec)
+        candidates = [best if c.name == best.name else c for c in candidates]
         infos, panel = log_candidates(candidates, spec, split)
-        best = choose(candidates)
-        mlflow.set_tag("churn_nb.best", best.name)
+        mlflow.set_tags({"churn_nb.best": best.name, "churn_nb.fitted_on": best.info["fitted_on"]})
         y_hold = target_vector(split.holdout, spec)
-        decision = register_through_gate(infos[best.name].model_uri, best.holdout["roc_auc"], split.holdout, y_hold)
+        decision = register_through_gate(infos[best.name].model_uri, best.holdout["roc_auc"], split.holdout, y_hold,
+                                         candidate_proba=best.holdout_proba)
     boards = [c.info["leaderboard"] for c in candidates if "leaderboard" in c.info]
-    return TrainResult(run.info.run_id, spec, fp, leaderboard(candidates), best.name, decision, panel, boards[0] if boards else None)
+    return TrainResult(run.info.run_id, spec, fp, leaderboard(candidates), best.name, decision, panel, boards[0] if boards else None,
+                       best.info["fitted_on"])
