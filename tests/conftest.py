@@ -1,25 +1,78 @@
-"""Shared helpers: run `churn-nb` in a scratch workspace and read that workspace's real MLflow store."""
-import os, subprocess, sys, time
+"""One home for what several test files share: the environment of a process working in a workspace, the `churn-nb`
+command, the workspace's real MLflow store, the API and dashboard servers started as users start them, the browser, and
+the workspaces (scratch, small champion, shared scored). tests/README.md lists every fixture with its scope and cost."""
+import os, shutil, signal, socket, subprocess, sys, textwrap, time
+from contextlib import contextmanager
 from pathlib import Path
 import pytest
+import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-CHURN_NB = str(Path(sys.executable).parent/"churn-nb")
+CHURN_NB = str(Path(sys.executable).parent/"churn-nb")   # the console script a `pip install` writes
+HOST = "127.0.0.1"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"   # Debian's chromium (`make browser`), never a download
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = ROOT/"reports"/"screenshots"
+WAIT = 90_000   # ms: a dashboard page's first load waits for its kernel to read the run
 
+
+# ---- the environment a process sees ----
+
+def workspace_env(workspace, **extra) -> dict:
+    "os.environ for a process working in `workspace`: CHURN_NB_HOME set, MLFLOW_TRACKING_URI unset (its own store)."
+    env = {**os.environ, "CHURN_NB_HOME": str(workspace), **extra}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+@contextmanager
+def use_workspace(workspace):
+    "Inside the block, churn_nb in this process works in `workspace` (as `workspace_env`); the old values come back."
+    old = {k: os.environ.get(k) for k in ("CHURN_NB_HOME", "MLFLOW_TRACKING_URI")}
+    os.environ["CHURN_NB_HOME"] = str(workspace)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try: yield Path(workspace)
+    finally:
+        for k, v in old.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
+
+
+def free_port() -> int:
+    "A TCP port on 127.0.0.1 that nothing listens on right now."
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def copy_workspace(src, dst) -> Path:
+    "A copy of workspace `src` at `dst` without its reports, H2O folders, locks and service pid files."
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("reports", "h2o", "*.lock", ".run"))
+    return Path(dst)
+
+
+# ---- the `churn-nb` command and Python in a fresh process ----
 
 def churn_nb(*args, workspace, timeout=900, env=None):
     "Run `churn-nb *args` with CHURN_NB_HOME=workspace; return the CompletedProcess."
-    full_env = {**os.environ, "CHURN_NB_HOME": str(workspace), **(env or {})}
-    full_env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run([CHURN_NB, *args], env=full_env, capture_output=True, text=True, timeout=timeout)
+    env = workspace_env(workspace, **(env or {}))
+    return subprocess.run([CHURN_NB, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def start_churn_nb(*args, workspace):
     "Start `churn-nb *args` in the background (for interrupting it)."
-    env = {**os.environ, "CHURN_NB_HOME": str(workspace)}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.Popen([CHURN_NB, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([CHURN_NB, *args], env=workspace_env(workspace), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
+
+def run_python(code, workspace, timeout=600):
+    "Run Python `code` (dedented) in a fresh process working in `workspace`; return the CompletedProcess."
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=workspace_env(workspace),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# ---- the workspace's real MLflow store ----
 
 def client(workspace):
     "An MlflowClient on the workspace's SQLite store."
@@ -52,18 +105,165 @@ def wait_for_running_run(workspace, timeout=180):
     raise AssertionError("no RUNNING run appeared")
 
 
+# ---- servers, started as users start them ----
+
+def tail(log, n=3000) -> str:
+    "The last `n` characters of a server's log file (all of it when `n` is None)."
+    text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
+    return text if n is None else text[-n:]
+
+
+def start_server(args, workspace, log, **env) -> subprocess.Popen:
+    "Start `churn-nb *args` for `workspace` in a session of its own, its output to `log`."
+    assert Path(CHURN_NB).is_file(), f"the `churn-nb` console script is missing at {CHURN_NB}. Fix: pip install -e ."
+    with open(log, "ab") as out:
+        return subprocess.Popen([CHURN_NB, *args], env=workspace_env(workspace, **env), cwd=Path(log).parent,
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def wait_until_ready(ready, proc, log, what, seconds):
+    "Poll `ready()` until true; fail with the log's tail when `proc` exits or `seconds` pass (the server is stopped)."
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"`{what}` exited with {proc.returncode}: {tail(log)}"
+        if ready(): return
+        time.sleep(0.25)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    raise AssertionError(f"`{what}` did not answer within {seconds} s: {tail(log)}")
+
+
+def listening(port) -> bool:
+    "Whether something accepts connections on 127.0.0.1:`port`."
+    with socket.socket() as s: return s.connect_ex((HOST, port)) == 0
+
+
+def answers_health(url) -> bool:
+    "Whether GET `url`/health answers 200."
+    try: return requests.get(f"{url}/health", timeout=2).status_code == 200
+    except requests.ConnectionError: return False
+
+
+def start_api(workspace, seconds=300):
+    "Start the API for `workspace` by `churn-nb serve --port P` (free P); return (process, URL) once /health answers."
+    port = free_port()
+    log = Path(workspace)/f"api-{time.time_ns()}.log"
+    proc = start_server(["serve", "--port", str(port)], workspace, log)
+    url = f"http://{HOST}:{port}"
+    wait_until_ready(lambda: answers_health(url), proc, log, f"churn-nb serve --port {port}", seconds)
+    return proc, url
+
+
+def stop_api(proc):
+    "SIGTERM (the queued predictions are written), SIGKILL after 30 s."
+    try: os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError: return
+    try: proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+class Dashboard:
+    "The dashboard served for `workspace` on a free port by `churn-nb dashboard --port P`, as a user starts it."
+    def __init__(self, workspace, logs, refresh=2):
+        self.workspace, self.port = Path(workspace), free_port()
+        self.log = Path(logs)/f"dashboard-{time.time_ns()}.log"
+        self.proc = start_server(["dashboard", "--port", str(self.port)], workspace, self.log,
+                                 CHURN_NB_DASHBOARD_REFRESH=str(refresh))
+        what = f"churn-nb dashboard --port {self.port}"
+        wait_until_ready(lambda: listening(self.port), self.proc, self.log, what, 60)
+
+    @property
+    def url(self): return f"http://{HOST}:{self.port}/"
+
+    def log_text(self): return tail(self.log, None)
+
+    def stop(self):
+        "Stop the server and the kernels it started (by pid)."
+        import psutil
+        try: kernels = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error: kernels = []
+        self.proc.send_signal(signal.SIGTERM)
+        try: self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        for k in kernels:
+            try: k.kill()
+            except psutil.Error: pass
+
+
+# ---- pages in the browser ----
+
+def open_page(browser, url, ready=".cn-kpis"):
+    "A new page on `url` whose every request must stay on 127.0.0.1 (others are aborted and listed in `page.outside`)."
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True)
+    page = ctx.new_page()
+    page.outside = []
+    def route(r):
+        u = r.request.url
+        if u.startswith(f"http://{HOST}:") or u.startswith(("data:", "blob:")): r.continue_()
+        else:
+            page.outside.append(u)
+            r.abort()
+    page.route("**/*", route)
+    page.goto(url, timeout=WAIT)
+    page.wait_for_selector(ready, timeout=WAIT)
+    return page
+
+
+def leave(page):
+    "Leave the page as a visitor does (navigating away tells Voila to shut the visit's kernel down)."
+    page.unroute("**/*")   # an intercepted page drops the request it sends while it unloads
+    page.goto("about:blank")
+    page.wait_for_timeout(300)
+    page.context.close()
+
+
+def shot(page, name):
+    "Screenshot the whole app (its content scrolls inside Voila's panel) to reports/screenshots/<name>.png."
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    h = page.evaluate("document.getElementById('rendered_cells').scrollHeight")
+    page.set_viewport_size({"width": 1360, "height": max(int(h) + 20, 700)})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS/f"{name}.png"))
+    page.set_viewport_size({"width": 1360, "height": 900})
+
+
+# ---- fixtures ----
+
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
+def workspace(tmp_path):
     "A scratch workspace, also set for in-process use of churn_nb."
-    monkeypatch.setenv("CHURN_NB_HOME", str(tmp_path))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with use_workspace(tmp_path): yield tmp_path
+
+
+@pytest.fixture
+def ws_with_champion(tmp_path):
+    "A scratch workspace where a quick logistic regression (no AutoML) is champion version 1; the test may change it."
+    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "automl", "false",
+                 workspace=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert champion(tmp_path) == "1"
     return tmp_path
 
 
 @pytest.fixture(scope="session")
 def scored(tmp_path_factory):
-    "A workspace where `churn-nb run pipeline` ran on the sample with the defaults, as `make up` runs it; shared by the training, scoring, API and dashboard tests. Never move its champion alias."
+    "A workspace after `churn-nb run pipeline` on the sample with the defaults (as `make up`); never move its alias."
     ws = tmp_path_factory.mktemp("scored")
     out = churn_nb("run", "pipeline", workspace=ws, timeout=1500)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     return ws
+
+
+@pytest.fixture(scope="module")
+def browser():
+    "Debian's chromium, headless, driven by Playwright (one per test module; each test opens its own context)."
+    from playwright import sync_api
+    pw = sync_api.sync_playwright().start()
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    yield b
+    b.close()
+    pw.stop()

@@ -1,55 +1,19 @@
-"""The prediction API over HTTP, started as users start it, on the shared `scored` workspace (H2O AutoML champion, published
-scoring run): every kind of bad input answered with a 4xx JSON body, parity with the scheduled scoring, the prediction log, the
-offline docs, schemathesis against /openapi.json, and a champion swap under load in a workspace of its own."""
-import json, os, re, signal, socket, sqlite3, subprocess, sys, textwrap, threading, time
+"""The prediction API over HTTP, started as users start it (`churn-nb serve`, no fallback: a broken entry point fails
+here), on the shared `scored` workspace (H2O AutoML champion, published scoring run): every kind of bad input answered
+with a 4xx JSON body, parity with the scheduled scoring, the prediction log, the offline docs, schemathesis against
+/openapi.json, and a champion swap under load in a workspace of its own."""
+import json, re, sqlite3, subprocess, sys, threading, time
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 import requests
-from conftest import CHURN_NB, ROOT, champion, client
-
-
-def free_port():
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
-
-def cli_has_serve():
-    "Whether this checkout's `churn-nb` has the `serve` subcommand yet."
-    return subprocess.run([CHURN_NB, "serve", "--help"], capture_output=True, text=True, timeout=120).returncode == 0
-
-
-def serve_command(port):
-    "How users start the API: `churn-nb serve --port P` (before the CLI has it: the function it runs)."
-    if cli_has_serve(): return [CHURN_NB, "serve", "--port", str(port)]
-    return [sys.executable, "-c", f"from churn_nb.serve import run; run(port={port})"]
-
-
-def start_api(workspace, seconds=300):
-    "Start the API for `workspace` on a free port; return (process, base URL) once GET /health answers 200."
-    port, log = free_port(), open(Path(workspace)/f"api-{time.time_ns()}.log", "wb")
-    env = {**os.environ, "CHURN_NB_HOME": str(workspace)}; env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.Popen(serve_command(port), env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the API exited ({proc.returncode}): {Path(log.name).read_text()[-3000:]}"
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200: return proc, url
-        except requests.ConnectionError: pass
-        time.sleep(0.5)
-    stop_api(proc); raise AssertionError(f"the API did not answer within {seconds} s: {Path(log.name).read_text()[-3000:]}")
-
-
-def stop_api(proc):
-    "SIGTERM (the queued predictions are written), SIGKILL after 30 s."
-    try: os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError: return
-    try: proc.wait(30)
-    except subprocess.TimeoutExpired: os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+from conftest import ROOT, champion, client, run_python, start_api, stop_api
 
 
 @pytest.fixture(scope="module")
 def api(scored):
+    "The API on the shared scored workspace, started by `churn-nb serve`; its base URL."
     proc, url = start_api(scored)
     yield url
     stop_api(proc)
@@ -57,7 +21,7 @@ def api(scored):
 
 @pytest.fixture(scope="module")
 def records(api):
-    "The Telco sample as request customers, typed by the served champion's input schema (numbers, levels, null for blanks)."
+    "The Telco sample as request customers, typed by the served champion's input schema (numbers, levels, null: blank)."
     schema = requests.get(f"{api}/model").json()["input"]
     raw = pd.read_csv(ROOT/"churn_nb"/"sample"/"telco_churn.csv.gz")
     out = pd.DataFrame({c: pd.to_numeric(raw[c].astype(str).str.strip(), errors="coerce") for c in schema["numeric"]})
@@ -67,6 +31,9 @@ def records(api):
     return out.to_dict("records")
 
 
+LATEST_RUN = "SELECT run_id FROM scoring_runs ORDER BY published_at DESC LIMIT 1"
+
+
 def store_rows(workspace, sql, *args):
     "Rows of the workspace's customer store (SQLite), read directly."
     with sqlite3.connect(Path(workspace)/"churn_nb.db") as con: return con.execute(sql, args).fetchall()
@@ -74,7 +41,8 @@ def store_rows(workspace, sql, *args):
 
 def latest_scores(workspace):
     "customer id -> (probability, tier, top reasons) of the latest published scoring run."
-    rows = store_rows(workspace, "SELECT customer_id, probability, tier, top_reasons FROM customer_scores WHERE run_id = (SELECT run_id FROM scoring_runs ORDER BY published_at DESC LIMIT 1)")
+    rows = store_rows(workspace, "SELECT customer_id, probability, tier, top_reasons FROM customer_scores "
+                                 f"WHERE run_id = ({LATEST_RUN})")
     return {r[0]: r[1:] for r in rows}
 
 
@@ -89,21 +57,31 @@ JSON = {"content-type": "application/json"}
 
 BAD = {   # name -> (body maker: records -> (bytes or JSON-able, headers), status, field)
     "wrong type (true for a number)": (lambda r: ({"customer": one(r, tenure=True)}, None), 422, "customer.tenure"),
-    "a string for a number": (lambda r: ({"customer": one(r, MonthlyCharges="29.85")}, None), 422, "customer.MonthlyCharges"),
+    "a string for a number":
+        (lambda r: ({"customer": one(r, MonthlyCharges="29.85")}, None), 422, "customer.MonthlyCharges"),
     "a number for a category": (lambda r: ({"customer": one(r, Contract=2)}, None), 422, "customer.Contract"),
     "unknown level": (lambda r: ({"customer": one(r, PaymentMethod="Bitcoin")}, None), 422, "customer.PaymentMethod"),
     "level with stray spaces": (lambda r: ({"customer": one(r, Contract=" Two year")}, None), 422, "customer.Contract"),
     "missing field": (lambda r: ({"customer": one(r, Contract=DROP)}, None), 422, "customer.Contract"),
-    "a field the table never had": (lambda r: ({"customer": one(r, **{"Shoe size": 42})}, None), 422, "customer.Shoe size"),
+    "a field the table never had":
+        (lambda r: ({"customer": one(r, **{"Shoe size": 42})}, None), 422, "customer.Shoe size"),
     "misspelt field": (lambda r: ({"customer": {**one(r, tenure=DROP), "Tenure": 3}}, None), 422, "customer.tenure"),
-    "NaN": (lambda r: (b'{"customer": ' + json.dumps(one(r, TotalCharges=float("nan"))).encode() + b"}", JSON), 422, "customer.TotalCharges"),
-    "Infinity": (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=float("inf"))).encode() + b"}", JSON), 422, "customer.tenure"),
+    "NaN":
+        (lambda r: (b'{"customer": ' + json.dumps(one(r, TotalCharges=float("nan"))).encode() + b"}", JSON), 422,
+         "customer.TotalCharges"),
+    "Infinity":
+        (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=float("inf"))).encode() + b"}", JSON), 422,
+         "customer.tenure"),
     "huge number": (lambda r: ({"customer": one(r, TotalCharges=1e300)}, None), 422, "customer.TotalCharges"),
-    "huge integer": (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=10**400)).encode() + b"}", JSON), 422, "customer.tenure"),
-    "id neither text nor a whole number": (lambda r: ({"customer": one(r, customerID=12.5)}, None), 422, "customer.customerID"),
+    "huge integer":
+        (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=10**400)).encode() + b"}", JSON), 422,
+         "customer.tenure"),
+    "id neither text nor a whole number":
+        (lambda r: ({"customer": one(r, customerID=12.5)}, None), 422, "customer.customerID"),
     "empty batch": (lambda r: ({"customers": []}, None), 422, "customers"),
     "1,001 customers": (lambda r: ({"customers": r[:1001]}, None), 422, "customers"),
-    "a bad customer deep in a batch": (lambda r: ({"customers": r[:40] + [one(r, gender="X")]}, None), 422, "customers[40].gender"),
+    "a bad customer deep in a batch":
+        (lambda r: ({"customers": r[:40] + [one(r, gender="X")]}, None), 422, "customers[40].gender"),
     "customer and customers": (lambda r: ({"customer": r[0], "customers": r[:2]}, None), 422, None),
     "neither": (lambda r: ({}, None), 422, None),
     "customer null": (lambda r: ({"customer": None}, None), 422, "customer"),
@@ -112,7 +90,8 @@ BAD = {   # name -> (body maker: records -> (bytes or JSON-able, headers), statu
     "malformed JSON": (lambda r: (b'{"customer": {"tenure": 1,', JSON), 400, None),
     "empty body": (lambda r: (b"", JSON), 400, None),
     "not UTF-8": (lambda r: (b'{"customer": "\xff\xfe"}', JSON), 400, None),
-    "wrong content type": (lambda r: (json.dumps({"customer": r[0]}).encode(), {"content-type": "text/plain"}), 415, None),
+    "wrong content type":
+        (lambda r: (json.dumps({"customer": r[0]}).encode(), {"content-type": "text/plain"}), 415, None),
     "form data": (lambda r: (b"tenure=1", {"content-type": "application/x-www-form-urlencoded"}), 415, None),
     "no content type": (lambda r: (json.dumps({"customer": r[0]}).encode(), {"content-type": ""}), 415, None),
     "body over 4 MiB": (lambda r: (b'{"customers": [' + b" " * (4 * 2**20) + b"]}", JSON), 413, None),
@@ -124,13 +103,16 @@ def test_bad_input_gets_a_4xx_json_answer(api, records, name):
     make, status, field = BAD[name]
     body, headers = make(records)
     for endpoint in ("predict", "explain", "recommend"):
-        r = requests.post(f"{api}/{endpoint}", **({"json": body} if headers is None else {"data": body, "headers": headers}), timeout=60)
+        sent = {"json": body} if headers is None else {"data": body, "headers": headers}
+        r = requests.post(f"{api}/{endpoint}", **sent, timeout=60)
         assert r.status_code == status, (endpoint, r.status_code, r.text[:500])
         got = r.json()
         assert isinstance(got["error"], str) and got["error"] and isinstance(got["fix"], str) and got["fix"], got
         assert "Traceback" not in r.text and 'File "' not in r.text
         if field: assert got["field"] == field, got
-    if name == "unknown level": assert got["allowed"] == ["Bank transfer (automatic)", "Credit card (automatic)", "Electronic check", "Mailed check"]
+    if name == "unknown level":
+        assert got["allowed"] == ["Bank transfer (automatic)", "Credit card (automatic)", "Electronic check",
+                                  "Mailed check"]
     if name == "a field the table never had": assert "Contract" in got["allowed"] and "Shoe size" not in got["allowed"]
 
 
@@ -140,19 +122,22 @@ def test_the_tables_own_unused_columns_are_accepted_and_listed_as_ignored(api, r
         r = requests.post(f"{api}/{endpoint}", json={"customers": [one(records, Churn="Yes"), records[1]]}, timeout=60)
         assert r.status_code == 200 and r.json()["ignored"] == ["Churn"], r.text[:500]
     plain = requests.post(f"{api}/predict", json={"customer": records[0]}).json()
-    assert plain["ignored"] == [] and abs(plain["results"][0]["probability"] - r.json()["results"][0]["probability"]) <= 1e-9
+    assert plain["ignored"] == []
+    assert abs(plain["results"][0]["probability"] - r.json()["results"][0]["probability"]) <= 1e-9
     assert requests.get(f"{api}/model").json()["input"]["ignored"] == ["Churn"]
 
 
 def test_wrong_path_and_method(api):
-    for r, status in ((requests.get(f"{api}/predict"), 405), (requests.post(f"{api}/predictions", json={}), 404), (requests.delete(f"{api}/model"), 405)):
+    for r, status in ((requests.get(f"{api}/predict"), 405), (requests.post(f"{api}/predictions", json={}), 404),
+                      (requests.delete(f"{api}/model"), 405)):
         assert r.status_code == status and {"error", "fix"} <= set(r.json()), r.text
 
 
 def test_a_batch_with_several_problems_lists_them_all(api, records):
     bad = [one(records, tenure="1"), records[1], one(records, Contract="Ten year", Churn="Yes", Shoe=9)]
     got = requests.post(f"{api}/predict", json={"customers": bad}).json()
-    assert [e["field"] for e in got["errors"]] == ["customers[0].tenure", "customers[2].Contract", "customers[2].Shoe"]   # the target is no problem: ignored
+    # the target is no problem: ignored
+    assert [e["field"] for e in got["errors"]] == ["customers[0].tenure", "customers[2].Contract", "customers[2].Shoe"]
     assert got["error"].startswith('customers[0].tenure must be a JSON number, not "1"')
 
 
@@ -163,8 +148,10 @@ def test_health_and_model(api, scored):
     assert h["status"] == "ok" and h["model_version"] == champion(scored), h
     m = requests.get(f"{api}/model").json()
     assert m["name"] == "churn" and m["version"] == champion(scored) and m["uri"] == "models:/churn@champion"
-    assert m["candidate"] in ("h2o_automl", "logreg", "rf", "hgb", "hgb_default", "blend") and 0.8 < m["metrics"]["holdout_roc_auc"] < 1 and m["model"] and m["explanations"]
-    assert m["input"]["categorical"]["Contract"] == ["Month-to-month", "One year", "Two year"] and m["input"]["id_column"] == "customerID"
+    assert m["candidate"] in ("h2o_automl", "logreg", "rf", "hgb", "hgb_default", "blend")
+    assert 0.8 < m["metrics"]["holdout_roc_auc"] < 1 and m["model"] and m["explanations"]
+    assert m["input"]["categorical"]["Contract"] == ["Month-to-month", "One year", "Two year"]
+    assert m["input"]["id_column"] == "customerID"
     assert set(m["tiers"]["thresholds"]) == {"high", "medium"} and m["tiers"]["run_id"]
     assert m["customer_schema"]["additionalProperties"] is False
 
@@ -181,7 +168,8 @@ def test_probabilities_tiers_and_reasons_equal_batch_scoring(api, scored, record
         err = max(abs(x["probability"] - stored[x["customer_id"]][0]) for x in got)
         assert err <= 1e-9, (endpoint, err)
         assert [x["tier"] for x in got] == [stored[x["customer_id"]][1] for x in got]
-    assert [x["top_reasons"] for x in got] == [json.loads(stored[x["customer_id"]][2]) for x in got]   # the reason objects the store holds
+    # the reason objects the store holds
+    assert [x["top_reasons"] for x in got] == [json.loads(stored[x["customer_id"]][2]) for x in got]
     for x in got: assert abs(x["base"] + sum(x["contributions"].values()) - x["probability"]) <= 1e-6
     for c in sample[:25]:   # one customer per request: the small-request paths agree too
         x = requests.post(f"{api}/predict", json={"customer": c}).json()["results"][0]
@@ -189,22 +177,27 @@ def test_probabilities_tiers_and_reasons_equal_batch_scoring(api, scored, record
 
 
 def test_recommend_ranks_offers_as_the_scoring_run(api, scored, records):
-    rows = store_rows(scored, "SELECT customer_id, top_offers FROM customer_scores WHERE run_id = (SELECT run_id FROM scoring_runs ORDER BY published_at DESC LIMIT 1) AND tier = 'High' AND top_offers != '[]' LIMIT 30")
+    rows = store_rows(scored, "SELECT customer_id, top_offers FROM customer_scores "
+                              f"WHERE run_id = ({LATEST_RUN}) AND tier = 'High' AND top_offers != '[]' LIMIT 30")
     by_id = {c["customerID"]: c for c in records}
     got = requests.post(f"{api}/recommend", json={"customers": [by_id[i] for i, _ in rows]}, timeout=120).json()
     for x, (cid, offers) in zip(got["results"], rows):
         assert x["customer_id"] == cid and [o["id"] for o in x["offers"]] == [o["id"] for o in json.loads(offers)]
-        np.testing.assert_allclose([o["expected_value"] for o in x["offers"]], [o["expected_value"] for o in json.loads(offers)], rtol=1e-6)
+        np.testing.assert_allclose([o["expected_value"] for o in x["offers"]],
+                                   [o["expected_value"] for o in json.loads(offers)], rtol=1e-6)
 
 
 def test_every_prediction_is_logged_with_its_request_id(api, scored, records):
     r = requests.post(f"{api}/predict", json={"customers": records[10:13]})
-    rid = r.headers["x-request-id"]; assert rid == r.json()["request_id"]
+    rid = r.headers["x-request-id"]
+    assert rid == r.json()["request_id"]
     for _ in range(100):
-        rows = store_rows(scored, "SELECT row, customer_id, endpoint, model_version, probability, tier FROM api_predictions WHERE request_id = ? ORDER BY row", rid)
+        rows = store_rows(scored, "SELECT row, customer_id, endpoint, model_version, probability, tier "
+                                  "FROM api_predictions WHERE request_id = ? ORDER BY row", rid)
         if rows: break
         time.sleep(0.1)
-    assert [(row[0], row[1], row[2], row[3]) for row in rows] == [(i, c["customerID"], "predict", champion(scored)) for i, c in enumerate(records[10:13])]
+    want = [(i, c["customerID"], "predict", champion(scored)) for i, c in enumerate(records[10:13])]
+    assert [(row[0], row[1], row[2], row[3]) for row in rows] == want
     assert [(row[4], row[5]) for row in rows] == [(x["probability"], x["tier"]) for x in r.json()["results"]]
 
 
@@ -215,16 +208,19 @@ def test_docs_work_offline(api):
     assert all(requests.get(f"{api}{u}").status_code == 200 for u in urls)
     schema = requests.get(f"{api}/openapi.json").json()
     assert set(schema["paths"]) == {"/predict", "/explain", "/recommend", "/health", "/model"}
-    assert schema["components"]["schemas"]["Customer"]["properties"]["Contract"]["anyOf"][0]["enum"] == ["Month-to-month", "One year", "Two year"]
+    contract = schema["components"]["schemas"]["Customer"]["properties"]["Contract"]
+    assert contract["anyOf"][0]["enum"] == ["Month-to-month", "One year", "Two year"]
 
 
 def test_schemathesis_finds_no_server_error(api, tmp_path):
     st = Path(sys.executable).parent/"schemathesis"
-    out = subprocess.run([str(st), "run", f"{api}/openapi.json", "--checks", "not_a_server_error", "--max-time", "30", "--max-examples", "60", "--workers", "1",
-                          "--seed", "0", "--generation-database", "none", "--request-timeout", "60", "--phases", "examples,coverage,fuzzing", "--no-color"],
+    out = subprocess.run([str(st), "run", f"{api}/openapi.json", "--checks", "not_a_server_error", "--max-time", "30",
+                          "--max-examples", "60", "--workers", "1", "--seed", "0", "--generation-database", "none",
+                          "--request-timeout", "60", "--phases", "examples,coverage,fuzzing", "--no-color"],
                          capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    assert "Tested: 5" in out.stdout and "No issues found" in out.stdout, out.stdout[-2000:]   # all five operations, fuzzed and coverage-tested
+    # all five operations, fuzzed and coverage-tested
+    assert "Tested: 5" in out.stdout and "No issues found" in out.stdout, out.stdout[-2000:]
 
 
 # ---- a champion swap under load: no request fails, answers move from the old version to the new one ----
@@ -232,22 +228,23 @@ def test_schemathesis_finds_no_server_error(api, tmp_path):
 TRAIN_TWO = """
 from churn_nb.train import train
 from churn_nb.tracking import ensure_store
-for seed in (0, 1): train(models="logreg", automl=False, cv_folds=2, seed=seed)
+for models in ("logreg", "hgb"): train(models=models, automl=False, cv_folds=2)   # two versions that answer differently
 ensure_store().set_registered_model_alias("churn", "champion", "1")
 """
 
 def test_champion_swap_under_load(tmp_path):
-    env = {**os.environ, "CHURN_NB_HOME": str(tmp_path)}; env.pop("MLFLOW_TRACKING_URI", None)
-    trained = subprocess.run([sys.executable, "-c", textwrap.dedent(TRAIN_TWO)], env=env, capture_output=True, text=True, timeout=600)
+    trained = run_python(TRAIN_TWO, tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
     proc, url = start_api(tmp_path)
     try:
         schema = requests.get(f"{url}/model").json()
         assert schema["version"] == "1"
-        customer = {"customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes", "Dependents": "No", "tenure": 1, "PhoneService": "No",
-                    "MultipleLines": "No phone service", "InternetService": "DSL", "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No",
-                    "TechSupport": "No", "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month", "PaperlessBilling": "Yes",
-                    "PaymentMethod": "Electronic check", "MonthlyCharges": 29.85, "TotalCharges": 29.85}
+        customer = {"customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes",
+                    "Dependents": "No", "tenure": 1, "PhoneService": "No", "MultipleLines": "No phone service",
+                    "InternetService": "DSL", "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No",
+                    "TechSupport": "No", "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month",
+                    "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check", "MonthlyCharges": 29.85,
+                    "TotalCharges": 29.85}
         answers, failures, stop = [], [], threading.Event()
         def load():
             with requests.Session() as s:
@@ -255,7 +252,8 @@ def test_champion_swap_under_load(tmp_path):
                     body = {"customer": customer} if len(answers) % 2 else {"customers": [customer] * 50}
                     try:
                         r = s.post(f"{url}/predict", json=body, timeout=30)
-                        if r.status_code == 200: answers.append((r.json()["model_version"], r.json()["results"][0]["probability"]))
+                        if r.status_code == 200:
+                            answers.append((r.json()["model_version"], r.json()["results"][0]["probability"]))
                         else: failures.append((r.status_code, r.text[:300]))
                     except requests.RequestException as e: failures.append(repr(e))
         threads = [threading.Thread(target=load) for _ in range(2)]
@@ -264,12 +262,15 @@ def test_champion_swap_under_load(tmp_path):
         client(tmp_path).set_registered_model_alias("churn", "champion", "2")
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and requests.get(f"{url}/model").json()["version"] != "2": time.sleep(0.25)
-        time.sleep(3); stop.set()
+        time.sleep(3)
+        stop.set()
         for t in threads: t.join(60)
         assert not failures, failures[:5]
         versions = [v for v, _ in answers]
         assert versions.count("1") > 20 and versions.count("2") > 20, (versions.count("1"), versions.count("2"))
-        assert requests.get(f"{url}/model").json()["version"] == "2" and requests.get(f"{url}/health").json()["status"] == "ok"
+        assert requests.get(f"{url}/model").json()["version"] == "2"
+        assert requests.get(f"{url}/health").json()["status"] == "ok"
         p = {v: {round(q, 12) for w, q in answers if w == v} for v in ("1", "2")}
-        assert len(p["1"]) == 1 and len(p["2"]) == 1 and p["1"] != p["2"]   # each version answers the same for the same customer; the two differ
+        # each version answers the same for the same customer; the two differ
+        assert len(p["1"]) == 1 and len(p["2"]) == 1 and p["1"] != p["2"]
     finally: stop_api(proc)

@@ -1,7 +1,6 @@
 """H2O AutoML inside training: killed or interrupted runs leave no JVM and move no alias; parallel runs get their own clusters."""
 import os, signal, time
 import psutil
-import pytest
 from conftest import all_runs, champion, churn_nb, client, start_churn_nb, wait_for_running_run
 
 SMALL = ["-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "max_models", "2"]
@@ -23,13 +22,6 @@ def wait_for_jvm(workspace, timeout=180):
         if our_jvms(workspace): return our_jvms(workspace)
         time.sleep(0.5)
     raise AssertionError("no H2O JVM appeared")
-
-
-@pytest.fixture
-def ws_with_champion(tmp_path):
-    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "automl", "false", workspace=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    return tmp_path
 
 
 def test_kernel_killed_during_automl_then_next_run_cleans_up(ws_with_champion):

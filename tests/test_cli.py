@@ -1,13 +1,14 @@
 """The `churn-nb` command as a user meets it: help, refused parameters, doctor, the MLflow UI service."""
 import socket, urllib.request
 import pytest
-from conftest import churn_nb
+from conftest import churn_nb, free_port
 
 
 def test_help_lists_the_commands(tmp_path):
     r = churn_nb("--help", workspace=tmp_path)
     assert r.returncode == 0
-    for command in ("run", "schedule", "smoke", "doctor", "ui", "serve", "dashboard", "stop", "bench", "offers"): assert command in r.stdout
+    for command in ("run", "schedule", "smoke", "doctor", "ui", "serve", "dashboard", "stop", "bench", "offers"):
+        assert command in r.stdout
     bench = churn_nb("bench", "--help", workspace=tmp_path)
     assert "tables" in bench.stdout and "--tables" in bench.stdout
 
@@ -26,7 +27,8 @@ def test_wrongly_typed_parameter_is_refused(tmp_path):
 
 def test_unknown_notebook_is_refused(tmp_path):
     r = churn_nb("run", "trian", workspace=tmp_path)
-    assert r.returncode == 1 and "no scheduled notebook 'trian'" in r.stderr and "choose one of: recommend, score, segment, train" in r.stderr
+    assert r.returncode == 1 and "no scheduled notebook 'trian'" in r.stderr
+    assert "choose one of: recommend, score, segment, train" in r.stderr
 
 
 def test_doctor_checks_java_workspace_and_store(tmp_path):
@@ -43,15 +45,14 @@ def test_doctor_explains_a_wrong_java(tmp_path):
 
 def test_doctor_explains_a_busy_port(tmp_path):
     with socket.socket() as s:
-        try: s.bind(("127.0.0.1", 5055)); s.listen()
+        try:
+            s.bind(("127.0.0.1", 5055))
+            s.listen()
         except OSError: pytest.skip("port 5055 is already taken on this machine")
         r = churn_nb("doctor", workspace=tmp_path)
     assert r.returncode == 1
-    assert "BAD  port 5055 (api): 127.0.0.1:5055 in use by another program" in r.stdout and "fix: stop the program listening there" in r.stdout
-
-
-def free_port():
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+    assert "BAD  port 5055 (api): 127.0.0.1:5055 in use by another program" in r.stdout
+    assert "fix: stop the program listening there" in r.stdout
 
 
 def test_mlflow_ui_starts_in_the_background_on_loopback_and_stops(tmp_path):
@@ -63,7 +64,8 @@ def test_mlflow_ui_starts_in_the_background_on_loopback_and_stops(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as resp: assert resp.status == 200
         pid = int((tmp_path/".run"/"mlflow-ui.pid").read_text())
         import psutil
-        listening = {c.laddr.ip for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)] for c in p.net_connections("inet") if c.status == "LISTEN"}
+        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+        listening = {c.laddr.ip for p in procs for c in p.net_connections("inet") if c.status == "LISTEN"}
         assert listening == {"127.0.0.1"}, listening
     finally:
         stop = churn_nb("stop", workspace=tmp_path)

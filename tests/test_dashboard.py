@@ -1,101 +1,50 @@
-"""The dashboard in a real browser: Voila serves churn_nb's app on a copy of the scored workspace; Playwright drives Debian's chromium
-(no browser download) through every page, with every request checked to stay on 127.0.0.1. Screenshots go to reports/screenshots/."""
-import json, os, shutil, signal, socket, subprocess, time, urllib.request
-from contextlib import contextmanager
+"""The dashboard in a real browser: Voila serves churn_nb's app on a copy of the scored workspace; Playwright drives
+Debian's chromium (no browser download) through every page, with every request checked to stay on 127.0.0.1.
+Screenshots go to reports/screenshots/. Each test opens its own page (a test that changes the workspace gets a copy and
+a server of its own), so any test passes alone and in any order."""
+import json, shutil, time, urllib.request
 from pathlib import Path
 import pandas as pd
 import pytest
 from playwright import sync_api   # a dev requirement: the browser tests never skip silently
-from conftest import CHURN_NB
+from conftest import WAIT, Dashboard, champion, copy_workspace, leave, open_page, shot, use_workspace
 
 expect = sync_api.expect   # assertions that wait: the page's widgets arrive one message at a time
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).parents[1]/"reports"/"screenshots"
-HOST = "127.0.0.1"
-WAIT = 90_000   # ms: a page's first load waits for its kernel to read the run
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0)); return s.getsockname()[1]
-
-
-class Dashboard:
-    "The dashboard served for `workspace` on a free port by `churn-nb dashboard --port P`, as a user starts it."
-    def __init__(self, workspace, logs, refresh=2):
-        self.workspace, self.port, self.log = Path(workspace), free_port(), Path(logs)/f"dashboard-{time.time_ns()}.log"
-        self.proc = self.start(refresh)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"the dashboard exited: {self.log_text()[-3000:]}"
-            with socket.socket() as s:
-                if s.connect_ex((HOST, self.port)) == 0: return
-            time.sleep(0.25)
-        raise AssertionError(f"the dashboard did not listen on {self.port}: {self.log_text()[-3000:]}")
-
-    def start(self, refresh) -> subprocess.Popen:
-        env = {**os.environ, "CHURN_NB_HOME": str(self.workspace), "CHURN_NB_DASHBOARD_REFRESH": str(refresh)}
-        env.pop("MLFLOW_TRACKING_URI", None)
-        with open(self.log, "ab") as log:
-            return subprocess.Popen([CHURN_NB, "dashboard", "--port", str(self.port)], env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.log.parent, start_new_session=True)
-
-    @property
-    def url(self): return f"http://{HOST}:{self.port}/"
-    def log_text(self): return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self):
-        "Stop the server and the kernels it started (by pid)."
-        import psutil
-        try: kernels = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.Error: kernels = []
-        self.proc.send_signal(signal.SIGTERM)
-        try: self.proc.wait(20)
-        except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait(10)
-        for k in kernels:
-            try: k.kill()
-            except psutil.Error: pass
-
-
-@contextmanager
-def workspace_env(ws):
-    "CHURN_NB_HOME=ws inside the block (for in-process reads of the copy's store and marts)."
-    old = os.environ.get("CHURN_NB_HOME"); os.environ["CHURN_NB_HOME"] = str(ws)
-    try: yield
-    finally:
-        if old is None: os.environ.pop("CHURN_NB_HOME", None)
-        else: os.environ["CHURN_NB_HOME"] = old
+READY = {"Overview": ".cn-page-overview", "Risk list": ".cn-risk-table table", "Customer": ".cn-customer-head",
+         "What-if": ".cn-whatif-p", "Model": ".cn-model-card h3"}   # tab -> what shows that it is built
 
 
 def store_url(ws): return f"sqlite:///{Path(ws).resolve()}/churn_nb.db"
 
 
 def latest_summary(ws):
+    "The summary of the workspace's latest published scoring run (its marts)."
     run = json.loads((Path(ws)/"marts"/"latest.json").read_text())["run_id"]
     return json.loads((Path(ws)/"marts"/"runs"/run/"summary.json").read_text())
-
-
-def shot(page, name):
-    "Screenshot the whole app (its content scrolls inside Voila's panel) to reports/screenshots/<name>.png."
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    h = page.evaluate("document.getElementById('rendered_cells').scrollHeight")
-    page.set_viewport_size({"width": 1360, "height": max(int(h) + 20, 700)}); page.wait_for_timeout(300)
-    page.screenshot(path=str(SHOTS/f"{name}.png"))
-    page.set_viewport_size({"width": 1360, "height": 900})
 
 
 def body_text(page): return page.inner_text("body")
 
 
-def tab(page, name): page.get_by_role("tab", name=name).click()
+def tab(page, name):
+    "Open tab `name` and wait until its page is built."
+    page.get_by_role("tab", name=name).click()
+    page.wait_for_selector(READY[name], timeout=WAIT)
+
+
+def visit(browser, url):
+    "A fixture body: a fresh page on the dashboard at `url`; after the test, no request may have left 127.0.0.1."
+    p = open_page(browser, url)
+    yield p
+    outside = list(p.outside)
+    leave(p)
+    assert outside == [], f"the page sent requests outside 127.0.0.1: {outside}"
 
 
 @pytest.fixture(scope="module")
 def ws(scored, tmp_path_factory):
-    "A copy of the scored workspace: feedback and a new run are written here, never into the shared one."
-    dst = tmp_path_factory.mktemp("dashboard")/"ws"
-    shutil.copytree(scored, dst, ignore=shutil.ignore_patterns("reports", "h2o", "*.lock", ".run"))
-    return dst
+    "A copy of the scored workspace for the tests that only read (and add feedback): never written into the shared one."
+    return copy_workspace(scored, tmp_path_factory.mktemp("dashboard")/"ws")
 
 
 @pytest.fixture(scope="module")
@@ -104,47 +53,37 @@ def logs(tmp_path_factory): return tmp_path_factory.mktemp("dashboard-logs")
 
 @pytest.fixture(scope="module")
 def server(ws, logs):
-    d = Dashboard(ws, logs); yield d; d.stop()
+    "The dashboard on the module's copy, shared by the tests that do not change the workspace."
+    d = Dashboard(ws, logs)
+    yield d
+    d.stop()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-    yield b
-    b.close(); pw.stop()
-
-
-def leave(page):
-    "Leave the page as a visitor does (navigating away tells Voila to shut the visit's kernel down)."
-    page.unroute("**/*")   # an intercepted page drops the request it sends while it unloads
-    page.goto("about:blank"); page.wait_for_timeout(300); page.context.close()
-
-
-def open_page(browser, url, ready=".cn-kpis"):
-    "A new page on `url` whose every request must stay on 127.0.0.1 (others are aborted and listed in `page.outside`)."
-    ctx = browser.new_context(viewport={"width": 1360, "height": 900}, accept_downloads=True)
-    page = ctx.new_page(); page.outside = []
-    def route(r):
-        u = r.request.url
-        if u.startswith(f"http://{HOST}:") or u.startswith(("data:", "blob:")): r.continue_()
-        else: page.outside.append(u); r.abort()
-    page.route("**/*", route)
-    page.goto(url); page.wait_for_selector(ready, timeout=WAIT)
-    return page
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def page(server, browser):
-    p = open_page(browser, server.url)
-    yield p
-    leave(p)
+    "A fresh page on the shared server (a new browser context: its own kernel, nothing left by another test)."
+    yield from visit(browser, server.url)
+
+
+@pytest.fixture
+def own_server(scored, tmp_path, logs):
+    "A private copy of the scored workspace and a dashboard on it, for a test that publishes a run or moves the alias."
+    d = Dashboard(copy_workspace(scored, tmp_path/"ws"), logs)
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def own_page(own_server, browser):
+    "A fresh page on the test's own server."
+    yield from visit(browser, own_server.url)
 
 
 def test_overview_shows_the_runs_figures(page, ws):
     k = latest_summary(ws)["kpis"]
     text = body_text(page)
-    for v in (f"{k['customers']:,}", f"{100 * k['predicted_churn_rate']:.1f}%", f"{k['high_risk_customers']:,}", f"{k['revenue_at_risk']:,.0f}"): assert v in text
+    for v in (f"{k['customers']:,}", f"{100 * k['predicted_churn_rate']:.1f}%", f"{k['high_risk_customers']:,}",
+              f"{k['revenue_at_risk']:,.0f}"): assert v in text
     assert "By risk tier" in text and "By segment" in text and "Trend across scoring runs" in text
     assert page.locator(".cn-page-overview table").count() == 2
     shot(page, "overview")
@@ -157,7 +96,8 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     from churn_nb.pipeline import call_list
     summary = latest_summary(ws)
     mart = pd.read_parquet(Path(ws)/"marts"/"runs"/summary["run_id"]/"customers.parquet")
-    # the filters are the run's most important categorical and numeric columns, labelled in words (not Telco's Contract and tenure by name)
+    # the filters are the run's most important categorical and numeric columns, labelled in words
+    # (not Telco's Contract and tenure by name)
     chosen = filter_columns(mart, summary)
     ranked = [r["feature"] for r in summary["importance"]]
     assert chosen["category"] == next(f for f in ranked if f in summary["columns"]["categorical"])
@@ -166,28 +106,35 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     high = mart[mart.tier == "High"][cat].astype(str).value_counts()
     assert len(high) > 1, f"every High-tier customer has the same {cat}: filtering by it would change nothing"
     level = high.index[-1]   # the rarest level among the High tier: the filter must drop most rows
-    tab(page, "Risk list"); page.wait_for_selector(".cn-risk-table table", timeout=WAIT)
-    assert page.inner_text(".cn-risk-category .widget-label") == label and page.inner_text(".cn-risk-number .widget-label") == humanize(chosen["number"]).capitalize()
+    tab(page, "Risk list")
+    assert page.inner_text(".cn-risk-category .widget-label") == label
+    assert page.inner_text(".cn-risk-number .widget-label") == humanize(chosen["number"]).capitalize()
     assert page.inner_text(".cn-risk-table thead th:nth-child(6)") == label
     before = page.inner_text(".cn-count")
     page.select_option(".cn-risk-category select", label=level)
-    page.wait_for_function("b => document.querySelector('.cn-count').innerText != b", arg=before)   # the count is sent after the table
+    # the count is sent after the table
+    page.wait_for_function("b => document.querySelector('.cn-count').innerText != b", arg=before)
     rows = page.locator(".cn-risk-table tbody tr")
     assert rows.count() > 0 and all(t == level for t in rows.locator("td:nth-child(6)").all_inner_texts())
     assert set(rows.locator("td:nth-child(2)").all_inner_texts()) == {"High"}
     in_filter = (mart.tier == "High") & (mart[cat].astype(str) == level)
     assert int(page.inner_text(".cn-count").split()[0].replace(",", "")) == int(in_filter.sum())
-    # the call list of the filtered customers: every row a High-tier customer with that level, with the store's probability
-    page.click("button.cn-risk-export"); page.wait_for_selector(".cn-download")
+    # the call list of the filtered customers: every row a High-tier customer with that level, the store's probability
+    page.click("button.cn-risk-export")
+    page.wait_for_selector(".cn-download")
     with page.expect_download() as dl: page.click(".cn-download")
     got = pd.read_csv(dl.value.path())
     scores = store.latest_scores(store_url(ws)).set_index("customer_id")
     assert len(got) and set(got.customer_id.astype(str)) <= set(mart.customer_id[in_filter])
     assert (got.probability - scores.probability.loc[got.customer_id.astype(str)].to_numpy()).abs().max() < 1e-12
     # no filter: exactly pipeline.call_list of the store's latest scores
-    page.select_option(".cn-risk-category select", label="All"); page.fill(".cn-risk-rows input", "200"); page.keyboard.press("Tab")
-    page.wait_for_timeout(300); page.click("button.cn-risk-export")
-    page.wait_for_function("() => document.querySelector('.cn-download') && document.querySelector('.cn-download').innerText.includes('(200 ')")
+    page.select_option(".cn-risk-category select", label="All")
+    page.fill(".cn-risk-rows input", "200")
+    page.keyboard.press("Tab")
+    page.wait_for_timeout(300)
+    page.click("button.cn-risk-export")
+    page.wait_for_function("() => document.querySelector('.cn-download') "
+                           "&& document.querySelector('.cn-download').innerText.includes('(200 ')")
     with page.expect_download() as dl: page.click(".cn-download")
     got, want = pd.read_csv(dl.value.path()), call_list(scores.reset_index(), 200)
     assert list(got.columns) == ["customer_id", "probability", "revenue_at_risk", "segment", "reasons", "offer"]
@@ -196,28 +143,40 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     shot(page, "risk-list")
 
 
+HEAD_SHOWS = ("id => document.querySelector('.cn-customer-head') "
+              "&& document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id)")
+
+
 def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
     from churn_nb import store
     # a row of the risk list opens that customer on the Customer tab
+    tab(page, "Risk list")
     first = page.locator(".cn-risk-table tbody tr td:first-child").first.inner_text()
-    page.select_option(".cn-risk-pick select", label=first); page.click("button.cn-risk-open")
-    page.wait_for_function("id => document.querySelector('.cn-customer-head') && document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id)", arg=first)
+    page.select_option(".cn-risk-pick select", label=first)
+    page.click("button.cn-risk-open")
+    page.wait_for_function(HEAD_SHOWS, arg=first)
     # find by id: a High-tier customer with offers
     scores = store.latest_scores(store_url(ws))
     row = scores[(scores.tier == "High") & scores.top_offer.notna()].sort_values("probability").iloc[0]
-    page.fill(".cn-customer-find input", row.customer_id); page.click("button.cn-customer-show")
-    page.wait_for_function("id => document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id)", arg=row.customer_id)
+    page.fill(".cn-customer-find input", row.customer_id)
+    page.click("button.cn-customer-show")
+    page.wait_for_function(HEAD_SHOWS, arg=row.customer_id)
     expect(page.locator(".cn-customer-reasons li")).to_have_text([r["text"] for r in json.loads(row.top_reasons)])
     offers = json.loads(row.top_offers)
     expect(page.locator(".cn-offers tbody tr")).to_have_count(len(offers))
     expect(page.locator(".cn-customer-offers")).to_contain_text(offers[0]["name"])
     expect(page.locator(".cn-gauge")).to_contain_text(f"{100 * row.probability:.1f}%")
-    expect(page.locator(".cn-customer-history tbody tr")).to_have_count(len(store.customer_history(row.customer_id, store_url(ws))))
+    history = store.customer_history(row.customer_id, store_url(ws))
+    expect(page.locator(".cn-customer-history tbody tr")).to_have_count(len(history))
+    # the waterfall is drawn after the reasons: wait for it, then count
+    expect(page.locator(".cn-customer-waterfall svg rect").nth(2)).to_be_attached(timeout=WAIT)
     assert page.locator(".cn-customer-waterfall svg rect").count() >= 3
     # feedback goes to the store
     note = f"Browser test note {time.time_ns()}: asked about a cheaper plan."
-    page.fill(".cn-customer-note textarea", note); page.fill(".cn-customer-author input", "test")
-    page.click("button.cn-customer-save"); page.wait_for_selector(".cn-customer-feedback .cn-ok")
+    page.fill(".cn-customer-note textarea", note)
+    page.fill(".cn-customer-author input", "test")
+    page.click("button.cn-customer-save")
+    page.wait_for_selector(".cn-customer-feedback .cn-ok")
     expect(page.locator(".cn-customer-notes")).to_contain_text(note)
     saved = store.feedback_for(row.customer_id, store_url(ws))
     assert saved.text.iloc[0] == note and saved.author.iloc[0] == "test"
@@ -225,21 +184,22 @@ def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
 
 
 def test_whatif_slider_moves_the_probability(page):
-    tab(page, "What-if"); page.wait_for_selector(".cn-whatif-p", timeout=WAIT)
+    tab(page, "What-if")
     before = page.inner_text(".cn-whatif-p")
-    page.locator(".cn-whatif-tenure .noUi-handle").focus(); page.keyboard.press("End")     # tenure to its maximum
+    page.locator(".cn-whatif-tenure .noUi-handle").focus()
+    page.keyboard.press("End")     # tenure to its maximum
     page.wait_for_function("b => document.querySelector('.cn-whatif-p').innerText != b", arg=before)
     after = page.inner_text(".cn-whatif-p")
     assert float(after.rstrip("%")) < float(before.rstrip("%"))     # a longer tenure lowers the churn risk
-    assert "points from the start" in page.inner_text(".cn-whatif-result") and page.locator(".cn-whatif-result li").count() >= 1
+    assert "points from the start" in page.inner_text(".cn-whatif-result")
+    assert page.locator(".cn-whatif-result li").count() >= 1
     page.select_option(".cn-whatif-Contract select", label="Two year")
     page.wait_for_function("b => document.querySelector('.cn-whatif-p').innerText != b", arg=after)
     shot(page, "what-if")
 
 
-def test_model_page_shows_the_champion(page, ws, scored):
-    from conftest import champion
-    tab(page, "Model"); page.wait_for_selector(".cn-model-card h3", timeout=WAIT)
+def test_model_page_shows_the_champion(page, scored):
+    tab(page, "Model")
     text = body_text(page)
     assert f"Champion: churn version {champion(scored)}" in text and "Holdout metrics" in text and "ROC AUC" in text
     assert "Leaderboard: Candidates" in text and "Leaderboard: H2O AutoML" in text and "What drives churn risk" in text
@@ -247,55 +207,73 @@ def test_model_page_shows_the_champion(page, ws, scored):
     shot(page, "model")
 
 
-def test_new_champion_is_picked_up(page, ws):
-    "A new champion version (here the same model registered again, in the copy's registry) reaches the What-if page without a restart."
+def test_new_champion_is_picked_up(own_page, own_server):
+    "A new champion version (the same model registered again, in the copy's registry) reaches What-if, no restart."
     from churn_nb.tracking import ensure_store
-    tab(page, "What-if"); page.wait_for_selector(".cn-whatif-p", timeout=WAIT)
-    with workspace_env(ws):
-        c = ensure_store(); mv = c.get_model_version_by_alias("churn", "champion")
-        new = c.create_model_version("churn", source=mv.source, run_id=mv.run_id, model_id=getattr(mv, "model_id", None), description="registered again by the dashboard test")
+    page = own_page
+    tab(page, "What-if")
+    with use_workspace(own_server.workspace):
+        c = ensure_store()
+        mv = c.get_model_version_by_alias("churn", "champion")
+        new = c.create_model_version("churn", source=mv.source, run_id=mv.run_id,
+                                     model_id=getattr(mv, "model_id", None),
+                                     description="registered again by the dashboard test")
         c.set_registered_model_alias("churn", "champion", new.version)
-    page.wait_for_function("v => document.querySelector('.cn-status').innerText.includes(`champion version ${v} picked up`)", arg=str(new.version), timeout=60_000)
-    page.wait_for_function("v => { const r = document.querySelector('.cn-whatif-result'); return r && r.innerText.includes(`champion version ${v}`); }", arg=str(new.version), timeout=WAIT)
+    picked_up = "v => document.querySelector('.cn-status').innerText.includes(`champion version ${v} picked up`)"
+    page.wait_for_function(picked_up, arg=str(new.version), timeout=60_000)
+    answered = ("v => { const r = document.querySelector('.cn-whatif-result'); "
+                "return r && r.innerText.includes(`champion version ${v}`); }")
+    page.wait_for_function(answered, arg=str(new.version), timeout=WAIT)
     assert "Traceback" not in body_text(page)
 
 
 def test_no_request_leaves_localhost_and_no_code_is_shown(page, server):
+    for name in READY: tab(page, name)   # every page, built in this visit
     assert page.outside == []
     for html in (page.content(), urllib.request.urlopen(server.url, timeout=60).read().decode()):
         assert "dashboard.app()" not in html and "from churn_nb import" not in html
     assert "Traceback" not in body_text(page)
 
 
-def test_new_run_is_picked_up_and_a_broken_mart_shows_a_short_message(page, ws, server):
-    "A new scoring run appears without a restart; its corrupt contributions file costs the waterfall only, with a one-line message."
+def test_new_run_is_picked_up_and_a_broken_mart_shows_a_short_message(own_page, own_server):
+    "A new scoring run appears without a restart; its broken contributions cost the waterfall only, in one line."
     from churn_nb import store
-    old = latest_summary(ws); new_id = "dashboard-test-run"
+    page, ws = own_page, own_server.workspace
+    old = latest_summary(ws)
+    new_id = "dashboard-test-run"
     src, dst = Path(ws)/"marts"/"runs"/old["run_id"], Path(ws)/"marts"/"runs"/new_id
     shutil.copytree(src, dst)
     (dst/"summary.json").write_text(json.dumps({**old, "run_id": new_id, "scored_at": "2030-01-02T03:04:05+00:00"}))
     (dst/"contributions.parquet").write_bytes(b"this is not a parquet file")
-    with workspace_env(ws):
-        store.point_latest(new_id, {**store.history().iloc[-1].to_dict(), "run_id": new_id, "scored_at": "2030-01-02T03:04:05+00:00", "published_at": pd.Timestamp("2030-01-02 03:05")})
-    page.wait_for_function("() => document.querySelector('.cn-status').innerText.includes('02 Jan 2030')", timeout=60_000)
-    tab(page, "Overview"); page.wait_for_selector(".cn-page-overview", timeout=WAIT)
+    with use_workspace(ws):
+        store.point_latest(new_id, {**store.history().iloc[-1].to_dict(), "run_id": new_id,
+                                    "scored_at": "2030-01-02T03:04:05+00:00",
+                                    "published_at": pd.Timestamp("2030-01-02 03:05")})
+    shown = "() => document.querySelector('.cn-status').innerText.includes('02 Jan 2030')"
+    page.wait_for_function(shown, timeout=60_000)
+    tab(page, "Overview")
     assert "2 scoring runs since" in body_text(page)
-    tab(page, "Customer"); page.wait_for_selector(".cn-customer-waterfall .cn-error", timeout=WAIT)
+    page.get_by_role("tab", name="Customer").click()
+    page.wait_for_selector(".cn-customer-waterfall .cn-error", timeout=WAIT)
     msg = page.inner_text(".cn-customer-waterfall")
     assert msg.startswith("Could not draw the waterfall of reasons:") and "Fix:" in msg and len(msg.splitlines()) == 1
     assert page.locator(".cn-customer-reasons li").count() >= 1         # the rest of the page still works
-    assert "Traceback" not in body_text(page) and "Traceback" in server.log_text()   # the details are in the server's log
+    assert "Traceback" not in body_text(page)
+    assert "Traceback" in own_server.log_text()   # the details are in the server's log
     shot(page, "broken-mart")
 
 
 def test_empty_workspace_explains_what_to_do(browser, tmp_path, logs):
-    ws = tmp_path/"empty"; ws.mkdir()
+    ws = tmp_path/"empty"
+    ws.mkdir()
     d = Dashboard(ws, logs)
     try:
         p = open_page(browser, d.url, ready=".cn-nothing")
         text = body_text(p)
-        assert "No customers scored yet" in text and "churn-nb run pipeline" in text and "Traceback" not in text and p.outside == []
-        shot(p, "nothing-scored"); leave(p)
+        assert "No customers scored yet" in text and "churn-nb run pipeline" in text
+        assert "Traceback" not in text and p.outside == []
+        shot(p, "nothing-scored")
+        leave(p)
         deadline = time.monotonic() + 20      # leaving shuts the visit's kernel down (not left for culling)
         while "Kernel shutdown" not in d.log_text() and time.monotonic() < deadline: time.sleep(0.2)
         assert "Kernel shutdown" in d.log_text() and "_xsrf' argument missing" not in d.log_text()

@@ -1,15 +1,6 @@
 """Runs that are interrupted or killed never end FINISHED and never leave an alias moved; parallel runs share a fresh store."""
-import os, signal, subprocess, sys, time
-import pytest
-from conftest import all_runs, champion, churn_nb, client, start_churn_nb, wait_for_running_run
-
-
-@pytest.fixture
-def ws_with_champion(tmp_path):
-    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "automl", "false", workspace=tmp_path)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert champion(tmp_path) == "1"
-    return tmp_path
+import os, signal, time
+from conftest import all_runs, champion, churn_nb, client, run_python, start_churn_nb, wait_for_running_run
 
 
 def finish(proc, timeout=120):
@@ -61,8 +52,7 @@ with tracked_run("churn", "killed during registration"):
 
 def test_killed_right_after_moving_the_alias_is_rolled_back_at_next_start(ws_with_champion):
     ws = ws_with_champion
-    env = {**os.environ, "CHURN_NB_HOME": str(ws)}; env.pop("MLFLOW_TRACKING_URI", None)
-    r = subprocess.run([sys.executable, "-c", KILLED_AFTER_ALIAS_MOVE], env=env, capture_output=True, text=True, timeout=300)
+    r = run_python(KILLED_AFTER_ALIAS_MOVE, ws, timeout=300)
     assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
     assert champion(ws) == "2", "the dead run had moved the alias"
     dead = [x for x in all_runs(ws) if x.info.status == "RUNNING"]

@@ -8,16 +8,13 @@ dashboard. The tables are generated here with a known churn mechanism, so the te
 - `wide`: 70 columns, a yes/no target with 6 % churners, two ISO date columns, an entirely empty column, a constant
   column, a mostly-missing column whose missingness predicts churn.
 Small budgets (no AutoML, two baselines) keep CI short; `churn-nb bench tables` runs the defaults on real tables."""
-import json, os, shutil
+import json
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
 import requests
-from conftest import churn_nb, client
-from test_api import start_api, stop_api
-from test_dashboard import CHROMIUM, FLAGS, WAIT, Dashboard, shot
-from playwright import sync_api
+from conftest import Dashboard, churn_nb, client, leave, open_page, shot, start_api, stop_api
 
 SMALL = ["-p", "train.automl", "false", "-p", "train.models", "logreg,hgb"]
 
@@ -157,20 +154,16 @@ def test_the_api_answers_like_the_batch_for_raw_rows(table):
         stop_api(proc)
 
 
-def test_a_dashboard_page_renders_the_table(table, tmp_path):
+def test_a_dashboard_page_renders_the_table(table, tmp_path, browser):
     name, ws, df = table
     d = Dashboard(ws, tmp_path)
-    pw = sync_api.sync_playwright().start()
     try:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        page = browser.new_page(viewport={"width": 1360, "height": 900})
-        page.goto(d.url, timeout=WAIT)
-        page.wait_for_selector(".cn-page-overview table", timeout=WAIT)
+        page = open_page(browser, d.url, ready=".cn-page-overview table")
         text = page.inner_text("body")
         assert f"{len(df):,}" in text and "By risk tier" in text, text[:1500]
         assert "Traceback" not in text
+        assert page.outside == [], page.outside   # every request stayed on 127.0.0.1
         shot(page, f"own-table-{name}")
-        browser.close()
+        leave(page)
     finally:
-        pw.stop()
         d.stop()

@@ -1,8 +1,7 @@
 """Every refused input: the message names the file, the column, the rows and the fix; no run ends FINISHED; no alias moves."""
 import numpy as np
-import pandas as pd
 import pytest
-from conftest import all_runs, champion, churn_nb
+from conftest import all_runs, champion, churn_nb, use_workspace
 from churn_nb.data import ChurnDataError, load_sample
 from churn_nb.train import train
 
@@ -10,12 +9,9 @@ from churn_nb.train import train
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     "A workspace with a champion already registered."
-    import os
-    ws = tmp_path_factory.mktemp("refusals")
-    os.environ["CHURN_NB_HOME"] = str(ws); os.environ.pop("MLFLOW_TRACKING_URI", None)
-    train(models="logreg", cv_folds=2, automl=False)
-    yield ws
-    os.environ.pop("CHURN_NB_HOME", None)
+    with use_workspace(tmp_path_factory.mktemp("refusals")) as ws:
+        train(models="logreg", cv_folds=2, automl=False)
+        yield ws
 
 
 def telco_csv(d, name, change=lambda df: df):

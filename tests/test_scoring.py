@@ -1,20 +1,17 @@
 """Scheduled scoring end to end: the pipeline on the sample with an H2O AutoML champion, what the store holds,
 contributions against the champion itself, configuration changes, refusals that keep the previous results."""
-import json, os, subprocess, sys, textwrap
-from pathlib import Path
+import json
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
-from conftest import ROOT, churn_nb, client
+from conftest import ROOT, churn_nb, client, run_python
 
 STORE_FIELDS = ["run_id", "customer_id", "model_version", "scored_at", "probability", "tier", "segment", "value", "revenue_at_risk", "strategy", "top_reasons", "top_offers"]
 
 
 def in_workspace(code, workspace):
     "Run Python `code` in a fresh process with CHURN_NB_HOME=workspace; return its stdout (parsed as JSON)."
-    env = {**os.environ, "CHURN_NB_HOME": str(workspace)}; env.pop("MLFLOW_TRACKING_URI", None)
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=600)
+    out = run_python(code, workspace)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
