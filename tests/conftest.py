@@ -170,7 +170,8 @@ class Dashboard:
         self.workspace, self.port = Path(workspace), free_port()
         self.log = Path(logs)/f"dashboard-{time.time_ns()}.log"
         self.proc = start_server(["dashboard", "--port", str(self.port)], workspace, self.log,
-                                 CHURN_NB_DASHBOARD_REFRESH=str(refresh))
+                                 CHURN_NB_DASHBOARD_REFRESH=str(refresh),
+                                 CHURN_NB_DASHBOARD_POOL="3")   # a test opens one page at a time: 3 preheated kernels, not 11
         what = f"churn-nb dashboard --port {self.port}"
         wait_until_ready(lambda: listening(self.port), self.proc, self.log, what, 60)
 
