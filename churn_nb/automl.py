@@ -605,15 +605,18 @@ def faithful_export(board:pd.DataFrame, # AutoML's leaderboard, best first
 
 # %% ../notebooks/05_automl.ipynb #ede69440
 def choose_explainer(scorer:MojoScorer, board:pd.DataFrame, rows:pd.DataFrame) -> tuple:
-    "Give `scorer` the first candidate explainer whose contributions add up on `rows`; returns (its largest error, {rejected model: why})."
+    "Give `scorer` the first candidate explainer whose trees churn_nb reads and whose contributions add up on `rows`; returns (its largest error, {rejected model: why})."
     import h2o
+    from churn_nb.trees import from_scorer
     algo, rejected = dict(zip(board.model_id, board.algo.str.lower())), {}
     with tempfile.TemporaryDirectory() as d:
         for model_id in explainer_candidates(board, scorer.model_id):
             mojo = None if model_id == scorer.model_id else Path(h2o.get_model(model_id).download_mojo(d)).read_bytes()
             scorer.set_explainer(model_id, algo[model_id], mojo)
-            try: return check_additivity(scorer, rows), rejected
-            except ExportError as e: rejected[model_id] = str(e)
+            try:
+                from_scorer(scorer, "explainer")   # scoring reads these trees (a sparse XGBoost, for one, cannot be read)
+                return check_additivity(scorer, rows), rejected
+            except (ExportError, ValueError) as e: rejected[model_id] = str(e)
     scorer.set_explainer(None, None, None, why="; ".join(rejected.values()) or "AutoML trained no tree model (GBM, XGBoost, DRF)")
     return None, rejected
 

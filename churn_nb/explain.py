@@ -210,7 +210,7 @@ def sklearn_tree_explainer(pipeline:Pipeline, spec:DatasetSpec, background:pd.Da
 def mojo_explainer(scorer, spec:DatasetSpec, background:pd.DataFrame|None) -> TreeExplainer:
     "TreeSHAP for an H2O champion: of its own trees (GBM, DRF, XGBoost), else of its explaining tree model."
     from churn_nb.trees import H2O_ALGOS, encode, from_scorer
-    exact = scorer.algo.lower() in H2O_ALGOS
+    exact = scorer.algo.lower() in H2O_ALGOS and scorer.explainer_id in (None, scorer.model_id)   # the leader explains itself
     E = from_scorer(scorer, "leader" if exact else "explainer")
     return TreeExplainer(E, spec, lambda X: encode(E, X), lambda X: scorer.typed_proba(X)[:, 1], exact, background, scorer.explainer_id or "")
 
