@@ -582,6 +582,8 @@ def preorder(root:dict) -> list:
 def h2o_levels_left(java_node, n_levels:int) -> list:
     "Per level, whether an H2O bitset split sends it left (as the MOJO's scoreTree: levels outside the bitset's range go where missing values go)."
     bs, na_left = java_node.getBs(), bool(java_node.isLeftward())
+    if bool(java_node.isNaVsRest()): return [True] * n_levels     # NA versus the rest: no bitset, every level goes left
+    if bs is None: raise ValueError("from_h2o: a categorical split has neither a bitset nor NA-versus-rest, which the MOJO cannot score either. Fix: explain another tree model")
     return [not bool(bs.contains(L)) if bool(bs.isInRange(L)) else na_left for L in range(n_levels)]
 
 def h2o_split(node:dict, java_node, levels) -> tuple:
