@@ -20,17 +20,17 @@ from .evaluate import classification_metrics
 
 # %% auto #0
 __all__ = ['REQUEST_TIMEOUT', 'MEMORY_FIX', 'WATCHDOG', 'TARGET', 'FOLD', 'AUTOML_MAX_MODELS', 'AUTOML_EXCLUDE',
-           'AUTOML_MODELS_BY_ROWS', 'EXPLAINER_ALGOS', 'CONTRIBUTION_SCALE', 'PARITY_TOLERANCE', 'ADDITIVITY_TOLERANCE',
-           'ADDITIVITY_ROWS', 'EXPORT_TRIES', 'H2OClusterError', 'h2o_home', 'ident', 'is_running', 'is_alive',
-           'stop_process', 'cluster_jvms', 'port_listening', 'free_port', 'cluster_name', 'ClusterHandle',
-           'record_path', 'write_record', 'reap_stale_clusters', 'start_watchdog', 'failure_reason', 'out_of_memory',
-           'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session', 'stop_local', 'connect_remote',
-           'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models', 'cancel_on_error',
-           'run_automl', 'leaderboard_frame', 'cv_predictions', 'cv_metrics', 'genmodel_jar_file', 'genmodel_loader',
-           'load_mojo', 'row_loop', 'score_handle', 'contributions_handle', 'model_columns', 'encode_rows', 'run_rows',
-           'original_column', 'balance_shift', 'contribution_matrix', 'MojoScorer', 'ExportError', 'export_scorer',
-           'explainer_candidates', 'check_parity', 'check_additivity', 'faithful_export', 'choose_explainer',
-           'scorer_pip', 'automl_info', 'fit_automl']
+           'AUTOML_MODELS_BY_ROWS', 'ONEHOT_ALGOS', 'ONEHOT_MAX_LEVELS', 'EXPLAINER_ALGOS', 'CONTRIBUTION_SCALE',
+           'PARITY_TOLERANCE', 'ADDITIVITY_TOLERANCE', 'ADDITIVITY_ROWS', 'EXPORT_TRIES', 'H2OClusterError', 'h2o_home',
+           'ident', 'is_running', 'is_alive', 'stop_process', 'cluster_jvms', 'port_listening', 'free_port',
+           'cluster_name', 'ClusterHandle', 'record_path', 'write_record', 'reap_stale_clusters', 'start_watchdog',
+           'failure_reason', 'out_of_memory', 'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session',
+           'stop_local', 'connect_remote', 'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models',
+           'automl_exclusions', 'cancel_on_error', 'run_automl', 'leaderboard_frame', 'cv_predictions', 'cv_metrics',
+           'genmodel_jar_file', 'genmodel_loader', 'load_mojo', 'row_loop', 'score_handle', 'contributions_handle',
+           'model_columns', 'encode_rows', 'run_rows', 'original_column', 'balance_shift', 'contribution_matrix',
+           'MojoScorer', 'ExportError', 'export_scorer', 'explainer_candidates', 'check_parity', 'check_additivity',
+           'faithful_export', 'choose_explainer', 'scorer_pip', 'automl_info', 'fit_automl']
 
 # %% ../notebooks/05_automl.ipynb #7ab32882
 class H2OClusterError(RuntimeError):
@@ -310,6 +310,21 @@ def automl_models(rows:int, requested:int=AUTOML_MAX_MODELS) -> int:
     "Base models AutoML trains: `requested` when given, else 8 up to 20,000 training rows, 4 up to 100,000, then 2."
     if requested: return requested
     return next((models for limit, models in AUTOML_MODELS_BY_ROWS if rows <= limit), 2)
+
+ONEHOT_ALGOS = ("XGBoost", "GLM")   # H2O algorithms that expand every category level into a column
+ONEHOT_MAX_LEVELS = 1_000            # above this many levels in all categories, AutoML leaves them out
+
+def automl_exclusions(spec:DatasetSpec, # the training data's spec (its category levels)
+                      exclude_algos=AUTOML_EXCLUDE) -> tuple[list, str|None]:
+    "(algorithms AutoML skips, why or None): the one-hot algorithms go when the categories hold too many levels."
+    excluded = list(exclude_algos or [])
+    levels = sum(len(v) for v in spec.levels.values())
+    added = [a for a in ONEHOT_ALGOS if a not in excluded]
+    if levels <= ONEHOT_MAX_LEVELS or not added: return excluded, None
+    why = (f"AutoML left out {' and '.join(added)}: the categories hold {levels:,} levels (over {ONEHOT_MAX_LEVELS:,}), and H2O expands each "
+           "into a column for them (at 80,000 rows × 250 columns one XGBoost took 20 minutes); GBM and random forests read categories "
+           "as they are, and the logistic regression candidate covers the linear model with rare levels pooled")
+    return excluded + added, why
 
 def cancel_on_error(aml):
     "After a failed or interrupted `train`, cancel AutoML's job on a remote cluster (a local one is stopped anyway)."
@@ -617,6 +632,7 @@ def choose_explainer(scorer:MojoScorer, board:pd.DataFrame, rows:pd.DataFrame) -
                 from_scorer(scorer, "explainer")   # scoring reads these trees (a sparse XGBoost, for one, cannot be read)
                 return check_additivity(scorer, rows), rejected
             except (ExportError, ValueError) as e: rejected[model_id] = str(e)
+            except Exception as e: rejected[model_id] = f"{type(e).__name__} while reading its trees: {e}"   # rejects this explainer, not AutoML
     scorer.set_explainer(None, None, None, why="; ".join(rejected.values()) or "AutoML trained no tree model (GBM, XGBoost, DRF)")
     return None, rejected
 
@@ -650,9 +666,11 @@ def fit_automl(spec:DatasetSpec, split:Split,
     import h2o
     t, seconds = time.perf_counter(), {}
     max_models = automl_models(len(split.train), max_models)
+    exclude_algos, left_out = (exclude_algos, None) if include_algos else automl_exclusions(spec, exclude_algos)
     lap = lambda step: seconds.__setitem__(step, round(time.perf_counter() - t - sum(seconds.values()), 2))
     settings = dict(seed=seed, max_models=max_models, max_runtime_secs=max_runtime_secs, nfolds=nfolds or f"split ({len(split.folds)})",
-                    include_algos=include_algos, exclude_algos=None if include_algos else list(exclude_algos or []), balance_classes=balance_classes)
+                    include_algos=include_algos, exclude_algos=None if include_algos else list(exclude_algos or []), balance_classes=balance_classes,
+                    **({"left_out": left_out} if left_out else {}))
     with h2o_cluster(memory) as c:
         lap("cluster")
         train = h2o_frame(split.train, spec, fold_numbers(split) if nfolds is None else None); lap("upload")
