@@ -20,8 +20,8 @@ __all__ = ['SAMPLE', 'READERS', 'GENERIC_TARGETS', 'TARGET_NAMES', 'ID_NAMES', '
            'as_dates', 'date_reference', 'days_before', 'useless', 'identifier', 'missing_note', 'looks_like_dates',
            'date_role', 'text_numbers_note', 'text_role', 'infer_column', 'as_list', 'refuse_useless', 'snapshot',
            'infer_spec', 'pandera_schema', 'explain_failures', 'check_not_empty', 'validate', 'profiled',
-           'load_dataset', 'missing_columns_error', 'features_frame', 'target_vector', 'unseen_levels', 'check_rows',
-           'Split', 'split_holdout', 'row_ids', 'split_record', 'fingerprint']
+           'load_dataset', 'missing_columns_error', 'as_text_category', 'features_frame', 'target_vector',
+           'unseen_levels', 'check_rows', 'Split', 'split_holdout', 'row_ids', 'split_record', 'fingerprint']
 
 # %% ../notebooks/01_data.ipynb #684db285
 class ChurnDataError(ValueError):
@@ -527,15 +527,18 @@ def missing_columns_error(missing, source="input") -> ChurnDataError:
     return data_error(source, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} that the model needs",
                       "add the column(s) with the same names and meaning as in the training data")
 
+def as_text_category(s:pd.Series) -> pd.Series:
+    "A category column as stripped text, blanks and missing values as NaN."
+    return s.astype(object).where(~blank(s), np.nan).map(lambda v: v if isinstance(v, float) else str(v).strip())
+
 def features_frame(df:pd.DataFrame, spec:DatasetSpec, source="input") -> pd.DataFrame:
     "The spec's feature columns of `df`, typed: float64 numbers, text categories (NaN kept), dates as float64 days."
     missing = [c for c in spec.features if c not in df.columns]
     if missing: raise missing_columns_error(missing, source)
-    out = pd.DataFrame(index=df.index)
-    for c in spec.numeric: out[c] = as_numbers(df[c])
-    for c in spec.categorical: out[c] = df[c].astype(object).where(~blank(df[c]), np.nan).map(lambda v: v if isinstance(v, float) else str(v).strip())
-    for c, ref in spec.dates.items(): out[c] = days_before(df[c], ref)
-    return out
+    columns = {c: as_numbers(df[c]) for c in spec.numeric}
+    columns |= {c: as_text_category(df[c]) for c in spec.categorical}
+    columns |= {c: days_before(df[c], ref) for c, ref in spec.dates.items()}
+    return pd.DataFrame(columns, index=df.index)   # built at once: a wide table is not inserted column by column
 
 def target_vector(df:pd.DataFrame, spec:DatasetSpec) -> np.ndarray:
     "1 where the target equals the positive label (compared as text), else 0."

@@ -15,9 +15,9 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from .data import DatasetSpec, features_frame
 
 # %% auto #0
-__all__ = ['MISSING', 'MIN_LEVEL_ROWS', 'MAX_ONEHOT', 'MAX_ORDINAL', 'FAMILY_KEYWORDS', 'SpecColumns', 'encoder',
-           'column_transformer', 'model_pipeline', 'feature_names', 'source_column', 'humanize', 'feature_family',
-           'families']
+__all__ = ['MISSING', 'MIN_LEVEL_ROWS', 'MAX_ONEHOT', 'MAX_ORDINAL', 'MAX_ONEHOT_COLUMNS', 'FAMILY_KEYWORDS', 'SpecColumns',
+           'onehot_levels', 'encoder', 'column_transformer', 'model_pipeline', 'feature_names', 'source_column',
+           'humanize', 'feature_family', 'families']
 
 # %% ../notebooks/02_features.ipynb #5376f424
 class SpecColumns(TransformerMixin, BaseEstimator):
@@ -32,14 +32,20 @@ MISSING = "(missing)"
 MIN_LEVEL_ROWS = 5   # a level seen on fewer training rows is pooled with the other rare ones
 MAX_ONEHOT = 50      # one-hot: at most this many columns per category (the pooled level counts as one)
 MAX_ORDINAL = 250    # ordinal: at most this many codes per category (HistGradientBoosting takes up to 255)
+MAX_ONEHOT_COLUMNS = 1000   # one-hot: at most this many columns over all categories (a wide table gets fewer per category)
+
+def onehot_levels(categories:int) -> int:
+    "One-hot columns per category: `MAX_ONEHOT`, fewer when `categories` columns would pass `MAX_ONEHOT_COLUMNS` (at least 5)."
+    return max(5, min(MAX_ONEHOT, MAX_ONEHOT_COLUMNS // max(categories, 1)))
 
 def _combine(feature, level) -> str: return f"{feature} = {level}"
 
-def encoder(encoding:str="onehot"):
+def encoder(encoding:str="onehot", # "onehot" or "ordinal"
+            onehot:int=MAX_ONEHOT):   # one-hot columns per category, the pooled level included
     "The category encoder, rare levels pooled into one: one-hot (unseen levels ignored) or ordinal (unseen: missing)."
     if encoding == "onehot":
         return OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False, feature_name_combiner=_combine,
-                             min_frequency=MIN_LEVEL_ROWS, max_categories=MAX_ONEHOT)
+                             min_frequency=MIN_LEVEL_ROWS, max_categories=onehot)
     return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
                           min_frequency=MIN_LEVEL_ROWS, max_categories=MAX_ORDINAL)
 
@@ -50,7 +56,7 @@ def column_transformer(spec:DatasetSpec,
     "Impute, scale and encode the spec's features (dates as numbers); readable output names."
     num = [("impute", SimpleImputer(strategy="median", add_indicator=True))] if impute_numbers else []
     if scale: num.append(("scale", StandardScaler()))
-    cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=MISSING)), ("encode", encoder(encoding))])
+    cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=MISSING)), ("encode", encoder(encoding, onehot_levels(len(spec.categorical))))])
     numbers = spec.numeric + list(spec.dates)
     parts = [("num", Pipeline(num) if num else "passthrough", numbers), ("cat", cat, spec.categorical)]
     return ColumnTransformer([p for p in parts if p[2]], verbose_feature_names_out=False).set_output(transform="pandas")
