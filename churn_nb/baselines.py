@@ -20,7 +20,7 @@ from .features import model_pipeline
 __all__ = ['BASELINES', 'DEFAULT_MODELS', 'BLEND_TOP', 'BLEND_MARGIN', 'logistic_regression', 'random_forest',
            'hist_gradient_boosting', 'default_gradient_boosting', 'baseline_names', 'Candidate', 'fold_metrics',
            'cross_validate', 'fit_candidate', 'failed_candidate', 'try_candidate', 'fit_baselines', 'leaderboard',
-           'best_candidate', 'MeanEnsemble', 'blend', 'best_blend', 'choose', 'refit', 'final_fit']
+           'best_candidate', 'MeanEnsemble', 'blend', 'best_blend', 'refits', 'choose', 'refit', 'final_fit']
 
 # %% ../notebooks/04_baselines.ipynb #af745920
 def logistic_regression(spec:DatasetSpec, seed:int=0) -> Pipeline:
@@ -175,12 +175,17 @@ def best_blend(candidates:list, split:Split, spec:DatasetSpec, top:int=BLEND_TOP
     blends = [blend(s, y_train, y_hold, split.folds) for s in sets]
     return max(blends, key=lambda b: b.cv["roc_auc"], default=None)
 
+def refits(model) -> bool:
+    "True when the final fit fits `model` again on every row: scikit-learn models (H2O's keep AutoML's fit)."
+    return isinstance(model, BaseEstimator)
+
 def choose(candidates:list, margin:float=BLEND_MARGIN) -> Candidate:
-    "The best single candidate by CV ROC AUC, unless a blend beats it by at least `margin` (ties go to the simpler)."
+    "The best single candidate by CV ROC AUC, unless a blend beats it by `margin` (ties go to the simpler one if it is refitted)."
     single = best_candidate([c for c in candidates if "members" not in c.info] or candidates)
     blends = [c for c in candidates if c.ok and "members" in c.info]
     top = max(blends, key=lambda c: c.cv["roc_auc"], default=None)
-    return top if top is not None and top.cv["roc_auc"] >= single.cv["roc_auc"] + margin else single
+    needed = margin if refits(single.model) else 0.0   # a single H2O model is not refitted, a blend's scikit-learn members are
+    return top if top is not None and top.cv["roc_auc"] >= single.cv["roc_auc"] + needed else single
 
 # %% ../notebooks/04_baselines.ipynb #cf3a2f47
 def refit(model,          # a fitted candidate model
@@ -188,7 +193,7 @@ def refit(model,          # a fitted candidate model
           y:np.ndarray):  # their 0/1 labels
     "A fresh copy of `model` fitted on `X`, `y`: scikit-learn models, and a blend's scikit-learn members; others as they are."
     if isinstance(model, MeanEnsemble): return MeanEnsemble([refit(m, X, y) for m in model.members], model.names)
-    if isinstance(model, BaseEstimator): return clone(model).fit(X, y)
+    if refits(model): return clone(model).fit(X, y)
     return model
 
 # %% ../notebooks/04_baselines.ipynb #fccb84eb
