@@ -5,7 +5,7 @@
 # %% ../notebooks/06a_train.ipynb #e6d59183
 from __future__ import annotations
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 import pandas as pd
 import mlflow
@@ -16,8 +16,8 @@ from .tracking import GateDecision, log_churn_model, register_through_gate, trac
 from .automl import AUTOML_EXCLUDE, AUTOML_MAX_MODELS, fit_automl
 
 # %% auto #0
-__all__ = ['log_dataset', 'log_candidate', 'log_failures', 'log_candidates', 'log_automl', 'TrainResult', 'check_training_params',
-           'fit_candidates', 'automl_arguments', 'train']
+__all__ = ['CV_FOLDS_LARGE', 'log_dataset', 'log_candidate', 'log_failures', 'log_candidates', 'log_automl', 'TrainResult',
+           'check_training_params', 'cv_folds_for', 'fit_candidates', 'automl_arguments', 'train']
 
 # %% ../notebooks/06a_train.ipynb #3e69f728
 def log_dataset(df:pd.DataFrame, spec:DatasetSpec, split:Split, source:str) -> dict:
@@ -88,6 +88,7 @@ class TrainResult:
     panel: object             # ROC, PR, calibration and lift on the holdout (matplotlib Figure)
     automl_leaderboard: pd.DataFrame|None = None  # H2O's leaderboard, when AutoML ran
     fitted_on: str = "train"  # "all": the registered model was fitted again on every row (`baselines.final_fit`)
+    notes: list = field(default_factory=list)  # training choices made for this table beyond the spec's notes (e.g. an algorithm left out)
 
 def _given(x): return None if x is None or (isinstance(x, str) and not x.strip()) else x
 
@@ -96,7 +97,16 @@ def check_training_params(seed, holdout, cv_folds):
     "Refuse training parameters outside their range, naming the parameter and the fix."
     if not isinstance(seed, int) or isinstance(seed, bool): raise ValueError(f"seed: {seed!r} is not an integer. Fix: -p seed 0")
     if not 0.05 <= holdout <= 0.5: raise ValueError(f"holdout: {holdout!r} is outside 0.05–0.5. Fix: -p holdout 0.2")
-    if not isinstance(cv_folds, int) or not 2 <= cv_folds <= 20: raise ValueError(f"cv_folds: {cv_folds!r} is not an integer in 2–20. Fix: -p cv_folds 5")
+    if not isinstance(cv_folds, int) or not (cv_folds == 0 or 2 <= cv_folds <= 20):
+        raise ValueError(f"cv_folds: {cv_folds!r} is neither 0 (by table size) nor an integer in 2–20. Fix: -p cv_folds 5")
+
+CV_FOLDS_LARGE = 50_000   # training rows above which 3 folds are used instead of 5
+
+def cv_folds_for(train_rows:int, # rows of the training part
+                 requested:int=0) -> int:
+    "CV folds: `requested` when given, else 5, or 3 above `CV_FOLDS_LARGE` training rows (a fold of 16,000+ rows is a stable estimate)."
+    if requested: return requested
+    return 5 if train_rows <= CV_FOLDS_LARGE else 3
 
 # %% ../notebooks/06a_train.ipynb #432d5702
 def fit_candidates(spec:DatasetSpec, split:Split, models, seed:int, automl:bool, automl_params:dict, blend:bool) -> list:
@@ -120,7 +130,7 @@ def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = 
           experiment:str="churn", # MLflow experiment
           models=DEFAULT_MODELS,  # baselines to try
           holdout:float=0.2,      # share of rows kept aside for the gate
-          cv_folds:int=5,         # stratified CV folds (baselines, and AutoML unless `nfolds`)
+          cv_folds:int=0,         # stratified CV folds (baselines, and AutoML unless `nfolds`); 0: by table size (`cv_folds_for`)
           automl:bool=True,       # add H2O AutoML to the candidates (needs Java 17)
           max_models:int=AUTOML_MAX_MODELS, # AutoML base models; with `seed`, runs are reproducible
           max_runtime_secs:int=0, # AutoML time cap (0: none; a capped run is not reproducible)
@@ -143,7 +153,7 @@ def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = 
         if not as_list(models) and not automl:
             raise ValueError("models: no candidates to train. Fix: name baselines (-p models logreg,hgb) or enable AutoML (-p automl true).")
         df, spec = load_dataset(_given(data), _given(query), strict=strict, **overrides)
-        split = split_holdout(df, spec, seed, holdout, cv_folds)
+        split = split_holdout(df, spec, seed, holdout, cv_folds_for(round(len(df) * (1 - holdout)), cv_folds))
         fp = log_dataset(df, spec, split, source_name(_given(data)))
         candidates = fit_candidates(spec, split, models, seed, automl, aml, blend)
         best = final_fit(choose(candidates), split, spec)
@@ -154,5 +164,6 @@ def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = 
         decision = register_through_gate(infos[best.name].model_uri, best.holdout["roc_auc"], split.holdout, y_hold,
                                          candidate_proba=best.holdout_proba)
     boards = [c.info["leaderboard"] for c in candidates if "leaderboard" in c.info]
+    notes = [c.info["settings"]["left_out"] for c in candidates if "left_out" in c.info.get("settings", {})]
     return TrainResult(run.info.run_id, spec, fp, leaderboard(candidates), best.name, decision, panel, boards[0] if boards else None,
-                       best.info["fitted_on"])
+                       best.info["fitted_on"], notes)
