@@ -27,10 +27,10 @@ __all__ = ['REQUEST_TIMEOUT', 'MEMORY_FIX', 'WATCHDOG', 'TARGET', 'FOLD', 'AUTOM
            'failure_reason', 'out_of_memory', 'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session',
            'stop_local', 'connect_remote', 'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models',
            'automl_exclusions', 'cancel_on_error', 'run_automl', 'leaderboard_frame', 'cv_predictions', 'cv_metrics',
-           'genmodel_jar_file', 'genmodel_loader', 'load_mojo', 'row_loop', 'score_handle', 'contributions_handle',
-           'model_columns', 'encode_rows', 'run_rows', 'original_column', 'balance_shift', 'contribution_matrix',
-           'MojoScorer', 'ExportError', 'export_scorer', 'explainer_candidates', 'check_parity', 'check_additivity',
-           'faithful_export', 'choose_explainer', 'scorer_pip', 'automl_info', 'fit_automl']
+           'time_cap_note', 'genmodel_jar_file', 'genmodel_loader', 'load_mojo', 'row_loop', 'score_handle',
+           'contributions_handle', 'model_columns', 'encode_rows', 'run_rows', 'original_column', 'balance_shift',
+           'contribution_matrix', 'MojoScorer', 'ExportError', 'export_scorer', 'explainer_candidates', 'check_parity',
+           'check_additivity', 'faithful_export', 'choose_explainer', 'scorer_pip', 'automl_info', 'fit_automl']
 
 # %% ../notebooks/05_automl.ipynb #7ab32882
 class H2OClusterError(RuntimeError):
@@ -363,6 +363,15 @@ def cv_metrics(y, p, folds:list|None=None) -> dict:
     "Metrics of out-of-fold probabilities `p`: mean and spread over `folds` (`baselines.fold_metrics`), else pooled."
     return classification_metrics(y, p) if folds is None else fold_metrics(y, p, folds)
 
+# %% ../notebooks/05_automl.ipynb #f1a7577b
+def time_cap_note(board:pd.DataFrame, # AutoML's leaderboard (`leaderboard_frame`)
+                  max_models:int, max_runtime_secs:int) -> str|None:
+    "The training report's note when AutoML's time cap stopped it before `max_models` base models (None: it did not)."
+    base = int((board["algo"].str.lower() != "stackedensemble").sum())
+    if not max_runtime_secs or base >= max_models: return None
+    return (f"AutoML reached its time cap ({max_runtime_secs} s, what the run's time budget left) after {base} of {max_models} base models, "
+            "so a run on a busy machine may train fewer models than on a quiet one. Fix, for a run that always trains all of them: -p time_budget -1")
+
 # %% ../notebooks/05_automl.ipynb #b8ea0787
 _JVM_LOCK, _LOADERS = threading.RLock(), {}
 
@@ -676,6 +685,7 @@ def fit_automl(spec:DatasetSpec, split:Split,
         train = h2o_frame(split.train, spec, fold_numbers(split) if nfolds is None else None); lap("upload")
         aml = run_automl(train, spec, seed, max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes); lap("automl")
         board = leaderboard_frame(aml)
+        settings |= {"time_cap": note} if (note := time_cap_note(board, max_models, max_runtime_secs)) else {}
         scorer, leader, parity, in_cluster, refused = faithful_export(board, spec, split.holdout)
         additivity, rejected = choose_explainer(scorer, board, split.holdout.head(ADDITIVITY_ROWS))
         p_oof = cv_predictions(leader); lap("export")

@@ -20,8 +20,8 @@ __all__ = ['TRAIN_BUDGETS', 'SCORE_CHAMPIONS', 'SCORE_SIZES', 'SCORE_STEPS', 'Pe
 
 # %% ../notebooks/14_bench.ipynb #0c9328ef
 class PeakMemory:
-    "Sample the resident memory of a process tree in a thread; peaks in MiB for python and java processes."
-    def __init__(self, pid:int, every:float=0.2): self.pid, self.every, self.peak, self._stop = pid, every, {"python": 0.0, "java": 0.0}, threading.Event()
+    "Sample the resident memory of a process tree in a thread; peaks in MiB for python and java processes and for the tree at one moment (total)."
+    def __init__(self, pid:int, every:float=0.2): self.pid, self.every, self.peak, self._stop = pid, every, {"python": 0.0, "java": 0.0, "total": 0.0}, threading.Event()
     def sample(self) -> dict:
         "Current RSS (MiB) of the tree's python and java processes."
         now = {"python": 0.0, "java": 0.0}
@@ -33,7 +33,8 @@ class PeakMemory:
         return now
     def _loop(self):
         while not self._stop.is_set():
-            for k, v in self.sample().items(): self.peak[k] = max(self.peak[k], v)
+            now = self.sample()
+            for k, v in {**now, "total": sum(now.values())}.items(): self.peak[k] = max(self.peak[k], v)
             self._stop.wait(self.every)
     def __enter__(self): self._thread = threading.Thread(target=self._loop, daemon=True); self._thread.start(); return self
     def __exit__(self, *exc): self._stop.set(); self._thread.join()
@@ -44,7 +45,8 @@ def measure(argv:list, env:dict|None=None, timeout:float=1800) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with PeakMemory(proc.pid) as mem: out, err = proc.communicate(timeout=timeout)
-    return dict(wall_seconds=time.perf_counter() - start, returncode=proc.returncode, peak_python_mib=mem.peak["python"], peak_java_mib=mem.peak["java"], stderr=err[-2000:])
+    return dict(wall_seconds=time.perf_counter() - start, returncode=proc.returncode, peak_python_mib=mem.peak["python"], peak_java_mib=mem.peak["java"],
+                peak_total_mib=mem.peak["total"], stderr=err[-2000:])
 
 # %% ../notebooks/14_bench.ipynb #ebe0b545
 def churn_nb_command() -> list:
@@ -80,7 +82,8 @@ def bench_train(seeds=(0, 1, 2), budgets:dict|None=None, keep:bool=False) -> pd.
     return pd.DataFrame(rows)
 
 # %% ../notebooks/14_bench.ipynb #36a803c5
-TRAIN_BUDGETS = {"automl 4 models": {"max_models": 4}, "default (automl 8 models)": {}, "automl 12 models": {"max_models": 12}}
+TRAIN_BUDGETS = {"automl 4 models, no time budget": {"max_models": 4, "time_budget": -1}, "default": {},
+                 "automl 12 models, no time budget": {"max_models": 12, "time_budget": -1}}
 
 def parse_budget(text:str) -> tuple:
     "'name:k=v,k=v' -> (name, {k: v}); a budget without parameters is 'name:'."

@@ -12,7 +12,7 @@ from .bench import churn_nb_command, markdown_table, measure, run_record, write_
 
 # %% auto #0
 __all__ = ['TABLE_TYPES', 'SCORE_CODE', 'suite_folder', 'suite_tables', 'split_table', 'scale_table', 'peer_models',
-           'peer_scores', 'champion_scores', 'train_run', 'pipeline_run', 'bench_table', 'bench_tables',
+           'peer_scores', 'champion_scores', 'train_run', 'pipeline_run', 'bench_table', 'bench_tables', 'peak_total',
            'summarise_tables', 'tables_figure', 'tables_notes', 'scale_suite', 'run_tables_bench']
 
 # %% ../notebooks/14c_bench_tables.ipynb #50f1ee6d
@@ -165,6 +165,11 @@ def bench_tables(tables:dict, seeds=(0, 1, 2), pipeline_seeds=(0,), keep:bool=Fa
 # %% ../notebooks/14c_bench_tables.ipynb #18f2392f
 def _mode(s:pd.Series): return s.dropna().mode().iloc[0] if s.notna().any() else None
 
+def peak_total(runs:pd.DataFrame) -> pd.Series:
+    "Peak memory (MiB) of each run's process tree at one moment; runs measured before it was recorded: the Python and Java peaks added."
+    added = runs.peak_python_mib + runs.peak_java_mib
+    return runs.peak_total_mib.fillna(added) if "peak_total_mib" in runs else added
+
 def summarise_tables(runs:pd.DataFrame) -> pd.DataFrame:
     "Per table (and on average): mean AUCs of the champion and the peers, margin over the better peer, time, memory, winner."
     g = runs.groupby("table", sort=False)
@@ -174,6 +179,7 @@ def summarise_tables(runs:pd.DataFrame) -> pd.DataFrame:
                         "logreg_auc": mean("logreg_roc_auc"), "champion_pr_auc": mean("champion_pr_auc"),
                         "hgb_default_pr_auc": mean("hgb_default_pr_auc"), "median_seconds": g.wall_seconds.median(),
                         "peak_python_mib": g.peak_python_mib.max(), "peak_java_mib": g.peak_java_mib.max(),
+                        "peak_total_mib": peak_total(runs).groupby(runs.table, sort=False).max(),
                         "winner": g.best.apply(_mode) if "best" in runs else None,
                         "pipeline": g.pipeline_ok.apply(lambda s: "ok" if s.dropna().all() and s.notna().any() else "FAILED" if s.notna().any() else "-") if "pipeline_ok" in runs else "-"})
     out.insert(6, "margin", out.champion_auc - out[["hgb_default_auc", "logreg_auc"]].max(axis=1))
@@ -209,7 +215,7 @@ def tables_notes(summary:pd.DataFrame, runs:pd.DataFrame, chart:str="tables.png"
               ("Telco ≥ 0.850", bool(per.champion_auc["telco (sample)"] >= 0.850) if "telco (sample)" in per.index else None),
               ("≤ 180 s per run up to 10,000 rows", bool((runs.wall_seconds[~big] <= 180).all()) if (~big).any() else None),
               ("≤ 15 min per run above 10,000 rows", bool((runs.wall_seconds[big] <= 900).all()) if big.any() else None),
-              ("peak memory ≤ 6 GB", bool(((runs.peak_python_mib + runs.peak_java_mib) <= 6144).all()))]
+              ("peak memory ≤ 6 GB (Python and Java together)", bool((peak_total(runs) <= 6144).all()))]
     verdict = {True: "met", False: "**NOT met**", None: "not measured (no such table in this run)"}
     out = [f"![mean holdout ROC AUC per table]({chart})", "", "| target | result |", "|---|---|"]
     out += [f"| {what} | {verdict[ok]} |" for what, ok in checks]

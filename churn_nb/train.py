@@ -4,7 +4,7 @@
 
 # %% ../notebooks/06a_train.ipynb #e6d59183
 from __future__ import annotations
-import json
+import json, time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 import pandas as pd
@@ -16,8 +16,9 @@ from .tracking import GateDecision, log_churn_model, register_through_gate, trac
 from .automl import AUTOML_EXCLUDE, AUTOML_MAX_MODELS, fit_automl
 
 # %% auto #0
-__all__ = ['CV_FOLDS_LARGE', 'log_dataset', 'log_candidate', 'log_failures', 'log_candidates', 'log_automl', 'TrainResult',
-           'check_training_params', 'cv_folds_for', 'fit_candidates', 'automl_arguments', 'train']
+__all__ = ['CV_FOLDS_LARGE', 'TIME_BUDGETS', 'TIME_BUDGET_LARGE', 'AUTOML_MIN_SECONDS', 'log_dataset', 'log_candidate',
+           'log_failures', 'log_candidates', 'log_automl', 'TrainResult', 'check_training_params', 'cv_folds_for',
+           'time_budget_for', 'automl_seconds', 'fit_candidates', 'automl_arguments', 'train']
 
 # %% ../notebooks/06a_train.ipynb #3e69f728
 def log_dataset(df:pd.DataFrame, spec:DatasetSpec, split:Split, source:str) -> dict:
@@ -93,12 +94,14 @@ class TrainResult:
 def _given(x): return None if x is None or (isinstance(x, str) and not x.strip()) else x
 
 # %% ../notebooks/06a_train.ipynb #d674f7d4
-def check_training_params(seed, holdout, cv_folds):
+def check_training_params(seed, holdout, cv_folds, time_budget=0):
     "Refuse training parameters outside their range, naming the parameter and the fix."
     if not isinstance(seed, int) or isinstance(seed, bool): raise ValueError(f"seed: {seed!r} is not an integer. Fix: -p seed 0")
     if not 0.05 <= holdout <= 0.5: raise ValueError(f"holdout: {holdout!r} is outside 0.05–0.5. Fix: -p holdout 0.2")
     if not isinstance(cv_folds, int) or not (cv_folds == 0 or 2 <= cv_folds <= 20):
         raise ValueError(f"cv_folds: {cv_folds!r} is neither 0 (by table size) nor an integer in 2–20. Fix: -p cv_folds 5")
+    if not isinstance(time_budget, int) or isinstance(time_budget, bool) or time_budget < -1:
+        raise ValueError(f"time_budget: {time_budget!r} is not -1 (none), 0 (by table size) or a number of seconds. Fix: -p time_budget 0")
 
 CV_FOLDS_LARGE = 50_000   # training rows above which 3 folds are used instead of 5
 
@@ -108,11 +111,33 @@ def cv_folds_for(train_rows:int, # rows of the training part
     if requested: return requested
     return 5 if train_rows <= CV_FOLDS_LARGE else 3
 
+# %% ../notebooks/06a_train.ipynb #cd758f76
+TIME_BUDGETS = ((10_000, 150),)   # (up to this many rows, seconds for a training run); beyond: TIME_BUDGET_LARGE
+TIME_BUDGET_LARGE = 780
+AUTOML_MIN_SECONDS = 30           # AutoML always gets at least this long
+
+def time_budget_for(rows:int,           # rows of the customer table
+                    requested:int=0) -> int:
+    "Seconds a training run aims for: `requested` when given (-1: none, returned as 0), else 150 up to 10,000 rows and 780 beyond."
+    if requested: return max(requested, 0)
+    return next((seconds for limit, seconds in TIME_BUDGETS if rows <= limit), TIME_BUDGET_LARGE)
+
+def automl_seconds(budget:int,      # the run's time budget (0: none)
+                   elapsed:float,   # seconds the run has used before AutoML
+                   requested:int=0) -> int:
+    "AutoML's time cap: `requested` when given, else what `budget` leaves after `elapsed` and a reserve for the final fit and logging (0: none)."
+    if requested or not budget: return requested
+    reserve = 20 + 0.2 * elapsed
+    return max(AUTOML_MIN_SECONDS, int(budget - elapsed - reserve))
+
 # %% ../notebooks/06a_train.ipynb #432d5702
-def fit_candidates(spec:DatasetSpec, split:Split, models, seed:int, automl:bool, automl_params:dict, blend:bool) -> list:
-    "The baselines, AutoML and the best blend, each scored; one that fails is recorded and the others go on."
+def fit_candidates(spec:DatasetSpec, split:Split, models, seed:int, automl:bool, automl_params:dict, blend:bool,
+                   budget:int=0, started:float|None=None) -> list: # the run's time budget (0: none) and its start (`time.perf_counter`)
+    "The baselines, AutoML (capped by what the budget leaves) and the best blend, each scored; one that fails is recorded and the others go on."
     candidates = fit_baselines(spec, split, models, seed) if as_list(models) else []
-    if automl: candidates.append(try_candidate("h2o_automl", fit_automl, spec, split, seed, **automl_params))
+    elapsed = time.perf_counter() - (started or time.perf_counter())
+    cap = automl_seconds(budget, elapsed, automl_params.get("max_runtime_secs", 0))
+    if automl: candidates.append(try_candidate("h2o_automl", fit_automl, spec, split, seed, **{**automl_params, "max_runtime_secs": cap}))
     mixed = best_blend(candidates, split, spec) if blend else None
     return candidates + ([mixed] if mixed is not None else [])
 
@@ -133,7 +158,8 @@ def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = 
           cv_folds:int=0,         # stratified CV folds (baselines, and AutoML unless `nfolds`); 0: by table size (`cv_folds_for`)
           automl:bool=True,       # add H2O AutoML to the candidates (needs Java 17)
           max_models:int=AUTOML_MAX_MODELS, # AutoML base models; with `seed`, runs are reproducible
-          max_runtime_secs:int=0, # AutoML time cap (0: none; a capped run is not reproducible)
+          max_runtime_secs:int=0, # AutoML time cap (0: what `time_budget` leaves)
+          time_budget:int=0,      # seconds the whole run aims for (0: by table size, `time_budget_for`; -1: none)
           nfolds:int=0,           # AutoML's own folds (0: the baselines' folds)
           include_algos="", exclude_algos=",".join(AUTOML_EXCLUDE), # H2O algorithms to use / skip (comma-separated)
           balance_classes:bool=False, # oversample the minority class in AutoML
@@ -144,18 +170,19 @@ def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = 
                      numeric=numeric, categorical=categorical, drop=drop)
     overrides = {k: _given(v) for k, v in overrides.items() if _given(v) is not None}
     aml = automl_arguments(max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes)
+    started = time.perf_counter()
     with tracked_run(experiment, f"train {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "train"}) as run:
-        params = dict(seed=seed, models=models, holdout=holdout, cv_folds=cv_folds, query=query, automl=automl, blend=blend)
+        params = dict(seed=seed, models=models, holdout=holdout, cv_folds=cv_folds, query=query, automl=automl, blend=blend, time_budget=time_budget)
         automl_params = dict(max_models=max_models, max_runtime_secs=max_runtime_secs, nfolds=nfolds,
                              include_algos=include_algos, exclude_algos=exclude_algos, balance_classes=balance_classes)
         mlflow.log_params({**params, **({f"automl.{k}": v for k, v in automl_params.items()} if automl else {})})
-        check_training_params(seed, holdout, cv_folds)
+        check_training_params(seed, holdout, cv_folds, time_budget)
         if not as_list(models) and not automl:
             raise ValueError("models: no candidates to train. Fix: name baselines (-p models logreg,hgb) or enable AutoML (-p automl true).")
         df, spec = load_dataset(_given(data), _given(query), strict=strict, **overrides)
         split = split_holdout(df, spec, seed, holdout, cv_folds_for(round(len(df) * (1 - holdout)), cv_folds))
         fp = log_dataset(df, spec, split, source_name(_given(data)))
-        candidates = fit_candidates(spec, split, models, seed, automl, aml, blend)
+        candidates = fit_candidates(spec, split, models, seed, automl, aml, blend, time_budget_for(len(df), time_budget), started)
         best = final_fit(choose(candidates), split, spec)
         candidates = [best if c.name == best.name else c for c in candidates]
         infos, panel = log_candidates(candidates, spec, split)
@@ -164,6 +191,6 @@ def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = 
         decision = register_through_gate(infos[best.name].model_uri, best.holdout["roc_auc"], split.holdout, y_hold,
                                          candidate_proba=best.holdout_proba)
     boards = [c.info["leaderboard"] for c in candidates if "leaderboard" in c.info]
-    notes = [c.info["settings"]["left_out"] for c in candidates if "left_out" in c.info.get("settings", {})]
+    notes = [c.info["settings"][k] for c in candidates for k in ("left_out", "time_cap") if k in c.info.get("settings", {})]
     return TrainResult(run.info.run_id, spec, fp, leaderboard(candidates), best.name, decision, panel, boards[0] if boards else None,
                        best.info["fitted_on"], notes)
