@@ -55,7 +55,7 @@ def churn_nb_command() -> list:
     return [str(script)] if script.exists() else [sys.executable, "-c", "from churn_nb.cli import main; raise SystemExit(main())"]
 
 def run_record(workspace:Path) -> dict:
-    "What the newest training run in `workspace` recorded: champion holdout AUC, peer AUC, best model, leaderboard top 5."
+    "What the newest training run in `workspace` recorded: champion holdout AUC, peer AUC, best model, failed candidates, leaderboard top 5, AutoML's model count."
     from mlflow import MlflowClient
     uri = f"sqlite:///{workspace}/mlflow.db"; c = MlflowClient(uri, uri)
     run = c.search_runs([e.experiment_id for e in c.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)[0]
@@ -65,7 +65,8 @@ def run_record(workspace:Path) -> dict:
     h2o = pd.read_csv(c.download_artifacts(run.info.run_id, "automl/leaderboard.csv", str(workspace))) if "automl/leaderboard.csv" in automl else None
     return dict(status=run.info.status, best=run.data.tags.get("churn_nb.best"), champion_holdout_roc_auc=run.data.metrics.get("gate_candidate_roc_auc"),
                 logreg_holdout_roc_auc=run.data.metrics.get("logreg.holdout_roc_auc"), top5=board.head(5).to_dict("records"),
-                automl_top5=[] if h2o is None else h2o[[c for c in ("model_id", "auc", "logloss", "aucpr", "training_time_ms") if c in h2o]].head(5).to_dict("records"))
+                automl_top5=[] if h2o is None else h2o[[c for c in ("model_id", "auc", "logloss", "aucpr", "training_time_ms") if c in h2o]].head(5).to_dict("records"),
+                failed=run.data.tags.get("churn_nb.failed_candidates"), automl_models=None if h2o is None else len(h2o))
 
 # %% ../notebooks/14_bench.ipynb #4d8b445e
 def bench_train(seeds=(0, 1, 2), budgets:dict|None=None, keep:bool=False) -> pd.DataFrame:

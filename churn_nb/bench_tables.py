@@ -127,7 +127,7 @@ def train_run(workspace:Path, parts:dict, seed:int) -> dict:
     args = churn_nb_command() + ["run", "train", "-p", "data", str(parts["train"]), "-p", "seed", str(seed)]
     m = measure(args, env={"CHURN_NB_HOME": str(workspace)}, timeout=3600)
     rec = run_record(workspace) if m["returncode"] == 0 else dict(status="FAILED", error=m["stderr"][-800:])
-    keep = ("status", "best", "error")
+    keep = ("status", "best", "error", "failed", "automl_models")
     return {**{k: v for k, v in m.items() if k != "stderr"}, **{k: rec[k] for k in keep if k in rec}}
 
 def pipeline_run(workspace:Path, parts:dict) -> dict:
@@ -221,6 +221,8 @@ def tables_notes(summary:pd.DataFrame, runs:pd.DataFrame, chart:str="tables.png"
     out += [f"| {what} | {verdict[ok]} |" for what, ok in checks]
     errors = runs[runs.status != "FINISHED"] if "status" in runs else runs.iloc[:0]
     out += ["", *[f"- {r.table} seed {r.seed} failed: {getattr(r, 'error', '(no message)')}" for r in errors.itertuples()]]
+    lost = runs[runs.failed.notna()] if "failed" in runs else runs.iloc[:0]
+    out += [f"- {r.table} seed {r.seed}: the run went on without a failed candidate: {r.failed}" for r in lost.itertuples()]
     return "\n".join(out)
 
 # %% ../notebooks/14c_bench_tables.ipynb #21f59095
