@@ -112,13 +112,13 @@ def cv_folds_for(train_rows:int, # rows of the training part
     return 5 if train_rows <= CV_FOLDS_LARGE else 3
 
 # %% ../notebooks/06a_train.ipynb #cd758f76
-TIME_BUDGETS = ((10_000, 150),)   # (up to this many rows, seconds for a training run); beyond: TIME_BUDGET_LARGE
+TIME_BUDGETS = ((10_000, 0),)     # (up to this many rows, seconds for a training run, 0: none); beyond: TIME_BUDGET_LARGE
 TIME_BUDGET_LARGE = 780
 AUTOML_MIN_SECONDS = 30           # AutoML always gets at least this long
 
 def time_budget_for(rows:int,           # rows of the customer table
                     requested:int=0) -> int:
-    "Seconds a training run aims for: `requested` when given (-1: none, returned as 0), else 150 up to 10,000 rows and 780 beyond."
+    "Seconds a training run aims for (0: no budget): `requested` when given (-1: none), else none up to 10,000 rows and 780 beyond."
     if requested: return max(requested, 0)
     return next((seconds for limit, seconds in TIME_BUDGETS if rows <= limit), TIME_BUDGET_LARGE)
 
