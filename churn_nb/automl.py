@@ -14,6 +14,7 @@ import pandas as pd
 import psutil
 from fastcore.basics import patch
 from . import config
+from .config import port_listening
 from .baselines import Candidate, fold_metrics
 from .data import DatasetSpec, Split, features_frame, target_vector
 from .evaluate import classification_metrics
@@ -22,10 +23,10 @@ from .evaluate import classification_metrics
 __all__ = ['REQUEST_TIMEOUT', 'MEMORY_FIX', 'WATCHDOG', 'TARGET', 'FOLD', 'AUTOML_MAX_MODELS', 'AUTOML_EXCLUDE',
            'AUTOML_MODELS_BY_ROWS', 'ONEHOT_ALGOS', 'ONEHOT_MAX_LEVELS', 'EXPLAINER_ALGOS', 'CONTRIBUTION_SCALE',
            'PARITY_TOLERANCE', 'ADDITIVITY_TOLERANCE', 'ADDITIVITY_ROWS', 'EXPORT_TRIES', 'H2OClusterError', 'h2o_home',
-           'ident', 'is_running', 'is_alive', 'stop_process', 'cluster_jvms', 'port_listening', 'free_port',
-           'cluster_name', 'ClusterHandle', 'record_path', 'write_record', 'reap_stale_clusters', 'start_watchdog',
-           'failure_reason', 'out_of_memory', 'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session',
-           'stop_local', 'connect_remote', 'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models',
+           'ident', 'is_running', 'is_alive', 'stop_process', 'cluster_jvms', 'free_port_pair', 'cluster_name',
+           'ClusterHandle', 'record_path', 'write_record', 'reap_stale_clusters', 'start_watchdog', 'failure_reason',
+           'out_of_memory', 'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session', 'stop_local',
+           'connect_remote', 'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models',
            'automl_exclusions', 'cancel_on_error', 'run_automl', 'leaderboard_frame', 'cv_predictions', 'cv_metrics',
            'time_cap_note', 'genmodel_jar_file', 'genmodel_loader', 'load_mojo', 'row_loop', 'score_handle',
            'contributions_handle', 'model_columns', 'encode_rows', 'run_rows', 'original_column', 'balance_shift',
@@ -76,16 +77,10 @@ def cluster_jvms(name:str) -> list:
     return found
 
 # %% ../notebooks/05_automl.ipynb #8542bfca
-def port_listening(port:int, host:str=config.HOST) -> bool:
-    "Whether something accepts connections on `host:port`."
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex((host, port)) == 0
-
-def free_port(host:str=config.HOST) -> int:
+def free_port_pair(host:str=config.HOST) -> int:
     "A port the kernel reports free on `host` whose successor is free too (H2O uses port and port + 1)."
     for _ in range(100):
-        with socket.socket() as s: s.bind((host, 0)); port = s.getsockname()[1]
+        port = config.free_port(host)
         if port < 65535 and not port_listening(port + 1, host): return port
     raise H2OClusterError(f"no free pair of ports on {host}. Fix: free some ports, or point CHURN_NB_H2O_URL at a running cluster")
 
@@ -210,7 +205,7 @@ def start_local(memory:str) -> ClusterHandle:
     out = io.StringIO()
     try:
         with redirect_stdout(out):
-            h2o.init(ip=config.HOST, port=free_port(), name=name, bind_to_localhost=True, max_mem_size=memory,
+            h2o.init(ip=config.HOST, port=free_port_pair(), name=name, bind_to_localhost=True, max_mem_size=memory,
                      ice_root=str(c.folder/"ice"), log_dir=str(c.folder/"logs"), verbose=False)
         attach_jvm(c)
     except BaseException as e:

@@ -12,7 +12,7 @@ from . import config
 from .bench import PeakMemory, churn_nb_command, markdown_table, measure, write_bench
 
 # %% auto #0
-__all__ = ['SERVERS', 'API_CHAMPIONS', 'TARGETS', 'post_bytes', 'read_answer', 'drive', 'sequential', 'percentiles', 'free_port',
+__all__ = ['SERVERS', 'API_CHAMPIONS', 'TARGETS', 'post_bytes', 'read_answer', 'drive', 'sequential', 'percentiles',
            'server_command', 'request_body', 'start_server', 'wait_ready', 'stop_server', 'load_test', 'bench_server',
            'prepare_workspace', 'champion_of', 'bench_api', 'summarise_api', 'api_figure', 'api_notes',
            'write_api_bench']
@@ -89,17 +89,13 @@ def percentiles(latency:np.ndarray, status:np.ndarray, ok:int=200) -> dict:
 # %% ../notebooks/14a_bench_api.ipynb #45bb3f30
 SERVERS = {"churn_nb": {"path": "/predict", "ready": "/health"}, "mlflow": {"path": "/invocations", "ready": "/ping"}}
 
-def free_port() -> int:
-    "A TCP port free on 127.0.0.1 now."
-    with socket.socket() as s: s.bind((config.HOST, 0)); return s.getsockname()[1]
-
 def server_command(kind:str, workspace:Path, port:int) -> tuple:
     "(argv, env) starting server `kind` ('churn_nb' or 'mlflow') for `workspace`'s champion on `port`."
     env = {"CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": f"sqlite:///{workspace}/mlflow.db"}
     if kind == "churn_nb": return [sys.executable, "-c", f"from churn_nb.serve import run; run(port={port})"], env
     if kind == "mlflow":   # it runs `uvicorn` from PATH: this environment's
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        return [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/churn@champion", "--env-manager", "local", "-h", config.HOST, "-p", str(port)], env
+        return [sys.executable, "-m", "mlflow", "models", "serve", "-m", config.CHAMPION_URI, "--env-manager", "local", "-h", config.HOST, "-p", str(port)], env
     raise ValueError(f"server {kind!r}: unknown. Fix: use one of {', '.join(SERVERS)}")
 
 def request_body(kind:str, customers:list, features:list) -> bytes:
@@ -159,7 +155,7 @@ def load_test(spec_file:str):
 
 def bench_server(kind:str, workspace:Path, customers:list, features:list, seconds:float=60, rate:float=100, batch_rows:int=1000, repeats:int=20, warmup:int=200) -> dict:
     "Start server `kind` on `workspace`'s champion, load it (in a separate process), measure its memory; one record."
-    port, folder = free_port(), Path(tempfile.mkdtemp(prefix=f"bench-api-{kind}-", dir=workspace))
+    port, folder = config.free_port(), Path(tempfile.mkdtemp(prefix=f"bench-api-{kind}-", dir=workspace))
     proc = start_server(kind, workspace, port, folder/"server.log")
     try:
         started = wait_ready(port, SERVERS[kind]["ready"], proc)
@@ -191,7 +187,7 @@ def prepare_workspace(params:dict) -> tuple:
 
 def champion_of(workspace:Path) -> dict:
     "Version, model type and explanation method of `workspace`'s champion (from its MLflow store)."
-    code = "import json; from churn_nb.pipeline import load_champion; c = load_champion(); print(json.dumps({'version': c.version, 'model': getattr(c.model, 'model_id', type(c.model[-1]).__name__ if hasattr(c.model, 'steps') else type(c.model).__name__), 'method': c.explainer.method}))"
+    code = "import json; from churn_nb.registry import load_champion; c = load_champion(); print(json.dumps({'version': c.version, 'model': getattr(c.model, 'model_id', type(c.model[-1]).__name__ if hasattr(c.model, 'steps') else type(c.model).__name__), 'method': c.explainer.method}))"
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": ""}, capture_output=True, text=True, timeout=600)
     if out.returncode: raise RuntimeError(f"bench api: cannot load the champion of {workspace}: {out.stderr[-1500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import psutil
-from . import config
+from . import config, store
 from .bench import churn_nb_command, markdown_table, measure, synthetic_customers
 
 # %% auto #0
 __all__ = ['OVERVIEW', 'OVERVIEW_TABS', 'BURSTS', 'TARGETS', 'MEMORY_TARGET_MIB', 'CHROMIUM_FLAGS', 'chromium',
-           'latest_customers', 'scored_workspace', 'free_port', 'Server', 'busy', 'wait_ready', 'timed', 'leave',
-           'visitors', 'customer_lookups', 'whatif_moves', 'risk_filters', 'startup_seconds', 'cpu_seconds',
-           'browser_procs', 'memory_of', 'summarise_dashboard', 'visitor_times', 'memory_lines', 'burst_lines',
-           'dashboard_notes', 'write_dashboard_bench', 'burst', 'one_visitor', 'sample_customers', 'bench_dashboard']
+           'latest_customers', 'scored_workspace', 'Server', 'busy', 'wait_ready', 'timed', 'leave', 'visitors',
+           'customer_lookups', 'whatif_moves', 'risk_filters', 'startup_seconds', 'cpu_seconds', 'browser_procs',
+           'memory_of', 'summarise_dashboard', 'visitor_times', 'memory_lines', 'burst_lines', 'dashboard_notes',
+           'write_dashboard_bench', 'burst', 'one_visitor', 'sample_customers', 'bench_dashboard']
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #1899516d
 OVERVIEW = "overview, 10 visitors in 10 s, a browser each"        # cold: nothing cached, all on the server's cores
@@ -38,9 +38,9 @@ def chromium() -> str:
 # %% ../notebooks/14b_bench_dashboard.ipynb #29ecaf0c
 def latest_customers(ws:Path) -> tuple:
     "(customers, source) of the latest published run of workspace `ws` ((0, None) before the first)."
-    f = Path(ws)/"marts"/"latest.json"
-    if not f.exists(): return 0, None
-    run = json.loads(f.read_text())["run_id"]; s = json.loads((Path(ws)/"marts"/"runs"/run/"summary.json").read_text())
+    run = store.latest_run(Path(ws)/"marts")
+    if run is None: return 0, None
+    s = json.loads((Path(ws)/"marts"/"runs"/run/"summary.json").read_text())
     return int(s["kpis"]["customers"]), s.get("source")
 
 def _step(name:str, argv:list, ws:Path, timeout:float) -> dict:
@@ -60,16 +60,12 @@ def scored_workspace(customers:int=1_000_000, seed:int=0, workspace=None) -> tup
     return ws, setup
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #e40fd248
-def free_port() -> int:
-    "A free TCP port on 127.0.0.1."
-    with socket.socket() as s: s.bind((config.HOST, 0)); return s.getsockname()[1]
-
 class Server:
     "The dashboard served for workspace `ws` on a free port (what `churn-nb dashboard` runs), with its log in `log`."
     def __init__(self, ws:Path, log:Path, refresh:float=60,
                  pool:int|None=None):   # preheated kernels (default: `dashboard.pool_size()`, as `churn-nb dashboard`)
         from churn_nb.dashboard import voila_argv, pool_size
-        self.ws, self.log, self.port, self.pool = Path(ws), Path(log), free_port(), pool or pool_size()
+        self.ws, self.log, self.port, self.pool = Path(ws), Path(log), config.free_port(), pool or pool_size()
         env = {**os.environ, "CHURN_NB_HOME": str(ws), "CHURN_NB_DASHBOARD_REFRESH": str(refresh)}
         env.pop("MLFLOW_TRACKING_URI", None)
         with open(self.log, "ab") as out:
@@ -333,7 +329,7 @@ def one_visitor(server:Server, ids:list, reasons:list, repeats:int, context:dict
 
 def sample_customers(ws:Path, k:int, seed:int=0) -> tuple:
     "(ids, first reasons) of `k` customers of the latest run of workspace `ws`."
-    run = json.loads((ws/"marts"/"latest.json").read_text())["run_id"]
+    run = store.latest_run(ws/"marts")
     mart = pd.read_parquet(ws/"marts"/"runs"/run/"customers.parquet", columns=["customer_id", "top_reasons"])
     pick = mart.sample(k, random_state=seed)
     return list(pick.customer_id), [(json.loads(r) or [{"text": ""}])[0]["text"] for r in pick.top_reasons]

@@ -105,8 +105,9 @@ def peer_scores(parts:dict) -> dict:
 # %% ../notebooks/14c_bench_tables.ipynb #66ffb074
 SCORE_CODE = """
 import sys, numpy as np, pandas as pd, mlflow
+from churn_nb.config import CHAMPION_URI
 raw = pd.read_csv(sys.argv[1], low_memory=False).drop(columns=[sys.argv[2]])
-p = mlflow.pyfunc.load_model("models:/churn@champion").predict(raw)["churn_probability"].to_numpy()
+p = mlflow.pyfunc.load_model(CHAMPION_URI).predict(raw)["churn_probability"].to_numpy()
 np.save(sys.argv[3], p)
 """
 

@@ -16,8 +16,8 @@ __all__ = ['SERVICES', 'COMMANDS', 'CliError', 'notebook_path', 'declared_parame
            'check_java', 'port_free', 'check_ports', 'check_workspace', 'check_store', 'doctor', 'print_doctor',
            'service_pid', 'wait_for_port', 'start_service', 'stop_service', 'mlflow_ui_command', 'workspace_env',
            'serve_argv', 'parser', 'run_command', 'schedule_command', 'smoke_command', 'run_service', 'ui_command',
-           'serve_command', 'dashboard_command', 'stop_command', 'model_uri', 'model_spec', 'template_source',
-           'offers_command', 'bench_command', 'main']
+           'serve_command', 'dashboard_command', 'stop_command', 'template_source', 'offers_command', 'bench_command',
+           'main']
 
 # %% ../notebooks/13_cli.ipynb #e2a88855
 class CliError(Exception):
@@ -329,7 +329,7 @@ def workspace_env() -> dict:
     "Environment that pins a service to this workspace (and its MLflow store) whatever its working directory."
     return {"CHURN_NB_HOME": str(config.workspace()), "MLFLOW_TRACKING_URI": config.tracking_uri()}
 
-def serve_argv(port:int=config.PORTS["api"], model_uri:str="models:/churn@champion") -> list:
+def serve_argv(port:int=config.PORTS["api"], model_uri:str=config.CHAMPION_URI) -> list:
     "The command that runs the REST API in the foreground (what `churn-nb serve` runs in the background)."
     return [sys.executable, "-c", "from churn_nb.cli import main; raise SystemExit(main())", "serve", "--port", str(port), "--model", model_uri]
 
@@ -354,7 +354,7 @@ def parser() -> argparse.ArgumentParser:
     _service_args(sub.add_parser("ui", help="serve the MLflow UI on 127.0.0.1:5001"), config.PORTS["mlflow_ui"], "the UI")
     serve = sub.add_parser("serve", help="serve the REST API (predict, explain, recommend) for the champion on 127.0.0.1:5055; OpenAPI docs at /docs")
     _service_args(serve, config.PORTS["api"], "the API")
-    serve.add_argument("--model", default="models:/churn@champion", help="registered model to serve (an alias is followed when it moves)")
+    serve.add_argument("--model", default=config.CHAMPION_URI, help="registered model to serve (an alias is followed when it moves)")
     _service_args(sub.add_parser("dashboard", help="serve the Voila business dashboard on 127.0.0.1:8866"), config.PORTS["dashboard"], "the dashboard")
     sub.add_parser("stop", help="stop the services churn_nb started in the background (MLflow UI, API, dashboard)")
     offers = sub.add_parser("offers", help="write a starting offer catalogue (offers.yml) for a table's columns: "
@@ -434,23 +434,14 @@ def stop_command(args):
     for name in SERVICES: print(f"{SERVICES[name]}: {'stopped' if stop_service(name) else 'was not running'}")
 
 # %% ../notebooks/13_cli.ipynb #5e12ae22
-def model_uri(name:str|None) -> str:
-    "The registry URI `--model` names: the champion for none or 'champion', an alias of `churn`, or a models:/ URI."
-    if not name or name == "champion": return "models:/churn@champion"
-    return name if name.startswith("models:/") else f"models:/churn@{name}"
-
-def model_spec(uri:str):
-    "The dataset spec of the registered model at `uri` (CliError when there is none)."
-    import mlflow
-    from churn_nb.data import ChurnDataError, DatasetSpec
-    from churn_nb.pipeline import model_version
-    try: mv = model_version(uri)
-    except ChurnDataError as e: raise CliError(str(e)) from None
-    return DatasetSpec.from_dict(mlflow.pyfunc.load_model(f"models:/{mv.name}/{mv.version}").unwrap_python_model().spec)
-
 def template_source(args) -> tuple:
-    "(spec, labelled table or None, its name) for `churn-nb offers`: from `--data`, else from `--model`."
-    if not args.data: return model_spec(model_uri(args.model)), None, model_uri(args.model)
+    "(spec, labelled table or None, its name) for `churn-nb offers`: from `--data`, else from `--model` (`registry.model_uri`)."
+    if not args.data:
+        from churn_nb.data import ChurnDataError
+        from churn_nb.registry import model_spec, model_uri
+        uri = model_uri(args.model)
+        try: return model_spec(uri), None, uri
+        except ChurnDataError as e: raise CliError(str(e)) from None
     from churn_nb.data import load_dataset, source_name
     try: raw, spec = load_dataset(args.data)
     except (ValueError, OSError) as e: raise CliError(str(e)) from None

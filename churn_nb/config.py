@@ -8,8 +8,9 @@ import os
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['HOST', 'PORTS', 'workspace', 'tracking_uri', 'artifact_root', 'store_url', 'h2o_url', 'h2o_memory', 'reports_dir',
-           'marts_dir', 'runtime_dir', 'scheduled_dir']
+__all__ = ['HOST', 'PORTS', 'TIERS', 'AT_RISK', 'MODEL_NAME', 'CHAMPION_URI', 'workspace', 'tracking_uri', 'artifact_root',
+           'store_url', 'h2o_url', 'h2o_memory', 'reports_dir', 'marts_dir', 'runtime_dir', 'scheduled_dir',
+           'free_port', 'port_listening']
 
 # %% ../notebooks/00_config.ipynb #da1f4955
 def workspace() -> Path:
@@ -63,3 +64,26 @@ def scheduled_dir() -> Path:
 # %% ../notebooks/00_config.ipynb #4c233e8e
 HOST = "127.0.0.1"
 PORTS = dict(mlflow_ui=5001, api=5055, dashboard=8866, h2o=54321)
+
+# %% ../notebooks/00_config.ipynb #3ec2d422
+def free_port(host:str=HOST) -> int:
+    "A TCP port free on `host` now (the kernel's pick)."
+    import socket
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+def port_listening(port:int, host:str=HOST) -> bool:
+    "Whether something accepts connections on `host:port`."
+    import socket
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0
+
+# %% ../notebooks/00_config.ipynb #7441f375
+TIERS = ("High", "Medium", "Low")
+AT_RISK = TIERS[:2]
+
+# %% ../notebooks/00_config.ipynb #2b62d5df
+MODEL_NAME = "churn"
+CHAMPION_URI = f"models:/{MODEL_NAME}@champion"

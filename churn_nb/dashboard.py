@@ -13,24 +13,24 @@ import pandas as pd
 import ipywidgets as W
 from fastcore.basics import patch
 from . import config
+from .config import CHAMPION_URI, TIERS
 
 # %% auto #0
-__all__ = ['FIX', 'NEEDED', 'MART_FIELDS', 'CHAMPION_URI', 'AT_RISK', 'TIERS', 'NO_CHAMPION_FIX', 'CHARTS', 'RED', 'AMBER',
-           'GREEN', 'BLUE', 'GREY', 'TIER_COLOURS', 'RISK_ROWS', 'CALL_COLUMNS', 'METRIC_NAMES', 'BOARD_COLUMNS',
-           'TABS', 'STYLE', 'POOLED_MIB', 'VISITOR_MIB', 'SERVER_MIB', 'one_line', 'friendly_message', 'ServerLog',
-           'server_log', 'notice', 'friendly', 'guarded', 'latest_pointer', 'done', 'in_background', 'run_folder',
-           'read_history', 'at_risk_label', 'unreadable', 'numbers_of', 'filter_columns', 'quoted', 'ident',
-           'duckdb_connection', 'Marts', 'DashboardData', 'is_float', 'contribution_of', 'whatif_frame',
-           'load_champion', 'model_info', 'importance', 'load_data', 'reload_champion', 'pct', 'num', 'svg_gauge',
-           'svg_bars', 'svg_confidence', 'svg_waterfall', 'svg_trend', 'html_table', 'kpi_cards', 'tier_table',
-           'segment_table', 'run_label', 'trend_charts', 'section', 'overview_page', 'first_reason', 'offer_name',
-           'risk_columns', 'risk_table', 'call_list_csv', 'download_link', 'number_filter', 'risk_sorts', 'count_line',
-           'risk_list_page', 'reason_items', 'offers_table', 'customer_head', 'history_html', 'feedback_html',
-           'binary_columns_of', 'waterfall_html', 'customer_page', 'typical_row', 'number_control', 'whatif_controls',
-           'set_controls', 'whatif_result', 'whatif_page', 'board_html', 'champion_card', 'metrics_table',
-           'importance_html', 'model_page', 'refresh_seconds', 'nothing_scored', 'App', 'app', 'app_notebook',
-           'template_root', 'memory_budget_mib', 'pool_size', 'voila_argv', 'pool_for_many', 'page_sets_xsrf_cookie',
-           'serve']
+__all__ = ['FIX', 'NEEDED', 'MART_FIELDS', 'AT_RISK_LABEL', 'NO_CHAMPION_FIX', 'CHARTS', 'RED', 'AMBER', 'GREEN', 'BLUE', 'GREY',
+           'TIER_COLOURS', 'RISK_ROWS', 'CALL_COLUMNS', 'METRIC_NAMES', 'BOARD_COLUMNS', 'TABS', 'STYLE', 'POOLED_MIB',
+           'VISITOR_MIB', 'SERVER_MIB', 'one_line', 'friendly_message', 'ServerLog', 'server_log', 'notice', 'friendly',
+           'guarded', 'done', 'in_background', 'run_folder', 'read_history', 'at_risk_label', 'unreadable',
+           'numbers_of', 'filter_columns', 'quoted', 'ident', 'duckdb_connection', 'Marts', 'DashboardData', 'is_float',
+           'contribution_of', 'whatif_frame', 'load_champion', 'model_info', 'importance', 'load_data',
+           'reload_champion', 'pct', 'num', 'svg_gauge', 'svg_bars', 'svg_confidence', 'svg_waterfall', 'svg_trend',
+           'html_table', 'kpi_cards', 'tier_table', 'segment_table', 'run_label', 'trend_charts', 'section',
+           'overview_page', 'first_reason', 'offer_name', 'risk_columns', 'risk_table', 'call_list_csv',
+           'download_link', 'number_filter', 'risk_sorts', 'count_line', 'risk_list_page', 'reason_items',
+           'offers_table', 'customer_head', 'history_html', 'feedback_html', 'binary_columns_of', 'waterfall_html',
+           'customer_page', 'typical_row', 'number_control', 'whatif_controls', 'set_controls', 'whatif_result',
+           'whatif_page', 'board_html', 'champion_card', 'metrics_table', 'importance_html', 'model_page',
+           'refresh_seconds', 'nothing_scored', 'App', 'app', 'app_notebook', 'template_root', 'memory_budget_mib',
+           'pool_size', 'voila_argv', 'pool_for_many', 'page_sets_xsrf_cookie', 'serve']
 
 # %% ../notebooks/12_dashboard.ipynb #0e643eaa
 FIX = "reload the page; if it happens again, tell the analytics team (the details are in the dashboard's log)"
@@ -92,12 +92,6 @@ def guarded(action:str, build, *args, fix:str|None=None, **kw) -> W.Widget:
     return page if page is not None else box
 
 # %% ../notebooks/12_dashboard.ipynb #18616d69
-def latest_pointer() -> str|None:
-    "The run id the marts' `latest.json` names, or None before the first run (reads one small file, creates nothing)."
-    f = config.marts_dir()/"latest.json"
-    if not f.exists(): return None
-    return str(json.loads(f.read_text())["run_id"])
-
 def done(value=None, error:BaseException|None=None) -> Future:
     "A finished Future holding `value`, or raising `error`."
     f = Future()
@@ -118,8 +112,7 @@ def in_background(fn, *args, name:str="churn-nb-dashboard") -> Future:
 NEEDED = ("customer_id", "probability", "tier", "segment", "value", "revenue_at_risk", "strategy", "top_reasons",
           "top_offers", "top_offer", "top_offer_value")
 MART_FIELDS = {*NEEDED, "segment_id", "model_version", "scored_at", "churned", "run_id", "base"}   # not customers' own
-CHAMPION_URI = "models:/churn@champion"                                   # = pipeline.CHAMPION_URI
-AT_RISK = {"money": "Revenue at risk", "customers": "Customers at risk"}   # = segment.VALUE_UNITS, capitalised
+AT_RISK_LABEL = {"money": "Revenue at risk", "customers": "Customers at risk"}   # = segment.VALUE_UNITS, capitalised
 
 def run_folder(run_id:str) -> Path:
     "The marts folder of run `run_id` (= `store.run_dir`)."
@@ -132,7 +125,7 @@ def read_history() -> pd.DataFrame:
 
 def at_risk_label(summary:dict) -> str:
     "'Revenue at risk', or 'Customers at risk' for a run whose table has no value column."
-    return AT_RISK.get(summary.get("value_unit") or "money", AT_RISK["money"])
+    return AT_RISK_LABEL.get(summary.get("value_unit") or "money", AT_RISK_LABEL["money"])
 
 # %% ../notebooks/12_dashboard.ipynb #e5f2bb91
 def unreadable(f:Path, e:Exception) -> ValueError:
@@ -208,12 +201,10 @@ class Marts:
         return t.to_pandas()
 
 # %% ../notebooks/12_dashboard.ipynb #e2a8d928
-TIERS = ("High", "Medium", "Low")
-
 class DashboardData:
     "The latest run as the pages read it: summary, history, the marts' footer and queries; champion on first use."
     def __init__(self, summary:dict, marts:Marts, history:pd.DataFrame|None=None,
-                 champion:Future|None=None,        # a `pipeline.Champion`; default: loaded on first use
+                 champion:Future|None=None,        # a `registry.Champion`; default: loaded on first use
                  info:Future|None=None,            # `model_info(champion)`; default: read after the champion
                  champion_uri:str|None=None):      # where the champion comes from (polled for a new version)
         schema, self.n = marts.meta()
@@ -436,9 +427,9 @@ NO_CHAMPION_FIX = "check that a champion is registered (churn-nb run train), the
 def load_champion(data:DashboardData, uri:str|None=None):
     "The registered champion (`CHAMPION_URI` by default), warmed up on the run's first customer."
     t0 = time.perf_counter()
-    from churn_nb import pipeline
+    from churn_nb import registry
     from churn_nb.data import features_frame
-    champ = pipeline.load_champion(uri or CHAMPION_URI)
+    champ = registry.load_champion(uri or CHAMPION_URI)
     if data.n: champ.explainer.explain(features_frame(data.head(1), champ.spec, "warm-up"))
     took = time.perf_counter() - t0
     server_log().info("loaded champion version %s and explained one customer in %.2f s", champ.version, took)
@@ -448,21 +439,18 @@ def load_champion(data:DashboardData, uri:str|None=None):
 CHARTS = {"roc.png": "ROC curve", "pr.png": "Precision–recall", "lift.png": "Lift", "calibration.png": "Calibration"}
 
 def model_info(champ) -> dict:
-    "The champion's registry entry and training run: when, holdout metrics, evaluation charts (PNG bytes), leaderboards."
+    "What the Model page shows: the champion's record (`registry.champion_record`), its evaluation charts (PNG bytes) and leaderboards."
     import tempfile
+    from churn_nb.registry import champion_record
     from churn_nb.tracking import ensure_store
-    client = ensure_store(); name = champ.uri.removeprefix("models:/").partition("@")[0].partition("/")[0]
-    mv = client.get_model_version(name, champ.version); run = client.get_run(mv.run_id)
-    best = run.data.tags.get("churn_nb.best", "")
-    info = {"name": name, "version": str(mv.version), "aliases": list(mv.aliases or []), "run_id": mv.run_id, "best": best, "description": mv.description or "",
-            "registered": datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc), "trained": datetime.fromtimestamp(run.info.start_time / 1000, timezone.utc),
-            "metrics": {k.split(".holdout_", 1)[1]: v for k, v in run.data.metrics.items() if k.startswith(f"{best}.holdout_")}, "charts": {}, "leaderboards": {}}
-    listed = {a.path for d in ("", "plots", "automl") for a in client.list_artifacts(mv.run_id, d or None)}
+    info = champion_record(champ) | {"charts": {}, "leaderboards": {}}
+    client, run_id = ensure_store(), champ.run_id
+    listed = {a.path for d in ("", "plots", "automl") for a in client.list_artifacts(run_id, d or None)}
     with tempfile.TemporaryDirectory() as tmp:
         for f in CHARTS:
-            if f"plots/{f}" in listed: info["charts"][f] = Path(client.download_artifacts(mv.run_id, f"plots/{f}", tmp)).read_bytes()
+            if f"plots/{f}" in listed: info["charts"][f] = Path(client.download_artifacts(run_id, f"plots/{f}", tmp)).read_bytes()
         for title, f in (("Candidates", "leaderboard.csv"), ("H2O AutoML", "automl/leaderboard.csv")):
-            if f in listed: info["leaderboards"][title] = pd.read_csv(client.download_artifacts(mv.run_id, f, tmp))
+            if f in listed: info["leaderboards"][title] = pd.read_csv(client.download_artifacts(run_id, f, tmp))
     return info
 
 def importance(data:DashboardData) -> pd.DataFrame:
@@ -475,7 +463,8 @@ def importance(data:DashboardData) -> pd.DataFrame:
 # %% ../notebooks/12_dashboard.ipynb #18f3fee3
 def load_data(champion:bool=True) -> DashboardData|None:
     "The latest scoring run of the workspace (None before the first): summary, history, the marts' footer; no rows."
-    run_id, t0 = latest_pointer(), time.perf_counter()
+    from churn_nb import store
+    run_id, t0 = store.latest_run(), time.perf_counter()
     if run_id is None: return None
     marts = Marts(run_id)
     summary = json.loads((marts.folder/"summary.json").read_text())
@@ -1031,11 +1020,12 @@ def board_html(board:pd.DataFrame, top:int=12) -> str:
 def champion_card(info:dict, champ) -> str:
     "Who the champion is: name, version, aliases, training run, dates, how it is explained."
     return (f"<h3 class='cn-h'>Champion: {_e(info['name'])} version {_e(info['version'])}</h3>"
-            f"<div class='cn-note'>aliases: {_e(', '.join(info['aliases']) or '–')} · best candidate: {_e(info['best'] or '?')} · trained by run {_e(info['run_id'])} on {info['trained']:%d %b %Y %H:%M} UTC · registered {info['registered']:%d %b %Y %H:%M} UTC</div>"
+            f"<div class='cn-note'>aliases: {_e(', '.join(info['aliases']) or '–')} · best candidate: {_e(info['candidate'] or '?')} · trained by run {_e(info['run_id'])} on {info['trained']:%d %b %Y %H:%M} UTC · registered {info['registered']:%d %b %Y %H:%M} UTC</div>"
             f"<div class='cn-note'>{_e(info['description'])}</div><div class='cn-note'>Reasons are computed by {_e(champ.explainer.method)}.</div>")
 
 def metrics_table(metrics:dict) -> str:
-    "Holdout metrics of the champion, in words."
+    "Holdout metrics of the champion (its record's `holdout_*` metrics), in words."
+    metrics = {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}
     if not metrics: return notice("The training run recorded no holdout metrics for this model.", "info")
     return html_table(pd.DataFrame({"Metric": [METRIC_NAMES.get(k, k) for k in metrics], "Holdout": list(metrics.values())}), {"Holdout": lambda v: f"{v:.4f}"})
 
@@ -1172,14 +1162,15 @@ def open_customer(self:App, customer_id:str):
 @patch
 def poll(self:App) -> str|None:
     "Reload what changed since the last look: 'run' (a new scoring run), 'champion' (a new champion version) or None."
-    run = latest_pointer()
+    from churn_nb import store
+    run = store.latest_run()
     if run != (self.data.run_id if self.data is not None else None) and run != self.failed:
         if not self.reload(): self.failed = run
         return "run"
     d = self.data
     if d is None or not d.champion_uri or not d.champion_started() or not d.champion.done(): return None   # none loaded
     from churn_nb.data import ChurnDataError
-    from churn_nb.pipeline import model_version
+    from churn_nb.registry import model_version
     try: version = str(model_version(d.champion_uri).version)
     except ChurnDataError: return None                  # no champion registered (yet)
     failed = d.champion.exception() is not None

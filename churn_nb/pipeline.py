@@ -12,41 +12,19 @@ import numpy as np
 import pandas as pd
 import mlflow
 from . import config
+from .config import AT_RISK, TIERS
 from .data import ChurnDataError, DatasetSpec, as_numbers, check_rows, data_error, features_frame, read_table, source_name, target_vector
 from .explain import explainer_for, global_importance, draw_importance, top_reasons
+from .registry import CHAMPION_URI, Champion, load_champion, version_uri
 from .tracking import MODEL_NAME, ensure_store, tracked_run
 
 # %% auto #0
-__all__ = ['CHAMPION_URI', 'AT_RISK', 'Champion', 'model_version', 'load_champion', 'stage_dir', 'customer_ids', 'write_stage',
-           'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of', 'unseen_policy', 'scored_chunk',
-           'score_customers', 'write_scored', 'ScoreResult', 'score', 'latest_score_run', 'run_info', 'holdout_ids',
-           'calibration_rows', 'labelled', 'lifetime_of', 'segment_customers', 'log_segment_run', 'segment',
-           'reference_customers', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'call_list',
-           'png_base64', 'report_charts', 'report_words', 'report_table', 'report_html', 'stage_batches', 'publish_run',
-           'parquet_sink', 'write_report', 'recommend']
-
-# %% ../notebooks/10a_pipeline.ipynb #b39ae942
-CHAMPION_URI = f"models:/{MODEL_NAME}@champion"
-
-@dataclass
-class Champion:
-    "The registered champion, loaded: its inner model, spec, explainer and where it came from."
-    uri: str; version: str; run_id: str; model: object; spec: DatasetSpec; explainer: object
-
-def model_version(uri:str):
-    "The registry entry behind `models:/name@alias` or `models:/name/version` (ChurnDataError when there is none)."
-    from mlflow.exceptions import MlflowException
-    client = ensure_store(); name, _, ref = uri.removeprefix("models:/").partition("@")
-    try: return client.get_model_version_by_alias(name, ref) if ref else client.get_model_version(*uri.removeprefix("models:/").split("/"))
-    except MlflowException as e:
-        raise ChurnDataError(f"{uri}: no such registered model ({str(e)[:200]}). Fix: train one first (churn-nb run train), or name an existing model version") from None
-
-def load_champion(uri:str=CHAMPION_URI) -> Champion:
-    "Load the champion (or any `models:/` URI) with its spec and explainer."
-    mv = model_version(uri)
-    churn_model = mlflow.pyfunc.load_model(f"models:/{mv.name}/{mv.version}").unwrap_python_model()
-    spec = DatasetSpec.from_dict(churn_model.spec)
-    return Champion(uri, str(mv.version), mv.run_id, churn_model.model, spec, explainer_for(churn_model.model, spec, getattr(churn_model, "background", None)))
+__all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of',
+           'unseen_policy', 'scored_chunk', 'score_customers', 'write_scored', 'ScoreResult', 'score',
+           'latest_score_run', 'run_info', 'holdout_ids', 'calibration_rows', 'labelled', 'lifetime_of',
+           'segment_customers', 'log_segment_run', 'segment', 'reference_customers', 'recommend_customers',
+           'offers_json', 'final_table', 'run_summary', 'call_list', 'png_base64', 'report_charts', 'report_words',
+           'report_table', 'report_html', 'stage_batches', 'publish_run', 'parquet_sink', 'write_report', 'recommend']
 
 # %% ../notebooks/10a_pipeline.ipynb #da8b115f
 def stage_dir(run_id:str) -> Path: return config.marts_dir()/"stages"/run_id
@@ -242,7 +220,7 @@ def log_segment_run(frame:pd.DataFrame, decided:dict, cal:dict|None, cal_note:st
     mlflow.log_figure(sg.draw_survival(life), "segment/lifetime.png")
     mlflow.log_text(sg.tier_summary(frame).to_csv(), "segment/tiers.csv"); mlflow.log_text(sg.segment_summary(frame, seg.names).to_csv(), "segment/segments.csv")
     mlflow.log_text(seg.profiles.to_csv(), "segment/segment_profiles.csv"); mlflow.log_dict({str(k): v for k, v in seg.silhouette.items()}, "segment/silhouette.json")
-    mlflow.log_metrics({"segments": len(seg.names), "revenue_at_risk": float(frame.revenue_at_risk.sum()), **{f"customers_{t.lower()}": int((frame.tier == t).sum()) for t in ("High", "Medium", "Low")}})
+    mlflow.log_metrics({"segments": len(seg.names), "revenue_at_risk": float(frame.revenue_at_risk.sum()), **{f"customers_{t.lower()}": int((frame.tier == t).sum()) for t in TIERS}})
     mlflow.set_tag("churn_nb.calibration_rows", cal_note)
     if cal:
         mlflow.log_metrics({"calibration_brier": cal["brier"], "calibration_ece": cal["ece"]})
@@ -271,8 +249,6 @@ def segment(scoring_run:str="",        # score run to segment; empty = the newes
     return decided
 
 # %% ../notebooks/10a_pipeline.ipynb #6b623c75
-AT_RISK = ("High", "Medium")
-
 def reference_customers(customers:pd.DataFrame, tiers:np.ndarray) -> tuple:
     "(mask of the retained customers offers are compared with, what they are)."
     if "churned" in customers.columns and (customers.churned == 0).sum() >= 50: return (customers.churned == 0).to_numpy(), "customers labelled as retained"
@@ -311,7 +287,7 @@ def run_summary(table:pd.DataFrame, offer_sum:pd.DataFrame|None, decided:dict, i
                 notes:list=()) -> dict:               # how the run was computed, in words (lifetime, value, tiers, …)
     "KPIs, tiers, segments, offers, value unit, importance and notes of a run, as the report and dashboard show them."
     from churn_nb import segment as sg
-    tiers = sg.tier_summary(table.assign(tier=pd.Categorical(table.tier, ["High", "Medium", "Low"])))
+    tiers = sg.tier_summary(table.assign(tier=pd.Categorical(table.tier, TIERS)))
     segs = sg.segment_summary(table.assign(segment=table.segment.astype(str)))
     kpis = {"customers": len(table), "predicted_churn_rate": float(table.probability.mean()),
             "high_risk_customers": int((table.tier == "High").sum()), "revenue_at_risk": float(table.revenue_at_risk.sum()),
@@ -353,7 +329,7 @@ def report_charts(table:pd.DataFrame, offer_sum:pd.DataFrame|None, importance:pd
     words = at_risk_words(unit)
     figs = {}
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
-    for tier, colour in zip(("Low", "Medium", "High"), ("#7fb77e", "#f2b134", "#d1495b")):
+    for tier, colour in zip(TIERS[::-1], ("#7fb77e", "#f2b134", "#d1495b")):
         ax.hist(table.probability[table.tier == tier], bins=np.linspace(0, 1, 41), color=colour, label=tier)
     ax.set_xlabel("churn probability"); ax.set_ylabel("customers"); ax.legend(title="tier"); figs["Churn probability by risk tier"] = fig
     seg = table.groupby("segment").revenue_at_risk.sum().sort_values()
@@ -472,7 +448,7 @@ def recommend(scoring_run:str="",     # score run to finish; empty = the newest 
     if segment_info is None: read_stage(run_id, "segments", "segment")   # raises: run the segment step first
     with tracked_run(experiment, f"recommend {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "recommend", "churn_nb.scoring_run": run_id}) as run:
         clock = Stopwatch()
-        champ = load_champion(f"models:/{MODEL_NAME}/{info['model_version']}"); clock.lap("load champion")   # the version that scored this run
+        champ = load_champion(version_uri(CHAMPION_URI, info['model_version'])); clock.lap("load champion")   # the version that scored this run
         customers = read_stage(run_id, "customers", "score", stage_columns(run_id, drop=("top_reasons", "base")))
         X = customers[champ.spec.features]
         levels = champ.spec.levels or None

@@ -13,25 +13,24 @@ import pandas as pd
 from matplotlib.figure import Figure
 from fastcore.basics import patch
 from . import config
+from .config import TIERS
 from .data import DatasetSpec, as_numbers, data_error, missing_columns_error, show_rows, target_vector
 from .features import humanize
 
 # %% auto #0
-__all__ = ['TIERS', 'DEFAULTS', 'NUMBERS', 'TENURE_WORDS', 'START_WORDS', 'END_WORDS', 'MONTHS_PER', 'DAYS_PER_MONTH',
-           'VALUE_UNITS', 'ECONOMICS', 'NOBODY', 'PROBABILITY_COLUMNS', 'MAX_LEVELS', 'YES', 'NO', 'DURATION_WORDS',
-           'FRAME_COLUMNS', 'config_error', 'check_number', 'merge_section', 'check_strategy', 'check_tiers',
-           'check_phrases', 'check_overrides', 'tenure_setting', 'check_retention', 'load_retention',
-           'check_probabilities', 'check_labels', 'calibration', 'draw_calibration', 'kaplan_meier',
-           'restricted_remaining', 'Lifetime', 'tenure_unit', 'tenure_candidates', 'find_tenure', 'remaining_lifetime',
-           'draw_survival', 'customer_value', 'value_unit', 'at_risk_words', 'value_note', 'revenue_at_risk',
-           'profit_curve', 'choose_thresholds', 'assign_tiers', 'as_tiers', 'probability_thresholds', 'tier_thresholds',
-           'tier_rule', 'draw_profit_curve', 'segment_columns', 'category_codes', 'top_levels', 'Segmenter',
-           'segment_encoder', 'fit_kmeans', 'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases',
-           'unique_names', 'name_segments', 'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words',
-           'tier_summary', 'segment_summary']
+__all__ = ['DEFAULTS', 'NUMBERS', 'TENURE_WORDS', 'START_WORDS', 'END_WORDS', 'MONTHS_PER', 'DAYS_PER_MONTH', 'VALUE_UNITS',
+           'ECONOMICS', 'NOBODY', 'PROBABILITY_COLUMNS', 'MAX_LEVELS', 'YES', 'NO', 'DURATION_WORDS', 'FRAME_COLUMNS',
+           'config_error', 'check_number', 'merge_section', 'check_strategy', 'check_tiers', 'check_phrases',
+           'check_overrides', 'tenure_setting', 'check_retention', 'load_retention', 'check_probabilities',
+           'check_labels', 'calibration', 'draw_calibration', 'kaplan_meier', 'restricted_remaining', 'Lifetime',
+           'tenure_unit', 'tenure_candidates', 'find_tenure', 'remaining_lifetime', 'draw_survival', 'customer_value',
+           'value_unit', 'at_risk_words', 'value_note', 'revenue_at_risk', 'profit_curve', 'choose_thresholds',
+           'assign_tiers', 'as_tiers', 'probability_thresholds', 'tier_thresholds', 'tier_rule', 'draw_profit_curve',
+           'segment_columns', 'category_codes', 'top_levels', 'Segmenter', 'segment_encoder', 'fit_kmeans',
+           'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases', 'unique_names', 'name_segments',
+           'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words', 'tier_summary', 'segment_summary']
 
 # %% ../notebooks/08_segment.ipynb #fe0fa1fd
-TIERS = ("High", "Medium", "Low")
 DEFAULTS = dict(
     economics=dict(offer_cost=150.0, offer_success_rate=0.25, contact_cost=10.0, outreach_cost=5.0, outreach_success_rate=0.05),
     lifetime=dict(tenure_column="infer", horizon_months=24, fallback_months=12.0),

@@ -20,26 +20,25 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, 
 from pydantic import PlainValidator, WithJsonSchema, create_model, model_validator
 from typing_extensions import NotRequired, Required, TypedDict
 from . import config
+from .config import CHAMPION_URI, TIERS
 from .data import ISO_DATE, ChurnDataError, DatasetSpec, as_dates, days_before, features_frame
 
 # %% auto #0
-__all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'CHAMPION_URI', 'ID_SCHEMA', 'PROBLEMS', 'NO_RUN', 'UP', 'DOWN', 'ANSWERS',
-           'POLL_SECONDS', 'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'DESCRIPTION', 'number_field', 'level_field',
-           'iso_date', 'date_field', 'ignored_columns', 'ignored_fields', 'as_customer_id', 'customer_type',
-           'request_model', 'request_rows', 'ApiError', 'field_path', 'shown', 'explain_error', 'validation_error',
-           'date_block', 'typed_frame', 'iso_text', 'customer_records', 'Tiers', 'published_run', 'latest_tiers',
-           'spec_rows', 'Serving', 'input_schema', 'model_info', 'warm_up', 'load_serving', 'OfferContext',
-           'offer_context', 'Live', 'ids_of', 'predict_answer', 'explain_answer', 'recommend_answer', 'PredictionLog',
-           'ChurnApi', 'respond', 'read_body', 'parse_rows', 'refusal', 'add_error_handlers', 'Reason', 'OfferOut',
-           'PredictResult', 'ExplainResult', 'RecommendResult', 'Answer', 'PredictAnswer', 'ExplainAnswer',
-           'RecommendAnswer', 'Refusal', 'scoring_answer', 'add_scoring_routes', 'add_info_routes', 'openapi_schema',
-           'add_docs', 'create_app', 'asgi', 'run']
+__all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'ID_SCHEMA', 'PROBLEMS', 'NO_RUN', 'UP', 'DOWN', 'ANSWERS', 'POLL_SECONDS',
+           'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'DESCRIPTION', 'number_field', 'level_field', 'iso_date', 'date_field',
+           'ignored_columns', 'ignored_fields', 'as_customer_id', 'customer_type', 'request_model', 'request_rows',
+           'ApiError', 'field_path', 'shown', 'explain_error', 'validation_error', 'date_block', 'typed_frame',
+           'iso_text', 'customer_records', 'Tiers', 'latest_tiers', 'spec_rows', 'Serving', 'input_schema', 'warm_up',
+           'load_serving', 'OfferContext', 'offer_context', 'Live', 'ids_of', 'predict_answer', 'explain_answer',
+           'recommend_answer', 'PredictionLog', 'ChurnApi', 'respond', 'read_body', 'parse_rows', 'refusal',
+           'add_error_handlers', 'Reason', 'OfferOut', 'PredictResult', 'ExplainResult', 'RecommendResult', 'Answer',
+           'PredictAnswer', 'ExplainAnswer', 'RecommendAnswer', 'Refusal', 'scoring_answer', 'add_scoring_routes',
+           'add_info_routes', 'openapi_schema', 'add_docs', 'create_app', 'asgi', 'run']
 
 # %% ../notebooks/11_serve.ipynb #b8600b5d
 MAX_ROWS = 1000           # customers per request
 MAX_BODY = 4 * 2**20      # bytes per request body (1,000 Telco customers take about 0.6 MB)
 MAX_ABS = 1e12            # sanity bound on every number; values outside the training range are scored, not refused
-CHAMPION_URI = "models:/churn@champion"   # = pipeline.CHAMPION_URI (not imported: importing serve stays light)
 
 def number_field(spec:DatasetSpec, column:str):
     "Request type of numeric feature `column`: a finite JSON number within ±`MAX_ABS`, or null (unknown)."
@@ -240,14 +239,10 @@ class Tiers:
         "The tier of each probability in `p`, as `segment.assign_tiers` gives it (None without thresholds)."
         if self.thresholds is None: return [None] * len(p)
         p = np.asarray(p, dtype=float)   # assign_tiers' rule without its Categorical, which costs more than a prediction
-        return np.where(p >= self.thresholds["high"], "High", np.where(p >= self.thresholds["medium"], "Medium", "Low")).tolist()
+        high, medium, low = TIERS
+        return np.where(p >= self.thresholds["high"], high, np.where(p >= self.thresholds["medium"], medium, low)).tolist()
 
 NO_RUN = "no scoring run has been published yet, so there are no tier thresholds. Fix: run `churn-nb run scoring` (or `churn-nb run pipeline`)"
-
-def published_run() -> str|None:
-    "The run id of the latest published scoring run (the marts pointer), or None."
-    f = config.marts_dir()/"latest.json"
-    return json.loads(f.read_text())["run_id"] if f.exists() else None
 
 def latest_tiers() -> Tiers:
     "The tier thresholds of the latest published scoring run."
@@ -280,7 +275,7 @@ def spec_rows(spec:DatasetSpec, n:int=1, seed:int=0) -> list:
 @dataclass(frozen=True)
 class Serving:
     "A loaded champion and what requests need: request model, fields, an example, the /model description."
-    champion: object          # `pipeline.Champion`: version, run, spec, explainer
+    champion: object          # `registry.Champion`: version, run, spec, explainer
     request: type             # the request body's pydantic model
     fields: list              # a customer's fields
     example: dict             # a made-up customer for the docs
@@ -300,15 +295,6 @@ def input_schema(spec:DatasetSpec) -> dict:
             "ignored": ignored_columns(spec), "value_column": spec.value_col, "unknown_value": None,
             "number_bound": MAX_ABS, "max_customers": MAX_ROWS, "max_body_bytes": MAX_BODY}
 
-def model_info(champ, uri:str) -> dict:
-    "Name, version, run, candidate, model type, explanation method and the candidate's metrics of a loaded champion."
-    from churn_nb.tracking import MODEL_NAME, ensure_store
-    run = ensure_store().get_run(champ.run_id); best = run.data.tags.get("churn_nb.best", "")
-    metrics = {k[len(best) + 1:]: v for k, v in sorted(run.data.metrics.items()) if best and k.startswith(best + ".")}
-    kind = f"{type(champ.model).__name__}" + (f" ({champ.model.algo}: {champ.model.model_id})" if hasattr(champ.model, "algo") else f" ({type(champ.model[-1]).__name__})" if hasattr(champ.model, "steps") else "")
-    return {"name": MODEL_NAME, "version": champ.version, "uri": uri, "run_id": champ.run_id, "candidate": best, "model": kind,
-            "explanations": champ.explainer.method, "metrics": metrics, "input": input_schema(champ.spec)}
-
 def warm_up(s:Serving):
     "Run every request path once on made-up rows (1 and 1,000 customers): JIT compilation and class loading happen now, not in a request."
     from churn_nb.explain import top_reasons
@@ -320,11 +306,12 @@ def warm_up(s:Serving):
 
 def load_serving(uri:str=CHAMPION_URI, version:str|None=None) -> Serving:
     "Load champion `uri` (version `version` of its model when given), build its request model and warm it up."
-    from churn_nb.pipeline import load_champion
-    champ = load_champion(uri if version is None else f"models:/{uri.removeprefix('models:/').split('@')[0].split('/')[0]}/{version}")
+    from churn_nb.registry import champion_record, load_champion, version_uri
+    champ = load_champion(uri if version is None else version_uri(uri, version))
+    info = champion_record(champ) | {"uri": uri, "input": input_schema(champ.spec)}
     Req = request_model(champ.spec)
     C = customer_type(champ.spec)
-    s = Serving(champ, Req, list(C.__annotations__), spec_rows(champ.spec)[0], model_info(champ, uri) | {"customer_schema": TypeAdapter(C).json_schema()})
+    s = Serving(champ, Req, list(C.__annotations__), spec_rows(champ.spec)[0], info | {"customer_schema": TypeAdapter(C).json_schema()})
     warm_up(s)
     return s
 
@@ -339,7 +326,7 @@ def offer_context(spec:DatasetSpec, top:int=3, neighbours:int=25, seed:int=0) ->
     import pyarrow.parquet as pq
     from churn_nb import recommend as rc, segment as sg, store
     from churn_nb.pipeline import labelled, reference_customers
-    run = published_run()
+    run = store.latest_run()
     if run is None: raise ChurnDataError("no scoring run has been published yet. Fix: run `churn-nb run scoring` (or `churn-nb run pipeline`)")
     have = pq.read_schema(store.run_dir(run)/"customers.parquet").names
     if missing := [c for c in spec.features if c not in have]: raise ChurnDataError(f"scoring run {run} lacks column(s) {', '.join(missing)} that the champion reads. Fix: run `churn-nb run scoring` with this champion")
@@ -460,7 +447,8 @@ class ChurnApi:
 
     def _live(self, serving:Serving, current:Live|None) -> Live:
         "A `Live` for `serving` with the latest run's tiers and offer context (reused from `current` when unchanged)."
-        run = published_run()
+        from churn_nb import store
+        run = store.latest_run()
         tiers = current.tiers if current and current.run == run else latest_tiers()
         if current and current.serving is serving and current.run == run: return Live(serving, tiers, current.offers, current.offers_note, run)
         try: offers = offer_context(serving.spec); return Live(serving, tiers, offers, offers.note, run)
@@ -472,7 +460,8 @@ class ChurnApi:
 @patch
 def refresh(self:ChurnApi) -> bool:
     "Load a new champion if the alias moved and new tiers and offers if a run was published, then swap them in; True when something changed."
-    from churn_nb.pipeline import model_version
+    from churn_nb import store
+    from churn_nb.registry import model_version
     with self._lock:
         live, version = self.live, str(model_version(self.uri).version)
         if self._failed and self._failed[0] == version: raise RuntimeError(self._failed[1])   # not loaded again until the alias moves
@@ -481,7 +470,7 @@ def refresh(self:ChurnApi) -> bool:
             except Exception as e:
                 self._failed = (version, f"version {version} cannot be served: {type(e).__name__}: {str(e)[:300]}"); raise
         else: serving = live.serving
-        if serving is live.serving and published_run() == live.run: return False
+        if serving is live.serving and store.latest_run() == live.run: return False
         swapped = serving is not live.serving
         self.live, live = self._live(serving, live), None
         if swapped: gc.unfreeze(); gc.collect()   # the old champion's objects were frozen with the long-lived ones: let them go
@@ -572,7 +561,7 @@ class Reason(BaseModel):
 class OfferOut(BaseModel):
     id: str; name: str; p_after: float; uplift: float; acceptance: float; cost: float; expected_value: float; why: str
 class PredictResult(BaseModel):
-    customer_id: str|None = Field(description="as sent (null when not sent)"); probability: float; tier: Literal["High", "Medium", "Low"]|None
+    customer_id: str|None = Field(description="as sent (null when not sent)"); probability: float; tier: Literal[TIERS]|None
 class ExplainResult(PredictResult):
     base: float; contributions: dict[str, float] = Field(description="probability points per column; base + their sum = probability"); top_reasons: list[Reason]
 class RecommendResult(PredictResult):

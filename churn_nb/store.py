@@ -16,8 +16,8 @@ from . import config
 __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_MAX_CHARS',
            'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores', 'publish', 'insert_rows', 'runs',
            'latest_run_id', 'latest_scores', 'customer_history', 'save_feedback', 'feedback_for', 'record_predictions',
-           'predictions', 'run_dir', 'write_table', 'write_marts', 'point_latest', 'latest_mart', 'latest_summary',
-           'history']
+           'predictions', 'run_dir', 'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart',
+           'latest_summary', 'history']
 
 # %% ../notebooks/10_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -108,7 +108,7 @@ def runs(url:str|None=None) -> pd.DataFrame:
         return pd.read_sql(sa.select(SCORING_RUNS).order_by(SCORING_RUNS.c.published_at.desc()), con)
 
 def latest_run_id(url:str|None=None) -> str|None:
-    "The run id of the latest published scoring run (None before the first)."
+    "The latest published scoring run of the SQL store at `url` (None before the first); `latest_run` reads the same from the marts."
     with engine(url).connect() as con:
         return con.execute(sa.select(SCORING_RUNS.c.run_id).order_by(SCORING_RUNS.c.published_at.desc()).limit(1)).scalar()
 
@@ -197,16 +197,23 @@ def point_latest(run_id:str, history_row:dict):
     tmp = d/f".history.{uuid.uuid4().hex[:8]}.parquet"; hist.to_parquet(tmp, index=False); os.replace(tmp, hist_path)
     tmp = d/f".latest.{uuid.uuid4().hex[:8]}.json"; tmp.write_text(json.dumps({"run_id": run_id})); os.replace(tmp, d/"latest.json")
 
+def latest_run(marts:Path|None=None) -> str|None:
+    "The run id `latest.json` of the marts (`config.marts_dir()` by default) names; None before the first run; creates nothing."
+    pointer = Path(marts or config.marts_dir())/"latest.json"
+    if not pointer.exists(): return None
+    return str(json.loads(pointer.read_text())["run_id"])
+
 def latest_mart(name:str="customers", columns:list|None=None) -> pd.DataFrame|None:
     "Table `name` of the latest run's marts (only `columns`), or None before the first run."
-    f = config.marts_dir()/"latest.json"
-    if not f.exists(): return None
-    return pd.read_parquet(run_dir(json.loads(f.read_text())["run_id"])/f"{name}.parquet", columns=columns)
+    run_id = latest_run()
+    if run_id is None: return None
+    return pd.read_parquet(run_dir(run_id)/f"{name}.parquet", columns=columns)
 
 def latest_summary() -> dict|None:
     "The latest run's summary (None before the first run)."
-    f = config.marts_dir()/"latest.json"
-    return json.loads((run_dir(json.loads(f.read_text())["run_id"])/"summary.json").read_text()) if f.exists() else None
+    run_id = latest_run()
+    if run_id is None: return None
+    return json.loads((run_dir(run_id)/"summary.json").read_text())
 
 def history() -> pd.DataFrame:
     "One line per published run (for trends), oldest first."

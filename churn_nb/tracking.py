@@ -15,15 +15,16 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from . import config
+from .config import MODEL_NAME
 from .data import ChurnDataError, DatasetSpec, features_frame
 from .evaluate import classification_metrics
 
 # %% auto #0
-__all__ = ['MODEL_NAME', 'MIN_FRESH_ROWS', 'sqlite_path', 'file_lock', 'store_lock', 'kept_environment', 'ensure_store',
-           'experiment_id', 'RunInterrupted', 'signals_interrupt', 'process_tags', 'same_process', 'process_alive',
-           'alias_version', 'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'ChurnModel',
-           'model_signature', 'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows', 'log_churn_model',
-           'GateDecision', 'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'register_through_gate']
+__all__ = ['MIN_FRESH_ROWS', 'sqlite_path', 'file_lock', 'store_lock', 'kept_environment', 'ensure_store', 'experiment_id',
+           'RunInterrupted', 'signals_interrupt', 'process_tags', 'same_process', 'process_alive', 'alias_version',
+           'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'ChurnModel', 'model_signature',
+           'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows', 'log_churn_model', 'GateDecision',
+           'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'register_through_gate']
 
 # %% ../notebooks/03_tracking.ipynb #d66194ef
 _READY = set()
@@ -116,8 +117,6 @@ def process_alive(tags:dict) -> bool:
     return "churn_nb.pid" in tags and same_process(tags["churn_nb.pid"], tags.get("churn_nb.pid_started"))
 
 # %% ../notebooks/03_tracking.ipynb #c48ed1de
-MODEL_NAME = "churn"
-
 def alias_version(alias:str, client:MlflowClient, name:str=MODEL_NAME):
     "The model version `alias` points to, or None."
     try: return client.get_model_version_by_alias(name, alias)

@@ -1,15 +1,15 @@
 """One home for what several test files share: the environment of a process working in a workspace, the `churn-nb`
 command, the workspace's real MLflow store, the API and dashboard servers started as users start them, the browser, and
 the workspaces (scratch, small champion, shared scored). tests/README.md lists every fixture with its scope and cost."""
-import os, shutil, signal, socket, subprocess, sys, textwrap, time
+import os, shutil, signal, subprocess, sys, textwrap, time
 from contextlib import contextmanager
 from pathlib import Path
 import pytest
 import requests
+from churn_nb.config import HOST, free_port, port_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_NB = str(Path(sys.executable).parent/"churn-nb")   # the console script a `pip install` writes
-HOST = "127.0.0.1"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"   # Debian's chromium (`make browser`), never a download
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -37,13 +37,6 @@ def use_workspace(workspace):
         for k, v in old.items():
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
-
-
-def free_port() -> int:
-    "A TCP port on 127.0.0.1 that nothing listens on right now."
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 def copy_workspace(src, dst) -> Path:
@@ -133,11 +126,6 @@ def wait_until_ready(ready, proc, log, what, seconds):
     raise AssertionError(f"`{what}` did not answer within {seconds} s: {tail(log)}")
 
 
-def listening(port) -> bool:
-    "Whether something accepts connections on 127.0.0.1:`port`."
-    with socket.socket() as s: return s.connect_ex((HOST, port)) == 0
-
-
 def answers_health(url) -> bool:
     "Whether GET `url`/health answers 200."
     try: return requests.get(f"{url}/health", timeout=2).status_code == 200
@@ -173,7 +161,7 @@ class Dashboard:
                                  CHURN_NB_DASHBOARD_REFRESH=str(refresh),
                                  CHURN_NB_DASHBOARD_POOL="3")   # a test opens one page at a time: 3 preheated kernels, not 11
         what = f"churn-nb dashboard --port {self.port}"
-        wait_until_ready(lambda: listening(self.port), self.proc, self.log, what, 60)
+        wait_until_ready(lambda: port_listening(self.port), self.proc, self.log, what, 60)
 
     @property
     def url(self): return f"http://{HOST}:{self.port}/"
