@@ -653,8 +653,8 @@ def risk_table(data:DashboardData, t:pd.DataFrame) -> str:
 def call_list_csv(data:DashboardData,
                   where:tuple|None=None,   # the risk list's filters (`DashboardData.where`); None: all customers
                   n:int=1000, reasons:int=2) -> tuple:
-    "(CSV text, rows) of `pipeline.call_list` for the High-tier customers within `where`: the `n` most at risk."
-    from churn_nb.pipeline import call_list
+    "(CSV text, rows) of `recommend.call_list` for the High-tier customers within `where`: the `n` most at risk."
+    from churn_nb.recommend import call_list
     n = int(n)
     if not 1 <= n <= 100_000: raise ValueError(f"rows: {n} is outside 1–100,000. Fix: ask for at most 100,000 rows")
     sql, params = where or data.where()

@@ -21,10 +21,10 @@ from .tracking import MODEL_NAME, ensure_store, tracked_run
 # %% auto #0
 __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of',
            'unseen_policy', 'scored_chunk', 'score_customers', 'write_scored', 'ScoreResult', 'score',
-           'latest_score_run', 'run_info', 'holdout_ids', 'calibration_rows', 'labelled', 'lifetime_of',
-           'segment_customers', 'log_segment_run', 'segment', 'reference_customers', 'recommend_customers',
-           'offers_json', 'final_table', 'run_summary', 'call_list', 'png_base64', 'report_charts', 'report_words',
-           'report_table', 'report_html', 'stage_batches', 'publish_run', 'parquet_sink', 'write_report', 'recommend']
+           'latest_score_run', 'run_info', 'holdout_ids', 'calibration_rows', 'segment_customers', 'log_segment_run',
+           'segment', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'png_base64', 'report_charts',
+           'report_words', 'report_table', 'report_html', 'stage_batches', 'publish_run', 'parquet_sink',
+           'write_report', 'recommend']
 
 # %% ../notebooks/10a_pipeline.ipynb #da8b115f
 def stage_dir(run_id:str) -> Path: return config.marts_dir()/"stages"/run_id
@@ -173,29 +173,11 @@ def calibration_rows(customers:pd.DataFrame, model_run_id:str) -> tuple:
     return (held, "the champion's holdout customers") if held.sum() >= 200 else (np.ones(len(customers), bool), "every labelled customer (the champion's holdout is not in this table)")
 
 # %% ../notebooks/10a_pipeline.ipynb #4c666c30
-def labelled(customers:pd.DataFrame, spec:DatasetSpec) -> pd.DataFrame:
-    "The stage's customers with the target column back (the positive label or a text that is not it), for the lifetime."
-    if "churned" not in customers.columns: return customers
-    target = np.full(len(customers), f"not {spec.positive_label}", dtype=object)   # any label: 1, 1.0, True, "Yes"
-    target[customers["churned"].to_numpy() == 1] = spec.positive_label
-    return customers.assign(**{spec.target: target})
-
-def lifetime_of(customers:pd.DataFrame, spec:DatasetSpec, life_cfg:dict):
-    "Remaining lifetime from a stage's labelled customers (`fallback_months` each without labels)."
-    from churn_nb import segment as sg
-    h, f = life_cfg["horizon_months"], life_cfg["fallback_months"]
-    if "churned" in customers.columns:
-        tenure = life_cfg["tenure_column"]
-        return sg.remaining_lifetime(labelled(customers, spec), spec, tenure, h, f, source="scored table")
-    life = sg.remaining_lifetime(customers, spec, None, h, f, source="scored table")
-    life.note = f"this table has no labels to estimate the lifetime from: each customer counts {f} remaining months"
-    return life
-
 def segment_customers(customers:pd.DataFrame, spec:DatasetSpec, cfg:dict, seed:int=0, clock:Stopwatch|None=None) -> tuple:
     "(per-customer segment frame, what was decided) for a stage's customers: value, tiers, segments, strategies."
     from churn_nb import segment as sg
     clock = clock or Stopwatch(); p = customers.probability.to_numpy(); seg_cfg = cfg["segments"]
-    life, unit = lifetime_of(customers, spec, cfg["lifetime"]), sg.value_unit(spec)
+    life, unit = sg.lifetime_of(customers, spec, cfg["lifetime"]), sg.value_unit(spec)
     value = sg.customer_value(customers, spec, life, "scored table").to_numpy(); clock.lap("value")
     thresholds, curve = sg.tier_thresholds(p, value, cfg["economics"], unit)
     tiers = sg.assign_tiers(p, thresholds); clock.lap("tiers")
@@ -249,17 +231,12 @@ def segment(scoring_run:str="",        # score run to segment; empty = the newes
     return decided
 
 # %% ../notebooks/10a_pipeline.ipynb #6b623c75
-def reference_customers(customers:pd.DataFrame, tiers:np.ndarray) -> tuple:
-    "(mask of the retained customers offers are compared with, what they are)."
-    if "churned" in customers.columns and (customers.churned == 0).sum() >= 50: return (customers.churned == 0).to_numpy(), "customers labelled as retained"
-    return tiers == "Low", "Low-tier customers (this table has no labels)"
-
 def recommend_customers(customers:pd.DataFrame, segments:pd.DataFrame, champ:Champion, catalogue:list, top:int=3, neighbours:int=25, seed:int=0, clock:Stopwatch|None=None) -> tuple:
     "(per-customer offers frame (JSON lists) for the at-risk customers, the offer summary, what acceptance was based on)."
     from churn_nb import recommend as rc
     clock = clock or Stopwatch(); X = customers[champ.spec.features]; tiers = segments.tier.to_numpy()
     if not catalogue: return None, None, "nobody: the catalogue has no offer"
-    risk = np.isin(tiers, AT_RISK); ref, ref_note = reference_customers(customers, tiers)
+    risk = np.isin(tiers, AT_RISK); ref, ref_note = rc.reference_customers(customers, tiers)
     accept = rc.acceptance(X[risk], X[ref], catalogue, k=neighbours, seed=seed); clock.lap("acceptance")
     ranked = rc.rank_offers(rc.score_offers(X[risk], customers.probability.to_numpy()[risk], segments.value.to_numpy()[risk], champ.explainer.predict, catalogue, accept), top)
     recs = rc.offer_lists(ranked, catalogue, X.index[risk], as_json=True); clock.lap("offers")
@@ -304,15 +281,6 @@ def run_summary(table:pd.DataFrame, offer_sum:pd.DataFrame|None, decided:dict, i
             "offers": offer_sum.reset_index().to_dict("records") if offer_sum is not None else [],
             "notes": [*decided.get("notes", []), *notes], "columns": columns,
             "importance": [] if importance is None else importance[["feature", "mean_abs_points"]].to_dict("records")}
-
-# %% ../notebooks/10a_pipeline.ipynb #a226eed5
-def call_list(table:pd.DataFrame, n:int|None=None, reasons:int=2) -> pd.DataFrame:
-    "High-tier customers of a per-customer table (`store.latest_scores()`), most revenue at risk first: id, probability, revenue at risk, segment, reasons, top offer."
-    from churn_nb.explain import reason_line
-    high = table[table.tier == "High"].sort_values("revenue_at_risk", ascending=False).head(n if n is not None else len(table))
-    lead = lambda o: (json.loads(o) or [{"why": "no offer with a positive expected value"}])[0]["why"]
-    return pd.DataFrame({"customer_id": high.customer_id, "probability": high.probability, "revenue_at_risk": high.revenue_at_risk, "segment": high.segment,
-                         "reasons": high.top_reasons.map(lambda r: reason_line(r, reasons)), "offer": high.top_offers.map(lead)}).reset_index(drop=True)
 
 # %% ../notebooks/10a_pipeline.ipynb #d6ed092f
 def png_base64(fig) -> str:

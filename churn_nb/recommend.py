@@ -12,6 +12,7 @@ import pandas as pd
 import yaml
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 from . import config
+from .config import TIERS
 from .data import DatasetSpec, data_error, target_vector
 from .features import humanize
 try: import numba  # the fast neighbour kernel; without numba, acceptance takes the numpy path (same numbers, slower)
@@ -25,7 +26,7 @@ __all__ = ['CATALOGUE_KEYS', 'PLACEHOLDERS', 'OFFER_FIELDS', 'REQUIRED', 'COMMIT
            'offer_columns', 'catalogue_for', 'level_rates', 'who_they_are', 'example_columns', 'entry_yaml',
            'generic_comment', 'offers_template', 'eligible', 'apply_offer', 'offer_cost', 'reference_sample',
            'distance_inputs', 'neighbour_shares', 'acceptance', 'score_offers', 'rank_offers', 'why_text', 'offer_json',
-           'offer_lists', 'recommend', 'offer_summary']
+           'offer_lists', 'recommend', 'offer_summary', 'reference_customers', 'call_list']
 
 # %% ../notebooks/09_recommend.ipynb #503d9850
 @dataclass
@@ -808,3 +809,22 @@ def offer_summary(ranked:pd.DataFrame, offers:list) -> pd.DataFrame:
     out["expected_value_saved"] = ranked[ranked["rank"] == 0].groupby("offer").expected_value.sum().reindex(n, fill_value=0.0).to_numpy()
     out["mean_uplift"] = g.uplift.mean().reindex(n).to_numpy()
     return out.sort_values("expected_value_saved", ascending=False, kind="stable")
+
+# %% ../notebooks/09_recommend.ipynb #7603115f
+def reference_customers(customers:pd.DataFrame, tiers:np.ndarray) -> tuple:
+    "(mask of the retained customers offers are compared with, what they are)."
+    if "churned" in customers.columns and (customers.churned == 0).sum() >= 50:
+        return (customers.churned == 0).to_numpy(), "customers labelled as retained"
+    return tiers == TIERS[-1], f"{TIERS[-1]}-tier customers (this table has no labels)"
+
+def call_list(table:pd.DataFrame,   # a published per-customer table (`store.latest_scores()`)
+              n:int|None=None,      # how many customers (None: every High-tier one)
+              reasons:int=2,        # reasons per customer
+             ) -> pd.DataFrame:
+    "High-tier customers, most revenue at risk first: id, probability, revenue at risk, segment, reasons, top offer."
+    from churn_nb.explain import reason_line
+    high = table[table.tier == TIERS[0]].sort_values("revenue_at_risk", ascending=False).head(n if n is not None else len(table))
+    lead = lambda o: (json.loads(o) or [{"why": "no offer with a positive expected value"}])[0]["why"]
+    return pd.DataFrame({"customer_id": high.customer_id, "probability": high.probability, "revenue_at_risk": high.revenue_at_risk,
+                         "segment": high.segment, "reasons": high.top_reasons.map(lambda r: reason_line(r, reasons)),
+                         "offer": high.top_offers.map(lead)}).reset_index(drop=True)

@@ -28,7 +28,8 @@ __all__ = ['DEFAULTS', 'NUMBERS', 'TENURE_WORDS', 'START_WORDS', 'END_WORDS', 'M
            'assign_tiers', 'as_tiers', 'probability_thresholds', 'tier_thresholds', 'tier_rule', 'draw_profit_curve',
            'segment_columns', 'category_codes', 'top_levels', 'Segmenter', 'segment_encoder', 'fit_kmeans',
            'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases', 'unique_names', 'name_segments',
-           'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words', 'tier_summary', 'segment_summary']
+           'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words', 'tier_summary', 'segment_summary',
+           'labelled', 'lifetime_of']
 
 # %% ../notebooks/08_segment.ipynb #fe0fa1fd
 DEFAULTS = dict(
@@ -708,3 +709,24 @@ def segment_summary(frame:pd.DataFrame, names:dict|None=None) -> pd.DataFrame:
     out["high_tier_share"] = (frame["tier"] == "High").groupby(frame["segment"]).mean().reindex(out.index)
     if names: out.insert(0, "name", [names.get(s, str(s)) for s in out.index])
     return out
+
+# %% ../notebooks/08_segment.ipynb #e95b44e8
+def labelled(customers:pd.DataFrame, spec:DatasetSpec) -> pd.DataFrame:
+    "Scored customers with the target column back (the positive label or a text that is not it), for the lifetime."
+    if "churned" not in customers.columns: return customers
+    target = np.full(len(customers), f"not {spec.positive_label}", dtype=object)   # any label: 1, 1.0, True, "Yes"
+    target[customers["churned"].to_numpy() == 1] = spec.positive_label
+    return customers.assign(**{spec.target: target})
+
+def lifetime_of(customers:pd.DataFrame,        # scored customers (`churned` 1/0 when the table had labels)
+                spec:DatasetSpec,              # the champion's dataset spec
+                life_cfg:dict,                 # the `lifetime` section of retention.yml
+                source:str="scored table",     # what `customers` is, for messages
+               ):
+    "Remaining lifetime from scored customers' labels (`fallback_months` each when they have none)."
+    h, f = life_cfg["horizon_months"], life_cfg["fallback_months"]
+    if "churned" in customers.columns:
+        return remaining_lifetime(labelled(customers, spec), spec, life_cfg["tenure_column"], h, f, source=source)
+    life = remaining_lifetime(customers, spec, None, h, f, source=source)
+    life.note = f"this table has no labels to estimate the lifetime from: each customer counts {f} remaining months"
+    return life

@@ -325,16 +325,14 @@ def offer_context(spec:DatasetSpec, top:int=3, neighbours:int=25, seed:int=0) ->
     "The offer context of the latest published scoring run for a champion with `spec` (ChurnDataError when there is none that fits)."
     import pyarrow.parquet as pq
     from churn_nb import recommend as rc, segment as sg, store
-    from churn_nb.pipeline import labelled, reference_customers
     run = store.latest_run()
     if run is None: raise ChurnDataError("no scoring run has been published yet. Fix: run `churn-nb run scoring` (or `churn-nb run pipeline`)")
     have = pq.read_schema(store.run_dir(run)/"customers.parquet").names
     if missing := [c for c in spec.features if c not in have]: raise ChurnDataError(f"scoring run {run} lacks column(s) {', '.join(missing)} that the champion reads. Fix: run `churn-nb run scoring` with this champion")
     mart = store.latest_mart("customers", [c for c in dict.fromkeys(["customer_id", "tier", "churned", *spec.features, spec.value_col]) if c in have])
-    ref, note = reference_customers(mart, mart.tier.to_numpy())
+    ref, note = rc.reference_customers(mart, mart.tier.to_numpy())
     reference = rc.reference_sample(mart[spec.features].set_axis(pd.Index(mart.customer_id.astype(str)))[ref], 5000, seed)   # as the run's `acceptance` samples it
-    life_cfg = sg.load_retention()["lifetime"]; tenure = (life_cfg["tenure_column"] or None) if "churned" in mart.columns else None
-    life = sg.remaining_lifetime(labelled(mart, spec), spec, tenure, life_cfg["horizon_months"], life_cfg["fallback_months"], source=f"scoring run {run}")
+    life = sg.lifetime_of(mart, spec, sg.load_retention()["lifetime"], source=f"scoring run {run}")   # as the segment step estimates it
     catalogue, offers_note = rc.catalogue_for(None, spec, mart[spec.features], spec.levels or None)   # as the recommend step chooses it
     rc.acceptance(reference.head(1), reference, catalogue, k=neighbours, max_reference=len(reference))   # compiles the neighbour kernel now
     said = f"acceptance compared with {len(reference):,} {note} of scoring run {run}" + (f"; offers: {offers_note}" if offers_note else "")

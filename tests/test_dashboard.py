@@ -93,7 +93,7 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     from churn_nb import store
     from churn_nb.dashboard import filter_columns
     from churn_nb.features import humanize
-    from churn_nb.pipeline import call_list
+    from churn_nb.recommend import call_list
     summary = latest_summary(ws)
     mart = pd.read_parquet(Path(ws)/"marts"/"runs"/summary["run_id"]/"customers.parquet")
     # the filters are the run's most important categorical and numeric columns, labelled in words
@@ -127,7 +127,7 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     scores = store.latest_scores(store_url(ws)).set_index("customer_id")
     assert len(got) and set(got.customer_id.astype(str)) <= set(mart.customer_id[in_filter])
     assert (got.probability - scores.probability.loc[got.customer_id.astype(str)].to_numpy()).abs().max() < 1e-12
-    # no filter: exactly pipeline.call_list of the store's latest scores
+    # no filter: exactly recommend.call_list of the store's latest scores
     page.select_option(".cn-risk-category select", label="All")
     page.fill(".cn-risk-rows input", "200")
     page.keyboard.press("Tab")
