@@ -1,6 +1,7 @@
 # churn_nb: two commands for a new user.
 #   make up    install (if needed), run the pipeline on the bundled sample (train → score → segment → recommend), start the MLflow UI, the REST API and the dashboard, print where everything is
 #   make test  install (if needed), then every check, in CI's order
+#   make docs  run the library notebooks and keep their outputs (the manual)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := notebooks/*.ipynb notebooks/app/*.ipynb scheduled/*.ipynb
 
-.PHONY: install browser up down test check-clean check-export nbtest pytest smoke clean
+.PHONY: install browser up down test check-clean check-export nbtest pytest smoke docs clean
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -74,6 +75,13 @@ pytest:
 # 5. every scheduled notebook, run by papermill with small parameters, in a scratch workspace
 smoke:
 	@ws=$$(mktemp -d); echo "smoke workspace: $$ws"; CHURN_NB_HOME=$$ws $(BIN)/churn-nb smoke
+
+# the manual: run every library notebook (as nbtest does, bench cells skipped) and keep its outputs in it, offline;
+# then commit the notebooks, so a reader sees results without running anything (about 10 minutes on 2 cores)
+docs: install
+	$(BIN)/python tools/run_notebooks.py
+	$(BIN)/nbdev_clean
+	@echo "make docs: notebooks/ now hold their outputs; commit them"
 
 clean:
 	rm -rf build dist *.egg-info _proc
