@@ -21,7 +21,7 @@ __all__ = ['FIX', 'NEEDED', 'MART_FIELDS', 'AT_RISK_LABEL', 'NO_CHAMPION_FIX', '
            'VISITOR_MIB', 'SERVER_MIB', 'one_line', 'friendly_message', 'ServerLog', 'server_log', 'notice', 'friendly',
            'guarded', 'done', 'in_background', 'run_folder', 'read_history', 'at_risk_label', 'unreadable',
            'numbers_of', 'filter_columns', 'quoted', 'ident', 'duckdb_connection', 'Marts', 'DashboardData', 'is_float',
-           'contribution_of', 'whatif_frame', 'load_champion', 'model_info', 'importance', 'load_data',
+           'contribution_of', 'whatif_frame', 'warm_champion', 'model_info', 'importance', 'load_data',
            'reload_champion', 'pct', 'num', 'svg_gauge', 'svg_bars', 'svg_confidence', 'svg_waterfall', 'svg_trend',
            'html_table', 'kpi_cards', 'tier_table', 'segment_table', 'run_label', 'trend_charts', 'section',
            'overview_page', 'first_reason', 'offer_name', 'risk_columns', 'risk_table', 'call_list_csv',
@@ -234,7 +234,7 @@ def champion(self:DashboardData) -> Future:
         if self._champion is None:
             no = LookupError("no champion model was loaded. Fix: train one (churn-nb run train)")
             uri = self.champion_uri
-            self._champion = in_background(load_champion, self, uri) if uri else done(error=no)
+            self._champion = in_background(warm_champion, self, uri) if uri else done(error=no)
         return self._champion
 
 @patch(as_prop=True)
@@ -424,7 +424,7 @@ def whatif_frame(values:dict, spec) -> pd.DataFrame:
 
 NO_CHAMPION_FIX = "check that a champion is registered (churn-nb run train), then reload the page"
 
-def load_champion(data:DashboardData, uri:str|None=None):
+def warm_champion(data:DashboardData, uri:str|None=None):
     "The registered champion (`CHAMPION_URI` by default), warmed up on the run's first customer."
     t0 = time.perf_counter()
     from churn_nb import registry

@@ -14,7 +14,8 @@ import mlflow
 from . import config
 from .config import AT_RISK, TIERS
 from .data import ChurnDataError, DatasetSpec, as_numbers, check_rows, data_error, features_frame, read_table, source_name, target_vector
-from .explain import explainer_for, global_importance, draw_importance, top_reasons
+from .evaluate import calibration
+from .explain import global_importance, draw_importance, top_reasons
 from .registry import CHAMPION_URI, Champion, load_champion, version_uri
 from .tracking import MODEL_NAME, ensure_store, tracked_run
 
@@ -219,7 +220,7 @@ def segment(scoring_run:str="",        # score run to segment; empty = the newes
         clock = Stopwatch(); customers = read_stage(run_id, "customers", "score", stage_columns(run_id, drop=("top_reasons", "base"))); clock.lap("read")
         mlflow.log_params({"scoring_run": run_id, "settings": settings or "scheduled/retention.yml", "seed": seed, **{f"economics.{k}": v for k, v in cfg["economics"].items()}})
         mask, cal_note = calibration_rows(customers, info["model_run_id"])
-        cal = sg.calibration(customers.churned.to_numpy()[mask], customers.probability.to_numpy()[mask]) if mask.any() else None
+        cal = calibration(customers.churned.to_numpy()[mask], customers.probability.to_numpy()[mask]) if mask.any() else None
         frame, decided = segment_customers(customers, info["spec"], cfg, seed, clock)
         write_stage(run_id, "segments", frame); clock.lap("write")
         log_segment_run(frame, decided, cal, cal_note)

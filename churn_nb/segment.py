@@ -15,21 +15,21 @@ from fastcore.basics import patch
 from . import config
 from .config import TIERS
 from .data import DatasetSpec, as_numbers, data_error, missing_columns_error, show_rows, target_vector
+from .evaluate import calibration, check_labels, check_probabilities, plot_reliability
 from .features import humanize
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'NUMBERS', 'TENURE_WORDS', 'START_WORDS', 'END_WORDS', 'MONTHS_PER', 'DAYS_PER_MONTH', 'VALUE_UNITS',
            'ECONOMICS', 'NOBODY', 'PROBABILITY_COLUMNS', 'MAX_LEVELS', 'YES', 'NO', 'DURATION_WORDS', 'FRAME_COLUMNS',
            'config_error', 'check_number', 'merge_section', 'check_strategy', 'check_tiers', 'check_phrases',
-           'check_overrides', 'tenure_setting', 'check_retention', 'load_retention', 'check_probabilities',
-           'check_labels', 'calibration', 'draw_calibration', 'kaplan_meier', 'restricted_remaining', 'Lifetime',
-           'tenure_unit', 'tenure_candidates', 'find_tenure', 'remaining_lifetime', 'draw_survival', 'customer_value',
-           'value_unit', 'at_risk_words', 'value_note', 'revenue_at_risk', 'profit_curve', 'choose_thresholds',
-           'assign_tiers', 'as_tiers', 'probability_thresholds', 'tier_thresholds', 'tier_rule', 'draw_profit_curve',
-           'segment_columns', 'category_codes', 'top_levels', 'Segmenter', 'segment_encoder', 'fit_kmeans',
-           'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases', 'unique_names', 'name_segments',
-           'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words', 'tier_summary', 'segment_summary',
-           'labelled', 'lifetime_of']
+           'check_overrides', 'tenure_setting', 'check_retention', 'load_retention', 'draw_calibration', 'kaplan_meier',
+           'restricted_remaining', 'Lifetime', 'tenure_unit', 'tenure_candidates', 'find_tenure', 'remaining_lifetime',
+           'draw_survival', 'customer_value', 'value_unit', 'at_risk_words', 'value_note', 'revenue_at_risk',
+           'profit_curve', 'choose_thresholds', 'assign_tiers', 'as_tiers', 'probability_thresholds', 'tier_thresholds',
+           'tier_rule', 'draw_profit_curve', 'segment_columns', 'category_codes', 'top_levels', 'Segmenter',
+           'segment_encoder', 'fit_kmeans', 'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases',
+           'unique_names', 'name_segments', 'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words',
+           'tier_summary', 'segment_summary', 'labelled', 'lifetime_of']
 
 # %% ../notebooks/08_segment.ipynb #fe0fa1fd
 DEFAULTS = dict(
@@ -157,44 +157,15 @@ def load_retention(path=None) -> dict:
     except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]}, {getattr(e, 'problem_mark', '')}). Fix: correct the YAML syntax (indent with spaces, quote text containing ': ').") from None
     return check_retention(cfg, path)
 
-# %% ../notebooks/08_segment.ipynb #9e21467f
-def check_probabilities(p, source="probabilities") -> np.ndarray:
-    "`p` as a float array, refusing NaN and values outside [0, 1] with the rows that hold them."
-    p = np.asarray(p, dtype=float).ravel()
-    bad = np.flatnonzero(~((p >= 0) & (p <= 1)))
-    if len(bad): raise data_error(source, f"{len(bad)} churn probabilit{'ies are' if len(bad) > 1 else 'y is'} NaN or outside [0, 1] (e.g. {float(p[bad[0]])!r})",
-                                  "pass the champion's churn probabilities (predict_proba(...)[:, 1]), one per customer", rows=bad)
-    return p
-
-def check_labels(y, n:int, source="labels") -> np.ndarray:
-    "`y` as a 0/1 int array of length `n`."
-    y = np.asarray(y).ravel()
-    if len(y) != n: raise data_error(source, f"{len(y)} labels for {n} probabilities", "pass one label per probability (the holdout's target_vector)")
-    bad = np.flatnonzero(~np.isin(y, (0, 1)))
-    if len(bad): raise data_error(source, f"labels must be 0 or 1 (e.g. {y[bad[0]]})", "pass target_vector(holdout, spec)", rows=bad)
-    return y.astype(int)
-
-# %% ../notebooks/08_segment.ipynb #756a649d
-def calibration(y, p, bins:int=10) -> dict:
-    "Reliability table (per probability bin: mean predicted, observed rate, count), Brier score, expected and maximum calibration error."
-    p = check_probabilities(p); y = check_labels(y, len(p))
-    if not isinstance(bins, (int, np.integer)) or bins < 1: raise ValueError(f"bins: {bins!r} is not a positive whole number. Fix: pass bins=10.")
-    b = np.minimum((p*bins).astype(int), bins - 1)
-    count, sp, sy = np.bincount(b, minlength=bins), np.bincount(b, p, bins), np.bincount(b, y, bins)
-    edges, keep = np.linspace(0, 1, bins + 1), count > 0
-    table = pd.DataFrame(dict(lower=edges[:-1], upper=edges[1:], customers=count, mean_predicted=sp/np.maximum(count, 1), observed_rate=sy/np.maximum(count, 1)))[keep].reset_index(drop=True)
-    gap = (table.observed_rate - table.mean_predicted).abs()
-    return dict(table=table, brier=float(np.mean((p - y)**2)), ece=float((gap*table.customers).sum()/len(p)), mce=float(gap.max()),
-                customers=len(p), base_rate=float(y.mean()), mean_predicted=float(p.mean()))
-
 # %% ../notebooks/08_segment.ipynb #b533c74e
 def draw_calibration(cal:dict) -> Figure:
-    "Reliability diagram (observed rate against mean prediction per bin) and the histogram of predictions."
+    "The scoring run's check: reliability diagram (`evaluate.plot_reliability`) and the histogram of predictions."
     t, fig = cal["table"], Figure(figsize=(10, 4), dpi=100, layout="constrained")
     ax, hx = fig.subplots(1, 2)
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect calibration")
-    ax.plot(t.mean_predicted, t.observed_rate, "o-", label=f"model (ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f})")
-    ax.set(title="Reliability", xlabel="mean predicted probability", ylabel="observed churn rate", xlim=(0, 1), ylim=(0, 1)); ax.legend(loc="upper left", fontsize=8)
+    plot_reliability(ax, cal, f"model (ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f})")
+    ax.set(title="Reliability", xlabel="mean predicted probability", ylabel="observed churn rate", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(loc="upper left", fontsize=8)
     hx.bar(t.lower, t.customers, width=t.upper - t.lower, align="edge", edgecolor="white")
     hx.set(title="Predictions", xlabel="predicted probability", ylabel="customers", xlim=(0, 1))
     for a in (ax, hx): a.grid(alpha=0.3)
