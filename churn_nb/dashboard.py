@@ -802,15 +802,9 @@ def feedback_html(notes:pd.DataFrame) -> str:
     return "<ul class='cn-notes'>" + "".join(f"<li><span class='cn-note'>{pd.Timestamp(n.created_at):%d %b %Y %H:%M} UTC{' · ' + _e(n.author) if isinstance(n.author, str) and n.author else ''}</span><br>{_e(n.text)}</li>" for n in notes.itertuples()) + "</ul>"
 
 # %% ../notebooks/12_dashboard.ipynb #d46db63b
-def binary_columns_of(data:DashboardData, n:int=1000) -> set:
-    "Float columns of the mart whose values on the first `n` customers are all 0 or 1 (and not all missing)."
-    import pyarrow as pa
-    floats = [f.name for f in data.schema if pa.types.is_floating(f.type)]
-    if not floats: return set()
-    terms = ", ".join(f"bool_and({ident(c)} IN (0, 1)) FILTER (WHERE NOT {data.missing_sql(c)}) AS c{i}"
-                      for i, c in enumerate(floats))
-    r = data.query(f"SELECT {terms} FROM {{src}} WHERE file_row_number < ?", [int(n)])
-    return {c for i, c in enumerate(floats) if r[f"c{i}"][0] is True or r[f"c{i}"][0] == 1}
+def binary_columns_of(data:DashboardData) -> set:
+    "The 0/1 number columns the scoring run published (read as yes/no); none for a run that published none."
+    return set((data.summary.get("columns") or {}).get("binary") or [])
 
 def waterfall_html(data:DashboardData, row:dict, binary:set) -> str:
     "How one customer's reasons add up: from the average customer through the largest contributions to `row`'s."

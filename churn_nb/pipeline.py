@@ -15,7 +15,7 @@ from . import config
 from .config import AT_RISK, TIERS
 from .data import ChurnDataError, DatasetSpec, as_numbers, check_rows, data_error, features_frame, read_table, source_name, target_vector
 from .evaluate import calibration
-from .explain import global_importance, draw_importance, top_reasons
+from .explain import binary_columns, global_importance, draw_importance, top_reasons
 from .registry import CHAMPION_URI, Champion, load_champion, version_uri
 from .tracking import MODEL_NAME, ensure_store, tracked_run
 
@@ -273,7 +273,7 @@ def run_summary(table:pd.DataFrame, offer_sum:pd.DataFrame|None, decided:dict, i
             "expected_value_of_offers": float(table.top_offer_value.sum())}
     spec = info.get("spec")
     numeric = [*spec.numeric, *getattr(spec, "dates", {})] if spec else []
-    columns = {"numeric": numeric, "categorical": list(spec.categorical)} if spec else {}
+    columns = {"numeric": numeric, "categorical": list(spec.categorical), "binary": sorted(binary_columns(spec))} if spec else {}
     return {"run_id": run_id, "model_version": info["model_version"], "model_run_id": info["model_run_id"],
             "source": info["source"], "scored_at": info["scored_at"], "method": info["method"],
             "value_unit": decided.get("value_unit", "money"), "kpis": kpis,
