@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NOTEBOOKS := notebooks/*.ipynb notebooks/app/*.ipynb scheduled/*.ipynb
 
-.PHONY: install browser up down test check-clean check-export nbtest pytest smoke docs clean
+.PHONY: install browser up down test check-clean check-export lint nbtest pytest smoke docs clean
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,7 +48,7 @@ up: install
 down:
 	@test -x $(BIN)/churn-nb && $(BIN)/churn-nb stop || true
 
-test: install browser check-clean check-export nbtest pytest smoke
+test: install browser check-clean check-export lint nbtest pytest smoke
 	@echo "make test: all checks passed"
 
 # 1. notebooks must already be clean (nbdev_clean changes nothing)
@@ -64,15 +64,23 @@ check-export:
 	if [ "$$before" != "$$after" ]; then echo "FAIL: churn_nb/ differs from what notebooks/ export; run nbdev_export and commit"; git status --short -- churn_nb; exit 1; fi
 	@echo "ok: churn_nb/ matches notebooks/"
 
-# 3. the tests inside the notebooks, slow cells included
+# 3. style: ruff format at 120 columns (ruff.toml) over notebooks, scheduled notebooks, tests and tools, and no ;-chained
+#    statements; fix with `ruff format notebooks scheduled tests tools`, then nbdev_clean and nbdev_export
+LINTED := notebooks scheduled tests tools
+lint:
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check --select E702,E703 $(LINTED)
+	@echo "ok: code is formatted, one statement per line"
+
+# 4. the tests inside the notebooks, slow cells included
 nbtest:
 	$(BIN)/nbdev_test --flags slow --n_workers 2 --do_print
 
-# 4. end-to-end, papermill, packaging and fault tests
+# 5. end-to-end, papermill, packaging and fault tests
 pytest:
 	$(BIN)/python -m pytest tests -ra
 
-# 5. every scheduled notebook, run by papermill with small parameters, in a scratch workspace
+# 6. every scheduled notebook, run by papermill with small parameters, in a scratch workspace
 smoke:
 	@ws=$$(mktemp -d); echo "smoke workspace: $$ws"; CHURN_NB_HOME=$$ws $(BIN)/churn-nb smoke
 

@@ -37,52 +37,74 @@ __all__ = ['REQUEST_TIMEOUT', 'MEMORY_FIX', 'WATCHDOG', 'TARGET', 'FOLD', 'AUTOM
 class H2OClusterError(RuntimeError):
     "H2O could not start, ran out of memory, died or is unreachable; the message names the cause and the fix."
 
-REQUEST_TIMEOUT = 300   # seconds a single REST call may take before the client gives up (a hung remote cluster)
+
+REQUEST_TIMEOUT = 300  # seconds a single REST call may take before the client gives up (a hung remote cluster)
 MEMORY_FIX = "set CHURN_NB_H2O_MEM to a larger heap (now {memory}; e.g. CHURN_NB_H2O_MEM=8G, at most the machine's free memory), or train on fewer rows or columns"
+
 
 def h2o_home() -> Path:
     "`<workspace>/h2o`: per local cluster a folder (ice root + logs) and an ownership record `<name>.json`."
-    return config.workspace()/"h2o"
+    return config.workspace() / "h2o"
 
 # %% ../notebooks/05_automl.ipynb #c53db9e7
-def ident(p:psutil.Process|None) -> dict|None:
+def ident(p: psutil.Process | None) -> dict | None:
     "`{pid, started}` of process `p` (None for None)."
     return {"pid": p.pid, "started": p.create_time()} if p is not None else None
 
-def is_running(p:psutil.Process|None) -> bool:
-    "Whether `p` still runs (a zombie does not)."
-    try: return p is not None and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error: return False
 
-def is_alive(rec:dict|None) -> bool:
+def is_running(p: psutil.Process | None) -> bool:
+    "Whether `p` still runs (a zombie does not)."
+    try:
+        return p is not None and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def is_alive(rec: dict | None) -> bool:
     "Whether the process of an `ident` record still runs (same pid, same start time)."
     from churn_nb.tracking import same_process
+
     return isinstance(rec, dict) and same_process(rec.get("pid"), rec.get("started"))
 
 # %% ../notebooks/05_automl.ipynb #e3f1d8ad
-def stop_process(p:psutil.Process, timeout:float=10):
+def stop_process(p: psutil.Process, timeout: float = 10):
     "SIGTERM `p`, SIGKILL it after `timeout` seconds, and wait until it is gone."
     try:
         p.terminate()
-        try: p.wait(timeout)
-        except psutil.TimeoutExpired: p.kill(); p.wait(timeout)
-    except psutil.NoSuchProcess: pass
+        try:
+            p.wait(timeout)
+        except psutil.TimeoutExpired:
+            p.kill()
+            p.wait(timeout)
+    except psutil.NoSuchProcess:
+        pass
 
-def cluster_jvms(name:str) -> list:
+
+def cluster_jvms(name: str) -> list:
     "The running H2O JVMs started with cluster name `name` (found by their command line)."
     found = []
     for p in psutil.process_iter(["cmdline"]):
         cmd = p.info["cmdline"] or []
-        if "-name" in cmd and cmd[cmd.index("-name") + 1:][:1] == [name] and any("h2o" in a for a in cmd) and is_running(p): found.append(p)
+        if (
+            "-name" in cmd
+            and cmd[cmd.index("-name") + 1 :][:1] == [name]
+            and any("h2o" in a for a in cmd)
+            and is_running(p)
+        ):
+            found.append(p)
     return found
 
 # %% ../notebooks/05_automl.ipynb #8542bfca
-def free_port_pair(host:str=config.HOST) -> int:
+def free_port_pair(host: str = config.HOST) -> int:
     "A port the kernel reports free on `host` whose successor is free too (H2O uses port and port + 1)."
     for _ in range(100):
         port = config.free_port(host)
-        if port < 65535 and not port_listening(port + 1, host): return port
-    raise H2OClusterError(f"no free pair of ports on {host}. Fix: free some ports, or point CHURN_NB_H2O_URL at a running cluster")
+        if port < 65535 and not port_listening(port + 1, host):
+            return port
+    raise H2OClusterError(
+        f"no free pair of ports on {host}. Fix: free some ports, or point CHURN_NB_H2O_URL at a running cluster"
+    )
+
 
 def cluster_name() -> str:
     "A cluster name unique to this process and call: `churn_nb-<pid>-<random>`."
@@ -92,42 +114,65 @@ def cluster_name() -> str:
 @dataclass
 class ClusterHandle:
     "The H2O cluster this process uses: a local one it started, or the one at `CHURN_NB_H2O_URL` (remote)."
-    name: str                              # cluster (cloud) name
-    url: str = ""                          # REST address
-    memory: str|None = None                # heap cap (local)
-    folder: Path|None = None               # `<workspace>/h2o/<name>`: ice root and logs (local)
-    jvm: psutil.Process|None = None        # the H2O JVM (local)
-    watchdog: subprocess.Popen|None = None # kills the JVM should this process die first (local)
-    console: str|None = None               # file with the JVM's console output (local)
-    failure: str|None = None               # why the cluster failed, once it has
-    peak_rss: int = 0                      # largest resident memory of the JVM seen, bytes (local)
+
+    name: str  # cluster (cloud) name
+    url: str = ""  # REST address
+    memory: str | None = None  # heap cap (local)
+    folder: Path | None = None  # `<workspace>/h2o/<name>`: ice root and logs (local)
+    jvm: psutil.Process | None = None  # the H2O JVM (local)
+    watchdog: subprocess.Popen | None = None  # kills the JVM should this process die first (local)
+    console: str | None = None  # file with the JVM's console output (local)
+    failure: str | None = None  # why the cluster failed, once it has
+    peak_rss: int = 0  # largest resident memory of the JVM seen, bytes (local)
 
     @property
-    def local(self) -> bool: return self.folder is not None
+    def local(self) -> bool:
+        return self.folder is not None
+
     @property
-    def port(self) -> int|None: return int(self.url.rsplit(":", 1)[1]) if self.url else None
+    def port(self) -> int | None:
+        return int(self.url.rsplit(":", 1)[1]) if self.url else None
 
 # %% ../notebooks/05_automl.ipynb #8dda7f1a
-def record_path(name:str) -> Path: return h2o_home()/f"{name}.json"
+def record_path(name: str) -> Path:
+    return h2o_home() / f"{name}.json"
 
-def write_record(c:ClusterHandle):
+
+def write_record(c: ClusterHandle):
     "Write (atomically) who owns local cluster `c`: host, owner, JVM and watchdog as pid + start time."
     watchdog = psutil.Process(c.watchdog.pid) if c.watchdog else None
-    rec = dict(name=c.name, host=socket.gethostname(), url=c.url, folder=str(c.folder), memory=c.memory,
-               owner=ident(psutil.Process()), jvm=ident(c.jvm), watchdog=ident(watchdog))
-    path = record_path(c.name); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp"); tmp.write_text(json.dumps(rec, indent=1)); os.replace(tmp, path)
+    rec = dict(
+        name=c.name,
+        host=socket.gethostname(),
+        url=c.url,
+        folder=str(c.folder),
+        memory=c.memory,
+        owner=ident(psutil.Process()),
+        jvm=ident(c.jvm),
+        watchdog=ident(watchdog),
+    )
+    path = record_path(c.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(rec, indent=1))
+    os.replace(tmp, path)
+
 
 def reap_stale_clusters() -> list:
     "Stop the local clusters of this host whose owner process is gone; returns their names."
     reaped = []
     for path in sorted(h2o_home().glob("*.json")):
-        try: rec = json.loads(path.read_text())
-        except FileNotFoundError: continue   # another process reaped it meanwhile
-        if rec.get("host") != socket.gethostname() or is_alive(rec.get("owner")): continue
-        for p in cluster_jvms(rec["name"]): stop_process(p)
-        shutil.rmtree(Path(rec["folder"])/"ice", ignore_errors=True)
-        path.unlink(missing_ok=True); reaped.append(rec["name"])
+        try:
+            rec = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue  # another process reaped it meanwhile
+        if rec.get("host") != socket.gethostname() or is_alive(rec.get("owner")):
+            continue
+        for p in cluster_jvms(rec["name"]):
+            stop_process(p)
+        shutil.rmtree(Path(rec["folder"]) / "ice", ignore_errors=True)
+        path.unlink(missing_ok=True)
+        reaped.append(rec["name"])
     return reaped
 
 # %% ../notebooks/05_automl.ipynb #ddf0f1c0
@@ -143,76 +188,111 @@ while jvm.is_running():
     time.sleep(1)
 """
 
-def start_watchdog(jvm:psutil.Process) -> subprocess.Popen:
+
+def start_watchdog(jvm: psutil.Process) -> subprocess.Popen:
     "A small process that kills `jvm` as soon as this process is gone, however it ends."
     me = psutil.Process()
-    return subprocess.Popen([sys.executable, "-c", WATCHDOG, str(me.pid), repr(me.create_time()), str(jvm.pid)], start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", WATCHDOG, str(me.pid), repr(me.create_time()), str(jvm.pid)],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 # %% ../notebooks/05_automl.ipynb #563acf14
-def failure_reason(c:ClusterHandle) -> str|None:
+def failure_reason(c: ClusterHandle) -> str | None:
     "Why cluster `c` failed, if it did: what the watcher saw, or a JVM that is gone."
-    if c.failure: return c.failure
+    if c.failure:
+        return c.failure
     if c.local and c.jvm is not None and not is_running(c.jvm):
-        return f"the H2O JVM (pid {c.jvm.pid}) ended unexpectedly (the system's out-of-memory killer, or a signal). Fix: {MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder/'logs'}"
+        return f"the H2O JVM (pid {c.jvm.pid}) ended unexpectedly (the system's out-of-memory killer, or a signal). Fix: {MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder / 'logs'}"
     return None
 
-def out_of_memory(c:ClusterHandle, seconds:float) -> str:
+
+def out_of_memory(c: ClusterHandle, seconds: float) -> str:
     "The message for a heap that stayed full for `seconds`."
-    return (f"H2O ran out of memory: its heap ({c.memory}) stayed full for {seconds:.0f} s and it stopped making progress, so it was stopped. "
-            f"Fix: {MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder/'logs'}")
+    return (
+        f"H2O ran out of memory: its heap ({c.memory}) stayed full for {seconds:.0f} s and it stopped making progress, so it was stopped. "
+        f"Fix: {MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder / 'logs'}"
+    )
 
-def wake(owner:threading.Thread):
+
+def wake(owner: threading.Thread):
     "Interrupt `owner`, the thread waiting on a cluster that just failed (only the main thread can receive a signal)."
-    if owner is threading.main_thread(): signal.pthread_kill(owner.ident, signal.SIGINT)
+    if owner is threading.main_thread():
+        signal.pthread_kill(owner.ident, signal.SIGINT)
 
-def watch_jvm(c:ClusterHandle, stop:threading.Event, owner:threading.Thread, oom_seconds:float=30):
+
+def watch_jvm(c: ClusterHandle, stop: threading.Event, owner: threading.Thread, oom_seconds: float = 30):
     "Each second: note the JVM's peak memory; if it died, or reported out-of-memory for `oom_seconds` (then kill it), record why and wake `owner`."
     since = last = None
     with open(c.console, errors="replace") as console:
         while not stop.wait(1):
-            if not is_running(c.jvm): c.failure = failure_reason(c); return wake(owner)
-            with contextlib.suppress(psutil.Error): c.peak_rss = max(c.peak_rss, c.jvm.memory_info().rss)
+            if not is_running(c.jvm):
+                c.failure = failure_reason(c)
+                return wake(owner)
+            with contextlib.suppress(psutil.Error):
+                c.peak_rss = max(c.peak_rss, c.jvm.memory_info().rss)
             text, now = console.read(), time.monotonic()
-            if "OOM!" in text or "OutOfMemoryError" in text: since, last = since or now, now
-            elif since and now - last > 10: since = None      # it recovered
+            if "OOM!" in text or "OutOfMemoryError" in text:
+                since, last = since or now, now
+            elif since and now - last > 10:
+                since = None  # it recovered
             if since and (now - since >= oom_seconds or "OutOfMemoryError" in text):
                 c.failure = out_of_memory(c, now - since)
-                with contextlib.suppress(psutil.Error): c.jvm.kill()
+                with contextlib.suppress(psutil.Error):
+                    c.jvm.kill()
                 return wake(owner)
 
 # %% ../notebooks/05_automl.ipynb #1d9ef9a1
-def attach_jvm(c:ClusterHandle):
+def attach_jvm(c: ClusterHandle):
     "Check that the cluster `h2o.init` connected to is the one it started for `c`; record its JVM and start the watchdog."
     import h2o
+
     conn, jvms = h2o.connection(), cluster_jvms(c.name)
     if conn.local_server is None or h2o.cluster().cloud_name != c.name or len(jvms) != 1:
-        raise H2OClusterError(f"h2o.init did not start a cluster of its own (connected to '{h2o.cluster().cloud_name}' at {conn.base_url}). Fix: report this; meanwhile set CHURN_NB_H2O_URL to a cluster you run")
+        raise H2OClusterError(
+            f"h2o.init did not start a cluster of its own (connected to '{h2o.cluster().cloud_name}' at {conn.base_url}). Fix: report this; meanwhile set CHURN_NB_H2O_URL to a cluster you run"
+        )
     c.url, c.jvm, c.console = conn.base_url, jvms[0], conn.local_server._stdout
     conn.timeout_interval = REQUEST_TIMEOUT
     c.watchdog = start_watchdog(c.jvm)
     write_record(c)
 
 # %% ../notebooks/05_automl.ipynb #e0995d8f
-def start_local(memory:str) -> ClusterHandle:
+def start_local(memory: str) -> ClusterHandle:
     "Start a private H2O JVM: 127.0.0.1 only, a free port, a unique name, a `memory` heap, ice root and logs in the workspace."
     import h2o
+
     reap_stale_clusters()
     name = cluster_name()
-    c = ClusterHandle(name, memory=memory, folder=h2o_home()/name)
-    for sub in ("ice", "logs"): (c.folder/sub).mkdir(parents=True, exist_ok=True)
-    write_record(c)          # before the JVM exists: if we die during the start, the next start stops it by name
+    c = ClusterHandle(name, memory=memory, folder=h2o_home() / name)
+    for sub in ("ice", "logs"):
+        (c.folder / sub).mkdir(parents=True, exist_ok=True)
+    write_record(c)  # before the JVM exists: if we die during the start, the next start stops it by name
     out = io.StringIO()
     try:
         with redirect_stdout(out):
-            h2o.init(ip=config.HOST, port=free_port_pair(), name=name, bind_to_localhost=True, max_mem_size=memory,
-                     ice_root=str(c.folder/"ice"), log_dir=str(c.folder/"logs"), verbose=False)
+            h2o.init(
+                ip=config.HOST,
+                port=free_port_pair(),
+                name=name,
+                bind_to_localhost=True,
+                max_mem_size=memory,
+                ice_root=str(c.folder / "ice"),
+                log_dir=str(c.folder / "logs"),
+                verbose=False,
+            )
         attach_jvm(c)
     except BaseException as e:
-        for p in cluster_jvms(name): stop_process(p)
+        for p in cluster_jvms(name):
+            stop_process(p)
         record_path(name).unlink(missing_ok=True)
         if isinstance(e, Exception) and not isinstance(e, H2OClusterError):
-            raise H2OClusterError(f"cannot start a local H2O cluster ({type(e).__name__}: {str(e).strip()[:500]}). Fix: check that Java 17 runs (java -version) and that CHURN_NB_H2O_MEM ({memory}) fits in free memory; logs: {c.folder/'logs'}") from e
+            raise H2OClusterError(
+                f"cannot start a local H2O cluster ({type(e).__name__}: {str(e).strip()[:500]}). Fix: check that Java 17 runs (java -version) and that CHURN_NB_H2O_MEM ({memory}) fits in free memory; logs: {c.folder / 'logs'}"
+            ) from e
         raise
     return c
 
@@ -220,222 +300,354 @@ def start_local(memory:str) -> ClusterHandle:
 def close_session():
     "End this process's H2O session (its temporary objects on the cluster); the cluster itself keeps running."
     import h2o
-    conn = h2o.connection()
-    if conn is not None and conn.connected: conn.timeout_interval = 2; conn.close()
 
-def stop_local(c:ClusterHandle, keep_logs:bool=False):
+    conn = h2o.connection()
+    if conn is not None and conn.connected:
+        conn.timeout_interval = 2
+        conn.close()
+
+
+def stop_local(c: ClusterHandle, keep_logs: bool = False):
     "Stop local cluster `c`: close the session, stop the JVM, wait until its port is free; remove its record and folder (logs kept if asked)."
     close_session()
-    if c.jvm is not None: stop_process(c.jvm)
+    if c.jvm is not None:
+        stop_process(c.jvm)
     if c.watchdog is not None:
-        try: c.watchdog.wait(10)                 # it ends by itself once the JVM is gone
-        except subprocess.TimeoutExpired: c.watchdog.kill(); c.watchdog.wait()
+        try:
+            c.watchdog.wait(10)  # it ends by itself once the JVM is gone
+        except subprocess.TimeoutExpired:
+            c.watchdog.kill()
+            c.watchdog.wait()
     deadline = time.monotonic() + 10
-    while c.port and port_listening(c.port) and time.monotonic() < deadline: time.sleep(0.1)
-    if c.console and keep_logs: shutil.copy(c.console, c.folder/"logs"/"console.txt")
-    if c.console: shutil.rmtree(Path(c.console).parent, ignore_errors=True)  # h2o's temp folder for the console files
+    while c.port and port_listening(c.port) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if c.console and keep_logs:
+        shutil.copy(c.console, c.folder / "logs" / "console.txt")
+    if c.console:
+        shutil.rmtree(Path(c.console).parent, ignore_errors=True)  # h2o's temp folder for the console files
     record_path(c.name).unlink(missing_ok=True)
-    shutil.rmtree(c.folder/"ice" if keep_logs else c.folder, ignore_errors=True)
-    if c.port and port_listening(c.port): raise H2OClusterError(f"the port {c.port} of stopped cluster {c.name} is still in use")
+    shutil.rmtree(c.folder / "ice" if keep_logs else c.folder, ignore_errors=True)
+    if c.port and port_listening(c.port):
+        raise H2OClusterError(f"the port {c.port} of stopped cluster {c.name} is still in use")
 
-def connect_remote(url:str) -> ClusterHandle:
+
+def connect_remote(url: str) -> ClusterHandle:
     "Connect to the existing cluster at `url` (`CHURN_NB_H2O_URL`); churn_nb never shuts it down."
     import h2o
+
     try:
-        with redirect_stdout(io.StringIO()): h2o.connect(url=url, verbose=False)
+        with redirect_stdout(io.StringIO()):
+            h2o.connect(url=url, verbose=False)
     except Exception as e:
-        raise H2OClusterError(f"cannot reach the H2O cluster at {url} (CHURN_NB_H2O_URL; {type(e).__name__}: {str(e).strip()[:300]}). Fix: start it, correct the URL, or unset CHURN_NB_H2O_URL to start a local one") from e
+        raise H2OClusterError(
+            f"cannot reach the H2O cluster at {url} (CHURN_NB_H2O_URL; {type(e).__name__}: {str(e).strip()[:300]}). Fix: start it, correct the URL, or unset CHURN_NB_H2O_URL to start a local one"
+        ) from e
     h2o.connection().timeout_interval = REQUEST_TIMEOUT
     return ClusterHandle(h2o.cluster().cloud_name, url)
 
 # %% ../notebooks/05_automl.ipynb #83646d03
-_ACTIVE = []   # the cluster of the open h2o_cluster() block, if any
+_ACTIVE = []  # the cluster of the open h2o_cluster() block, if any
+
 
 @contextmanager
-def h2o_cluster(memory:str|None=None,  # heap of a local cluster (default: CHURN_NB_H2O_MEM, else 4G)
-                oom_seconds:float=30): # this long out of memory = failed
+def h2o_cluster(
+    memory: str | None = None,  # heap of a local cluster (default: CHURN_NB_H2O_MEM, else 4G)
+    oom_seconds: float = 30,
+):  # this long out of memory = failed
     "The cluster at CHURN_NB_H2O_URL, or a private local one, stopped on exit, error, Ctrl-C, SIGTERM or the owner's death."
     import h2o
     from churn_nb.tracking import signals_interrupt
-    if _ACTIVE: yield _ACTIVE[-1]; return
+
+    if _ACTIVE:
+        yield _ACTIVE[-1]
+        return
     url, stop, failed = config.h2o_url(), threading.Event(), False
-    with signals_interrupt((signal.SIGTERM, signal.SIGHUP) + (() if url else (signal.SIGINT,))):   # also while starting
+    with signals_interrupt((signal.SIGTERM, signal.SIGHUP) + (() if url else (signal.SIGINT,))):  # also while starting
         c = connect_remote(url) if url else start_local(memory or config.h2o_memory())
         h2o.no_progress()
-        watcher = threading.Thread(target=watch_jvm, args=(c, stop, threading.current_thread(), oom_seconds), daemon=True, name=f"watch {c.name}")
-        if c.local: watcher.start()
+        watcher = threading.Thread(
+            target=watch_jvm,
+            args=(c, stop, threading.current_thread(), oom_seconds),
+            daemon=True,
+            name=f"watch {c.name}",
+        )
+        if c.local:
+            watcher.start()
         _ACTIVE.append(c)
-        try: yield c
+        try:
+            yield c
         except BaseException as e:
             failed, reason = True, failure_reason(c)
-            if reason: raise H2OClusterError(reason) from e
+            if reason:
+                raise H2OClusterError(reason) from e
             raise
         finally:
-            _ACTIVE.clear(); stop.set()
-            if c.local: watcher.join(); stop_local(c, keep_logs=failed)
-            else: close_session()
+            _ACTIVE.clear()
+            stop.set()
+            if c.local:
+                watcher.join()
+                stop_local(c, keep_logs=failed)
+            else:
+                close_session()
 
 # %% ../notebooks/05_automl.ipynb #b0d6c190
-TARGET, FOLD = "churn_nb_target", "churn_nb_fold"   # columns churn_nb adds to H2O frames
+TARGET, FOLD = "churn_nb_target", "churn_nb_fold"  # columns churn_nb adds to H2O frames
 
-def fold_numbers(split:Split) -> np.ndarray:
+
+def fold_numbers(split: Split) -> np.ndarray:
     "The CV fold (0, 1, …) of each training row, from `split.folds`."
     fold = np.empty(len(split.train), dtype=int)
-    for k, (_, val) in enumerate(split.folds): fold[val] = k
+    for k, (_, val) in enumerate(split.folds):
+        fold[val] = k
     return fold
 
-def h2o_frame(raw:pd.DataFrame, spec:DatasetSpec, folds=None):
+
+def h2o_frame(raw: pd.DataFrame, spec: DatasetSpec, folds=None):
     "Raw rows as an H2O frame: typed features (categories as enums), the 0/1 target when present, the fold numbers when given."
     import h2o
+
     X, types = features_frame(raw, spec), {**{c: "real" for c in spec.numeric}, **{c: "enum" for c in spec.categorical}}
-    if spec.target in raw.columns: X[TARGET], types[TARGET] = target_vector(raw, spec).astype(str), "enum"
-    if folds is not None: X[FOLD], types[FOLD] = np.asarray(folds), "int"
+    if spec.target in raw.columns:
+        X[TARGET], types[TARGET] = target_vector(raw, spec).astype(str), "enum"
+    if folds is not None:
+        X[FOLD], types[FOLD] = np.asarray(folds), "int"
     return h2o.H2OFrame(X, column_types=types)
+
 
 def h2o_to_pandas(frame) -> pd.DataFrame:
     "An H2O frame as pandas (through its CSV export, full precision)."
     return pd.read_csv(io.StringIO(frame.get_frame_data()), low_memory=False)
 
 # %% ../notebooks/05_automl.ipynb #04898148
-AUTOML_MAX_MODELS = 0   # 0: by the size of the training part (`automl_models`)
+AUTOML_MAX_MODELS = 0  # 0: by the size of the training part (`automl_models`)
 AUTOML_EXCLUDE = ("DeepLearning",)
-AUTOML_MODELS_BY_ROWS = ((20_000, 8), (100_000, 4))   # (up to this many training rows, this many base models); beyond: 2
+AUTOML_MODELS_BY_ROWS = ((20_000, 8), (100_000, 4))  # (up to this many training rows, this many base models); beyond: 2
 
-def automl_models(rows:int, requested:int=AUTOML_MAX_MODELS) -> int:
+
+def automl_models(rows: int, requested: int = AUTOML_MAX_MODELS) -> int:
     "Base models AutoML trains: `requested` when given, else 8 up to 20,000 training rows, 4 up to 100,000, then 2."
-    if requested: return requested
+    if requested:
+        return requested
     return next((models for limit, models in AUTOML_MODELS_BY_ROWS if rows <= limit), 2)
 
-ONEHOT_ALGOS = ("XGBoost", "GLM")   # H2O algorithms that expand every category level into a column
-ONEHOT_MAX_LEVELS = 1_000            # above this many levels in all categories, AutoML leaves them out
 
-def automl_exclusions(spec:DatasetSpec, # the training data's spec (its category levels)
-                      exclude_algos=AUTOML_EXCLUDE) -> tuple[list, str|None]:
+ONEHOT_ALGOS = ("XGBoost", "GLM")  # H2O algorithms that expand every category level into a column
+ONEHOT_MAX_LEVELS = 1_000  # above this many levels in all categories, AutoML leaves them out
+
+
+def automl_exclusions(
+    spec: DatasetSpec,  # the training data's spec (its category levels)
+    exclude_algos=AUTOML_EXCLUDE,
+) -> tuple[list, str | None]:
     "(algorithms AutoML skips, why or None): the one-hot algorithms go when the categories hold too many levels."
     excluded = list(exclude_algos or [])
     levels = sum(len(v) for v in spec.levels.values())
     added = [a for a in ONEHOT_ALGOS if a not in excluded]
-    if levels <= ONEHOT_MAX_LEVELS or not added: return excluded, None
-    why = (f"AutoML left out {' and '.join(added)}: the categories hold {levels:,} levels (over {ONEHOT_MAX_LEVELS:,}), and H2O expands each "
-           "into a column for them (at 80,000 rows × 250 columns one XGBoost took 20 minutes); GBM and random forests read categories "
-           "as they are, and the logistic regression candidate covers the linear model with rare levels pooled")
+    if levels <= ONEHOT_MAX_LEVELS or not added:
+        return excluded, None
+    why = (
+        f"AutoML left out {' and '.join(added)}: the categories hold {levels:,} levels (over {ONEHOT_MAX_LEVELS:,}), and H2O expands each "
+        "into a column for them (at 80,000 rows × 250 columns one XGBoost took 20 minutes); GBM and random forests read categories "
+        "as they are, and the logistic regression candidate covers the linear model with rare levels pooled"
+    )
     return excluded + added, why
+
 
 def cancel_on_error(aml):
     "After a failed or interrupted `train`, cancel AutoML's job on a remote cluster (a local one is stopped anyway)."
     job = getattr(aml, "_job", None)
     if _ACTIVE and not _ACTIVE[-1].local and job is not None:
-        with contextlib.suppress(Exception): job.cancel()   # best effort on the way out; the original error is re-raised
+        with contextlib.suppress(Exception):
+            job.cancel()  # best effort on the way out; the original error is re-raised
 
-def run_automl(train, spec:DatasetSpec, seed:int=0, max_models:int=AUTOML_MAX_MODELS, max_runtime_secs:int=0, nfolds:int|None=None,
-               include_algos=None, exclude_algos=AUTOML_EXCLUDE, balance_classes:bool=False):
+
+def run_automl(
+    train,
+    spec: DatasetSpec,
+    seed: int = 0,
+    max_models: int = AUTOML_MAX_MODELS,
+    max_runtime_secs: int = 0,
+    nfolds: int | None = None,
+    include_algos=None,
+    exclude_algos=AUTOML_EXCLUDE,
+    balance_classes: bool = False,
+):
     "H2O AutoML on frame `train`, ranked by AUC; CV on its fold column unless `nfolds` is given."
     from h2o.automl import H2OAutoML
-    if nfolds is not None and not (isinstance(nfolds, int) and nfolds >= 2): raise ValueError(f"nfolds: {nfolds!r} is not a number of folds ≥ 2. Fix: leave it None (the split's folds) or pass e.g. nfolds=5")
-    aml = H2OAutoML(max_models=max_models, max_runtime_secs=max_runtime_secs, seed=seed, nfolds=nfolds or -1, balance_classes=balance_classes,
-                    include_algos=list(include_algos) if include_algos else None, exclude_algos=None if include_algos else list(exclude_algos or []) or None,
-                    keep_cross_validation_predictions=True, sort_metric="AUC", verbosity=None)
-    try: aml.train(x=spec.features, y=TARGET, training_frame=train, **({} if nfolds else {"fold_column": FOLD}))
-    except BaseException: cancel_on_error(aml); raise
-    if aml.leader is None: raise H2OClusterError(f"AutoML finished without a model (max_models={max_models}, max_runtime_secs={max_runtime_secs}). Fix: allow more time or models")
+
+    if nfolds is not None and not (isinstance(nfolds, int) and nfolds >= 2):
+        raise ValueError(
+            f"nfolds: {nfolds!r} is not a number of folds ≥ 2. Fix: leave it None (the split's folds) or pass e.g. nfolds=5"
+        )
+    aml = H2OAutoML(
+        max_models=max_models,
+        max_runtime_secs=max_runtime_secs,
+        seed=seed,
+        nfolds=nfolds or -1,
+        balance_classes=balance_classes,
+        include_algos=list(include_algos) if include_algos else None,
+        exclude_algos=None if include_algos else list(exclude_algos or []) or None,
+        keep_cross_validation_predictions=True,
+        sort_metric="AUC",
+        verbosity=None,
+    )
+    try:
+        aml.train(x=spec.features, y=TARGET, training_frame=train, **({} if nfolds else {"fold_column": FOLD}))
+    except BaseException:
+        cancel_on_error(aml)
+        raise
+    if aml.leader is None:
+        raise H2OClusterError(
+            f"AutoML finished without a model (max_models={max_models}, max_runtime_secs={max_runtime_secs}). Fix: allow more time or models"
+        )
     return aml
 
 # %% ../notebooks/05_automl.ipynb #46d6530d
 def leaderboard_frame(aml) -> pd.DataFrame:
     "Every model AutoML trained, best first: AUC, log loss, aucpr, errors, training and per-row prediction time, algorithm."
     import h2o
+
     frame = h2o.automl.get_leaderboard(aml, extra_columns="ALL")
     board = h2o_to_pandas(frame)
     h2o.remove(frame)
     return board
+
 
 def cv_predictions(model) -> np.ndarray:
     "Out-of-fold churn probability of each training row (a stacked ensemble's: its metalearner's)."
     source = model.metalearner() if model.algo == "stackedensemble" else model
     return h2o_to_pandas(source.cross_validation_holdout_predictions())["p1"].to_numpy()
 
-def cv_metrics(y, p, folds:list|None=None) -> dict:
+
+def cv_metrics(y, p, folds: list | None = None) -> dict:
     "Metrics of out-of-fold probabilities `p`: mean and spread over `folds` (`baselines.fold_metrics`), else pooled."
     return classification_metrics(y, p) if folds is None else fold_metrics(y, p, folds)
 
 # %% ../notebooks/05_automl.ipynb #f1a7577b
-def time_cap_note(board:pd.DataFrame, # AutoML's leaderboard (`leaderboard_frame`)
-                  max_models:int, max_runtime_secs:int) -> str|None:
+def time_cap_note(
+    board: pd.DataFrame,  # AutoML's leaderboard (`leaderboard_frame`)
+    max_models: int,
+    max_runtime_secs: int,
+) -> str | None:
     "The training report's note when AutoML's time cap stopped it before `max_models` base models (None: it did not)."
     base = int((board["algo"].str.lower() != "stackedensemble").sum())
-    if not max_runtime_secs or base >= max_models: return None
-    return (f"AutoML reached its time cap ({max_runtime_secs} s, what the run's time budget left) after {base} of {max_models} base models, "
-            "so a run on a busy machine may train fewer models than on a quiet one. Fix, for a run that always trains all of them: -p time_budget -1")
+    if not max_runtime_secs or base >= max_models:
+        return None
+    return (
+        f"AutoML reached its time cap ({max_runtime_secs} s, what the run's time budget left) after {base} of {max_models} base models, "
+        "so a run on a busy machine may train fewer models than on a quiet one. Fix, for a run that always trains all of them: -p time_budget -1"
+    )
 
 # %% ../notebooks/05_automl.ipynb #b8ea0787
 _JVM_LOCK, _LOADERS = threading.RLock(), {}
 
-def genmodel_jar_file(jar:bytes, sha:str) -> Path:
+
+def genmodel_jar_file(jar: bytes, sha: str) -> Path:
     "The h2o-genmodel `jar` as a file (Java loads classes from files): `<tmp>/churn_nb-genmodel-<sha>.jar`, content verified."
-    path = Path(tempfile.gettempdir())/f"churn_nb-genmodel-{sha[:16]}.jar"
+    path = Path(tempfile.gettempdir()) / f"churn_nb-genmodel-{sha[:16]}.jar"
     if not (path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == sha):
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp"); tmp.write_bytes(jar); os.replace(tmp, path)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(jar)
+        os.replace(tmp, path)
     return path
 
-def genmodel_loader(jar:bytes, sha:str):
+
+def genmodel_loader(jar: bytes, sha: str):
     "A Java class loader for the h2o-genmodel `jar` in this process's JVM (started on first use, with `-Xrs`)."
     import jpype
+
     with _JVM_LOCK:
-        if not jpype.isJVMStarted(): jpype.startJVM("-Xrs", "-Xmx1g", "-Djava.awt.headless=true", interrupt=False, convertStrings=False)
+        if not jpype.isJVMStarted():
+            jpype.startJVM("-Xrs", "-Xmx1g", "-Djava.awt.headless=true", interrupt=False, convertStrings=False)
         if sha not in _LOADERS:
             URL = jpype.JClass("java.net.URL")
-            _LOADERS[sha] = jpype.JClass("java.net.URLClassLoader")(jpype.JArray(URL)([URL(genmodel_jar_file(jar, sha).as_uri())]))
+            _LOADERS[sha] = jpype.JClass("java.net.URLClassLoader")(
+                jpype.JArray(URL)([URL(genmodel_jar_file(jar, sha).as_uri())])
+            )
         return _LOADERS[sha]
 
 # %% ../notebooks/05_automl.ipynb #df8a7698
-def load_mojo(mojo:bytes, jar:bytes, sha:str):
+def load_mojo(mojo: bytes, jar: bytes, sha: str):
     "An h2o-genmodel model read from MOJO bytes in memory (no file, no cluster)."
     import jpype
+
     loader = genmodel_loader(jar, sha)
     java = lambda name: jpype.JClass(name, loader=loader)
     System, thread = jpype.JClass("java.lang.System"), jpype.JClass("java.lang.Thread").currentThread()
     previous, out, err = thread.getContextClassLoader(), System.out, System.err
     quiet = jpype.JClass("java.io.PrintStream")(jpype.JClass("java.io.ByteArrayOutputStream")())
-    thread.setContextClassLoader(loader)   # the MOJO reader finds XGBoost's reader through the context class loader
-    System.setOut(quiet); System.setErr(quiet)   # it prints notes about metadata it skips (e.g. scoring history)
+    thread.setContextClassLoader(loader)  # the MOJO reader finds XGBoost's reader through the context class loader
+    System.setOut(quiet)
+    System.setErr(quiet)  # it prints notes about metadata it skips (e.g. scoring history)
     try:
         backend = java("hex.genmodel.MojoReaderBackendFactory").createReaderBackend(
-            jpype.JClass("java.io.ByteArrayInputStream")(jpype.JArray(jpype.JByte)(mojo)), java("hex.genmodel.MojoReaderBackendFactory$CachingStrategy").MEMORY)
-        return java("hex.genmodel.ModelMojoReader").readFrom(backend, True)   # with metadata: XGBoost's contributions need it
-    finally: thread.setContextClassLoader(previous); System.setOut(out); System.setErr(err)
+            jpype.JClass("java.io.ByteArrayInputStream")(jpype.JArray(jpype.JByte)(mojo)),
+            java("hex.genmodel.MojoReaderBackendFactory$CachingStrategy").MEMORY,
+        )
+        return java("hex.genmodel.ModelMojoReader").readFrom(
+            backend, True
+        )  # with metadata: XGBoost's contributions need it
+    finally:
+        thread.setContextClassLoader(previous)
+        System.setOut(out)
+        System.setErr(err)
 
 # %% ../notebooks/05_automl.ipynb #841fa522
 def _invoke():
     import jpype
+
     return jpype.JClass("java.lang.invoke.MethodHandles"), jpype.JClass("java.lang.invoke.MethodType")
+
 
 def row_loop(f, out_class):
     "Method handle `(double[][] X, R[][] Y) -> void` running `Y[i] = f(X[i])` for each row, in Java; `out_class` is R[][]."
     import jpype
+
     MH, MT = _invoke()
     D2 = jpype.JArray(jpype.JDouble, 2).class_
-    body = MH.collectArguments(MH.arrayElementSetter(out_class), 2, f)          # (Y, i, x)
-    body = MH.collectArguments(body, 2, MH.arrayElementGetter(D2))               # (Y, i, X, j)
-    body = MH.permuteArguments(body, MT.methodType(jpype.JClass("java.lang.Void").TYPE, jpype.JInt.class_, D2, out_class), jpype.JArray(jpype.JInt)([2, 0, 1, 0]))
-    return MH.countedLoop(MH.dropArguments(MH.arrayLength(D2), 1, out_class), None, body)   # for i in range(len(X)): body(i, X, Y)
+    body = MH.collectArguments(MH.arrayElementSetter(out_class), 2, f)  # (Y, i, x)
+    body = MH.collectArguments(body, 2, MH.arrayElementGetter(D2))  # (Y, i, X, j)
+    body = MH.permuteArguments(
+        body,
+        MT.methodType(jpype.JClass("java.lang.Void").TYPE, jpype.JInt.class_, D2, out_class),
+        jpype.JArray(jpype.JInt)([2, 0, 1, 0]),
+    )
+    return MH.countedLoop(
+        MH.dropArguments(MH.arrayLength(D2), 1, out_class), None, body
+    )  # for i in range(len(X)): body(i, X, Y)
 
 # %% ../notebooks/05_automl.ipynb #6b7adcb1
 def score_handle(model, loader):
     "`double[] x -> double[]`: the model's `score0(x, new double[k])` (label, p0, p1 for a binomial model)."
     import jpype
+
     MH, MT = _invoke()
     D1 = jpype.JArray(jpype.JDouble).class_
-    score0 = MH.publicLookup().findVirtual(jpype.JClass("hex.genmodel.GenModel", loader=loader).class_, "score0", MT.methodType(D1, D1, D1)).bindTo(model)
+    score0 = (
+        MH.publicLookup()
+        .findVirtual(jpype.JClass("hex.genmodel.GenModel", loader=loader).class_, "score0", MT.methodType(D1, D1, D1))
+        .bindTo(model)
+    )
     fresh = MH.insertArguments(MH.arrayConstructor(D1), 0, jpype.JInt(int(model.getPredsSize())))
     return MH.collectArguments(score0, 1, fresh)
+
 
 def contributions_handle(model, loader) -> tuple:
     "(`double[] x -> float[]` TreeSHAP contributions, their names) of a tree model."
     import jpype
+
     MH, MT = _invoke()
     predictor = model.makeContributionsPredictor()
     D1, F1 = jpype.JArray(jpype.JDouble).class_, jpype.JArray(jpype.JFloat).class_
-    f = MH.publicLookup().findVirtual(jpype.JClass("hex.genmodel.PredictContributions", loader=loader).class_, "calculateContributions", MT.methodType(F1, D1)).bindTo(predictor)
+    f = (
+        MH.publicLookup()
+        .findVirtual(
+            jpype.JClass("hex.genmodel.PredictContributions", loader=loader).class_,
+            "calculateContributions",
+            MT.methodType(F1, D1),
+        )
+        .bindTo(predictor)
+    )
     return f, [str(n) for n in predictor.getContributionNames()]
 
 # %% ../notebooks/05_automl.ipynb #6444e668
@@ -447,18 +659,31 @@ def model_columns(model) -> list:
         cols.append((str(model.getNames()[j]), None if levels is None else {str(v): i for i, v in enumerate(levels)}))
     return cols
 
-def encode_rows(X:pd.DataFrame, columns:list) -> np.ndarray:
+
+def encode_rows(X: pd.DataFrame, columns: list) -> np.ndarray:
     "Typed features as the model's matrix: numbers as they are, categories as level indices, unknown levels and blanks as NaN (missing)."
     out = np.empty((len(X), len(columns)))
-    if small := len(X) <= 64: V, at = X.to_numpy(dtype=object), {c: i for i, c in enumerate(X.columns)}   # a few rows (an API request): read the frame once
+    if small := len(X) <= 64:
+        V, at = (
+            X.to_numpy(dtype=object),
+            {c: i for i, c in enumerate(X.columns)},
+        )  # a few rows (an API request): read the frame once
     for j, (name, levels) in enumerate(columns):
-        values = (V[:, at[name]].astype(float) if levels is None else V[:, at[name]]) if small else X[name].to_numpy(dtype=float if levels is None else object)
-        out[:, j] = values if levels is None else np.fromiter((levels.get(v, np.nan) for v in values), float, len(values))
+        values = (
+            (V[:, at[name]].astype(float) if levels is None else V[:, at[name]])
+            if small
+            else X[name].to_numpy(dtype=float if levels is None else object)
+        )
+        out[:, j] = (
+            values if levels is None else np.fromiter((levels.get(v, np.nan) for v in values), float, len(values))
+        )
     return out
 
-def run_rows(loop, A:np.ndarray, element) -> np.ndarray:
+
+def run_rows(loop, A: np.ndarray, element) -> np.ndarray:
     "Run a `row_loop` over the rows of `A` in one JPype call; its outputs as a 2-d float array."
     import jpype
+
     Y = jpype.JArray(element, 2)(len(A))
     loop.invokeWithArguments(jpype.JArray(jpype.JDouble, 2)(np.ascontiguousarray(A, dtype=float)), Y)
     return np.asarray(Y).astype(float)
@@ -467,21 +692,28 @@ def run_rows(loop, A:np.ndarray, element) -> np.ndarray:
 EXPLAINER_ALGOS = ("gbm", "xgboost", "drf")
 CONTRIBUTION_SCALE = {"gbm": "logit", "xgboost": "logit", "drf": "probability"}
 
-def original_column(name:str, features:list) -> str:
+
+def original_column(name: str, features: list) -> str:
     "The feature a contribution belongs to: itself, or `col` for XGBoost's one-hot `col.level`; `bias` for H2O's `BiasTerm`."
-    if name == "BiasTerm": return "bias"
-    if name in features: return name
+    if name == "BiasTerm":
+        return "bias"
+    if name in features:
+        return name
     owners = [c for c in features if name.startswith(f"{c}.")]
-    if not owners: raise ValueError(f"contribution '{name}' belongs to no feature of the spec")
+    if not owners:
+        raise ValueError(f"contribution '{name}' belongs to no feature of the spec")
     return max(owners, key=len)
+
 
 def balance_shift(model) -> float:
     "The log-odds H2O adds to the output of a `balance_classes` model to undo the oversampling (0 for other models)."
-    if not model._balanceClasses or model._priorClassDistrib is None or model._modelClassDistrib is None: return 0.0
+    if not model._balanceClasses or model._priorClassDistrib is None or model._modelClassDistrib is None:
+        return 0.0
     prior, sampled = list(model._priorClassDistrib), list(model._modelClassDistrib)
     return float(np.log(prior[1] / sampled[1]) - np.log(prior[0] / sampled[0]))
 
-def contribution_matrix(names:list, features:list) -> np.ndarray:
+
+def contribution_matrix(names: list, features: list) -> np.ndarray:
     "0/1 matrix that sums contributions `names` into `features` + `bias`."
     cols = features + ["bias"]
     M = np.zeros((len(names), len(cols)))
@@ -491,95 +723,151 @@ def contribution_matrix(names:list, features:list) -> np.ndarray:
 # %% ../notebooks/05_automl.ipynb #d0017c1b
 class MojoScorer:
     "An H2O model exported as MOJO: raw customer rows in, churn probabilities and contributions out; scored in-process by h2o-genmodel, no cluster."
-    def __init__(self, spec:dict, mojo:bytes, genmodel:bytes, model_id:str, algo:str,
-                 explainer_mojo:bytes|None=None, # MOJO of the explainer when it is not the model itself
-                 explainer_id:str|None=None, explainer_algo:str|None=None):
+
+    def __init__(
+        self,
+        spec: dict,
+        mojo: bytes,
+        genmodel: bytes,
+        model_id: str,
+        algo: str,
+        explainer_mojo: bytes | None = None,  # MOJO of the explainer when it is not the model itself
+        explainer_id: str | None = None,
+        explainer_algo: str | None = None,
+    ):
         self.spec, self.mojo, self.genmodel, self.model_id, self.algo = spec, mojo, genmodel, model_id, algo
         self.genmodel_sha, self._java = hashlib.sha256(genmodel).hexdigest(), {}
         self.set_explainer(explainer_id, explainer_algo, explainer_mojo)
-    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
-    def __setstate__(self, state): self.__dict__.update(state, _java={})
-    def __repr__(self): return f"MojoScorer({self.model_id}, explained by {self.explainer_id}, MOJO {len(self.mojo) >> 10} KB)"
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, _java={})
+
+    def __repr__(self):
+        return f"MojoScorer({self.model_id}, explained by {self.explainer_id}, MOJO {len(self.mojo) >> 10} KB)"
+
     @property
-    def explains_leader(self) -> bool: return self.explainer_id == self.model_id
+    def explains_leader(self) -> bool:
+        return self.explainer_id == self.model_id
+
     @property
-    def contribution_scale(self) -> str|None: return CONTRIBUTION_SCALE.get(self.explainer_algo)
-    def set_explainer(self, model_id:str|None, algo:str|None, mojo:bytes|None, why:str|None=None):
+    def contribution_scale(self) -> str | None:
+        return CONTRIBUTION_SCALE.get(self.explainer_algo)
+
+    def set_explainer(self, model_id: str | None, algo: str | None, mojo: bytes | None, why: str | None = None):
         "Explain with model `model_id` (`mojo`: its MOJO, None when it is the leader); None: no explainer, because `why`."
         self.explainer_id, self.explainer_algo, self.explainer_mojo, self.no_explainer = model_id, algo, mojo, why
         self._java.pop("explainer", None)
 
 # %% ../notebooks/05_automl.ipynb #762f6296
 @patch
-def _java_model(self:MojoScorer, which:str="leader") -> SimpleNamespace:
+def _java_model(self: MojoScorer, which: str = "leader") -> SimpleNamespace:
     "The leader's or the explainer's Java model with its columns and batch loops, loaded once per process."
     import jpype
+
     with _JVM_LOCK:
         if which not in self._java:
             if which == "explainer" and self.explainer_id is None:
-                raise ValueError(f"{self.model_id} has no explainer ({getattr(self, 'no_explainer', None) or 'none was set'}). Fix: keep GBM or XGBoost among AutoML's algorithms")
+                raise ValueError(
+                    f"{self.model_id} has no explainer ({getattr(self, 'no_explainer', None) or 'none was set'}). Fix: keep GBM or XGBoost among AutoML's algorithms"
+                )
             mojo = self.explainer_mojo if which == "explainer" and self.explainer_mojo is not None else self.mojo
             loader = genmodel_loader(self.genmodel, self.genmodel_sha)
             model = load_mojo(mojo, self.genmodel, self.genmodel_sha)
-            j = SimpleNamespace(model=model, columns=model_columns(model), score=row_loop(score_handle(model, loader), jpype.JArray(jpype.JDouble, 2).class_))
+            j = SimpleNamespace(
+                model=model,
+                columns=model_columns(model),
+                score=row_loop(score_handle(model, loader), jpype.JArray(jpype.JDouble, 2).class_),
+            )
             if which == "explainer":
                 f, j.names = contributions_handle(model, loader)
                 j.contributions = row_loop(f, jpype.JArray(jpype.JFloat, 2).class_)
-                j.to_columns, j.shift = contribution_matrix(j.names, DatasetSpec.from_dict(self.spec).features), balance_shift(model)
+                j.to_columns, j.shift = (
+                    contribution_matrix(j.names, DatasetSpec.from_dict(self.spec).features),
+                    balance_shift(model),
+                )
             self._java[which] = j
         return self._java[which]
 
 # %% ../notebooks/05_automl.ipynb #6ea8297c
 @patch
-def _proba(self:MojoScorer, raw:pd.DataFrame, which:str="leader", typed:bool=False) -> np.ndarray:
+def _proba(self: MojoScorer, raw: pd.DataFrame, which: str = "leader", typed: bool = False) -> np.ndarray:
     import jpype
+
     j = self._java_model(which)
-    if len(raw) == 0: return np.empty((0, 2))
+    if len(raw) == 0:
+        return np.empty((0, 2))
     X = raw if typed else features_frame(raw, DatasetSpec.from_dict(self.spec))
     return run_rows(j.score, encode_rows(X, j.columns), jpype.JDouble)[:, 1:3]
 
+
 @patch
-def predict_proba(self:MojoScorer, raw:pd.DataFrame) -> np.ndarray:
+def predict_proba(self: MojoScorer, raw: pd.DataFrame) -> np.ndarray:
     "Churn probabilities of raw customer rows: an (n, 2) array, column 1 = churn."
     return self._proba(raw)
 
+
 @patch
-def typed_proba(self:MojoScorer, X:pd.DataFrame) -> np.ndarray:
+def typed_proba(self: MojoScorer, X: pd.DataFrame) -> np.ndarray:
     "`predict_proba` of rows already typed by `data.features_frame` (what explainers hold): skips typing them again, the bulk of the time for one row."
     return self._proba(X, typed=True)
 
-@patch
-def contributions(self:MojoScorer, raw:pd.DataFrame) -> pd.DataFrame:
-    "Per-row TreeSHAP contributions of each feature + `bias`; they add up to the explainer's logit (probability for DRF)."
-    import jpype
-    j = self._java_model("explainer")
-    spec = DatasetSpec.from_dict(self.spec)
-    C = run_rows(j.contributions, encode_rows(features_frame(raw, spec), j.columns), jpype.JFloat) if len(raw) else np.empty((0, len(j.names)))
-    out = pd.DataFrame(C @ j.to_columns, index=raw.index, columns=spec.features + ["bias"])
-    if self.contribution_scale == "logit": out["bias"] += j.shift          # balance_classes' prior correction
-    out.attrs.update(explainer=self.explainer_id, algo=self.explainer_algo, scale=self.contribution_scale, explains_leader=self.explains_leader)
-    return out
 
 @patch
-def explainer_output(self:MojoScorer, raw:pd.DataFrame) -> np.ndarray:
+def contributions(self: MojoScorer, raw: pd.DataFrame) -> pd.DataFrame:
+    "Per-row TreeSHAP contributions of each feature + `bias`; they add up to the explainer's logit (probability for DRF)."
+    import jpype
+
+    j = self._java_model("explainer")
+    spec = DatasetSpec.from_dict(self.spec)
+    C = (
+        run_rows(j.contributions, encode_rows(features_frame(raw, spec), j.columns), jpype.JFloat)
+        if len(raw)
+        else np.empty((0, len(j.names)))
+    )
+    out = pd.DataFrame(C @ j.to_columns, index=raw.index, columns=spec.features + ["bias"])
+    if self.contribution_scale == "logit":
+        out["bias"] += j.shift  # balance_classes' prior correction
+    out.attrs.update(
+        explainer=self.explainer_id,
+        algo=self.explainer_algo,
+        scale=self.contribution_scale,
+        explains_leader=self.explains_leader,
+    )
+    return out
+
+
+@patch
+def explainer_output(self: MojoScorer, raw: pd.DataFrame) -> np.ndarray:
     "What the contributions of `raw` add up to: the explainer's logit of churn (GBM, XGBoost) or its churn probability (DRF, before balance_classes' shift)."
     p = self._proba(raw, "explainer")[:, 1]
     logit = np.log(np.clip(p, 1e-15, 1) / np.clip(1 - p, 1e-15, 1))
-    return logit if self.contribution_scale == "logit" else 1 / (1 + np.exp(-(logit - self._java_model("explainer").shift)))
+    return (
+        logit
+        if self.contribution_scale == "logit"
+        else 1 / (1 + np.exp(-(logit - self._java_model("explainer").shift)))
+    )
 
 # %% ../notebooks/05_automl.ipynb #2511c574
 PARITY_TOLERANCE, ADDITIVITY_TOLERANCE, ADDITIVITY_ROWS = 1e-6, 1e-4, 500
 
+
 class ExportError(RuntimeError):
     "The exported model does not reproduce the model in the cluster (or its explanations do not add up)."
 
-def export_scorer(leader, spec:DatasetSpec) -> MojoScorer:
+
+def export_scorer(leader, spec: DatasetSpec) -> MojoScorer:
     "The leader's MOJO and the h2o-genmodel jar that reads it, as a cluster-free `MojoScorer` (no explainer yet)."
     with tempfile.TemporaryDirectory() as d:
         mojo = Path(leader.download_mojo(d, get_genmodel_jar=True)).read_bytes()
-        return MojoScorer(spec.to_dict(), mojo, (Path(d)/"h2o-genmodel.jar").read_bytes(), leader.model_id, leader.algo)
+        return MojoScorer(
+            spec.to_dict(), mojo, (Path(d) / "h2o-genmodel.jar").read_bytes(), leader.model_id, leader.algo
+        )
 
-def explainer_candidates(board:pd.DataFrame, leader_id:str) -> list:
+
+def explainer_candidates(board: pd.DataFrame, leader_id: str) -> list:
     "Models that may explain the leader, preferred first: the leader if it is a tree model, then GBM and XGBoost, then DRF, each best first; never XRT."
     algo = board.set_index("model_id")["algo"].str.lower()
     algo = algo[algo.isin(EXPLAINER_ALGOS) & ~algo.index.str.startswith("XRT_")]
@@ -587,30 +875,48 @@ def explainer_candidates(board:pd.DataFrame, leader_id:str) -> list:
     return ([leader_id] if leader_id in ranked else []) + [m for m in ranked if m != leader_id]
 
 # %% ../notebooks/05_automl.ipynb #9e6428a2
-def check_parity(scorer:MojoScorer, model, raw:pd.DataFrame, spec:DatasetSpec, tol:float=PARITY_TOLERANCE) -> tuple:
+def check_parity(
+    scorer: MojoScorer, model, raw: pd.DataFrame, spec: DatasetSpec, tol: float = PARITY_TOLERANCE
+) -> tuple:
     "(largest |exported - in-cluster| churn probability over `raw`, the in-cluster probabilities); `ExportError` above `tol`."
     import h2o
-    frame = h2o_frame(raw, spec); predicted = model.predict(frame)
+
+    frame = h2o_frame(raw, spec)
+    predicted = model.predict(frame)
     in_cluster = h2o_to_pandas(predicted)["p1"].to_numpy()
     h2o.remove([frame, predicted])
     diff = float(np.max(np.abs(scorer.predict_proba(raw)[:, 1] - in_cluster)))
-    if not diff <= tol: raise ExportError(f"the exported MOJO of {model.model_id} differs from the model in the cluster by up to {diff:.3g} (tolerance {tol:g}) on {len(raw)} rows. Fix: report this with the H2O version; do not use this model")
+    if not diff <= tol:
+        raise ExportError(
+            f"the exported MOJO of {model.model_id} differs from the model in the cluster by up to {diff:.3g} (tolerance {tol:g}) on {len(raw)} rows. Fix: report this with the H2O version; do not use this model"
+        )
     return diff, in_cluster
 
-def check_additivity(scorer:MojoScorer, raw:pd.DataFrame, tol:float=ADDITIVITY_TOLERANCE) -> float|None:
+
+def check_additivity(scorer: MojoScorer, raw: pd.DataFrame, tol: float = ADDITIVITY_TOLERANCE) -> float | None:
     "Largest |sum of contributions - explainer output| over `raw` (None without an explainer); `ExportError` above `tol`."
-    if scorer.explainer_id is None: return None
+    if scorer.explainer_id is None:
+        return None
     err = float(np.max(np.abs(scorer.contributions(raw).sum(axis=1).to_numpy() - scorer.explainer_output(raw))))
-    if not err <= tol: raise ExportError(f"the contributions of {scorer.explainer_id} do not add up to its {scorer.contribution_scale} (off by up to {err:.3g}, tolerance {tol:g})")
+    if not err <= tol:
+        raise ExportError(
+            f"the contributions of {scorer.explainer_id} do not add up to its {scorer.contribution_scale} (off by up to {err:.3g}, tolerance {tol:g})"
+        )
     return err
 
 # %% ../notebooks/05_automl.ipynb #880d52a5
-EXPORT_TRIES = 5   # leaderboard models tried, best first, until one exports faithfully
+EXPORT_TRIES = 5  # leaderboard models tried, best first, until one exports faithfully
 
-def faithful_export(board:pd.DataFrame, # AutoML's leaderboard, best first
-                    spec:DatasetSpec, holdout:pd.DataFrame, tries:int=EXPORT_TRIES) -> tuple:
+
+def faithful_export(
+    board: pd.DataFrame,  # AutoML's leaderboard, best first
+    spec: DatasetSpec,
+    holdout: pd.DataFrame,
+    tries: int = EXPORT_TRIES,
+) -> tuple:
     "(scorer, model, parity, in-cluster probabilities, {refused model: why}) of the best model whose export passes parity."
     import h2o
+
     refused = {}
     for model_id in board.model_id[:tries]:
         model = h2o.get_model(model_id)
@@ -620,74 +926,147 @@ def faithful_export(board:pd.DataFrame, # AutoML's leaderboard, best first
             return scorer, model, parity, in_cluster, refused
         except (ExportError, OSError, h2o.exceptions.H2OError) as e:
             refused[model_id] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
-    raise ExportError(f"none of the best {tries} AutoML models exports faithfully: {'; '.join(f'{k}: {v}' for k, v in refused.items())}")
+    raise ExportError(
+        f"none of the best {tries} AutoML models exports faithfully: {'; '.join(f'{k}: {v}' for k, v in refused.items())}"
+    )
 
 # %% ../notebooks/05_automl.ipynb #ede69440
-def choose_explainer(scorer:MojoScorer, board:pd.DataFrame, rows:pd.DataFrame) -> tuple:
+def choose_explainer(scorer: MojoScorer, board: pd.DataFrame, rows: pd.DataFrame) -> tuple:
     "Give `scorer` the first candidate explainer whose trees churn_nb reads and whose contributions add up on `rows`; returns (its largest error, {rejected model: why})."
     import h2o
     from churn_nb.trees import from_scorer
+
     algo, rejected = dict(zip(board.model_id, board.algo.str.lower())), {}
     with tempfile.TemporaryDirectory() as d:
         for model_id in explainer_candidates(board, scorer.model_id):
             mojo = None if model_id == scorer.model_id else Path(h2o.get_model(model_id).download_mojo(d)).read_bytes()
             scorer.set_explainer(model_id, algo[model_id], mojo)
             try:
-                from_scorer(scorer, "explainer")   # scoring reads these trees (a sparse XGBoost, for one, cannot be read)
+                from_scorer(
+                    scorer, "explainer"
+                )  # scoring reads these trees (a sparse XGBoost, for one, cannot be read)
                 return check_additivity(scorer, rows), rejected
-            except (ExportError, ValueError) as e: rejected[model_id] = str(e)
-            except Exception as e: rejected[model_id] = f"{type(e).__name__} while reading its trees: {e}"   # rejects this explainer, not AutoML
-    scorer.set_explainer(None, None, None, why="; ".join(rejected.values()) or "AutoML trained no tree model (GBM, XGBoost, DRF)")
+            except (ExportError, ValueError) as e:
+                rejected[model_id] = str(e)
+            except Exception as e:
+                rejected[model_id] = (
+                    f"{type(e).__name__} while reading its trees: {e}"  # rejects this explainer, not AutoML
+                )
+    scorer.set_explainer(
+        None, None, None, why="; ".join(rejected.values()) or "AutoML trained no tree model (GBM, XGBoost, DRF)"
+    )
     return None, rejected
 
 # %% ../notebooks/05_automl.ipynb #c0a0335e
 def scorer_pip() -> list:
     "What a logged `MojoScorer` needs besides churn_nb's own requirements: JPype (and a Java runtime, which pip cannot install)."
     import jpype
+
     return [f"JPype1=={jpype.__version__}"]
 
-def automl_info(board, scorer, settings:dict, parity:float, additivity, rejected:dict, seconds:dict, c:ClusterHandle,
-                refused:dict|None=None) -> dict:  # models whose export failed parity, with why
+
+def automl_info(
+    board,
+    scorer,
+    settings: dict,
+    parity: float,
+    additivity,
+    rejected: dict,
+    seconds: dict,
+    c: ClusterHandle,
+    refused: dict | None = None,
+) -> dict:  # models whose export failed parity, with why
     "What `fit_automl` reports in `Candidate.info`."
     import h2o
-    return dict(leaderboard=board, leader=scorer.model_id, leader_algo=scorer.algo, n_models=len(board), explainer=scorer.explainer_id,
-                explainer_algo=scorer.explainer_algo, explains_leader=scorer.explains_leader, explainers_rejected=rejected, parity_max_abs_diff=parity,
-                additivity_max_abs_error=additivity, mojo_kb=len(scorer.mojo) >> 10, settings=settings, seconds=seconds, h2o_version=h2o.__version__,
-                cluster=dict(name=c.name, url=c.url, local=c.local, memory=c.memory, peak_jvm_mb=round(c.peak_rss / 2**20) if c.local else None), pip=scorer_pip(),
-                export_refused=refused or {})
+
+    return dict(
+        leaderboard=board,
+        leader=scorer.model_id,
+        leader_algo=scorer.algo,
+        n_models=len(board),
+        explainer=scorer.explainer_id,
+        explainer_algo=scorer.explainer_algo,
+        explains_leader=scorer.explains_leader,
+        explainers_rejected=rejected,
+        parity_max_abs_diff=parity,
+        additivity_max_abs_error=additivity,
+        mojo_kb=len(scorer.mojo) >> 10,
+        settings=settings,
+        seconds=seconds,
+        h2o_version=h2o.__version__,
+        cluster=dict(
+            name=c.name,
+            url=c.url,
+            local=c.local,
+            memory=c.memory,
+            peak_jvm_mb=round(c.peak_rss / 2**20) if c.local else None,
+        ),
+        pip=scorer_pip(),
+        export_refused=refused or {},
+    )
 
 # %% ../notebooks/05_automl.ipynb #ff3836c2
-def fit_automl(spec:DatasetSpec, split:Split,
-               seed:int=0,                          # seeds AutoML; with max_models the run is reproducible
-               max_models:int=AUTOML_MAX_MODELS,    # base models to train (0: by table size); two stacked ensembles come on top
-               max_runtime_secs:int=0,              # time cap for AutoML (0: none); a capped run is not reproducible
-               nfolds:int|None=None,                # None: the split's folds (as the baselines); a number: H2O's own random folds
-               include_algos=None,                  # e.g. ["GBM", "GLM"]; replaces exclude_algos
-               exclude_algos=AUTOML_EXCLUDE,        # algorithms AutoML skips
-               balance_classes:bool=False,          # oversample the minority class while training
-               memory:str|None=None) -> Candidate:  # heap of a local cluster (default CHURN_NB_H2O_MEM)
+def fit_automl(
+    spec: DatasetSpec,
+    split: Split,
+    seed: int = 0,  # seeds AutoML; with max_models the run is reproducible
+    max_models: int = AUTOML_MAX_MODELS,  # base models to train (0: by table size); two stacked ensembles come on top
+    max_runtime_secs: int = 0,  # time cap for AutoML (0: none); a capped run is not reproducible
+    nfolds: int | None = None,  # None: the split's folds (as the baselines); a number: H2O's own random folds
+    include_algos=None,  # e.g. ["GBM", "GLM"]; replaces exclude_algos
+    exclude_algos=AUTOML_EXCLUDE,  # algorithms AutoML skips
+    balance_classes: bool = False,  # oversample the minority class while training
+    memory: str | None = None,
+) -> Candidate:  # heap of a local cluster (default CHURN_NB_H2O_MEM)
     "H2O AutoML on `split.train`; the best faithfully exported model as a cluster-free `MojoScorer`, scored on the holdout."
     import h2o
+
     t, seconds = time.perf_counter(), {}
     max_models = automl_models(len(split.train), max_models)
     exclude_algos, left_out = (exclude_algos, None) if include_algos else automl_exclusions(spec, exclude_algos)
     lap = lambda step: seconds.__setitem__(step, round(time.perf_counter() - t - sum(seconds.values()), 2))
-    settings = dict(seed=seed, max_models=max_models, max_runtime_secs=max_runtime_secs, nfolds=nfolds or f"split ({len(split.folds)})",
-                    include_algos=include_algos, exclude_algos=None if include_algos else list(exclude_algos or []), balance_classes=balance_classes,
-                    **({"left_out": left_out} if left_out else {}))
+    settings = dict(
+        seed=seed,
+        max_models=max_models,
+        max_runtime_secs=max_runtime_secs,
+        nfolds=nfolds or f"split ({len(split.folds)})",
+        include_algos=include_algos,
+        exclude_algos=None if include_algos else list(exclude_algos or []),
+        balance_classes=balance_classes,
+        **({"left_out": left_out} if left_out else {}),
+    )
     with h2o_cluster(memory) as c:
         lap("cluster")
-        train = h2o_frame(split.train, spec, fold_numbers(split) if nfolds is None else None); lap("upload")
-        aml = run_automl(train, spec, seed, max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes); lap("automl")
+        train = h2o_frame(split.train, spec, fold_numbers(split) if nfolds is None else None)
+        lap("upload")
+        aml = run_automl(
+            train, spec, seed, max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes
+        )
+        lap("automl")
         board = leaderboard_frame(aml)
         settings |= {"time_cap": note} if (note := time_cap_note(board, max_models, max_runtime_secs)) else {}
         scorer, leader, parity, in_cluster, refused = faithful_export(board, spec, split.holdout)
         additivity, rejected = choose_explainer(scorer, board, split.holdout.head(ADDITIVITY_ROWS))
-        p_oof = cv_predictions(leader); lap("export")
-        if not c.local: h2o.remove([train, aml])      # a shared cluster keeps nothing of ours
+        p_oof = cv_predictions(leader)
+        lap("export")
+        if not c.local:
+            h2o.remove([train, aml])  # a shared cluster keeps nothing of ours
     lap("stop")
-    y_train, y_hold, p = target_vector(split.train, spec), target_vector(split.holdout, spec), scorer.predict_proba(split.holdout)[:, 1]
-    cv = cv_metrics(y_train, p_oof, split.folds if nfolds is None else None); lap("score")
+    y_train, y_hold, p = (
+        target_vector(split.train, spec),
+        target_vector(split.holdout, spec),
+        scorer.predict_proba(split.holdout)[:, 1],
+    )
+    cv = cv_metrics(y_train, p_oof, split.folds if nfolds is None else None)
+    lap("score")
     info = automl_info(board, scorer, settings, parity, additivity, rejected, seconds, c, refused)
-    return Candidate("h2o_automl", scorer, cv, classification_metrics(y_hold, p), p, time.perf_counter() - t,
-                     {**info, "holdout_in_cluster": in_cluster}, oof=p_oof)
+    return Candidate(
+        "h2o_automl",
+        scorer,
+        cv,
+        classification_metrics(y_hold, p),
+        p,
+        time.perf_counter() - t,
+        {**info, "holdout_in_cluster": in_cluster},
+        oof=p_oof,
+    )

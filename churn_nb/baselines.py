@@ -23,32 +23,49 @@ __all__ = ['BASELINES', 'DEFAULT_MODELS', 'BLEND_TOP', 'BLEND_MARGIN', 'logistic
            'best_candidate', 'MeanEnsemble', 'blend', 'best_blend', 'refits', 'choose', 'refit', 'final_fit']
 
 # %% ../notebooks/04_baselines.ipynb #af745920
-def logistic_regression(spec:DatasetSpec, seed:int=0) -> Pipeline:
+def logistic_regression(spec: DatasetSpec, seed: int = 0) -> Pipeline:
     "Logistic regression on scaled numbers and one-hot categories."
     return model_pipeline(spec, LogisticRegression(C=0.5, max_iter=5000, random_state=seed))
 
-def random_forest(spec:DatasetSpec, seed:int=0) -> Pipeline:
+
+def random_forest(spec: DatasetSpec, seed: int = 0) -> Pipeline:
     "Random forest (300 trees, leaves of ≥ 5 rows) on one-hot categories."
-    forest = RandomForestClassifier(n_estimators=300, min_samples_leaf=5, max_features="sqrt", n_jobs=-1, random_state=seed)
+    forest = RandomForestClassifier(
+        n_estimators=300, min_samples_leaf=5, max_features="sqrt", n_jobs=-1, random_state=seed
+    )
     return model_pipeline(spec, forest, scale=False)
 
 # %% ../notebooks/04_baselines.ipynb #8f572745
-def hist_gradient_boosting(spec:DatasetSpec, seed:int=0) -> Pipeline:
+def hist_gradient_boosting(spec: DatasetSpec, seed: int = 0) -> Pipeline:
     "Histogram gradient boosting with native categories, small trees, a slow rate and early stopping."
-    gb = HistGradientBoostingClassifier(learning_rate=0.05, max_iter=500, max_leaf_nodes=15, min_samples_leaf=40,
-                                        l2_regularization=1.0, early_stopping=True, validation_fraction=0.15,
-                                        n_iter_no_change=20, categorical_features=spec.categorical or None,
-                                        random_state=seed)
+    gb = HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=500,
+        max_leaf_nodes=15,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        early_stopping=True,
+        validation_fraction=0.15,
+        n_iter_no_change=20,
+        categorical_features=spec.categorical or None,
+        random_state=seed,
+    )
     return model_pipeline(spec, gb, encoding="ordinal", scale=False, impute_numbers=False)
 
-def default_gradient_boosting(spec:DatasetSpec, seed:int=0) -> Pipeline:
+
+def default_gradient_boosting(spec: DatasetSpec, seed: int = 0) -> Pipeline:
     "scikit-learn's default histogram gradient boosting, with native categories."
     gb = HistGradientBoostingClassifier(categorical_features=spec.categorical or None, random_state=seed)
     return model_pipeline(spec, gb, encoding="ordinal", scale=False, impute_numbers=False)
 
-BASELINES = {"logreg": logistic_regression, "rf": random_forest, "hgb": hist_gradient_boosting,
-             "hgb_default": default_gradient_boosting}
-DEFAULT_MODELS = "logreg,hgb,hgb_default"   # what `train` tries unless told otherwise
+
+BASELINES = {
+    "logreg": logistic_regression,
+    "rf": random_forest,
+    "hgb": hist_gradient_boosting,
+    "hgb_default": default_gradient_boosting,
+}
+DEFAULT_MODELS = "logreg,hgb,hgb_default"  # what `train` tries unless told otherwise
 
 # %% ../notebooks/04_baselines.ipynb #7824ccb6
 def baseline_names(models=DEFAULT_MODELS) -> list:
@@ -58,36 +75,43 @@ def baseline_names(models=DEFAULT_MODELS) -> list:
     if unknown or not names:
         which = ", ".join(map(repr, unknown)) or "(none given)"
         plural = "s" if len(unknown) > 1 else ""
-        raise ValueError(f"models: unknown baseline{plural} {which}. "
-                         f"Fix: choose from {', '.join(BASELINES)} (papermill: -p models logreg,hgb).")
+        raise ValueError(
+            f"models: unknown baseline{plural} {which}. "
+            f"Fix: choose from {', '.join(BASELINES)} (papermill: -p models logreg,hgb)."
+        )
     return names
 
 # %% ../notebooks/04_baselines.ipynb #4804c2c2
 @dataclass
 class Candidate:
     "A fitted model with its cross-validation and holdout scores (or the error that stopped it)."
-    name: str                 # e.g. "logreg"
-    model: object             # fitted; raw rows in, `predict_proba` out (None when it failed)
-    cv: dict                  # metric -> mean over folds; metric + "_std" -> spread
-    holdout: dict             # metric -> value on the holdout
-    holdout_proba: np.ndarray # churn probability of each holdout row
-    fit_seconds: float        # wall time of CV + final fit
-    info: dict = field(default_factory=dict) # anything else worth logging (e.g. AutoML details)
-    oof: np.ndarray|None = None  # out-of-fold churn probability of each training row
-    error: str|None = None       # why the candidate failed (then it has no model and no scores)
+
+    name: str  # e.g. "logreg"
+    model: object  # fitted; raw rows in, `predict_proba` out (None when it failed)
+    cv: dict  # metric -> mean over folds; metric + "_std" -> spread
+    holdout: dict  # metric -> value on the holdout
+    holdout_proba: np.ndarray  # churn probability of each holdout row
+    fit_seconds: float  # wall time of CV + final fit
+    info: dict = field(default_factory=dict)  # anything else worth logging (e.g. AutoML details)
+    oof: np.ndarray | None = None  # out-of-fold churn probability of each training row
+    error: str | None = None  # why the candidate failed (then it has no model and no scores)
 
     @property
-    def ok(self) -> bool: return self.error is None
+    def ok(self) -> bool:
+        return self.error is None
 
 # %% ../notebooks/04_baselines.ipynb #63813ef2
-def fold_metrics(y:np.ndarray,  # 0/1 labels of the training rows
-                 oof:np.ndarray, # out-of-fold churn probabilities of the same rows
-                 folds:list) -> dict:
+def fold_metrics(
+    y: np.ndarray,  # 0/1 labels of the training rows
+    oof: np.ndarray,  # out-of-fold churn probabilities of the same rows
+    folds: list,
+) -> dict:
     "Mean and standard deviation over `folds` of each metric of the out-of-fold probabilities."
     per_fold = pd.DataFrame([classification_metrics(y[va], oof[va]) for _, va in folds])
     return {**per_fold.mean().to_dict(), **per_fold.std(ddof=0).add_suffix("_std").to_dict()}
 
-def cross_validate(model:Pipeline, X:pd.DataFrame, y:np.ndarray, folds:list) -> tuple[dict, np.ndarray]:
+
+def cross_validate(model: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: list) -> tuple[dict, np.ndarray]:
     "(metrics over `folds`, out-of-fold probabilities): a fresh clone of `model` per fold."
     oof = np.full(len(y), np.nan)
     for tr, va in folds:
@@ -95,7 +119,7 @@ def cross_validate(model:Pipeline, X:pd.DataFrame, y:np.ndarray, folds:list) -> 
     return fold_metrics(y, oof, folds), oof
 
 # %% ../notebooks/04_baselines.ipynb #5722cf5e
-def fit_candidate(name:str, spec:DatasetSpec, split:Split, seed:int=0) -> Candidate:
+def fit_candidate(name: str, spec: DatasetSpec, split: Split, seed: int = 0) -> Candidate:
     "Cross-validate baseline `name` on the training part, refit on all of it, score the holdout."
     start, model = time.perf_counter(), BASELINES[name](spec, seed)
     y_train, y_hold = target_vector(split.train, spec), target_vector(split.holdout, spec)
@@ -104,35 +128,49 @@ def fit_candidate(name:str, spec:DatasetSpec, split:Split, seed:int=0) -> Candid
     p = model.predict_proba(split.holdout)[:, 1]
     return Candidate(name, model, cv, classification_metrics(y_hold, p), p, time.perf_counter() - start, oof=oof)
 
-def failed_candidate(name:str, error:BaseException, seconds:float=0.0) -> Candidate:
+
+def failed_candidate(name: str, error: BaseException, seconds: float = 0.0) -> Candidate:
     "A candidate that raised `error`: no model, no scores, the error in one line (the traceback is printed)."
     traceback.print_exception(error)
     first = (str(error).strip().splitlines() or [""])[0][:300]
     return Candidate(name, None, {}, {}, np.array([]), seconds, error=f"{type(error).__name__}: {first}")
 
 # %% ../notebooks/04_baselines.ipynb #0c248821
-def try_candidate(name:str, fit, *args, **kwargs) -> Candidate:
+def try_candidate(name: str, fit, *args, **kwargs) -> Candidate:
     "`fit(*args, **kwargs)`, or a failed candidate `name` when it raises an `Exception` (an interrupt still stops the run)."
     start = time.perf_counter()
-    try: return fit(*args, **kwargs)
-    except Exception as e: return failed_candidate(name, e, time.perf_counter() - start)
+    try:
+        return fit(*args, **kwargs)
+    except Exception as e:
+        return failed_candidate(name, e, time.perf_counter() - start)
 
-def fit_baselines(spec:DatasetSpec, split:Split, models=DEFAULT_MODELS, seed:int=0) -> list:
+
+def fit_baselines(spec: DatasetSpec, split: Split, models=DEFAULT_MODELS, seed: int = 0) -> list:
     "Fit and score each baseline in `models`; one that raises is recorded as failed and the others go on."
     return [try_candidate(name, fit_candidate, name, spec, split, seed) for name in baseline_names(models)]
 
 # %% ../notebooks/04_baselines.ipynb #d2e7d3aa
-def leaderboard(candidates:list) -> pd.DataFrame:
+def leaderboard(candidates: list) -> pd.DataFrame:
     "One row per candidate, best CV ROC AUC first (failed ones last, with their error): CV and holdout metrics, fit time."
-    rows = [{"model": c.name, **{f"cv_{k}": v for k, v in c.cv.items() if not k.endswith("_std")},
-             "cv_roc_auc_std": c.cv.get("roc_auc_std"), **{f"holdout_{k}": v for k, v in c.holdout.items()},
-             "fit_seconds": c.fit_seconds, "members": "+".join(c.info.get("members", [])) or None,
-             "error": c.error} for c in candidates]
+    rows = [
+        {
+            "model": c.name,
+            **{f"cv_{k}": v for k, v in c.cv.items() if not k.endswith("_std")},
+            "cv_roc_auc_std": c.cv.get("roc_auc_std"),
+            **{f"holdout_{k}": v for k, v in c.holdout.items()},
+            "fit_seconds": c.fit_seconds,
+            "members": "+".join(c.info.get("members", [])) or None,
+            "error": c.error,
+        }
+        for c in candidates
+    ]
     board = pd.DataFrame(rows)
-    if "cv_roc_auc" not in board: board["cv_roc_auc"] = np.nan
+    if "cv_roc_auc" not in board:
+        board["cv_roc_auc"] = np.nan
     return board.sort_values("cv_roc_auc", ascending=False, kind="stable", na_position="last").reset_index(drop=True)
 
-def best_candidate(candidates:list) -> Candidate:
+
+def best_candidate(candidates: list) -> Candidate:
     "The working candidate with the highest CV ROC AUC; when every one failed, an error naming each one's reason."
     working = [c for c in candidates if c.ok]
     if not working:
@@ -143,31 +181,51 @@ def best_candidate(candidates:list) -> Candidate:
 # %% ../notebooks/04_baselines.ipynb #9d52d9ee
 class MeanEnsemble:
     "The mean churn probability of fitted models: raw rows in, `predict_proba` out."
-    def __init__(self, members:list, # fitted models with `predict_proba` on raw rows
-                 names:list):        # their candidate names
+
+    def __init__(
+        self,
+        members: list,  # fitted models with `predict_proba` on raw rows
+        names: list,
+    ):  # their candidate names
         self.members, self.names = members, names
+
     def predict_proba(self, X) -> np.ndarray:
         p = np.mean([m.predict_proba(X)[:, 1] for m in self.members], axis=0)
         return np.column_stack([1 - p, p])
-    def __repr__(self): return f"MeanEnsemble({' + '.join(self.names)})"
+
+    def __repr__(self):
+        return f"MeanEnsemble({' + '.join(self.names)})"
 
 # %% ../notebooks/04_baselines.ipynb #59899695
-BLEND_TOP = 3          # blends are made of the best `BLEND_TOP` candidates by CV ROC AUC
-BLEND_MARGIN = 0.001   # CV ROC AUC a blend must add over the best single candidate to be preferred
+BLEND_TOP = 3  # blends are made of the best `BLEND_TOP` candidates by CV ROC AUC
+BLEND_MARGIN = 0.001  # CV ROC AUC a blend must add over the best single candidate to be preferred
 
-def blend(members:list, # working candidates with out-of-fold probabilities
-          y_train:np.ndarray, y_hold:np.ndarray, folds:list) -> Candidate:
+
+def blend(
+    members: list,  # working candidates with out-of-fold probabilities
+    y_train: np.ndarray,
+    y_hold: np.ndarray,
+    folds: list,
+) -> Candidate:
     "The mean of `members` as one candidate, scored on the same folds and holdout."
     oof = np.mean([m.oof for m in members], axis=0)
     p = np.mean([m.holdout_proba for m in members], axis=0)
     model = MeanEnsemble([m.model for m in members], [m.name for m in members])
-    pip = sorted({req for m in members for req in m.info.get("pip", [])})   # e.g. JPype for an H2O member
+    pip = sorted({req for m in members for req in m.info.get("pip", [])})  # e.g. JPype for an H2O member
     info = {"members": [m.name for m in members], **({"pip": pip} if pip else {})}
-    return Candidate("blend", model, fold_metrics(y_train, oof, folds),
-                     classification_metrics(y_hold, p), p, sum(m.fit_seconds for m in members), info, oof)
+    return Candidate(
+        "blend",
+        model,
+        fold_metrics(y_train, oof, folds),
+        classification_metrics(y_hold, p),
+        p,
+        sum(m.fit_seconds for m in members),
+        info,
+        oof,
+    )
 
 # %% ../notebooks/04_baselines.ipynb #c3131c49
-def best_blend(candidates:list, split:Split, spec:DatasetSpec, top:int=BLEND_TOP) -> Candidate|None:
+def best_blend(candidates: list, split: Split, spec: DatasetSpec, top: int = BLEND_TOP) -> Candidate | None:
     "The blend of two or more of the `top` working candidates with the highest CV ROC AUC (None with fewer than two)."
     ranked = sorted([c for c in candidates if c.ok and c.oof is not None], key=lambda c: -c.cv["roc_auc"])[:top]
     y_train, y_hold = target_vector(split.train, spec), target_vector(split.holdout, spec)
@@ -175,33 +233,48 @@ def best_blend(candidates:list, split:Split, spec:DatasetSpec, top:int=BLEND_TOP
     blends = [blend(s, y_train, y_hold, split.folds) for s in sets]
     return max(blends, key=lambda b: b.cv["roc_auc"], default=None)
 
+
 def refits(model) -> bool:
     "True when the final fit fits `model` again on every row: scikit-learn models (H2O's keep AutoML's fit)."
     return isinstance(model, BaseEstimator)
 
-def choose(candidates:list, margin:float=BLEND_MARGIN) -> Candidate:
+
+def choose(candidates: list, margin: float = BLEND_MARGIN) -> Candidate:
     "The best single candidate by CV ROC AUC, unless a blend beats it by `margin` (ties go to the simpler one if it is refitted)."
     single = best_candidate([c for c in candidates if "members" not in c.info] or candidates)
     blends = [c for c in candidates if c.ok and "members" in c.info]
     top = max(blends, key=lambda c: c.cv["roc_auc"], default=None)
-    needed = margin if refits(single.model) else 0.0   # a single H2O model is not refitted, a blend's scikit-learn members are
+    needed = (
+        margin if refits(single.model) else 0.0
+    )  # a single H2O model is not refitted, a blend's scikit-learn members are
     return top if top is not None and top.cv["roc_auc"] >= single.cv["roc_auc"] + needed else single
 
 # %% ../notebooks/04_baselines.ipynb #cf3a2f47
-def refit(model,          # a fitted candidate model
-          X:pd.DataFrame, # raw rows to fit on
-          y:np.ndarray):  # their 0/1 labels
+def refit(
+    model,  # a fitted candidate model
+    X: pd.DataFrame,  # raw rows to fit on
+    y: np.ndarray,
+):  # their 0/1 labels
     "A fresh copy of `model` fitted on `X`, `y`: scikit-learn models, and a blend's scikit-learn members; others as they are."
-    if isinstance(model, MeanEnsemble): return MeanEnsemble([refit(m, X, y) for m in model.members], model.names)
-    if refits(model): return clone(model).fit(X, y)
+    if isinstance(model, MeanEnsemble):
+        return MeanEnsemble([refit(m, X, y) for m in model.members], model.names)
+    if refits(model):
+        return clone(model).fit(X, y)
     return model
 
 # %% ../notebooks/04_baselines.ipynb #fccb84eb
-def final_fit(chosen:Candidate, # the candidate `choose` picked
-              split:Split, spec:DatasetSpec) -> Candidate:
+def final_fit(
+    chosen: Candidate,  # the candidate `choose` picked
+    split: Split,
+    spec: DatasetSpec,
+) -> Candidate:
     "`chosen` refitted on the training part and the holdout (its scores stay those of the first fit); if that fails, `chosen` as it was."
     X = pd.concat([split.train, split.holdout])
-    try: model = refit(chosen.model, X, target_vector(X, spec))
-    except Exception as e: return replace(chosen, info={**chosen.info, "fitted_on": "train", "refit_error": failed_candidate(chosen.name, e).error})
+    try:
+        model = refit(chosen.model, X, target_vector(X, spec))
+    except Exception as e:
+        return replace(
+            chosen, info={**chosen.info, "fitted_on": "train", "refit_error": failed_candidate(chosen.name, e).error}
+        )
     fitted_on = "all" if model is not chosen.model else "train"
     return replace(chosen, model=model, info={**chosen.info, "fitted_on": fitted_on})

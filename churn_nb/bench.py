@@ -21,206 +21,379 @@ __all__ = ['TRAIN_BUDGETS', 'SCORE_CHAMPIONS', 'SCORE_SIZES', 'SCORE_STEPS', 'Pe
 # %% ../notebooks/14_bench.ipynb #0c9328ef
 class PeakMemory:
     "Sample the resident memory of a process tree in a thread; peaks in MiB for python and java processes and for the tree at one moment (total)."
-    def __init__(self, pid:int, every:float=0.2): self.pid, self.every, self.peak, self._stop = pid, every, {"python": 0.0, "java": 0.0, "total": 0.0}, threading.Event()
+
+    def __init__(self, pid: int, every: float = 0.2):
+        self.pid, self.every, self.peak, self._stop = (
+            pid,
+            every,
+            {"python": 0.0, "java": 0.0, "total": 0.0},
+            threading.Event(),
+        )
+
     def sample(self) -> dict:
         "Current RSS (MiB) of the tree's python and java processes."
         now = {"python": 0.0, "java": 0.0}
-        try: procs = [psutil.Process(self.pid)] + psutil.Process(self.pid).children(recursive=True)
-        except psutil.Error: return now
+        try:
+            procs = [psutil.Process(self.pid)] + psutil.Process(self.pid).children(recursive=True)
+        except psutil.Error:
+            return now
         for p in procs:
-            try: now["java" if "java" in p.name() else "python"] += p.memory_info().rss/2**20
-            except psutil.Error: pass
+            try:
+                now["java" if "java" in p.name() else "python"] += p.memory_info().rss / 2**20
+            except psutil.Error:
+                pass
         return now
+
     def _loop(self):
         while not self._stop.is_set():
             now = self.sample()
-            for k, v in {**now, "total": sum(now.values())}.items(): self.peak[k] = max(self.peak[k], v)
+            for k, v in {**now, "total": sum(now.values())}.items():
+                self.peak[k] = max(self.peak[k], v)
             self._stop.wait(self.every)
-    def __enter__(self): self._thread = threading.Thread(target=self._loop, daemon=True); self._thread.start(); return self
-    def __exit__(self, *exc): self._stop.set(); self._thread.join()
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
 
 # %% ../notebooks/14_bench.ipynb #11c6d62b
-def measure(argv:list, env:dict|None=None, timeout:float=1800) -> dict:
+def measure(argv: list, env: dict | None = None, timeout: float = 1800) -> dict:
     "Run `argv`; its wall time, exit code, peak memory (MiB) by kind, and the tail of its stderr."
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with PeakMemory(proc.pid) as mem: out, err = proc.communicate(timeout=timeout)
-    return dict(wall_seconds=time.perf_counter() - start, returncode=proc.returncode, peak_python_mib=mem.peak["python"], peak_java_mib=mem.peak["java"],
-                peak_total_mib=mem.peak["total"], stderr=err[-2000:])
+    proc = subprocess.Popen(
+        argv, env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    with PeakMemory(proc.pid) as mem:
+        out, err = proc.communicate(timeout=timeout)
+    return dict(
+        wall_seconds=time.perf_counter() - start,
+        returncode=proc.returncode,
+        peak_python_mib=mem.peak["python"],
+        peak_java_mib=mem.peak["java"],
+        peak_total_mib=mem.peak["total"],
+        stderr=err[-2000:],
+    )
 
 # %% ../notebooks/14_bench.ipynb #ebe0b545
 def churn_nb_command() -> list:
     "How to call `churn-nb` from here (the console script beside this Python, else the module)."
-    script = Path(sys.executable).parent/"churn-nb"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from churn_nb.cli import main; raise SystemExit(main())"]
+    script = Path(sys.executable).parent / "churn-nb"
+    return (
+        [str(script)]
+        if script.exists()
+        else [sys.executable, "-c", "from churn_nb.cli import main; raise SystemExit(main())"]
+    )
 
-def run_record(workspace:Path) -> dict:
+
+def run_record(workspace: Path) -> dict:
     "What the newest training run in `workspace` recorded: champion holdout AUC, peer AUC, best model, failed candidates, leaderboard top 5, AutoML's model count."
     from mlflow import MlflowClient
-    uri = f"sqlite:///{workspace}/mlflow.db"; c = MlflowClient(uri, uri)
-    run = c.search_runs([e.experiment_id for e in c.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1)[0]
+
+    uri = f"sqlite:///{workspace}/mlflow.db"
+    c = MlflowClient(uri, uri)
+    run = c.search_runs(
+        [e.experiment_id for e in c.search_experiments()], order_by=["attributes.start_time DESC"], max_results=1
+    )[0]
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     board = pd.read_csv(c.download_artifacts(run.info.run_id, "leaderboard.csv", str(workspace)))
     automl = {a.path for a in c.list_artifacts(run.info.run_id, "automl")}
-    h2o = pd.read_csv(c.download_artifacts(run.info.run_id, "automl/leaderboard.csv", str(workspace))) if "automl/leaderboard.csv" in automl else None
-    return dict(status=run.info.status, best=run.data.tags.get("churn_nb.best"), champion_holdout_roc_auc=run.data.metrics.get("gate_candidate_roc_auc"),
-                logreg_holdout_roc_auc=run.data.metrics.get("logreg.holdout_roc_auc"), top5=board.head(5).to_dict("records"),
-                automl_top5=[] if h2o is None else h2o[[c for c in ("model_id", "auc", "logloss", "aucpr", "training_time_ms") if c in h2o]].head(5).to_dict("records"),
-                failed=run.data.tags.get("churn_nb.failed_candidates"), automl_models=None if h2o is None else len(h2o))
+    h2o = (
+        pd.read_csv(c.download_artifacts(run.info.run_id, "automl/leaderboard.csv", str(workspace)))
+        if "automl/leaderboard.csv" in automl
+        else None
+    )
+    return dict(
+        status=run.info.status,
+        best=run.data.tags.get("churn_nb.best"),
+        champion_holdout_roc_auc=run.data.metrics.get("gate_candidate_roc_auc"),
+        logreg_holdout_roc_auc=run.data.metrics.get("logreg.holdout_roc_auc"),
+        top5=board.head(5).to_dict("records"),
+        automl_top5=[]
+        if h2o is None
+        else h2o[[c for c in ("model_id", "auc", "logloss", "aucpr", "training_time_ms") if c in h2o]]
+        .head(5)
+        .to_dict("records"),
+        failed=run.data.tags.get("churn_nb.failed_candidates"),
+        automl_models=None if h2o is None else len(h2o),
+    )
 
 # %% ../notebooks/14_bench.ipynb #4d8b445e
-def bench_train(seeds=(0, 1, 2), budgets:dict|None=None, keep:bool=False) -> pd.DataFrame:
+def bench_train(seeds=(0, 1, 2), budgets: dict | None = None, keep: bool = False) -> pd.DataFrame:
     "Whole training runs per budget and seed, each in a fresh workspace; one row per run."
     rows = []
     for budget_name, params in (budgets or {"default": {}}).items():
         for seed in seeds:
             ws = Path(tempfile.mkdtemp(prefix="churn-nb-bench-"))
-            args = churn_nb_command() + ["run", "train", "-p", "seed", str(seed)] + [x for k, v in params.items() for x in ("-p", k, str(v))]
+            args = (
+                churn_nb_command()
+                + ["run", "train", "-p", "seed", str(seed)]
+                + [x for k, v in params.items() for x in ("-p", k, str(v))]
+            )
             m = measure(args, env={"CHURN_NB_HOME": str(ws)})
             rec = run_record(ws) if m["returncode"] == 0 else dict(status="FAILED", error=m["stderr"][-500:])
-            rows.append(dict(budget=budget_name, params=json.dumps(params), seed=seed, **{k: v for k, v in m.items() if k != "stderr"}, **rec))
-            if not keep: subprocess.run(["rm", "-rf", str(ws)])
+            rows.append(
+                dict(
+                    budget=budget_name,
+                    params=json.dumps(params),
+                    seed=seed,
+                    **{k: v for k, v in m.items() if k != "stderr"},
+                    **rec,
+                )
+            )
+            if not keep:
+                subprocess.run(["rm", "-rf", str(ws)])
     return pd.DataFrame(rows)
 
 # %% ../notebooks/14_bench.ipynb #36a803c5
-TRAIN_BUDGETS = {"automl 4 models, no time budget": {"max_models": 4, "time_budget": -1}, "default": {},
-                 "automl 12 models, no time budget": {"max_models": 12, "time_budget": -1}}
+TRAIN_BUDGETS = {
+    "automl 4 models, no time budget": {"max_models": 4, "time_budget": -1},
+    "default": {},
+    "automl 12 models, no time budget": {"max_models": 12, "time_budget": -1},
+}
 
-def parse_budget(text:str) -> tuple:
+
+def parse_budget(text: str) -> tuple:
     "'name:k=v,k=v' -> (name, {k: v}); a budget without parameters is 'name:'."
     name, sep, rest = text.partition(":")
-    if not sep or not name.strip(): raise ValueError(f"budget {text!r}: expected NAME:param=value,… (e.g. fast:models=logreg)")
+    if not sep or not name.strip():
+        raise ValueError(f"budget {text!r}: expected NAME:param=value,… (e.g. fast:models=logreg)")
     pairs = [kv.split("=", 1) for kv in rest.split(",") if kv.strip()]
-    if any(len(kv) != 2 for kv in pairs): raise ValueError(f"budget {text!r}: each parameter needs a value (param=value)")
+    if any(len(kv) != 2 for kv in pairs):
+        raise ValueError(f"budget {text!r}: each parameter needs a value (param=value)")
     return name.strip(), {k.strip(): v.strip() for k, v in pairs}
 
 # %% ../notebooks/14_bench.ipynb #5f2b074d
-def summarise_train(runs:pd.DataFrame, min_auc:float=0.850, max_seconds:float=180) -> pd.DataFrame:
+def summarise_train(runs: pd.DataFrame, min_auc: float = 0.850, max_seconds: float = 180) -> pd.DataFrame:
     "Per budget: mean and per-seed AUC, peer AUC, median/max wall time, peak memory, and whether targets are met."
     g = runs.groupby("budget", sort=False)
-    out = pd.DataFrame({"runs": g.size(), "failed": g.status.apply(lambda s: int((s != "FINISHED").sum())),
-                        "mean_auc": g.champion_holdout_roc_auc.mean(), "auc_by_seed": g.champion_holdout_roc_auc.apply(lambda s: " / ".join(f"{v:.4f}" for v in s)),
-                        "mean_logreg_auc": g.logreg_holdout_roc_auc.mean(), "median_seconds": g.wall_seconds.median(), "max_seconds": g.wall_seconds.max(),
-                        "peak_python_mib": g.peak_python_mib.max(), "peak_java_mib": g.peak_java_mib.max()})
+    out = pd.DataFrame(
+        {
+            "runs": g.size(),
+            "failed": g.status.apply(lambda s: int((s != "FINISHED").sum())),
+            "mean_auc": g.champion_holdout_roc_auc.mean(),
+            "auc_by_seed": g.champion_holdout_roc_auc.apply(lambda s: " / ".join(f"{v:.4f}" for v in s)),
+            "mean_logreg_auc": g.logreg_holdout_roc_auc.mean(),
+            "median_seconds": g.wall_seconds.median(),
+            "max_seconds": g.wall_seconds.max(),
+            "peak_python_mib": g.peak_python_mib.max(),
+            "peak_java_mib": g.peak_java_mib.max(),
+        }
+    )
     out["meets_targets"] = (out.failed == 0) & (out.mean_auc >= min_auc) & (out.max_seconds <= max_seconds)
     return out.reset_index()
 
 # %% ../notebooks/14_bench.ipynb #2ef800e2
-def markdown_table(df:pd.DataFrame, digits:int=4) -> str:
+def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
     "`df` as a Markdown table (floats rounded to `digits`)."
     fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|"*len(df.columns)]
+    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
     return "\n".join(lines + ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)])
 
 # %% ../notebooks/14_bench.ipynb #a85787da
-def write_bench(name:str, runs:pd.DataFrame, summary:pd.DataFrame, notes:str="", out_dir:Path|None=None) -> Path:
+def write_bench(
+    name: str, runs: pd.DataFrame, summary: pd.DataFrame, notes: str = "", out_dir: Path | None = None
+) -> Path:
     "Write `reports/bench/<name>.json` (every run) and `<name>.md` (summary, notes); return the Markdown path."
-    out_dir = Path(out_dir or config.reports_dir()/"bench"); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir or config.reports_dir() / "bench")
+    out_dir.mkdir(parents=True, exist_ok=True)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{os.cpu_count()} cores, {psutil.virtual_memory().total/2**30:.0f} GiB, Python {sys.version.split()[0]}"
-    (out_dir/f"{name}.json").write_text(json.dumps(dict(when=when, machine=machine, summary=summary.to_dict("records"), runs=runs.to_dict("records")), indent=1, default=str))
+    machine = (
+        f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {sys.version.split()[0]}"
+    )
+    (out_dir / f"{name}.json").write_text(
+        json.dumps(
+            dict(when=when, machine=machine, summary=summary.to_dict("records"), runs=runs.to_dict("records")),
+            indent=1,
+            default=str,
+        )
+    )
     md = [f"# bench {name}", "", f"{when} · {machine}", "", markdown_table(summary), "", notes]
-    (out_dir/f"{name}.md").write_text("\n".join(md) + "\n")
-    return out_dir/f"{name}.md"
+    (out_dir / f"{name}.md").write_text("\n".join(md) + "\n")
+    return out_dir / f"{name}.md"
 
-def auc_time_figure(runs:pd.DataFrame):
+
+def auc_time_figure(runs: pd.DataFrame):
     "Holdout ROC AUC against wall time, one point per run, one colour per budget; the budgets' means joined."
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 4), dpi=100); ax = fig.subplots()
-    for budget, g in runs.groupby("budget", sort=False): ax.scatter(g.wall_seconds, g.champion_holdout_roc_auc, label=budget, s=18)
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.subplots()
+    for budget, g in runs.groupby("budget", sort=False):
+        ax.scatter(g.wall_seconds, g.champion_holdout_roc_auc, label=budget, s=18)
     means = runs.groupby("budget", sort=False)[["wall_seconds", "champion_holdout_roc_auc"]].mean()
     ax.plot(means.wall_seconds, means.champion_holdout_roc_auc, "k--", lw=1, label="mean per budget")
-    ax.set(xlabel="whole training run (s)", ylabel="champion holdout ROC AUC", title="AUC against wall time"); ax.grid(alpha=0.3); ax.legend(fontsize=7)
+    ax.set(xlabel="whole training run (s)", ylabel="champion holdout ROC AUC", title="AUC against wall time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
     return fig
 
-def train_notes(runs:pd.DataFrame) -> str:
+
+def train_notes(runs: pd.DataFrame) -> str:
     "Markdown: the AUC/time curve's file and each budget's AutoML leaderboard top 5 (first seed)."
     out = ["![AUC against wall time](train-auc-time.png)", ""]
     for budget, g in runs.groupby("budget", sort=False):
         top = pd.DataFrame(g.automl_top5.iloc[0]) if "automl_top5" in g and len(g.automl_top5.iloc[0]) else None
-        if top is not None: out += [f"AutoML leaderboard top 5, {budget}, seed {g.seed.iloc[0]}:", "", markdown_table(top), ""]
+        if top is not None:
+            out += [f"AutoML leaderboard top 5, {budget}, seed {g.seed.iloc[0]}:", "", markdown_table(top), ""]
     return "\n".join(out)
 
 # %% ../notebooks/14_bench.ipynb #5785c9ab
-def synthetic_customers(n:int, seed:int=0) -> pd.DataFrame:
+def synthetic_customers(n: int, seed: int = 0) -> pd.DataFrame:
     "`n` Telco-like customers: sample rows drawn with replacement, numbers jittered, fresh ids."
     from churn_nb.data import as_numbers, load_sample
+
     raw, rng = load_sample(), np.random.default_rng(seed)
     out = raw.sample(n, replace=True, random_state=seed).reset_index(drop=True)
     tenure = np.clip(as_numbers(out.tenure).to_numpy() + rng.integers(-2, 3, n), 0, 72)
     monthly = np.round(as_numbers(out.MonthlyCharges).to_numpy() * rng.normal(1, 0.05, n), 2)
     total = np.where(tenure > 0, np.round(monthly * tenure * rng.normal(1, 0.03, n), 2), np.nan)
-    return out.assign(customerID=[f"SYN-{seed}-{i:07d}" for i in range(n)], tenure=tenure.astype(int), MonthlyCharges=monthly, TotalCharges=total)
+    return out.assign(
+        customerID=[f"SYN-{seed}-{i:07d}" for i in range(n)],
+        tenure=tenure.astype(int),
+        MonthlyCharges=monthly,
+        TotalCharges=total,
+    )
 
 # %% ../notebooks/14_bench.ipynb #724583d1
-SCORE_CHAMPIONS = {"h2o tree (AutoML GBM)": {"models": "", "include_algos": "GBM", "max_models": 2},
-                   "scikit-learn (hist gradient boosting)": {"models": "hgb", "automl": False}}
+SCORE_CHAMPIONS = {
+    "h2o tree (AutoML GBM)": {"models": "", "include_algos": "GBM", "max_models": 2},
+    "scikit-learn (hist gradient boosting)": {"models": "hgb", "automl": False},
+}
 SCORE_SIZES = (10_000, 100_000, 1_000_000)
-SCORE_STEPS = {"score": ("check", "features", "explain", "reasons"), "segment": ("value", "tiers", "segments fit", "segments assign", "strategies"),
-               "recommend": ("acceptance", "offers")}
+SCORE_STEPS = {
+    "score": ("check", "features", "explain", "reasons"),
+    "segment": ("value", "tiers", "segments fit", "segments assign", "strategies"),
+    "recommend": ("acceptance", "offers"),
+}
 
-def score_workload(step:str, data:str, out:str):
+
+def score_workload(step: str, data: str, out: str):
     "Run scheduled step `step` (score, segment, recommend) on `data` in this process, as its scheduled notebook would; record its seconds in `out` (JSON)."
     from churn_nb import pipeline
+
     done = json.loads(Path(out).read_text()) if Path(out).exists() else {}
     t0 = time.perf_counter()
-    if step == "score": r = pipeline.score(data); done.update(run_id=r.run_id, method=r.method, score=r.seconds)
-    else: done[step] = getattr(pipeline, step)(done["run_id"])["seconds"]
+    if step == "score":
+        r = pipeline.score(data)
+        done.update(run_id=r.run_id, method=r.method, score=r.seconds)
+    else:
+        done[step] = getattr(pipeline, step)(done["run_id"])["seconds"]
     done.setdefault("step_wall", {})[step] = time.perf_counter() - t0
     Path(out).write_text(json.dumps(done))
 
 # %% ../notebooks/14_bench.ipynb #f9f932c4
-def score_record(champion:str, rows:int, m:dict, steps:dict) -> dict:
+def score_record(champion: str, rows: int, m: dict, steps: dict) -> dict:
     "One benchmark line: total and per-stage seconds, rows/s of the computing stages, peak memory."
     compute = {k: steps[step][k] for step, ks in SCORE_STEPS.items() for k in ks if k in steps[step]}
-    return dict(champion=champion, rows=rows, returncode=m["returncode"], compute_seconds=sum(compute.values()), process_seconds=m["wall_seconds"],
-                **{f"{k}_seconds": v for k, v in steps["step_wall"].items()}, peak_mib=m["peak_python_mib"] + m["peak_java_mib"], method=steps["method"],
-                stages={k: round(v, 3) for k, v in compute.items()}, rows_per_second={k: round(rows / v) if v else None for k, v in compute.items()},
-                other_seconds={step: {k: v for k, v in steps[step].items() if k not in SCORE_STEPS[step]} for step in SCORE_STEPS})
+    return dict(
+        champion=champion,
+        rows=rows,
+        returncode=m["returncode"],
+        compute_seconds=sum(compute.values()),
+        process_seconds=m["wall_seconds"],
+        **{f"{k}_seconds": v for k, v in steps["step_wall"].items()},
+        peak_mib=m["peak_python_mib"] + m["peak_java_mib"],
+        method=steps["method"],
+        stages={k: round(v, 3) for k, v in compute.items()},
+        rows_per_second={k: round(rows / v) if v else None for k, v in compute.items()},
+        other_seconds={
+            step: {k: v for k, v in steps[step].items() if k not in SCORE_STEPS[step]} for step in SCORE_STEPS
+        },
+    )
 
-def bench_score(champions:dict|None=None, sizes=SCORE_SIZES, keep:bool=False) -> pd.DataFrame:
+
+def bench_score(champions: dict | None = None, sizes=SCORE_SIZES, keep: bool = False) -> pd.DataFrame:
     "For each champion (name -> train parameters): train it in a fresh workspace, then time the scheduled steps on each size in a fresh process."
     rows = []
     for name, params in (champions or SCORE_CHAMPIONS).items():
-        ws = Path(tempfile.mkdtemp(prefix="churn-nb-bench-score-")); env = {"CHURN_NB_HOME": str(ws), "MLFLOW_TRACKING_URI": ""}
-        trained = measure(churn_nb_command() + ["run", "train"] + [a for k, v in params.items() for a in ("-p", k, str(v))], env)
-        if trained["returncode"]: raise RuntimeError(f"bench score: training {name} failed: {trained['stderr'][-1500:]}")
+        ws = Path(tempfile.mkdtemp(prefix="churn-nb-bench-score-"))
+        env = {"CHURN_NB_HOME": str(ws), "MLFLOW_TRACKING_URI": ""}
+        trained = measure(
+            churn_nb_command() + ["run", "train"] + [a for k, v in params.items() for a in ("-p", k, str(v))], env
+        )
+        if trained["returncode"]:
+            raise RuntimeError(f"bench score: training {name} failed: {trained['stderr'][-1500:]}")
         for n in sizes:
-            data, out = ws/f"customers-{n}.parquet", ws/f"steps-{n}.json"
+            data, out = ws / f"customers-{n}.parquet", ws / f"steps-{n}.json"
             synthetic_customers(n).to_parquet(data, index=False)
-            steps = [measure([sys.executable, "-c", f"from churn_nb.bench import score_workload; score_workload({step!r}, {str(data)!r}, {str(out)!r})"], env) for step in SCORE_STEPS]
+            steps = [
+                measure(
+                    [
+                        sys.executable,
+                        "-c",
+                        f"from churn_nb.bench import score_workload; score_workload({step!r}, {str(data)!r}, {str(out)!r})",
+                    ],
+                    env,
+                )
+                for step in SCORE_STEPS
+            ]
             failed = next((m for m in steps if m["returncode"]), None)
-            if failed: raise RuntimeError(f"bench score: {name} on {n:,} rows failed: {failed['stderr'][-1500:]}")
-            m = dict(returncode=0, wall_seconds=sum(x["wall_seconds"] for x in steps), peak_python_mib=max(x["peak_python_mib"] + x["peak_java_mib"] for x in steps), peak_java_mib=0.0)
+            if failed:
+                raise RuntimeError(f"bench score: {name} on {n:,} rows failed: {failed['stderr'][-1500:]}")
+            m = dict(
+                returncode=0,
+                wall_seconds=sum(x["wall_seconds"] for x in steps),
+                peak_python_mib=max(x["peak_python_mib"] + x["peak_java_mib"] for x in steps),
+                peak_java_mib=0.0,
+            )
             rows.append(score_record(name, n, m, json.loads(out.read_text())))
-            print(f"{name}: {n:,} rows in {rows[-1]['compute_seconds']:.1f} s compute, {m['wall_seconds']:.1f} s in 3 processes, peak {m['peak_python_mib']:,.0f} MiB", flush=True)
-        if not keep: shutil.rmtree(ws, ignore_errors=True)
+            print(
+                f"{name}: {n:,} rows in {rows[-1]['compute_seconds']:.1f} s compute, {m['wall_seconds']:.1f} s in 3 processes, peak {m['peak_python_mib']:,.0f} MiB",
+                flush=True,
+            )
+        if not keep:
+            shutil.rmtree(ws, ignore_errors=True)
     return pd.DataFrame(rows)
 
 # %% ../notebooks/14_bench.ipynb #f8cca6a2
-def summarise_score(runs:pd.DataFrame, max_seconds:float=120, max_mib:float=4096) -> pd.DataFrame:
+def summarise_score(runs: pd.DataFrame, max_seconds: float = 120, max_mib: float = 4096) -> pd.DataFrame:
     "Per champion and size: seconds (compute and whole process), rows/s, peak memory, and whether 1M rows met the targets."
     out = runs[["champion", "rows", "compute_seconds", "process_seconds", "peak_mib"]].copy()
     out["rows_per_second"] = (out.rows / out.compute_seconds).round()
     out["growth_vs_previous_size"] = (out.groupby("champion").compute_seconds.pct_change() + 1).round(1)
-    out["meets_1M_target"] = np.where(out.rows >= 1_000_000, (out.compute_seconds <= max_seconds) & (out.peak_mib <= max_mib), pd.NA)
+    out["meets_1M_target"] = np.where(
+        out.rows >= 1_000_000, (out.compute_seconds <= max_seconds) & (out.peak_mib <= max_mib), pd.NA
+    )
     return out
 
-def score_notes(runs:pd.DataFrame) -> str:
+
+def score_notes(runs: pd.DataFrame) -> str:
     "Markdown: rows/s per stage, per champion and size, and how contributions were computed."
     stages = pd.DataFrame([{"champion": r.champion, "rows": r.rows, **r.rows_per_second} for r in runs.itertuples()])
     methods = "\n".join(f"- {c}: {m}" for c, m in runs.groupby("champion").method.first().items())
-    return "\n".join(["Rows per second by stage (computing stages only; the rest of each step — loading the champion, MLflow logging, stage files, store, marts, report — is the difference between compute and process seconds):", "",
-                      markdown_table(stages, 0), "", "Contributions:", methods])
+    return "\n".join(
+        [
+            "Rows per second by stage (computing stages only; the rest of each step — loading the champion, MLflow logging, stage files, store, marts, report — is the difference between compute and process seconds):",
+            "",
+            markdown_table(stages, 0),
+            "",
+            "Contributions:",
+            methods,
+        ]
+    )
 
 # %% ../notebooks/14_bench.ipynb #b9598d04
-def score_figure(runs:pd.DataFrame):
+def score_figure(runs: pd.DataFrame):
     "Seconds against customers (log-log), one line per champion: computing stages and all three steps' processes, with the 120 s target."
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(6, 4), dpi=100); ax = fig.subplots()
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    ax = fig.subplots()
     for champion, g in runs.groupby("champion", sort=False):
-        line, = ax.plot(g.rows, g.compute_seconds, "o-", label=f"{champion}: computing")
+        (line,) = ax.plot(g.rows, g.compute_seconds, "o-", label=f"{champion}: computing")
         ax.plot(g.rows, g.process_seconds, "s--", color=line.get_color(), label=f"{champion}: whole steps")
     ax.axhline(120, color="k", lw=0.8, ls=":", label="target for 1M (120 s)")
-    ax.set(xscale="log", yscale="log", xlabel="customers", ylabel="seconds", title="Scheduled scoring: time against table size"); ax.grid(alpha=0.3, which="both"); ax.legend(fontsize=7)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="customers",
+        ylabel="seconds",
+        title="Scheduled scoring: time against table size",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
     return fig

@@ -18,190 +18,351 @@ __all__ = ['SERVERS', 'API_CHAMPIONS', 'TARGETS', 'post_bytes', 'read_answer', '
            'write_api_bench']
 
 # %% ../notebooks/14a_bench_api.ipynb #b195ec1a
-def post_bytes(path:str, body:bytes, host:str=config.HOST, port:int=80) -> bytes:
+def post_bytes(path: str, body: bytes, host: str = config.HOST, port: int = 80) -> bytes:
     "A keep-alive HTTP/1.1 POST of JSON `body`, as bytes."
-    return f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+
 
 async def read_answer(reader) -> tuple:
     "(status, body) of one HTTP/1.1 answer read from `reader`."
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
-    status, headers = int(lines[0].split()[1]), dict((k.strip().lower(), v.strip()) for k, _, v in (l.partition(":") for l in lines[1:] if l))
+    status, headers = (
+        int(lines[0].split()[1]),
+        dict((k.strip().lower(), v.strip()) for k, _, v in (l.partition(":") for l in lines[1:] if l)),
+    )
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = b""
-        while (size := int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)):
-            body += await reader.readexactly(size); await reader.readexactly(2)
+        while size := int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16):
+            body += await reader.readexactly(size)
+            await reader.readexactly(2)
         await reader.readuntil(b"\r\n")
         return status, body
     return status, await reader.readexactly(int(headers.get("content-length", 0)))
 
 # %% ../notebooks/14a_bench_api.ipynb #cc6c58f8
-async def _open(host, port): return await asyncio.open_connection(host, port)
+async def _open(host, port):
+    return await asyncio.open_connection(host, port)
 
-async def drive(port:int, requests:list, rate:float, seconds:float, host:str=config.HOST, connections:int=4, timeout:float=10) -> dict:
+
+async def drive(
+    port: int,
+    requests: list,
+    rate: float,
+    seconds: float,
+    host: str = config.HOST,
+    connections: int = 4,
+    timeout: float = 10,
+) -> dict:
     "Send `requests` (prepared bytes, in turn) at `rate` per second for `seconds`, open loop; per request: latency, lateness, status (-1: failed, -2: timed out); and how long sending took."
     from collections import deque
+
     loop, n = asyncio.get_running_loop(), int(rate * seconds)
     latency, late, status = np.full(n, np.nan), np.zeros(n), np.zeros(n, dtype=int)
-    idle = deque([await _open(host, port) for _ in range(connections)])   # used in turn, so none idles into the server's keep-alive timeout
+    idle = deque(
+        [await _open(host, port) for _ in range(connections)]
+    )  # used in turn, so none idles into the server's keep-alive timeout
+
     async def one(i, due):
         late[i] = loop.time() - due
         reader, writer = idle.popleft() if idle else await _open(host, port)
-        if reader.at_eof() or writer.is_closing(): reader, writer = await _open(host, port)   # closed by the server: a client would reconnect
+        if reader.at_eof() or writer.is_closing():
+            reader, writer = await _open(host, port)  # closed by the server: a client would reconnect
         t = time.perf_counter()
         try:
             writer.write(requests[i % len(requests)])
             status[i], _ = await asyncio.wait_for(read_answer(reader), timeout)
-            latency[i] = time.perf_counter() - t; idle.append((reader, writer))
-        except asyncio.TimeoutError: status[i] = -2; writer.close()
-        except (OSError, asyncio.IncompleteReadError, ValueError): status[i] = -1; writer.close()
+            latency[i] = time.perf_counter() - t
+            idle.append((reader, writer))
+        except asyncio.TimeoutError:
+            status[i] = -2
+            writer.close()
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            status[i] = -1
+            writer.close()
+
     start, tasks = loop.time() + 0.05, []
     for i in range(n):
         due = start + i / rate
         await asyncio.sleep(max(0.0, due - loop.time()))
         tasks.append(asyncio.ensure_future(one(i, due)))
-    sent = loop.time() - start + 1 / rate   # how long sending took (the rate actually sent is n / sent)
+    sent = loop.time() - start + 1 / rate  # how long sending took (the rate actually sent is n / sent)
     await asyncio.gather(*tasks)
-    for _, w in idle: w.close()
+    for _, w in idle:
+        w.close()
     return {"latency": latency, "late": late, "status": status, "seconds": sent}
 
-async def sequential(port:int, request:bytes, repeats:int, host:str=config.HOST, timeout:float=60) -> dict:
+
+async def sequential(port: int, request: bytes, repeats: int, host: str = config.HOST, timeout: float = 60) -> dict:
     "Send `request` `repeats` times, one after the other on one connection (a new one after a failure); latencies and statuses (-1: failed, -2: timed out)."
-    reader, writer = await _open(host, port); latency, status = [], []
+    reader, writer = await _open(host, port)
+    latency, status = [], []
     for _ in range(repeats):
         t = time.perf_counter()
         try:
-            writer.write(request); s, _ = await asyncio.wait_for(read_answer(reader), timeout)
-            latency.append(time.perf_counter() - t); status.append(s)
+            writer.write(request)
+            s, _ = await asyncio.wait_for(read_answer(reader), timeout)
+            latency.append(time.perf_counter() - t)
+            status.append(s)
         except (asyncio.TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
-            latency.append(np.nan); status.append(-2 if isinstance(e, asyncio.TimeoutError) else -1); writer.close(); reader, writer = await _open(host, port)
+            latency.append(np.nan)
+            status.append(-2 if isinstance(e, asyncio.TimeoutError) else -1)
+            writer.close()
+            reader, writer = await _open(host, port)
     writer.close()
     return {"latency": np.array(latency), "status": np.array(status)}
 
 # %% ../notebooks/14a_bench_api.ipynb #72ace121
-def percentiles(latency:np.ndarray, status:np.ndarray, ok:int=200) -> dict:
+def percentiles(latency: np.ndarray, status: np.ndarray, ok: int = 200) -> dict:
     "Requests, errors (anything but `ok`), and p50/p95/p99/max/mean latency in ms of the answered ones."
     good = latency[(status == ok) & ~np.isnan(latency)] * 1000
     q = lambda x: float(np.percentile(good, x)) if len(good) else float("nan")
-    return {"requests": int(len(status)), "errors": int((status != ok).sum()), "p50_ms": q(50), "p95_ms": q(95), "p99_ms": q(99),
-            "max_ms": float(good.max()) if len(good) else float("nan"), "mean_ms": float(good.mean()) if len(good) else float("nan")}
+    return {
+        "requests": int(len(status)),
+        "errors": int((status != ok).sum()),
+        "p50_ms": q(50),
+        "p95_ms": q(95),
+        "p99_ms": q(99),
+        "max_ms": float(good.max()) if len(good) else float("nan"),
+        "mean_ms": float(good.mean()) if len(good) else float("nan"),
+    }
 
 # %% ../notebooks/14a_bench_api.ipynb #45bb3f30
 SERVERS = {"churn_nb": {"path": "/predict", "ready": "/health"}, "mlflow": {"path": "/invocations", "ready": "/ping"}}
 
-def server_command(kind:str, workspace:Path, port:int) -> tuple:
+
+def server_command(kind: str, workspace: Path, port: int) -> tuple:
     "(argv, env) starting server `kind` ('churn_nb' or 'mlflow') for `workspace`'s champion on `port`."
     env = {"CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": f"sqlite:///{workspace}/mlflow.db"}
-    if kind == "churn_nb": return [sys.executable, "-c", f"from churn_nb.serve import run; run(port={port})"], env
-    if kind == "mlflow":   # it runs `uvicorn` from PATH: this environment's
+    if kind == "churn_nb":
+        return [sys.executable, "-c", f"from churn_nb.serve import run; run(port={port})"], env
+    if kind == "mlflow":  # it runs `uvicorn` from PATH: this environment's
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        return [sys.executable, "-m", "mlflow", "models", "serve", "-m", config.CHAMPION_URI, "--env-manager", "local", "-h", config.HOST, "-p", str(port)], env
+        return [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "models",
+            "serve",
+            "-m",
+            config.CHAMPION_URI,
+            "--env-manager",
+            "local",
+            "-h",
+            config.HOST,
+            "-p",
+            str(port),
+        ], env
     raise ValueError(f"server {kind!r}: unknown. Fix: use one of {', '.join(SERVERS)}")
 
-def request_body(kind:str, customers:list, features:list) -> bytes:
+
+def request_body(kind: str, customers: list, features: list) -> bytes:
     "JSON body asking server `kind` about `customers` (request dicts, as `serve.customer_records` makes them)."
     import orjson
-    if kind == "churn_nb": return orjson.dumps({"customer": customers[0]} if len(customers) == 1 else {"customers": customers})
-    return orjson.dumps({"dataframe_split": {"columns": features, "data": [[c[f] for f in features] for c in customers]}})
+
+    if kind == "churn_nb":
+        return orjson.dumps({"customer": customers[0]} if len(customers) == 1 else {"customers": customers})
+    return orjson.dumps(
+        {"dataframe_split": {"columns": features, "data": [[c[f] for f in features] for c in customers]}}
+    )
 
 # %% ../notebooks/14a_bench_api.ipynb #871ea806
-def start_server(kind:str, workspace:Path, port:int, log:Path) -> subprocess.Popen:
+def start_server(kind: str, workspace: Path, port: int, log: Path) -> subprocess.Popen:
     "Start server `kind` in the background (its own process group), output to `log`."
     argv, env = server_command(kind, workspace, port)
-    with open(log, "ab") as f: return subprocess.Popen(argv, env={**os.environ, **env}, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    with open(log, "ab") as f:
+        return subprocess.Popen(
+            argv,
+            env={**os.environ, **env},
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
-def wait_ready(port:int, path:str, proc:subprocess.Popen, seconds:float=300) -> float:
+
+def wait_ready(port: int, path: str, proc: subprocess.Popen, seconds: float = 300) -> float:
     "Seconds until GET `path` answers 200 (RuntimeError if the server exits or does not answer in time)."
     import urllib.request, urllib.error
+
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
-        if proc.poll() is not None: raise RuntimeError(f"the server exited with code {proc.returncode} before answering")
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode} before answering")
         try:
             with urllib.request.urlopen(f"http://{config.HOST}:{port}{path}", timeout=2) as r:
-                if r.status == 200: return time.perf_counter() - start
-        except (urllib.error.URLError, OSError): time.sleep(0.25)
+                if r.status == 200:
+                    return time.perf_counter() - start
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.25)
     raise RuntimeError(f"the server did not answer GET {path} within {seconds:.0f} s")
 
-def stop_server(proc:subprocess.Popen, seconds:float=20):
+
+def stop_server(proc: subprocess.Popen, seconds: float = 20):
     "SIGTERM to the server's process group; SIGKILL to whatever of its process tree still runs after `seconds` (a uvicorn child still working through a backlog, say)."
     import psutil
-    try: tree = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
-    except psutil.Error: tree = []
-    try: os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError: pass
+
+    try:
+        tree = [psutil.Process(proc.pid)] + psutil.Process(proc.pid).children(recursive=True)
+    except psutil.Error:
+        tree = []
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
     _, alive = psutil.wait_procs(tree, timeout=seconds)
     for p in alive:
-        try: p.kill()
-        except psutil.Error: pass
-    psutil.wait_procs(alive, timeout=10); proc.wait()
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=10)
+    proc.wait()
 
 # %% ../notebooks/14a_bench_api.ipynb #c092386c
-def load_test(spec_file:str):
+def load_test(spec_file: str):
     "The load generator's process: warm up, drive, time the batches; reads its settings from and writes its results to JSON files."
-    try: from uvloop import run as run_loop
-    except ImportError: run_loop = asyncio.run
+    try:
+        from uvloop import run as run_loop
+    except ImportError:
+        run_loop = asyncio.run
     s = json.loads(Path(spec_file).read_text())
     singles = [post_bytes(s["path"], b.encode(), port=s["port"]) for b in s["singles"]]
     batch = post_bytes(s["path"], s["batch"].encode(), port=s["port"])
-    async def main():   # warm-up one request at a time; the batches before the load, so that no backlog of a server slower than the rate delays them
-        w = await sequential(s["port"], singles[0], s["warmup"]); await sequential(s["port"], batch, 3)
+
+    async def main():  # warm-up one request at a time; the batches before the load, so that no backlog of a server slower than the rate delays them
+        w = await sequential(s["port"], singles[0], s["warmup"])
+        await sequential(s["port"], batch, 3)
         b = await sequential(s["port"], batch, s["repeats"])
         return await drive(s["port"], singles, s["rate"], s["seconds"]), b, w
-    run, b, w = run_loop(main())
-    Path(s["out"]).write_text(json.dumps({"single": percentiles(run["latency"], run["status"]), "achieved_rate": len(run["status"]) / run["seconds"],
-                                          "late_p99_ms": float(np.percentile(run["late"], 99) * 1000), "latency_ms": (run["latency"] * 1000).tolist(),
-                                          "statuses": {str(k): int(v) for k, v in zip(*np.unique(run["status"], return_counts=True))}, "batch": percentiles(b["latency"], b["status"]),
-                                          "serial": percentiles(w["latency"][-100:], w["status"][-100:])}))
 
-def bench_server(kind:str, workspace:Path, customers:list, features:list, seconds:float=60, rate:float=100, batch_rows:int=1000, repeats:int=20, warmup:int=200) -> dict:
+    run, b, w = run_loop(main())
+    Path(s["out"]).write_text(
+        json.dumps(
+            {
+                "single": percentiles(run["latency"], run["status"]),
+                "achieved_rate": len(run["status"]) / run["seconds"],
+                "late_p99_ms": float(np.percentile(run["late"], 99) * 1000),
+                "latency_ms": (run["latency"] * 1000).tolist(),
+                "statuses": {str(k): int(v) for k, v in zip(*np.unique(run["status"], return_counts=True))},
+                "batch": percentiles(b["latency"], b["status"]),
+                "serial": percentiles(w["latency"][-100:], w["status"][-100:]),
+            }
+        )
+    )
+
+
+def bench_server(
+    kind: str,
+    workspace: Path,
+    customers: list,
+    features: list,
+    seconds: float = 60,
+    rate: float = 100,
+    batch_rows: int = 1000,
+    repeats: int = 20,
+    warmup: int = 200,
+) -> dict:
     "Start server `kind` on `workspace`'s champion, load it (in a separate process), measure its memory; one record."
     port, folder = config.free_port(), Path(tempfile.mkdtemp(prefix=f"bench-api-{kind}-", dir=workspace))
-    proc = start_server(kind, workspace, port, folder/"server.log")
+    proc = start_server(kind, workspace, port, folder / "server.log")
     try:
         started = wait_ready(port, SERVERS[kind]["ready"], proc)
-        spec = {"port": port, "path": SERVERS[kind]["path"], "rate": rate, "seconds": seconds, "warmup": warmup, "repeats": repeats, "out": str(folder/"out.json"),
-                "singles": [request_body(kind, [c], features).decode() for c in customers[:1000]], "batch": request_body(kind, customers[:batch_rows], features).decode()}
-        (folder/"spec.json").write_text(json.dumps(spec))
+        spec = {
+            "port": port,
+            "path": SERVERS[kind]["path"],
+            "rate": rate,
+            "seconds": seconds,
+            "warmup": warmup,
+            "repeats": repeats,
+            "out": str(folder / "out.json"),
+            "singles": [request_body(kind, [c], features).decode() for c in customers[:1000]],
+            "batch": request_body(kind, customers[:batch_rows], features).decode(),
+        }
+        (folder / "spec.json").write_text(json.dumps(spec))
         with PeakMemory(proc.pid) as mem:
-            driver = measure([sys.executable, "-c", f"from churn_nb.bench_api import load_test; load_test({str(folder/'spec.json')!r})"], timeout=seconds + warmup + 600)
+            driver = measure(
+                [
+                    sys.executable,
+                    "-c",
+                    f"from churn_nb.bench_api import load_test; load_test({str(folder / 'spec.json')!r})",
+                ],
+                timeout=seconds + warmup + 600,
+            )
             rss_end = sum(mem.sample().values())
-        if driver["returncode"]: raise RuntimeError(f"the load generator failed: {driver['stderr'][-1500:]}")
-        out = json.loads((folder/"out.json").read_text())
-    finally: stop_server(proc)
-    return {"server": kind, "startup_seconds": started, **{f"single_{k}": v for k, v in out["single"].items()}, "achieved_rate": out["achieved_rate"],
-            "late_p99_ms": out["late_p99_ms"], "statuses": out["statuses"], "serial_p50_ms": out["serial"]["p50_ms"], "batch_rows": batch_rows, **{f"batch_{k}": v for k, v in out["batch"].items() if k != "requests"},
-            "peak_rss_mib": mem.peak["python"] + mem.peak["java"], "end_rss_mib": rss_end, "latency_ms": out["latency_ms"]}
+        if driver["returncode"]:
+            raise RuntimeError(f"the load generator failed: {driver['stderr'][-1500:]}")
+        out = json.loads((folder / "out.json").read_text())
+    finally:
+        stop_server(proc)
+    return {
+        "server": kind,
+        "startup_seconds": started,
+        **{f"single_{k}": v for k, v in out["single"].items()},
+        "achieved_rate": out["achieved_rate"],
+        "late_p99_ms": out["late_p99_ms"],
+        "statuses": out["statuses"],
+        "serial_p50_ms": out["serial"]["p50_ms"],
+        "batch_rows": batch_rows,
+        **{f"batch_{k}": v for k, v in out["batch"].items() if k != "requests"},
+        "peak_rss_mib": mem.peak["python"] + mem.peak["java"],
+        "end_rss_mib": rss_end,
+        "latency_ms": out["latency_ms"],
+    }
 
 # %% ../notebooks/14a_bench_api.ipynb #fdc1d541
-API_CHAMPIONS = {"H2O AutoML (stacked ensemble)": {"models": "", "max_models": 2, "cv_folds": 3},
-                 "scikit-learn (hist gradient boosting)": {"models": "hgb", "automl": False}}
+API_CHAMPIONS = {
+    "H2O AutoML (stacked ensemble)": {"models": "", "max_models": 2, "cv_folds": 3},
+    "scikit-learn (hist gradient boosting)": {"models": "hgb", "automl": False},
+}
 TARGETS = {"p50_ms": 3.0, "p99_ms": 10.0, "p99_ratio": 3.0, "batch_ms": 50.0}
 
-def prepare_workspace(params:dict) -> tuple:
+
+def prepare_workspace(params: dict) -> tuple:
     "(workspace, seconds) after training a champion with `params` and publishing a scoring run in a fresh workspace."
-    ws = Path(tempfile.mkdtemp(prefix="churn-nb-bench-api-")); env = {"CHURN_NB_HOME": str(ws), "MLFLOW_TRACKING_URI": ""}; t = time.perf_counter()
+    ws = Path(tempfile.mkdtemp(prefix="churn-nb-bench-api-"))
+    env = {"CHURN_NB_HOME": str(ws), "MLFLOW_TRACKING_URI": ""}
+    t = time.perf_counter()
     for argv in (["run", "train"] + [a for k, v in params.items() for a in ("-p", k, str(v))], ["run", "scoring"]):
         m = measure(churn_nb_command() + argv, env)
-        if m["returncode"]: raise RuntimeError(f"bench api: `churn-nb {' '.join(argv)}` failed: {m['stderr'][-1500:]}")
+        if m["returncode"]:
+            raise RuntimeError(f"bench api: `churn-nb {' '.join(argv)}` failed: {m['stderr'][-1500:]}")
     return ws, time.perf_counter() - t
 
-def champion_of(workspace:Path) -> dict:
+
+def champion_of(workspace: Path) -> dict:
     "Version, model type and explanation method of `workspace`'s champion (from its MLflow store)."
     code = "import json; from churn_nb.registry import load_champion; c = load_champion(); print(json.dumps({'version': c.version, 'model': getattr(c.model, 'model_id', type(c.model[-1]).__name__ if hasattr(c.model, 'steps') else type(c.model).__name__), 'method': c.explainer.method}))"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": ""}, capture_output=True, text=True, timeout=600)
-    if out.returncode: raise RuntimeError(f"bench api: cannot load the champion of {workspace}: {out.stderr[-1500:]}")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": ""},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if out.returncode:
+        raise RuntimeError(f"bench api: cannot load the champion of {workspace}: {out.stderr[-1500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 # %% ../notebooks/14a_bench_api.ipynb #3a992746
-def bench_api(out_dir:Path|None=None,        # where api.md, api.json and api-latency.png go (default reports/bench/)
-              seconds:float=60, rate:float=100,  # the single-customer load: requests per second, for how long
-              batch_rows:int=1000, repeats:int=20, # the batch request, timed `repeats` times
-              champions:dict|None=None,       # name -> train parameters (default API_CHAMPIONS)
-              keep:bool=False) -> pd.DataFrame:  # keep the scratch workspaces
+def bench_api(
+    out_dir: Path | None = None,  # where api.md, api.json and api-latency.png go (default reports/bench/)
+    seconds: float = 60,
+    rate: float = 100,  # the single-customer load: requests per second, for how long
+    batch_rows: int = 1000,
+    repeats: int = 20,  # the batch request, timed `repeats` times
+    champions: dict | None = None,  # name -> train parameters (default API_CHAMPIONS)
+    keep: bool = False,
+) -> pd.DataFrame:  # keep the scratch workspaces
     "Benchmark churn_nb's API against `mlflow models serve` for each champion; write the results; one record per champion and server."
     from churn_nb.data import load_sample, load_dataset
     from churn_nb.serve import customer_records
-    raw, spec = load_dataset(); customers = customer_records(raw.sample(frac=1, random_state=0).reset_index(drop=True), spec)
+
+    raw, spec = load_dataset()
+    customers = customer_records(raw.sample(frac=1, random_state=0).reset_index(drop=True), spec)
     rows = []
     for name, params in (champions or API_CHAMPIONS).items():
         ws, prep = prepare_workspace(params)
@@ -209,52 +370,125 @@ def bench_api(out_dir:Path|None=None,        # where api.md, api.json and api-la
             champ = champion_of(ws)
             for kind in SERVERS:
                 rec = bench_server(kind, ws, customers, spec.features, seconds, rate, batch_rows, repeats)
-                rows.append({"champion": name, **champ, "prepare_seconds": prep, "seconds": seconds, "rate": rate, **rec})
-                print(f"{name} · {kind}: p50 {rec['single_p50_ms']:.2f} ms, p99 {rec['single_p99_ms']:.2f} ms, errors {rec['single_errors']}, batch {rec['batch_p50_ms']:.1f} ms, peak {rec['peak_rss_mib']:.0f} MiB", flush=True)
+                rows.append(
+                    {"champion": name, **champ, "prepare_seconds": prep, "seconds": seconds, "rate": rate, **rec}
+                )
+                print(
+                    f"{name} · {kind}: p50 {rec['single_p50_ms']:.2f} ms, p99 {rec['single_p99_ms']:.2f} ms, errors {rec['single_errors']}, batch {rec['batch_p50_ms']:.1f} ms, peak {rec['peak_rss_mib']:.0f} MiB",
+                    flush=True,
+                )
         finally:
-            if not keep: shutil.rmtree(ws, ignore_errors=True)
+            if not keep:
+                shutil.rmtree(ws, ignore_errors=True)
     runs = pd.DataFrame(rows)
     write_api_bench(runs, out_dir)
     return runs
 
 # %% ../notebooks/14a_bench_api.ipynb #01143709
-def summarise_api(runs:pd.DataFrame, targets:dict=TARGETS) -> pd.DataFrame:
+def summarise_api(runs: pd.DataFrame, targets: dict = TARGETS) -> pd.DataFrame:
     "Per champion and server: single-customer p50/p95/p99/max, errors, achieved rate, batch median, memory; churn_nb's lines say whether the targets are met."
-    out = runs[["champion", "server", "single_p50_ms", "single_p95_ms", "single_p99_ms", "single_max_ms", "single_errors", "achieved_rate", "serial_p50_ms", "batch_p50_ms", "peak_rss_mib"]].copy()
-    out.columns = ["champion", "server", "p50_ms", "p95_ms", "p99_ms", "max_ms", "errors", "requests_per_s", "unloaded_p50_ms", "batch_1000_ms", "peak_rss_mib"]
+    out = runs[
+        [
+            "champion",
+            "server",
+            "single_p50_ms",
+            "single_p95_ms",
+            "single_p99_ms",
+            "single_max_ms",
+            "single_errors",
+            "achieved_rate",
+            "serial_p50_ms",
+            "batch_p50_ms",
+            "peak_rss_mib",
+        ]
+    ].copy()
+    out.columns = [
+        "champion",
+        "server",
+        "p50_ms",
+        "p95_ms",
+        "p99_ms",
+        "max_ms",
+        "errors",
+        "requests_per_s",
+        "unloaded_p50_ms",
+        "batch_1000_ms",
+        "peak_rss_mib",
+    ]
     mlflow_p99 = out[out.server == "mlflow"].set_index("champion").p99_ms
     out["p99_vs_mlflow"] = out.champion.map(mlflow_p99) / out.p99_ms
     ours = out.server == "churn_nb"
-    out["meets_targets"] = np.where(ours, (out.p50_ms <= targets["p50_ms"]) & (out.p99_ms <= targets["p99_ms"]) & (out.errors == 0)
-                                    & (out.p99_vs_mlflow >= targets["p99_ratio"]) & (out.batch_1000_ms <= targets["batch_ms"]), pd.NA)
+    out["meets_targets"] = np.where(
+        ours,
+        (out.p50_ms <= targets["p50_ms"])
+        & (out.p99_ms <= targets["p99_ms"])
+        & (out.errors == 0)
+        & (out.p99_vs_mlflow >= targets["p99_ratio"])
+        & (out.batch_1000_ms <= targets["batch_ms"]),
+        pd.NA,
+    )
     out.loc[~ours, "p99_vs_mlflow"] = np.nan
     return out
 
-def api_figure(runs:pd.DataFrame):
+
+def api_figure(runs: pd.DataFrame):
     "Latency percentiles (ms, log scale) of each server and champion: the whole distribution, not only three numbers."
     from matplotlib.figure import Figure
-    fig = Figure(figsize=(7, 4), dpi=100); ax = fig.subplots(); q = np.linspace(0, 100, 1001)
+
+    fig = Figure(figsize=(7, 4), dpi=100)
+    ax = fig.subplots()
+    q = np.linspace(0, 100, 1001)
     for r in runs.itertuples():
-        lat = np.array(r.latency_ms, dtype=float); lat = lat[~np.isnan(lat)]
-        ax.plot(q, np.percentile(lat, q), ls="-" if r.server == "churn_nb" else "--", label=f"{r.server} · {r.champion}")
-    for t, l in ((TARGETS["p50_ms"], "p50 target"), (TARGETS["p99_ms"], "p99 target")): ax.axhline(t, color="k", lw=0.6, ls=":")
-    ax.set(yscale="log", xlabel="percentile", ylabel="latency (ms)", title=f"Single-customer latency at {runs.rate.iloc[0]:g} requests/s"); ax.grid(alpha=0.3, which="both"); ax.legend(fontsize=7)
+        lat = np.array(r.latency_ms, dtype=float)
+        lat = lat[~np.isnan(lat)]
+        ax.plot(
+            q, np.percentile(lat, q), ls="-" if r.server == "churn_nb" else "--", label=f"{r.server} · {r.champion}"
+        )
+    for t, l in ((TARGETS["p50_ms"], "p50 target"), (TARGETS["p99_ms"], "p99 target")):
+        ax.axhline(t, color="k", lw=0.6, ls=":")
+    ax.set(
+        yscale="log",
+        xlabel="percentile",
+        ylabel="latency (ms)",
+        title=f"Single-customer latency at {runs.rate.iloc[0]:g} requests/s",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
     return fig
 
-def api_notes(runs:pd.DataFrame) -> str:
-    "Markdown: how it was measured, the champions, startup and memory."
-    champs = "\n".join(f"- {r.champion}: version {r.version}, {r.model}; contributions: {r.method}" for r in runs.drop_duplicates("champion").itertuples())
-    starts = ", ".join(f"{r.server} · {r.champion}: {r.startup_seconds:.0f} s" for r in runs.itertuples())
-    saturated = [f"- {r.server} · {r.champion}: answered {r.single_requests - r.single_errors:,} of {r.single_requests:,} requests within 10 s. One request takes about {r.serial_p50_ms:.0f} ms without load, so one worker serves at most about {1000 / r.serial_p50_ms:.0f} requests/s, fewer than the {r.rate:g} sent: its queue grows until requests time out. Its percentiles describe the answered requests only (its real p99 is beyond the 10 s timeout), so `p99_vs_mlflow` understates the difference."
-                 for r in runs.itertuples() if r.single_errors > 0.01 * r.single_requests]
-    return "\n".join(["![latency percentiles](api-latency.png)", "",
-        f"Single customer: open-loop load at {runs.rate.iloc[0]:g} requests/s for {runs.seconds.iloc[0]:g} s per server, after a warm-up of 200 requests and 3 batches one at a time, from a separate client process (latency = writing the request to reading the whole answer, keep-alive connections; `requests_per_s` = the rate actually sent). Percentiles are over the answered requests; `errors` counts the rest (not 200, connection failures, no answer within 10 s).",
-        "`unloaded_p50_ms`: the median of the last 100 of the 200 warm-up requests sent one at a time (the service time without load). Batch: the same 1,000 customers in one request, 20 times one after the other, before the load; the median. Each server gets its own format (`{\"customer\": …}` / `{\"dataframe_split\": …}`) for the same customers; both run one uvicorn worker, one after the other, on the same machine; churn_nb also logs every prediction to the store.",
-        "Memory: resident memory of the server's process tree (Python, and for H2O the in-process JVM), peak during the run.", "", "Champions:", champs, "",
-        *(["Servers that could not keep up with the load:", *saturated, ""] if saturated else []), f"Startup to first answer: {starts}."])
 
-def write_api_bench(runs:pd.DataFrame, out_dir:Path|None=None) -> Path:
+def api_notes(runs: pd.DataFrame) -> str:
+    "Markdown: how it was measured, the champions, startup and memory."
+    champs = "\n".join(
+        f"- {r.champion}: version {r.version}, {r.model}; contributions: {r.method}"
+        for r in runs.drop_duplicates("champion").itertuples()
+    )
+    starts = ", ".join(f"{r.server} · {r.champion}: {r.startup_seconds:.0f} s" for r in runs.itertuples())
+    saturated = [
+        f"- {r.server} · {r.champion}: answered {r.single_requests - r.single_errors:,} of {r.single_requests:,} requests within 10 s. One request takes about {r.serial_p50_ms:.0f} ms without load, so one worker serves at most about {1000 / r.serial_p50_ms:.0f} requests/s, fewer than the {r.rate:g} sent: its queue grows until requests time out. Its percentiles describe the answered requests only (its real p99 is beyond the 10 s timeout), so `p99_vs_mlflow` understates the difference."
+        for r in runs.itertuples()
+        if r.single_errors > 0.01 * r.single_requests
+    ]
+    return "\n".join(
+        [
+            "![latency percentiles](api-latency.png)",
+            "",
+            f"Single customer: open-loop load at {runs.rate.iloc[0]:g} requests/s for {runs.seconds.iloc[0]:g} s per server, after a warm-up of 200 requests and 3 batches one at a time, from a separate client process (latency = writing the request to reading the whole answer, keep-alive connections; `requests_per_s` = the rate actually sent). Percentiles are over the answered requests; `errors` counts the rest (not 200, connection failures, no answer within 10 s).",
+            '`unloaded_p50_ms`: the median of the last 100 of the 200 warm-up requests sent one at a time (the service time without load). Batch: the same 1,000 customers in one request, 20 times one after the other, before the load; the median. Each server gets its own format (`{"customer": …}` / `{"dataframe_split": …}`) for the same customers; both run one uvicorn worker, one after the other, on the same machine; churn_nb also logs every prediction to the store.',
+            "Memory: resident memory of the server's process tree (Python, and for H2O the in-process JVM), peak during the run.",
+            "",
+            "Champions:",
+            champs,
+            "",
+            *(["Servers that could not keep up with the load:", *saturated, ""] if saturated else []),
+            f"Startup to first answer: {starts}.",
+        ]
+    )
+
+
+def write_api_bench(runs: pd.DataFrame, out_dir: Path | None = None) -> Path:
     "Write api.md, api.json (every record, latencies included) and api-latency.png; return the Markdown path."
-    out_dir = Path(out_dir or config.reports_dir()/"bench"); out_dir.mkdir(parents=True, exist_ok=True)
-    api_figure(runs).savefig(out_dir/"api-latency.png", bbox_inches="tight")
+    out_dir = Path(out_dir or config.reports_dir() / "bench")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    api_figure(runs).savefig(out_dir / "api-latency.png", bbox_inches="tight")
     return write_bench("api", runs, summarise_api(runs), api_notes(runs), out_dir)

@@ -21,85 +21,154 @@ __all__ = ['OVERVIEW', 'OVERVIEW_TABS', 'BURSTS', 'TARGETS', 'MEMORY_TARGET_MIB'
            'write_dashboard_bench', 'burst', 'one_visitor', 'sample_customers', 'bench_dashboard']
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #1899516d
-OVERVIEW = "overview, 10 visitors in 10 s, a browser each"        # cold: nothing cached, all on the server's cores
-OVERVIEW_TABS = "overview, 10 visitors in 10 s, tabs of one browser"  # the browser's cache shared, as for returning visitors
-BURSTS = {OVERVIEW: False, OVERVIEW_TABS: True}                         # measure -> the visitors share one browser context
-TARGETS = {OVERVIEW: 3.0, OVERVIEW_TABS: 3.0, "customer selected → reasons shown": 0.3,
-           "what-if slider → new probability": 0.3, "risk-list filter → table updated": 0.5}
-MEMORY_TARGET_MIB = 4000 * 10**6 / 2**20   # 4 GB: the server and every kernel
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+OVERVIEW = "overview, 10 visitors in 10 s, a browser each"  # cold: nothing cached, all on the server's cores
+OVERVIEW_TABS = (
+    "overview, 10 visitors in 10 s, tabs of one browser"  # the browser's cache shared, as for returning visitors
+)
+BURSTS = {OVERVIEW: False, OVERVIEW_TABS: True}  # measure -> the visitors share one browser context
+TARGETS = {
+    OVERVIEW: 3.0,
+    OVERVIEW_TABS: 3.0,
+    "customer selected → reasons shown": 0.3,
+    "what-if slider → new probability": 0.3,
+    "risk-list filter → table updated": 0.5,
+}
+MEMORY_TARGET_MIB = 4000 * 10**6 / 2**20  # 4 GB: the server and every kernel
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
 
 def chromium() -> str:
     "The system's chromium (Debian's package; Playwright downloads no browser here)."
     found = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-    if not found: raise FileNotFoundError("no chromium on PATH. Fix: install the distribution's browser (Debian: apt-get install chromium)")
+    if not found:
+        raise FileNotFoundError(
+            "no chromium on PATH. Fix: install the distribution's browser (Debian: apt-get install chromium)"
+        )
     return found
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #29ecaf0c
-def latest_customers(ws:Path) -> tuple:
+def latest_customers(ws: Path) -> tuple:
     "(customers, source) of the latest published run of workspace `ws` ((0, None) before the first)."
-    run = store.latest_run(Path(ws)/"marts")
-    if run is None: return 0, None
-    s = json.loads((Path(ws)/"marts"/"runs"/run/"summary.json").read_text())
+    run = store.latest_run(Path(ws) / "marts")
+    if run is None:
+        return 0, None
+    s = json.loads((Path(ws) / "marts" / "runs" / run / "summary.json").read_text())
     return int(s["kpis"]["customers"]), s.get("source")
 
-def _step(name:str, argv:list, ws:Path, timeout:float) -> dict:
+
+def _step(name: str, argv: list, ws: Path, timeout: float) -> dict:
     "Run one `churn-nb` step in workspace `ws`, measured; refuse to go on when it failed."
     m = measure(argv, env={"CHURN_NB_HOME": str(ws)}, timeout=timeout)
-    if m["returncode"] != 0: raise RuntimeError(f"bench dashboard: `{' '.join(argv[-6:])}` failed in {ws} (exit {m['returncode']}): {m['stderr'][-600:]}. Fix: run it by hand there to see the whole error")
+    if m["returncode"] != 0:
+        raise RuntimeError(
+            f"bench dashboard: `{' '.join(argv[-6:])}` failed in {ws} (exit {m['returncode']}): {m['stderr'][-600:]}. Fix: run it by hand there to see the whole error"
+        )
     return {k: round(v, 2) for k, v in m.items() if k != "stderr"}
 
-def scored_workspace(customers:int=1_000_000, seed:int=0, workspace=None) -> tuple:
+
+def scored_workspace(customers: int = 1_000_000, seed: int = 0, workspace=None) -> tuple:
     "(workspace, what each set-up step cost) with a scikit-learn champion and `customers` synthetic customers scored into the store; done steps are skipped."
-    ws = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="churn-nb-bench-dashboard-")); ws.mkdir(parents=True, exist_ok=True)
-    setup, data = {}, ws/f"customers_{customers}_{seed}.parquet"
-    if not (ws/"mlflow.db").exists(): setup["train"] = _step("train", churn_nb_command() + ["run", "train", "-p", "automl", "false", "-p", "models", "hgb"], ws, 1800)
+    ws = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="churn-nb-bench-dashboard-"))
+    ws.mkdir(parents=True, exist_ok=True)
+    setup, data = {}, ws / f"customers_{customers}_{seed}.parquet"
+    if not (ws / "mlflow.db").exists():
+        setup["train"] = _step(
+            "train", churn_nb_command() + ["run", "train", "-p", "automl", "false", "-p", "models", "hgb"], ws, 1800
+        )
     if not data.exists():
-        t = time.perf_counter(); synthetic_customers(customers, seed).to_parquet(data, index=False); setup["synthesize"] = {"wall_seconds": round(time.perf_counter() - t, 2)}
-    if latest_customers(ws) != (customers, str(data)): setup["scoring"] = _step("scoring", churn_nb_command() + ["run", "scoring", "-p", "data", str(data)], ws, 7200)
+        t = time.perf_counter()
+        synthetic_customers(customers, seed).to_parquet(data, index=False)
+        setup["synthesize"] = {"wall_seconds": round(time.perf_counter() - t, 2)}
+    if latest_customers(ws) != (customers, str(data)):
+        setup["scoring"] = _step("scoring", churn_nb_command() + ["run", "scoring", "-p", "data", str(data)], ws, 7200)
     return ws, setup
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #e40fd248
 class Server:
     "The dashboard served for workspace `ws` on a free port (what `churn-nb dashboard` runs), with its log in `log`."
-    def __init__(self, ws:Path, log:Path, refresh:float=60,
-                 pool:int|None=None):   # preheated kernels (default: `dashboard.pool_size()`, as `churn-nb dashboard`)
+
+    def __init__(
+        self, ws: Path, log: Path, refresh: float = 60, pool: int | None = None
+    ):  # preheated kernels (default: `dashboard.pool_size()`, as `churn-nb dashboard`)
         from churn_nb.dashboard import voila_argv, pool_size
+
         self.ws, self.log, self.port, self.pool = Path(ws), Path(log), config.free_port(), pool or pool_size()
         env = {**os.environ, "CHURN_NB_HOME": str(ws), "CHURN_NB_DASHBOARD_REFRESH": str(refresh)}
         env.pop("MLFLOW_TRACKING_URI", None)
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(voila_argv(self.port, self.pool), env=env, stdout=out,
-                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.log.parent,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                voila_argv(self.port, self.pool),
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.log.parent,
+                start_new_session=True,
+            )
+
     @property
-    def url(self) -> str: return f"http://{config.HOST}:{self.port}/"
+    def url(self) -> str:
+        return f"http://{config.HOST}:{self.port}/"
+
     def kernels(self) -> list:
         "The server's kernel processes."
-        try: return [p for p in psutil.Process(self.proc.pid).children(recursive=True) if "ipykernel" in " ".join(p.cmdline())]
-        except psutil.Error: return []
+        try:
+            return [
+                p
+                for p in psutil.Process(self.proc.pid).children(recursive=True)
+                if "ipykernel" in " ".join(p.cmdline())
+            ]
+        except psutil.Error:
+            return []
+
     def stop(self):
         "Stop the server and its kernels."
-        kernels = self.kernels(); self.proc.send_signal(signal.SIGTERM)
-        try: self.proc.wait(30)
-        except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait(10)
+        kernels = self.kernels()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
         for k in kernels:
-            try: k.kill()
-            except psutil.Error: pass
-    def __enter__(self): return self
-    def __exit__(self, *exc): self.stop()
+            try:
+                k.kill()
+            except psutil.Error:
+                pass
 
-def busy(procs:list, seconds:float=1.0) -> bool:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def busy(procs: list, seconds: float = 1.0) -> bool:
     "Whether any of `procs` used more than 5 % of a core over the next `seconds` (or came or went meanwhile)."
     try:
-        for p in procs: p.cpu_percent(None)
+        for p in procs:
+            p.cpu_percent(None)
         time.sleep(seconds)
         return any(p.cpu_percent(None) > 5 for p in procs)
-    except psutil.Error: return True
+    except psutil.Error:
+        return True
 
-def wait_ready(server:Server,
-               kernels:int=1,       # at least this many kernels (e.g. the whole pool)
-               quiet:float=3.0, timeout:float=900) -> float:
+
+def wait_ready(
+    server: Server,
+    kernels: int = 1,  # at least this many kernels (e.g. the whole pool)
+    quiet: float = 3.0,
+    timeout: float = 900,
+) -> float:
     "Wait until the server has `kernels` kernels, all idle (< 5 % CPU) for `quiet` seconds; the seconds waited."
     t0, calm_since = time.monotonic(), None
     while time.monotonic() - t0 < timeout:
@@ -108,26 +177,35 @@ def wait_ready(server:Server,
         ks = server.kernels()
         calm = len(ks) >= kernels and not busy(ks)
         calm_since = (calm_since or time.monotonic()) if calm else None
-        if calm_since and time.monotonic() - calm_since >= quiet: return round(time.monotonic() - t0, 1)
-        if not ks: time.sleep(0.5)
+        if calm_since and time.monotonic() - calm_since >= quiet:
+            return round(time.monotonic() - t0, 1)
+        if not ks:
+            time.sleep(0.5)
     raise TimeoutError(f"the dashboard's kernels were still busy after {timeout:.0f} s; its log: {server.log}")
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #7676e9fb
-def timed(page, action, condition:str, arg=None, timeout:float=60_000) -> float:
+def timed(page, action, condition: str, arg=None, timeout: float = 60_000) -> float:
     "Seconds from `action()` until JavaScript `condition(arg)` holds on `page`."
-    t = time.perf_counter(); action()
+    t = time.perf_counter()
+    action()
     page.wait_for_function(condition, arg=arg, timeout=timeout, polling="raf")
     return time.perf_counter() - t
 
+
 def leave(page):
     "Leave the dashboard as a visitor does: navigating away sends Voila the request that shuts the visit's kernel down."
-    page.goto("about:blank"); page.wait_for_timeout(500); page.close()
+    page.goto("about:blank")
+    page.wait_for_timeout(500)
+    page.close()
 
-def visitors(server:Server, n:int=10, within:float=10, then=None, timeout:float=180,
-             shared:bool=False) -> tuple:   # the visitors are tabs of one browser context (its cache shared)
+
+def visitors(
+    server: Server, n: int = 10, within: float = 10, then=None, timeout: float = 180, shared: bool = False
+) -> tuple:  # the visitors are tabs of one browser context (its cache shared)
     "(seconds to each visitor's Overview, in arrival order; `then()` run while they stay): `n` visitors within `within` s."
     import asyncio
     from playwright.async_api import async_playwright
+
     async def visit(browser, i, one):
         await asyncio.sleep(i * within / n)
         page = await (one or await browser.new_context(viewport={"width": 1360, "height": 900})).new_page()
@@ -135,6 +213,7 @@ def visitors(server:Server, n:int=10, within:float=10, then=None, timeout:float=
         await page.goto(server.url, wait_until="commit", timeout=timeout * 1000)
         await page.wait_for_selector(".cn-kpis", timeout=timeout * 1000)
         return time.perf_counter() - t, page
+
     async def run():
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
@@ -147,74 +226,126 @@ def visitors(server:Server, n:int=10, within:float=10, then=None, timeout:float=
             await asyncio.sleep(1)
             await browser.close()
             return [s for s, _ in got], extra
+
     return asyncio.run(run())
 
-def customer_lookups(page, ids:list, reasons:list) -> list:
-    "Seconds from typing customer `ids[i]` + Enter to its first reason `reasons[i]` on the Customer page."
-    page.get_by_role("tab", name="Customer").click(); page.wait_for_selector(".cn-customer-reasons li", timeout=120_000)
-    go = lambda cid: (page.fill(".cn-customer-find input", cid), page.press(".cn-customer-find input", "Enter"))
-    return [timed(page, lambda: go(cid), "([id, r]) => document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id) && document.querySelector('.cn-customer-reasons').innerText.includes(r)", [cid, r])
-            for cid, r in zip(ids, reasons)]
 
-def whatif_moves(page, repeats:int) -> list:
+def customer_lookups(page, ids: list, reasons: list) -> list:
+    "Seconds from typing customer `ids[i]` + Enter to its first reason `reasons[i]` on the Customer page."
+    page.get_by_role("tab", name="Customer").click()
+    page.wait_for_selector(".cn-customer-reasons li", timeout=120_000)
+    go = lambda cid: (page.fill(".cn-customer-find input", cid), page.press(".cn-customer-find input", "Enter"))
+    return [
+        timed(
+            page,
+            lambda: go(cid),
+            "([id, r]) => document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id) && document.querySelector('.cn-customer-reasons').innerText.includes(r)",
+            [cid, r],
+        )
+        for cid, r in zip(ids, reasons)
+    ]
+
+
+def whatif_moves(page, repeats: int) -> list:
     "Seconds from moving the what-if tenure slider to an end until the probability changes."
-    page.get_by_role("tab", name="What-if").click(); page.wait_for_selector(".cn-whatif-p", timeout=120_000)
+    page.get_by_role("tab", name="What-if").click()
+    page.wait_for_selector(".cn-whatif-p", timeout=120_000)
     handle, out = page.locator(".cn-whatif-tenure .noUi-handle"), []
     for _ in range(repeats):
-        before = page.inner_text(".cn-whatif-p"); handle.focus()
-        key = "Home" if handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax") else "End"   # to the other end
-        out.append(timed(page, lambda: page.keyboard.press(key), "b => document.querySelector('.cn-whatif-p').innerText != b", before))
+        before = page.inner_text(".cn-whatif-p")
+        handle.focus()
+        key = (
+            "Home" if handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax") else "End"
+        )  # to the other end
+        out.append(
+            timed(
+                page,
+                lambda: page.keyboard.press(key),
+                "b => document.querySelector('.cn-whatif-p').innerText != b",
+                before,
+            )
+        )
     return out
 
-def risk_filters(page, repeats:int) -> list:
+
+def risk_filters(page, repeats: int) -> list:
     "Seconds from choosing another contract on the risk list until the updated table and count show."
-    page.get_by_role("tab", name="Risk list").click(); page.wait_for_selector(".cn-risk-table table", timeout=120_000)
+    page.get_by_role("tab", name="Risk list").click()
+    page.wait_for_selector(".cn-risk-table table", timeout=120_000)
     options, out = page.locator(".cn-risk-contract select option").all_inner_texts(), []
     for _ in range(repeats):
         now = page.eval_on_selector(".cn-risk-contract select", "s => s.selectedIndex")
-        before, choice = page.inner_text(".cn-count"), options[(now + 1) % len(options)]   # the next contract
-        out.append(timed(page, lambda: page.select_option(".cn-risk-contract select", label=choice), "b => document.querySelector('.cn-count').innerText != b", before))
+        before, choice = page.inner_text(".cn-count"), options[(now + 1) % len(options)]  # the next contract
+        out.append(
+            timed(
+                page,
+                lambda: page.select_option(".cn-risk-contract select", label=choice),
+                "b => document.querySelector('.cn-count').innerText != b",
+                before,
+            )
+        )
     return out
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #fddd82a0
-def startup_seconds(log:str) -> dict:
+def startup_seconds(log: str) -> dict:
     "Seconds a kernel took to read the run and to load the champion, from the dashboard's log lines (medians over the kernels started)."
     read = [float(x) for x in re.findall(r"read run \S+: \d+ customers in ([\d.]+) s", log)]
     champ = [float(x) for x in re.findall(r"loaded champion version \S+ and explained one customer in ([\d.]+) s", log)]
-    return {"read_run_seconds": round(statistics.median(read), 2) if read else None, "load_champion_seconds": round(statistics.median(champ), 2) if champ else None, "kernels_started": len(read)}
+    return {
+        "read_run_seconds": round(statistics.median(read), 2) if read else None,
+        "load_champion_seconds": round(statistics.median(champ), 2) if champ else None,
+        "kernels_started": len(read),
+    }
 
-def cpu_seconds(procs:list) -> float:
+
+def cpu_seconds(procs: list) -> float:
     "CPU seconds (user + system) `procs` have used so far (one that ended counts 0)."
     total = 0.0
     for p in procs:
-        try: t = p.cpu_times()
-        except psutil.Error: continue
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
         total += t.user + t.system
     return total
+
 
 def browser_procs() -> list:
     "The chromium processes this process started (the visitors' browser)."
     out = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if "chrom" in p.name().lower(): out.append(p)
-        except psutil.Error: pass
+            if "chrom" in p.name().lower():
+                out.append(p)
+        except psutil.Error:
+            pass
     return out
 
-def memory_of(server:Server) -> dict:
+
+def memory_of(server: Server) -> dict:
     "Memory (MiB) of the dashboard now: PSS and RSS of the server and each kernel; total PSS (the real footprint)."
+
     def mib(p):
-        try: m = p.memory_full_info()
-        except psutil.Error: return None
+        try:
+            m = p.memory_full_info()
+        except psutil.Error:
+            return None
         return round(m.pss / 2**20), round(m.rss / 2**20)
+
     main, kernels = mib(psutil.Process(server.proc.pid)), [m for m in map(mib, server.kernels()) if m]
     pss = sorted(k[0] for k in kernels)
-    return {"server_pss_mib": main[0], "server_rss_mib": main[1], "kernels": len(kernels), "kernel_pss_mib": pss,
-            "kernel_rss_mib": sorted(k[1] for k in kernels), "total_pss_mib": main[0] + sum(pss),
-            "total_rss_mib": main[1] + sum(k[1] for k in kernels)}
+    return {
+        "server_pss_mib": main[0],
+        "server_rss_mib": main[1],
+        "kernels": len(kernels),
+        "kernel_pss_mib": pss,
+        "kernel_rss_mib": sorted(k[1] for k in kernels),
+        "total_pss_mib": main[0] + sum(pss),
+        "total_rss_mib": main[1] + sum(k[1] for k in kernels),
+    }
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #5e0ded02
-def summarise_dashboard(records:pd.DataFrame) -> pd.DataFrame:
+def summarise_dashboard(records: pd.DataFrame) -> pd.DataFrame:
     "Per measure: repetitions, median, 90th percentile and worst seconds, the target and whether the p90 meets it."
     g = records.groupby("measure", sort=False).seconds
     out = pd.DataFrame({"repeats": g.size(), "median_s": g.median(), "p90_s": g.quantile(0.9), "max_s": g.max()})
@@ -222,98 +353,145 @@ def summarise_dashboard(records:pd.DataFrame) -> pd.DataFrame:
     out["meets_target"] = out.p90_s <= out.target_s
     return out.reset_index()
 
-def visitor_times(records:pd.DataFrame, measure:str=OVERVIEW) -> dict:
+
+def visitor_times(records: pd.DataFrame, measure: str = OVERVIEW) -> dict:
     "Seconds to the rendered Overview of the 1st, 2nd and last visitor to arrive, and the 90th percentile."
     s = records[records.measure == measure].sort_values("repeat").seconds.to_numpy()
-    if not len(s): return {}
-    return {"1st": round(float(s[0]), 3), "2nd": round(float(s[min(1, len(s) - 1)]), 3),
-            f"{len(s)}th": round(float(s[-1]), 3), "p90": round(float(np.quantile(s, 0.9)), 3)}
+    if not len(s):
+        return {}
+    return {
+        "1st": round(float(s[0]), 3),
+        "2nd": round(float(s[min(1, len(s) - 1)]), 3),
+        f"{len(s)}th": round(float(s[-1]), 3),
+        "p90": round(float(np.quantile(s, 0.9)), 3),
+    }
 
-def memory_lines(context:dict) -> list:
+
+def memory_lines(context: dict) -> list:
     "Markdown lines on the dashboard's memory: waiting, with the visitors on it, after one visitor used every page."
     m, peak = context.get("memory_ready") or {}, context.get("memory_visitors") or {}
     full, total = context.get("memory_full") or {}, (context.get("memory_visitors") or {}).get("total_pss_mib")
     verdict = "" if total is None else (" — within" if total <= MEMORY_TARGET_MIB else " — over") + " the 4 GB target"
     pss, rss = max(full.get("kernel_pss_mib") or [0]), max(full.get("kernel_rss_mib") or [0])
-    return [f"Memory (PSS, MiB: shared pages counted once): **total {total} MiB with the visitors on it{verdict}** "
-            f"(server {peak.get('server_pss_mib')} + {peak.get('kernels')} kernels: {peak.get('kernel_pss_mib')}; "
-            f"total RSS {peak.get('total_rss_mib')} MiB).", "",
-            f"Before the visitors: server {m.get('server_pss_mib')} MiB + {m.get('kernels')} preheated kernels "
-            f"{m.get('kernel_pss_mib')} (total {m.get('total_pss_mib')} MiB). A kernel that showed every page (customer, "
-            f"what-if with the champion loaded, risk list, call list): {pss} MiB PSS, {rss} MiB RSS.", ""]
+    return [
+        f"Memory (PSS, MiB: shared pages counted once): **total {total} MiB with the visitors on it{verdict}** "
+        f"(server {peak.get('server_pss_mib')} + {peak.get('kernels')} kernels: {peak.get('kernel_pss_mib')}; "
+        f"total RSS {peak.get('total_rss_mib')} MiB).",
+        "",
+        f"Before the visitors: server {m.get('server_pss_mib')} MiB + {m.get('kernels')} preheated kernels "
+        f"{m.get('kernel_pss_mib')} (total {m.get('total_pss_mib')} MiB). A kernel that showed every page (customer, "
+        f"what-if with the champion loaded, risk list, call list): {pss} MiB PSS, {rss} MiB RSS.",
+        "",
+    ]
 
-def burst_lines(context:dict) -> list:
+
+def burst_lines(context: dict) -> list:
     "Markdown lines per burst of visitors: their times to the Overview and the CPU the burst cost each side."
     out = []
     for measure, v in (context.get("bursts") or {}).items():
         n, c = v.get("visitors", 10), v.get("cpu") or {}
-        out += [f"**{measure}** (arriving evenly within {v.get('within')} s and staying): Overview after {v.get('1st')} s "
-                f"for the 1st visitor, {v.get('2nd')} s for the 2nd, {v.get(f'{n}th')} s for the {n}th; 90th percentile "
-                f"{v.get('p90')} s. CPU until the last Overview showed: the browser {c.get('browser')} s, the Voila server "
-                f"{c.get('server')} s, the preheated kernels {c.get('kernels')} s.", ""]
+        out += [
+            f"**{measure}** (arriving evenly within {v.get('within')} s and staying): Overview after {v.get('1st')} s "
+            f"for the 1st visitor, {v.get('2nd')} s for the 2nd, {v.get(f'{n}th')} s for the {n}th; 90th percentile "
+            f"{v.get('p90')} s. CPU until the last Overview showed: the browser {c.get('browser')} s, the Voila server "
+            f"{c.get('server')} s, the preheated kernels {c.get('kernels')} s.",
+            "",
+        ]
     return out
 
-def dashboard_notes(context:dict) -> str:
+
+def dashboard_notes(context: dict) -> str:
     "Markdown: the workspace, how it was measured, the visitors' times, CPU, memory, a kernel's start, the set-up."
     s, st = context.get("setup", {}), context.get("startup", {})
-    lines = [f"Store: **{context['customers']:,} customers** scored (champion: {context.get('champion', '?')}); "
-             f"browser: {context.get('browser', 'chromium')} (headless, Playwright, on the same {os.cpu_count()} cores "
-             f"as the dashboard); {context.get('repeats')} repetitions per browser measure; a pool of "
-             f"{context.get('pool')} preheated kernels (sized from the memory free).", "",
-             "Times run from the user's action in the browser until the page shows the result (wall clock in the driver, "
-             "so they include the browser, the websocket and the kernel). Each visitor of a burst gets a kernel of its "
-             "own; \"a browser each\" starts every visitor in a fresh browser context (nothing cached: ~5 MB of Voila's "
-             "JavaScript fetched and compiled per visitor, on the server's cores), \"tabs of one browser\" shares the "
-             "browser's cache (as returning visitors have it). The customer, what-if and risk-list measures are taken "
-             "by one visitor after the bursts.", "", *burst_lines(context), *memory_lines(context),
-             f"Kernel start: reading the run's summary, history and the marts' footer {st.get('read_run_seconds')} s "
-             f"(no rows are read); loading the champion and explaining one customer {st.get('load_champion_seconds')} s "
-             "(background thread, when What-if or Model is first opened); server ready (pool full and quiet) "
-             f"{context.get('ready_seconds')} s after start.", "",
-             f"Machine load at the end (1, 5, 15 min load averages on {os.cpu_count()} cores; the machine is shared): "
-             f"{context.get('load_average')}.", ""]
+    lines = [
+        f"Store: **{context['customers']:,} customers** scored (champion: {context.get('champion', '?')}); "
+        f"browser: {context.get('browser', 'chromium')} (headless, Playwright, on the same {os.cpu_count()} cores "
+        f"as the dashboard); {context.get('repeats')} repetitions per browser measure; a pool of "
+        f"{context.get('pool')} preheated kernels (sized from the memory free).",
+        "",
+        "Times run from the user's action in the browser until the page shows the result (wall clock in the driver, "
+        "so they include the browser, the websocket and the kernel). Each visitor of a burst gets a kernel of its "
+        'own; "a browser each" starts every visitor in a fresh browser context (nothing cached: ~5 MB of Voila\'s '
+        'JavaScript fetched and compiled per visitor, on the server\'s cores), "tabs of one browser" shares the '
+        "browser's cache (as returning visitors have it). The customer, what-if and risk-list measures are taken "
+        "by one visitor after the bursts.",
+        "",
+        *burst_lines(context),
+        *memory_lines(context),
+        f"Kernel start: reading the run's summary, history and the marts' footer {st.get('read_run_seconds')} s "
+        f"(no rows are read); loading the champion and explaining one customer {st.get('load_champion_seconds')} s "
+        "(background thread, when What-if or Model is first opened); server ready (pool full and quiet) "
+        f"{context.get('ready_seconds')} s after start.",
+        "",
+        f"Machine load at the end (1, 5, 15 min load averages on {os.cpu_count()} cores; the machine is shared): "
+        f"{context.get('load_average')}.",
+        "",
+    ]
     if s:
-        steps = [f"{k} {x.get('wall_seconds')} s" + (f", peak {x['peak_python_mib']:.0f} MiB" if x.get("peak_python_mib") else "")
-                 for k, x in s.items()]
+        steps = [
+            f"{k} {x.get('wall_seconds')} s"
+            + (f", peak {x['peak_python_mib']:.0f} MiB" if x.get("peak_python_mib") else "")
+            for k, x in s.items()
+        ]
         lines += ["Building the workspace (not part of the targets): " + "; ".join(steps) + ".", ""]
     return "\n".join(lines)
 
-def write_dashboard_bench(records:pd.DataFrame, context:dict, out_dir=None) -> Path:
+
+def write_dashboard_bench(records: pd.DataFrame, context: dict, out_dir=None) -> Path:
     "Write `dashboard.json` (every measurement, the context) and `dashboard.md` (summary, notes) into `out_dir` (default `reports/bench/`); the Markdown path."
-    out_dir = Path(out_dir or config.reports_dir()/"bench"); out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(out_dir or config.reports_dir() / "bench")
+    out_dir.mkdir(parents=True, exist_ok=True)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    machine = f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {sys.version.split()[0]}"
+    machine = (
+        f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, Python {sys.version.split()[0]}"
+    )
     summary = summarise_dashboard(records)
-    (out_dir/"dashboard.json").write_text(json.dumps(dict(when=when, machine=machine, context=context, summary=summary.to_dict("records"), runs=records.to_dict("records")), indent=1, default=str))
+    (out_dir / "dashboard.json").write_text(
+        json.dumps(
+            dict(
+                when=when,
+                machine=machine,
+                context=context,
+                summary=summary.to_dict("records"),
+                runs=records.to_dict("records"),
+            ),
+            indent=1,
+            default=str,
+        )
+    )
     md = [f"# bench dashboard", "", f"{when} · {machine}", "", markdown_table(summary, 3), "", dashboard_notes(context)]
-    (out_dir/"dashboard.md").write_text("\n".join(md) + "\n")
-    return out_dir/"dashboard.md"
+    (out_dir / "dashboard.md").write_text("\n".join(md) + "\n")
+    return out_dir / "dashboard.md"
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #cf55efb1
-def burst(server:Server, n:int, within:float, context:dict, measure:str=OVERVIEW) -> list:
+def burst(server: Server, n: int, within: float, context: dict, measure: str = OVERVIEW) -> list:
     "Seconds to the Overview of `n` visitors arriving within `within` s (`BURSTS[measure]`: as tabs); CPU, memory: `context`."
     srv, pooled = psutil.Process(server.proc.pid), server.kernels()
     before, info = (cpu_seconds([srv]), cpu_seconds(pooled)), {"visitors": n, "within": within}
-    def stay():   # every visitor is in: what the burst cost each side; memory once the pool is refilled too
+
+    def stay():  # every visitor is in: what the burst cost each side; memory once the pool is refilled too
         used = (cpu_seconds([srv]) - before[0], cpu_seconds(pooled) - before[1], cpu_seconds(browser_procs()))
         info["cpu"] = dict(zip(("server", "kernels", "browser"), (round(x, 1) for x in used)))
         wait_ready(server, kernels=n + server.pool, timeout=600)
         return memory_of(server)
+
     times, memory = visitors(server, n, within, then=stay, shared=BURSTS[measure])
     context.setdefault("bursts", {})[measure] = info
-    context.setdefault("memory_visitors", memory)   # the first burst's
+    context.setdefault("memory_visitors", memory)  # the first burst's
     return times
 
-def one_visitor(server:Server, ids:list, reasons:list, repeats:int, context:dict) -> list:
+
+def one_visitor(server: Server, ids: list, reasons: list, repeats: int, context: dict) -> list:
     "(measure, seconds) of one visitor using the Customer, What-if and Risk-list pages and the call list; memory after."
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_FLAGS)
         context["browser"] = f"chromium {browser.version}"
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.goto(server.url)
         page.wait_for_selector(".cn-kpis", timeout=120_000)
-        customer_lookups(page, ids[-1:], reasons[-1:])   # first use of each page: not measured
+        customer_lookups(page, ids[-1:], reasons[-1:])  # first use of each page: not measured
         rows = [("customer selected → reasons shown", s) for s in customer_lookups(page, ids[:-1], reasons[:-1])]
         whatif_moves(page, 1)
         rows += [("what-if slider → new probability", s) for s in whatif_moves(page, repeats)]
@@ -327,29 +505,38 @@ def one_visitor(server:Server, ids:list, reasons:list, repeats:int, context:dict
         browser.close()
     return rows
 
-def sample_customers(ws:Path, k:int, seed:int=0) -> tuple:
+
+def sample_customers(ws: Path, k: int, seed: int = 0) -> tuple:
     "(ids, first reasons) of `k` customers of the latest run of workspace `ws`."
-    run = store.latest_run(ws/"marts")
-    mart = pd.read_parquet(ws/"marts"/"runs"/run/"customers.parquet", columns=["customer_id", "top_reasons"])
+    run = store.latest_run(ws / "marts")
+    mart = pd.read_parquet(ws / "marts" / "runs" / run / "customers.parquet", columns=["customer_id", "top_reasons"])
     pick = mart.sample(k, random_state=seed)
     return list(pick.customer_id), [(json.loads(r) or [{"text": ""}])[0]["text"] for r in pick.top_reasons]
 
-def bench_dashboard(out_dir=None,                 # where dashboard.md / dashboard.json go (default `reports/bench/`)
-                    customers:int=1_000_000,      # customers in the store
-                    repeats:int=10,               # repetitions per browser measure, and visitors arriving at once
-                    within:float=10,              # seconds over which the visitors arrive
-                    workspace=None,               # reuse (or build) this workspace; default: a scratch one
-                    keep:bool=False,              # keep the scratch workspace
-                    seed:int=0) -> pd.DataFrame:
+
+def bench_dashboard(
+    out_dir=None,  # where dashboard.md / dashboard.json go (default `reports/bench/`)
+    customers: int = 1_000_000,  # customers in the store
+    repeats: int = 10,  # repetitions per browser measure, and visitors arriving at once
+    within: float = 10,  # seconds over which the visitors arrive
+    workspace=None,  # reuse (or build) this workspace; default: a scratch one
+    keep: bool = False,  # keep the scratch workspace
+    seed: int = 0,
+) -> pd.DataFrame:
     "Build (or reuse) a scored workspace, serve the dashboard, measure it in chromium; write the report; the measurements."
-    out_dir = Path(out_dir or config.reports_dir()/"bench")
+    out_dir = Path(out_dir or config.reports_dir() / "bench")
     ws, setup = scored_workspace(customers, seed, workspace)
     logs = Path(tempfile.mkdtemp(prefix="churn-nb-bench-dashboard-logs-"))
-    context = dict(customers=customers, repeats=repeats, setup=setup, champion="scikit-learn hist gradient boosting",
-                   workspace=str(ws))
+    context = dict(
+        customers=customers,
+        repeats=repeats,
+        setup=setup,
+        champion="scikit-learn hist gradient boosting",
+        workspace=str(ws),
+    )
     ids, reasons = sample_customers(ws, repeats + 1, seed)
     try:
-        with Server(ws, logs/"dashboard.log") as server:
+        with Server(ws, logs / "dashboard.log") as server:
             context["pool"], context["ready_seconds"] = server.pool, wait_ready(server, kernels=server.pool)
             context["memory_ready"] = memory_of(server)
             rows = []
@@ -357,13 +544,15 @@ def bench_dashboard(out_dir=None,                 # where dashboard.md / dashboa
                 rows += [(measure, s) for s in burst(server, repeats, within, context, measure)]
                 wait_ready(server, kernels=server.pool)
             rows += one_visitor(server, ids, reasons, repeats, context)
-        context["startup"] = startup_seconds((logs/"dashboard.log").read_text(errors="replace"))
+        context["startup"] = startup_seconds((logs / "dashboard.log").read_text(errors="replace"))
         context["load_average"] = [round(x, 2) for x in os.getloadavg()]
     finally:
         shutil.rmtree(logs, ignore_errors=True)
-        if not keep and workspace is None: shutil.rmtree(ws, ignore_errors=True)
+        if not keep and workspace is None:
+            shutil.rmtree(ws, ignore_errors=True)
     records = pd.DataFrame(rows, columns=["measure", "seconds"])
     records.insert(1, "repeat", records.groupby("measure").cumcount())
-    for measure, info in context["bursts"].items(): info.update(visitor_times(records, measure))
+    for measure, info in context["bursts"].items():
+        info.update(visitor_times(records, measure))
     print(write_dashboard_bench(records, context, out_dir).read_text())
     return records

@@ -18,36 +18,47 @@ __all__ = ['TABLE_TYPES', 'SCORE_CODE', 'suite_folder', 'suite_tables', 'split_t
 # %% ../notebooks/14c_bench_tables.ipynb #50f1ee6d
 TABLE_TYPES = (".csv", ".parquet")
 
+
 def suite_folder(folder=None) -> Path:
     "The folder of benchmark tables: `folder`, else `CHURN_NB_TABLES`, else `../shared/data/tables`."
-    return Path(folder or os.environ.get("CHURN_NB_TABLES") or Path.cwd().parent/"shared"/"data"/"tables")
+    return Path(folder or os.environ.get("CHURN_NB_TABLES") or Path.cwd().parent / "shared" / "data" / "tables")
 
-def suite_tables(folder=None, sample:bool=True) -> dict:
+
+def suite_tables(folder=None, sample: bool = True) -> dict:
     "Table name -> path for every CSV/Parquet file in the suite folder (sorted), and the Telco sample (path None)."
     d = suite_folder(folder)
-    if not d.is_dir(): raise FileNotFoundError(f"{d}: no such folder of benchmark tables. Fix: pass --tables DIR or set CHURN_NB_TABLES")
+    if not d.is_dir():
+        raise FileNotFoundError(
+            f"{d}: no such folder of benchmark tables. Fix: pass --tables DIR or set CHURN_NB_TABLES"
+        )
     found = {p.name.split(".")[0]: p for p in sorted(d.iterdir()) if "".join(p.suffixes[-1:]).lower() in TABLE_TYPES}
     return ({"telco (sample)": None} if sample else {}) | found
 
 # %% ../notebooks/14c_bench_tables.ipynb #cf26102b
-def split_table(path, # a table of the suite (None: the sample)
-                seed:int, out_dir:Path) -> dict:
+def split_table(
+    path,  # a table of the suite (None: the sample)
+    seed: int,
+    out_dir: Path,
+) -> dict:
     "Stratified 80/20 split of the table (target as churn_nb infers it), written as CSV: paths, spec and the holdout's 0/1 labels."
     from sklearn.model_selection import train_test_split
     from churn_nb.data import load_dataset, read_table, target_vector
+
     raw = read_table(path)
     _, spec = load_dataset(path)
     y = target_vector(raw, spec)
     tr, ho = train_test_split(np.arange(len(raw)), test_size=0.2, stratify=y, random_state=seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    raw.iloc[tr].to_csv(out_dir/"train.csv", index=False)
-    raw.iloc[ho].to_csv(out_dir/"holdout.csv", index=False)
-    return dict(train=out_dir/"train.csv", holdout=out_dir/"holdout.csv", spec=spec, y_train=y[tr], y_holdout=y[ho])
+    raw.iloc[tr].to_csv(out_dir / "train.csv", index=False)
+    raw.iloc[ho].to_csv(out_dir / "holdout.csv", index=False)
+    return dict(train=out_dir / "train.csv", holdout=out_dir / "holdout.csv", spec=spec, y_train=y[tr], y_holdout=y[ho])
 
 # %% ../notebooks/14c_bench_tables.ipynb #1b9a8efa
-def scale_table(rows:int=125_000,  # customers
-                columns:int=250,   # columns, id and target included
-                seed:int=0) -> pd.DataFrame:
+def scale_table(
+    rows: int = 125_000,  # customers
+    columns: int = 250,  # columns, id and target included
+    seed: int = 0,
+) -> pd.DataFrame:
     "A synthetic churn table: numbers (some missing), categories of 3 to 5,000 levels, two dates, an id and a Yes/No target."
     rng = np.random.default_rng(seed)
     n_cat = columns // 5
@@ -55,7 +66,9 @@ def scale_table(rows:int=125_000,  # customers
     nums = rng.normal(size=(rows, n_num)).round(4)
     logit = nums[:, :10] @ rng.normal(0, 0.6, 10) + 0.8 * (nums[:, 0] > 0) * (nums[:, 1] > 0) - 2.6
     df = pd.DataFrame(nums, columns=[f"num_{j:03d}" for j in range(n_num)])
-    df = df.mask(rng.random((rows, n_num)) < np.where(np.arange(n_num) % 10 == 3, 0.3, 0.0))   # every tenth column 30 % missing
+    df = df.mask(
+        rng.random((rows, n_num)) < np.where(np.arange(n_num) % 10 == 3, 0.3, 0.0)
+    )  # every tenth column 30 % missing
     for j, levels in enumerate(np.geomspace(3, 5000, n_cat).astype(int)):
         codes = (rng.zipf(1.3, rows) - 1) % levels
         logit += rng.normal(0, 0.5, levels)[codes] if j < 5 else 0
@@ -63,13 +76,15 @@ def scale_table(rows:int=125_000,  # customers
     tenure_days = rng.integers(30, 1500, rows)
     logit -= 0.0008 * tenure_days
     df["signup_date"] = (pd.Timestamp("2024-06-30") - pd.to_timedelta(tenure_days, "D")).strftime("%Y-%m-%d")
-    df["last_contact"] = (pd.Timestamp("2024-06-30") - pd.to_timedelta(rng.integers(0, 365, rows), "D")).strftime("%Y-%m-%d")
+    df["last_contact"] = (pd.Timestamp("2024-06-30") - pd.to_timedelta(rng.integers(0, 365, rows), "D")).strftime(
+        "%Y-%m-%d"
+    )
     df.insert(0, "customer_id", [f"C{i:07d}" for i in range(rows)])
     df["churned"] = np.where(rng.random(rows) < 1 / (1 + np.exp(-logit)), "Yes", "No")
     return df
 
 # %% ../notebooks/14c_bench_tables.ipynb #3fb0b65c
-def peer_models(text:list, numbers:list) -> dict:
+def peer_models(text: list, numbers: list) -> dict:
     "The two peers as unfitted pipelines: default HistGradientBoosting (ordinal text) and one-hot logistic regression."
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -77,24 +92,31 @@ def peer_models(text:list, numbers:list) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
     ordinal = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan)
     hgb = ColumnTransformer([("text", ordinal, text), ("num", "passthrough", numbers)])
-    onehot = make_pipeline(SimpleImputer(strategy="constant", fill_value="(missing)"), OneHotEncoder(handle_unknown="ignore"))
+    onehot = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="(missing)"), OneHotEncoder(handle_unknown="ignore")
+    )
     scaled = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
     lr = ColumnTransformer([("text", onehot, text), ("num", scaled, numbers)])
-    return {"hgb_default": make_pipeline(hgb, HistGradientBoostingClassifier()),
-            "logreg": make_pipeline(lr, LogisticRegression(max_iter=2000))}
+    return {
+        "hgb_default": make_pipeline(hgb, HistGradientBoostingClassifier()),
+        "logreg": make_pipeline(lr, LogisticRegression(max_iter=2000)),
+    }
 
 # %% ../notebooks/14c_bench_tables.ipynb #d1257abc
-def peer_scores(parts:dict) -> dict:
+def peer_scores(parts: dict) -> dict:
     "Holdout ROC AUC and PR AUC of each peer on a split from `split_table`."
     from sklearn.metrics import average_precision_score, roc_auc_score
+
     spec = parts["spec"]
     drop = [c for c in (spec.target, spec.id_col) if c]
     train, hold = (pd.read_csv(parts[k], low_memory=False).drop(columns=drop) for k in ("train", "holdout"))
     text = [c for c in train.columns if not pd.api.types.is_numeric_dtype(train[c])]
     numbers = [c for c in train.columns if c not in text]
-    for X in (train, hold): X[text] = X[text].astype(object).where(X[text].notna(), np.nan)
+    for X in (train, hold):
+        X[text] = X[text].astype(object).where(X[text].notna(), np.nan)
     out = {}
     for name, model in peer_models(text, numbers).items():
         p = model.fit(train, parts["y_train"]).predict_proba(hold)[:, 1]
@@ -111,19 +133,25 @@ p = mlflow.pyfunc.load_model(CHAMPION_URI).predict(raw)["churn_probability"].to_
 np.save(sys.argv[3], p)
 """
 
-def champion_scores(workspace:Path, parts:dict) -> dict:
+
+def champion_scores(workspace: Path, parts: dict) -> dict:
     "Holdout ROC AUC and PR AUC of the workspace's champion, scored in a fresh process, with that process's time and memory."
     from sklearn.metrics import average_precision_score, roc_auc_score
-    out = workspace/"holdout_p.npy"
+
+    out = workspace / "holdout_p.npy"
     env = {"CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": f"sqlite:///{workspace}/mlflow.db"}
     m = measure([sys.executable, "-c", SCORE_CODE, str(parts["holdout"]), parts["spec"].target, str(out)], env=env)
-    if m["returncode"] != 0: return dict(champion_error=m["stderr"][-500:])
+    if m["returncode"] != 0:
+        return dict(champion_error=m["stderr"][-500:])
     p = np.load(out)
-    return dict(champion_roc_auc=roc_auc_score(parts["y_holdout"], p), champion_pr_auc=average_precision_score(parts["y_holdout"], p),
-                score_seconds=m["wall_seconds"])
+    return dict(
+        champion_roc_auc=roc_auc_score(parts["y_holdout"], p),
+        champion_pr_auc=average_precision_score(parts["y_holdout"], p),
+        score_seconds=m["wall_seconds"],
+    )
 
 # %% ../notebooks/14c_bench_tables.ipynb #d7b60066
-def train_run(workspace:Path, parts:dict, seed:int) -> dict:
+def train_run(workspace: Path, parts: dict, seed: int) -> dict:
     "The default `churn-nb run train` on the training part: time, peak memory, status, the chosen candidate."
     args = churn_nb_command() + ["run", "train", "-p", "data", str(parts["train"]), "-p", "seed", str(seed)]
     m = measure(args, env={"CHURN_NB_HOME": str(workspace)}, timeout=3600)
@@ -131,117 +159,199 @@ def train_run(workspace:Path, parts:dict, seed:int) -> dict:
     keep = ("status", "best", "error", "failed", "automl_models")
     return {**{k: v for k, v in m.items() if k != "stderr"}, **{k: rec[k] for k in keep if k in rec}}
 
-def pipeline_run(workspace:Path, parts:dict) -> dict:
+
+def pipeline_run(workspace: Path, parts: dict) -> dict:
     "`churn-nb run scoring` (score → segment → recommend → publish) on the holdout with the new champion."
-    m = measure(churn_nb_command() + ["run", "scoring", "-p", "data", str(parts["holdout"])], env={"CHURN_NB_HOME": str(workspace)}, timeout=3600)
-    return dict(pipeline_ok=m["returncode"] == 0, pipeline_seconds=m["wall_seconds"], **({} if m["returncode"] == 0 else {"pipeline_error": m["stderr"][-800:]}))
+    m = measure(
+        churn_nb_command() + ["run", "scoring", "-p", "data", str(parts["holdout"])],
+        env={"CHURN_NB_HOME": str(workspace)},
+        timeout=3600,
+    )
+    return dict(
+        pipeline_ok=m["returncode"] == 0,
+        pipeline_seconds=m["wall_seconds"],
+        **({} if m["returncode"] == 0 else {"pipeline_error": m["stderr"][-800:]}),
+    )
 
 # %% ../notebooks/14c_bench_tables.ipynb #39a765ad
-def bench_table(name:str, path, seed:int, pipeline:bool=False, keep:bool=False) -> dict:
+def bench_table(name: str, path, seed: int, pipeline: bool = False, keep: bool = False) -> dict:
     "Split, train with the defaults, score the champion in a fresh process, fit the peers, optionally run the pipeline: one row."
     import shutil
+
     ws = Path(tempfile.mkdtemp(prefix="churn-nb-tables-"))
     row = dict(table=name, seed=seed)
     try:
-        parts = split_table(path, seed, ws/"split")
+        parts = split_table(path, seed, ws / "split")
         row |= dict(rows=len(parts["y_train"]) + len(parts["y_holdout"]), positive_rate=float(parts["y_train"].mean()))
         row |= train_run(ws, parts, seed)
-        if row["status"] == "FINISHED": row |= champion_scores(ws, parts)
-        if row["status"] == "FINISHED" and pipeline: row |= pipeline_run(ws, parts)
+        if row["status"] == "FINISHED":
+            row |= champion_scores(ws, parts)
+        if row["status"] == "FINISHED" and pipeline:
+            row |= pipeline_run(ws, parts)
         row |= peer_scores(parts)
-    except Exception as e: row |= dict(status="FAILED", error=f"{type(e).__name__}: {e}"[:800])   # the bench goes on with the next table
+    except Exception as e:
+        row |= dict(status="FAILED", error=f"{type(e).__name__}: {e}"[:800])  # the bench goes on with the next table
     finally:
-        if not keep: shutil.rmtree(ws, ignore_errors=True)
+        if not keep:
+            shutil.rmtree(ws, ignore_errors=True)
     return row
 
-def bench_tables(tables:dict, seeds=(0, 1, 2), pipeline_seeds=(0,), keep:bool=False) -> pd.DataFrame:
+
+def bench_tables(tables: dict, seeds=(0, 1, 2), pipeline_seeds=(0,), keep: bool = False) -> pd.DataFrame:
     "`bench_table` for every table and seed (the pipeline on `pipeline_seeds`); one row per run."
     rows = []
     for name, path in tables.items():
         for seed in seeds:
             rows.append(bench_table(name, path, seed, seed in pipeline_seeds, keep))
-            print(f"{name} seed {seed}: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in rows[-1].items() if k not in ("table", "seed", "error")), flush=True)
+            print(
+                f"{name} seed {seed}: "
+                + ", ".join(
+                    f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in rows[-1].items()
+                    if k not in ("table", "seed", "error")
+                ),
+                flush=True,
+            )
     return pd.DataFrame(rows)
 
 # %% ../notebooks/14c_bench_tables.ipynb #18f2392f
-def _mode(s:pd.Series): return s.dropna().mode().iloc[0] if s.notna().any() else None
+def _mode(s: pd.Series):
+    return s.dropna().mode().iloc[0] if s.notna().any() else None
 
-def peak_total(runs:pd.DataFrame) -> pd.Series:
+
+def peak_total(runs: pd.DataFrame) -> pd.Series:
     "Peak memory (MiB) of each run's process tree at one moment; runs measured before it was recorded: the Python and Java peaks added."
     added = runs.peak_python_mib + runs.peak_java_mib
     return runs.peak_total_mib.fillna(added) if "peak_total_mib" in runs else added
 
-def summarise_tables(runs:pd.DataFrame) -> pd.DataFrame:
+
+def summarise_tables(runs: pd.DataFrame) -> pd.DataFrame:
     "Per table (and on average): mean AUCs of the champion and the peers, margin over the better peer, time, memory, winner."
     g = runs.groupby("table", sort=False)
     mean = lambda col: g[col].mean() if col in runs else np.nan
-    out = pd.DataFrame({"rows": g.rows.first(), "runs": g.size(), "failed": g.status.apply(lambda s: int((s != "FINISHED").sum())),
-                        "champion_auc": mean("champion_roc_auc"), "hgb_default_auc": mean("hgb_default_roc_auc"),
-                        "logreg_auc": mean("logreg_roc_auc"), "champion_pr_auc": mean("champion_pr_auc"),
-                        "hgb_default_pr_auc": mean("hgb_default_pr_auc"), "median_seconds": g.wall_seconds.median(),
-                        "peak_python_mib": g.peak_python_mib.max(), "peak_java_mib": g.peak_java_mib.max(),
-                        "peak_total_mib": peak_total(runs).groupby(runs.table, sort=False).max(),
-                        "winner": g.best.apply(_mode) if "best" in runs else None,
-                        "pipeline": g.pipeline_ok.apply(lambda s: "ok" if s.dropna().all() and s.notna().any() else "FAILED" if s.notna().any() else "-") if "pipeline_ok" in runs else "-"})
+    out = pd.DataFrame(
+        {
+            "rows": g.rows.first(),
+            "runs": g.size(),
+            "failed": g.status.apply(lambda s: int((s != "FINISHED").sum())),
+            "champion_auc": mean("champion_roc_auc"),
+            "hgb_default_auc": mean("hgb_default_roc_auc"),
+            "logreg_auc": mean("logreg_roc_auc"),
+            "champion_pr_auc": mean("champion_pr_auc"),
+            "hgb_default_pr_auc": mean("hgb_default_pr_auc"),
+            "median_seconds": g.wall_seconds.median(),
+            "peak_python_mib": g.peak_python_mib.max(),
+            "peak_java_mib": g.peak_java_mib.max(),
+            "peak_total_mib": peak_total(runs).groupby(runs.table, sort=False).max(),
+            "winner": g.best.apply(_mode) if "best" in runs else None,
+            "pipeline": g.pipeline_ok.apply(
+                lambda s: "ok" if s.dropna().all() and s.notna().any() else "FAILED" if s.notna().any() else "-"
+            )
+            if "pipeline_ok" in runs
+            else "-",
+        }
+    )
     out.insert(6, "margin", out.champion_auc - out[["hgb_default_auc", "logreg_auc"]].max(axis=1))
     out = out.reset_index()
-    avg = {c: out[c].mean() for c in ("champion_auc", "hgb_default_auc", "logreg_auc", "margin", "champion_pr_auc", "hgb_default_pr_auc", "median_seconds")}
-    return pd.concat([out, pd.DataFrame([{"table": "average", "runs": int(out.runs.sum()), "failed": int(out.failed.sum()), **avg}])], ignore_index=True)
+    avg = {
+        c: out[c].mean()
+        for c in (
+            "champion_auc",
+            "hgb_default_auc",
+            "logreg_auc",
+            "margin",
+            "champion_pr_auc",
+            "hgb_default_pr_auc",
+            "median_seconds",
+        )
+    }
+    return pd.concat(
+        [
+            out,
+            pd.DataFrame([{"table": "average", "runs": int(out.runs.sum()), "failed": int(out.failed.sum()), **avg}]),
+        ],
+        ignore_index=True,
+    )
 
 # %% ../notebooks/14c_bench_tables.ipynb #8cb6aa39
-def tables_figure(summary:pd.DataFrame):
+def tables_figure(summary: pd.DataFrame):
     "Grouped bars per table: mean holdout ROC AUC of the champion and of the two peers."
     from matplotlib.figure import Figure
+
     s = summary[summary.table != "average"]
     fig = Figure(figsize=(9, 4), dpi=100, layout="constrained")
     ax = fig.subplots()
     x = np.arange(len(s))
-    for k, (col, label) in enumerate((("champion_auc", "churn_nb default"), ("hgb_default_auc", "HistGradientBoosting()"), ("logreg_auc", "logistic regression"))):
+    for k, (col, label) in enumerate(
+        (
+            ("champion_auc", "churn_nb default"),
+            ("hgb_default_auc", "HistGradientBoosting()"),
+            ("logreg_auc", "logistic regression"),
+        )
+    ):
         ax.bar(x + (k - 1) * 0.27, s[col], 0.27, label=label)
     ax.set_xticks(x, s.table, rotation=20, ha="right", fontsize=8)
-    ax.set(ylabel="holdout ROC AUC (mean over seeds)", ylim=(max(0.5, float(np.nanmin(s[["champion_auc", "hgb_default_auc", "logreg_auc"]].to_numpy())) - 0.05), 1.0))
+    ax.set(
+        ylabel="holdout ROC AUC (mean over seeds)",
+        ylim=(max(0.5, float(np.nanmin(s[["champion_auc", "hgb_default_auc", "logreg_auc"]].to_numpy())) - 0.05), 1.0),
+    )
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8)
     return fig
 
 # %% ../notebooks/14c_bench_tables.ipynb #6e7440eb
-def tables_notes(summary:pd.DataFrame, runs:pd.DataFrame, chart:str="tables.png") -> str:
+def tables_notes(summary: pd.DataFrame, runs: pd.DataFrame, chart: str = "tables.png") -> str:
     "Markdown: the chart, each target with met / NOT met (or not measured), and the errors of failed runs."
     s = summary.set_index("table")
     per = s.drop(index="average")
     big = runs.rows > 10_000
-    checks = [("every training run and pipeline succeeded", int(s.failed["average"]) == 0 and "FAILED" not in set(per.pipeline)),
-              ("champion ≥ the better peer on every table", bool((per.margin >= 0).all())),
-              ("champion ≥ the better peer + 0.005 on average", bool(s.margin["average"] >= 0.005)),
-              ("Telco ≥ 0.850", bool(per.champion_auc["telco (sample)"] >= 0.850) if "telco (sample)" in per.index else None),
-              ("≤ 180 s per run up to 10,000 rows", bool((runs.wall_seconds[~big] <= 180).all()) if (~big).any() else None),
-              ("≤ 15 min per run above 10,000 rows", bool((runs.wall_seconds[big] <= 900).all()) if big.any() else None),
-              ("peak memory ≤ 6 GB (Python and Java together)", bool((peak_total(runs) <= 6144).all()))]
+    checks = [
+        (
+            "every training run and pipeline succeeded",
+            int(s.failed["average"]) == 0 and "FAILED" not in set(per.pipeline),
+        ),
+        ("champion ≥ the better peer on every table", bool((per.margin >= 0).all())),
+        ("champion ≥ the better peer + 0.005 on average", bool(s.margin["average"] >= 0.005)),
+        ("Telco ≥ 0.850", bool(per.champion_auc["telco (sample)"] >= 0.850) if "telco (sample)" in per.index else None),
+        ("≤ 180 s per run up to 10,000 rows", bool((runs.wall_seconds[~big] <= 180).all()) if (~big).any() else None),
+        ("≤ 15 min per run above 10,000 rows", bool((runs.wall_seconds[big] <= 900).all()) if big.any() else None),
+        ("peak memory ≤ 6 GB (Python and Java together)", bool((peak_total(runs) <= 6144).all())),
+    ]
     verdict = {True: "met", False: "**NOT met**", None: "not measured (no such table in this run)"}
     out = [f"![mean holdout ROC AUC per table]({chart})", "", "| target | result |", "|---|---|"]
     out += [f"| {what} | {verdict[ok]} |" for what, ok in checks]
     errors = runs[runs.status != "FINISHED"] if "status" in runs else runs.iloc[:0]
-    out += ["", *[f"- {r.table} seed {r.seed} failed: {getattr(r, 'error', '(no message)')}" for r in errors.itertuples()]]
+    out += [
+        "",
+        *[f"- {r.table} seed {r.seed} failed: {getattr(r, 'error', '(no message)')}" for r in errors.itertuples()],
+    ]
     lost = runs[runs.failed.notna()] if "failed" in runs else runs.iloc[:0]
-    out += [f"- {r.table} seed {r.seed}: the run went on without a failed candidate: {r.failed}" for r in lost.itertuples()]
+    out += [
+        f"- {r.table} seed {r.seed}: the run went on without a failed candidate: {r.failed}" for r in lost.itertuples()
+    ]
     return "\n".join(out)
 
 # %% ../notebooks/14c_bench_tables.ipynb #21f59095
-def scale_suite(scale:str) -> dict:
-    "The table `scale_table` makes for `scale` (\"ROWSxCOLUMNS\", e.g. \"125000x250\"), written as CSV: {name: path}."
-    try: rows, columns = (int(v) for v in scale.lower().split("x"))
-    except ValueError: raise ValueError(f"--scale {scale!r}: expected ROWSxCOLUMNS. Fix: e.g. --scale 125000x250") from None
-    path = Path(tempfile.mkdtemp(prefix="churn-nb-scale-"))/f"synthetic_{rows}x{columns}.csv"
+def scale_suite(scale: str) -> dict:
+    'The table `scale_table` makes for `scale` ("ROWSxCOLUMNS", e.g. "125000x250"), written as CSV: {name: path}.'
+    try:
+        rows, columns = (int(v) for v in scale.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--scale {scale!r}: expected ROWSxCOLUMNS. Fix: e.g. --scale 125000x250") from None
+    path = Path(tempfile.mkdtemp(prefix="churn-nb-scale-")) / f"synthetic_{rows}x{columns}.csv"
     scale_table(rows, columns).to_csv(path, index=False)
     return {path.stem: path}
 
-def run_tables_bench(out_dir:Path, folder=None, seeds=(0, 1, 2), only=None,
-                     scale:str|None=None) -> Path: # "ROWSxCOLUMNS": a synthetic table alone, reported as tables-scale
+
+def run_tables_bench(
+    out_dir: Path, folder=None, seeds=(0, 1, 2), only=None, scale: str | None = None
+) -> Path:  # "ROWSxCOLUMNS": a synthetic table alone, reported as tables-scale
     "Run the table benchmark (tables named in `only`, default all) and write tables.json, tables.md and tables.png to `out_dir`."
     tables = scale_suite(scale) if scale else suite_tables(folder)
-    if only: tables = {k: v for k, v in tables.items() if any(o in k for o in only)}
+    if only:
+        tables = {k: v for k, v in tables.items() if any(o in k for o in only)}
     runs = bench_tables(tables, seeds)
     summary = summarise_tables(runs)
     name = "tables-scale" if scale else "tables"
-    tables_figure(summary).savefig(Path(out_dir)/f"{name}.png", bbox_inches="tight")
+    tables_figure(summary).savefig(Path(out_dir) / f"{name}.png", bbox_inches="tight")
     return write_bench(name, runs, summary, tables_notes(summary, runs, f"{name}.png"), out_dir)

@@ -24,30 +24,46 @@ class CliError(Exception):
     "A problem with how `churn-nb` was called or with the machine; the message says how to fix it."
 
 # %% ../notebooks/13_cli.ipynb #f5fbf257
-def notebook_path(name:str) -> Path:
+def notebook_path(name: str) -> Path:
     "The scheduled notebook `name` (e.g. 'train'); unknown names list the available ones."
     d = config.scheduled_dir()
     known = sorted(p.stem for p in d.glob("*.ipynb"))
-    if name not in known: raise CliError(f"no scheduled notebook '{name}' in {d}. Fix: choose one of: {', '.join(known)}.")
-    return d/f"{name}.ipynb"
+    if name not in known:
+        raise CliError(f"no scheduled notebook '{name}' in {d}. Fix: choose one of: {', '.join(known)}.")
+    return d / f"{name}.ipynb"
 
-def declared_parameters(path:Path) -> dict:
+
+def declared_parameters(path: Path) -> dict:
     "Name -> (type name, default, help) of the parameters `path` declares in its `parameters` cell."
     import papermill
-    return {k: (v["inferred_type_name"], v["default"], v["help"]) for k, v in papermill.inspect_notebook(str(path)).items()}
+
+    return {
+        k: (v["inferred_type_name"], v["default"], v["help"]) for k, v in papermill.inspect_notebook(str(path)).items()
+    }
 
 # %% ../notebooks/13_cli.ipynb #147d9d45
-def parse_value(name:str, text:str, type_name:str):
+def parse_value(name: str, text: str, type_name: str):
     "Command-line `text` as the notebook's declared type for parameter `name` (str, int, float, bool)."
-    if type_name in ("str", "None"): return text
+    if type_name in ("str", "None"):
+        return text
     try:
-        value = {"true": True, "false": False}.get(text.strip().lower()) if type_name == "bool" else ast.literal_eval(text.strip())
-        if type_name == "float" and isinstance(value, int) and not isinstance(value, bool): value = float(value)
-        if type(value).__name__ != type_name: raise ValueError
-    except (ValueError, SyntaxError): raise CliError(f"parameter '{name}' expects {type_name}, got {text!r}. Fix: e.g. -p {name} {dict(int='0', float='0.2', bool='true').get(type_name, '…')}.") from None
+        value = (
+            {"true": True, "false": False}.get(text.strip().lower())
+            if type_name == "bool"
+            else ast.literal_eval(text.strip())
+        )
+        if type_name == "float" and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value).__name__ != type_name:
+            raise ValueError
+    except (ValueError, SyntaxError):
+        raise CliError(
+            f"parameter '{name}' expects {type_name}, got {text!r}. Fix: e.g. -p {name} {dict(int='0', float='0.2', bool='true').get(type_name, '…')}."
+        ) from None
     return value
 
-def check_parameters(path:Path, given:list) -> dict:
+
+def check_parameters(path: Path, given: list) -> dict:
     "Validate (name, text) pairs against `path`'s declared parameters; return typed values."
     declared, values = declared_parameters(path), {}
     for name, text in given:
@@ -57,184 +73,275 @@ def check_parameters(path:Path, given:list) -> dict:
     return values
 
 # %% ../notebooks/13_cli.ipynb #870d6205
-def new_run_dir(name:str) -> Path:
+def new_run_dir(name: str) -> Path:
     "A fresh `reports/runs/<UTC time>-<name>` folder."
-    base = config.reports_dir()/"runs"
+    base = config.reports_dir() / "runs"
     base.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     for i in range(1000):
-        d = base/f"{stamp}-{name}{'' if i == 0 else f'-{i}'}"
-        try: d.mkdir(); return d
-        except FileExistsError: continue
+        d = base / f"{stamp}-{name}{'' if i == 0 else f'-{i}'}"
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            continue
     raise CliError(f"cannot create a run folder in {base}")
 
-def write_html(ipynb:Path) -> Path:
+
+def write_html(ipynb: Path) -> Path:
     "Render executed notebook `ipynb` to a self-contained HTML file beside it (no CDN scripts)."
     import nbformat
     from nbconvert import HTMLExporter
-    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True)
+
+    exporter = HTMLExporter(
+        template_name="lab", embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     exporter.require_js_url, exporter.mathjax_url = "", ""
     html, _ = exporter.from_notebook_node(nbformat.read(ipynb, as_version=4))
     html = re.sub(r'<script[^>]+src="https?://[^"]*"[^>]*>\s*</script>', "", html)
-    out = ipynb.with_suffix(".html"); out.write_text(html, encoding="utf-8")
+    out = ipynb.with_suffix(".html")
+    out.write_text(html, encoding="utf-8")
     return out
 
 # %% ../notebooks/13_cli.ipynb #2c15c7e6
-def attach_report(run_dir:Path) -> list:
+def attach_report(run_dir: Path) -> list:
     "Attach the executed notebook and HTML in `run_dir` to the MLflow runs it made (tag churn_nb.report_dir); return their ids."
     from churn_nb.tracking import ensure_store
+
     client = ensure_store()
     exps = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(exps, f"tags.`churn_nb.report_dir` = '{run_dir}'") if exps else []
     for r in runs:
-        for f in sorted(run_dir.glob("*.ipynb")) + sorted(run_dir.glob("*.html")): client.log_artifact(r.info.run_id, str(f), "report")
+        for f in sorted(run_dir.glob("*.ipynb")) + sorted(run_dir.glob("*.html")):
+            client.log_artifact(r.info.run_id, str(f), "report")
     return [r.info.run_id for r in runs]
 
 # %% ../notebooks/13_cli.ipynb #a83dc4c2
 def _forward_signals():
     "Pass SIGTERM/SIGINT on to this process's children (the kernel) instead of dying first."
     import psutil
+
     def forward(signum, frame):
         for child in psutil.Process().children(recursive=True):
-            try: child.send_signal(signum)
-            except psutil.Error: pass
+            try:
+                child.send_signal(signum)
+            except psutil.Error:
+                pass
+
     return {s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT)}
 
-def ipc_kernel_manager(socket_dir:Path):
+
+def ipc_kernel_manager(socket_dir: Path):
     "A kernel manager class whose kernels talk over Unix sockets in `socket_dir`: no TCP ports at all."
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
+
     class IPCKernelManager(AsyncKernelManager):
         @default("transport")
-        def _transport_default(self): return "ipc"
+        def _transport_default(self):
+            return "ipc"
+
         @default("ip")
-        def _ip_default(self): return str(socket_dir/"kernel")
+        def _ip_default(self):
+            return str(socket_dir / "kernel")
+
     return IPCKernelManager
 
-def _notebook_error(e:Exception) -> str:
+
+def _notebook_error(e: Exception) -> str:
     "The error a papermill run ended with, in one line."
     ename, evalue = getattr(e, "ename", None), getattr(e, "evalue", None)
     return f"{ename}: {evalue}" if ename else f"{type(e).__name__}: {e}"
 
 # %% ../notebooks/13_cli.ipynb #d0047b89
-def run_notebook(name:str, given:list=()) -> Path:
+def run_notebook(name: str, given: list = ()) -> Path:
     "Execute scheduled notebook `name` with papermill into a new run folder; return the folder."
     path = notebook_path(name)
-    values = check_parameters(path, list(given))   # before anything heavy is imported or started
+    values = check_parameters(path, list(given))  # before anything heavy is imported or started
     import papermill
     from churn_nb.tracking import ensure_store, reap_stale_runs
+
     ensure_store()
     out = new_run_dir(name)
     os.environ["CHURN_NB_REPORT_DIR"] = str(out)
     previous, error, sockets = _forward_signals(), None, tempfile.TemporaryDirectory(prefix="churn-nb-kernel-")
-    try: papermill.execute_notebook(str(path), str(out/f"{name}.ipynb"), parameters=values, cwd=str(config.workspace()), kernel_name="python3",
-                                    progress_bar=False, kernel_manager_class=ipc_kernel_manager(Path(sockets.name)))
-    except Exception as e: error = _notebook_error(e)
+    try:
+        papermill.execute_notebook(
+            str(path),
+            str(out / f"{name}.ipynb"),
+            parameters=values,
+            cwd=str(config.workspace()),
+            kernel_name="python3",
+            progress_bar=False,
+            kernel_manager_class=ipc_kernel_manager(Path(sockets.name)),
+        )
+    except Exception as e:
+        error = _notebook_error(e)
     finally:
         sockets.cleanup()
-        for s, h in previous.items(): signal.signal(s, h)
+        for s, h in previous.items():
+            signal.signal(s, h)
         os.environ.pop("CHURN_NB_REPORT_DIR", None)
-        if (out/f"{name}.ipynb").exists(): write_html(out/f"{name}.ipynb")
-        reap_stale_runs(); attach_report(out)
-    if error: raise CliError(f"{name} failed: {error}\n  report: {out/f'{name}.html'}")
+        if (out / f"{name}.ipynb").exists():
+            write_html(out / f"{name}.ipynb")
+        reap_stale_runs()
+        attach_report(out)
+    if error:
+        raise CliError(f"{name} failed: {error}\n  report: {out / f'{name}.html'}")
     return out
 
 # %% ../notebooks/13_cli.ipynb #dad40ff8
-def load_schedule(path:Path|None=None) -> dict:
+def load_schedule(path: Path | None = None) -> dict:
     "The schedule spec: name -> {cron, parameters, smoke}, checked against the notebooks in `scheduled/`."
     import yaml
-    path = path or config.scheduled_dir()/"schedule.yml"
-    try: entries = (yaml.safe_load(path.read_text()) or {}).get("notebooks") or {}
-    except (OSError, yaml.YAMLError) as e: raise CliError(f"{path}: cannot be read ({e}). Fix: correct the YAML.") from None
+
+    path = path or config.scheduled_dir() / "schedule.yml"
+    try:
+        entries = (yaml.safe_load(path.read_text()) or {}).get("notebooks") or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise CliError(f"{path}: cannot be read ({e}). Fix: correct the YAML.") from None
     unlisted = sorted({p.stem for p in path.parent.glob("*.ipynb")} - set(entries))
-    if unlisted: raise CliError(f"{path}: notebook{'s' if len(unlisted) > 1 else ''} {', '.join(unlisted)} not listed. Fix: add an entry under `notebooks:`.")
+    if unlisted:
+        raise CliError(
+            f"{path}: notebook{'s' if len(unlisted) > 1 else ''} {', '.join(unlisted)} not listed. Fix: add an entry under `notebooks:`."
+        )
     for name, entry in entries.items():
         nb = notebook_path(name)
-        for part in ("parameters", "smoke"): check_parameters(nb, [(k, str(v)) for k, v in ((entry or {}).get(part) or {}).items()])
+        for part in ("parameters", "smoke"):
+            check_parameters(nb, [(k, str(v)) for k, v in ((entry or {}).get(part) or {}).items()])
     return entries
 
 # %% ../notebooks/13_cli.ipynb #f7a34b23
-def load_pipelines(path:Path|None=None) -> dict:
+def load_pipelines(path: Path | None = None) -> dict:
     "The schedule's pipelines: name -> {cron, steps}; each step a listed notebook, each cron five fields."
     import yaml
-    path = path or config.scheduled_dir()/"schedule.yml"
+
+    path = path or config.scheduled_dir() / "schedule.yml"
     notebooks = load_schedule(path)
     pipes = (yaml.safe_load(path.read_text()) or {}).get("pipelines") or {}
     for name, p in pipes.items():
         steps, cron = (p or {}).get("steps") or [], (p or {}).get("cron")
-        if name in notebooks: raise CliError(f"{path}: pipeline '{name}' has the name of a notebook. Fix: rename the pipeline.")
+        if name in notebooks:
+            raise CliError(f"{path}: pipeline '{name}' has the name of a notebook. Fix: rename the pipeline.")
         if not steps or (unknown := [s for s in steps if s not in notebooks]):
-            raise CliError(f"{path}: pipeline '{name}' has {'unknown steps ' + ', '.join(unknown) if steps else 'no steps'}. Fix: list notebooks of `notebooks:` under steps.")
-        if cron is not None and len(str(cron).split()) != 5: raise CliError(f"{path}: pipeline '{name}': cron {cron!r} is not five fields. Fix: e.g. cron: \"0 2 * * *\".")
+            raise CliError(
+                f"{path}: pipeline '{name}' has {'unknown steps ' + ', '.join(unknown) if steps else 'no steps'}. Fix: list notebooks of `notebooks:` under steps."
+            )
+        if cron is not None and len(str(cron).split()) != 5:
+            raise CliError(
+                f"{path}: pipeline '{name}': cron {cron!r} is not five fields. Fix: e.g. cron: \"0 2 * * *\"."
+            )
     return pipes
 
-def step_parameters(pipeline:str, steps:list, schedule:dict, given:list) -> dict:
+
+def step_parameters(pipeline: str, steps: list, schedule: dict, given: list) -> dict:
     "Step -> (name, text) pairs: the schedule's parameters, then `given` ones (`name` for every step declaring it, `step.name` for one)."
     declared = {s: declared_parameters(notebook_path(s)) for s in steps}
     out = {s: [(k, str(v)) for k, v in ((schedule[s] or {}).get("parameters") or {}).items()] for s in steps}
     for name, value in given:
         step, _, param = name.rpartition(".")
-        if step and step not in steps: raise CliError(f"parameter '{name}': pipeline {pipeline} has no step '{step}'. Fix: use one of {', '.join(steps)}.")
+        if step and step not in steps:
+            raise CliError(
+                f"parameter '{name}': pipeline {pipeline} has no step '{step}'. Fix: use one of {', '.join(steps)}."
+            )
         targets = [step] if step else [s for s in steps if name in declared[s]]
-        if not targets: raise CliError(f"unknown parameter '{name}' for pipeline {pipeline}: none of its steps ({', '.join(steps)}) declares it. Fix: check the name, or address a step as step.name.")
-        for t in targets: out[t].append((param if step else name, value))
-    for s in steps: check_parameters(notebook_path(s), out[s])   # every value typed before anything runs
+        if not targets:
+            raise CliError(
+                f"unknown parameter '{name}' for pipeline {pipeline}: none of its steps ({', '.join(steps)}) declares it. Fix: check the name, or address a step as step.name."
+            )
+        for t in targets:
+            out[t].append((param if step else name, value))
+    for s in steps:
+        check_parameters(notebook_path(s), out[s])  # every value typed before anything runs
     return out
 
 # %% ../notebooks/13_cli.ipynb #aed6de8a
-def score_run_of(report_dir:Path) -> str|None:
+def score_run_of(report_dir: Path) -> str | None:
     "The MLflow run id of the score step whose report folder is `report_dir`."
     from churn_nb.tracking import ensure_store
+
     client = ensure_store()
     exps = [e.experiment_id for e in client.search_experiments()]
-    found = client.search_runs(exps, f"tags.`churn_nb.report_dir` = '{report_dir}' and tags.`churn_nb.kind` = 'score'", max_results=1) if exps else []
+    found = (
+        client.search_runs(
+            exps, f"tags.`churn_nb.report_dir` = '{report_dir}' and tags.`churn_nb.kind` = 'score'", max_results=1
+        )
+        if exps
+        else []
+    )
     return found[0].info.run_id if found else None
 
-def run_pipeline(name:str, given:list=()) -> list:
+
+def run_pipeline(name: str, given: list = ()) -> list:
     "Run pipeline `name`'s steps in order; stop at the first failure, naming it and the steps not run. Returns the run folders."
     steps = load_pipelines()[name]["steps"]
     params, done, scoring_run = step_parameters(name, steps, load_schedule(), list(given)), [], None
     for i, step in enumerate(steps, 1):
-        pairs = params[step] + ([("scoring_run", scoring_run)] if scoring_run and "scoring_run" in declared_parameters(notebook_path(step)) and "scoring_run" not in dict(params[step]) else [])
+        pairs = params[step] + (
+            [("scoring_run", scoring_run)]
+            if scoring_run
+            and "scoring_run" in declared_parameters(notebook_path(step))
+            and "scoring_run" not in dict(params[step])
+            else []
+        )
         print(f"[{i}/{len(steps)}] {step} {' '.join(f'-p {k} {v}' for k, v in pairs)}".rstrip(), flush=True)
-        try: out = run_notebook(step, pairs)
-        except CliError as e: raise CliError(f"pipeline {name} stopped at step {i}/{len(steps)} ({step}); not run: {', '.join(steps[i:]) or 'none'}. {e}") from None
-        if step == "score": scoring_run = score_run_of(out)
-        print(f"      done: {out/(step + '.html')}", flush=True); done.append(out)
+        try:
+            out = run_notebook(step, pairs)
+        except CliError as e:
+            raise CliError(
+                f"pipeline {name} stopped at step {i}/{len(steps)} ({step}); not run: {', '.join(steps[i:]) or 'none'}. {e}"
+            ) from None
+        if step == "score":
+            scoring_run = score_run_of(out)
+        print(f"      done: {out / (step + '.html')}", flush=True)
+        done.append(out)
     return done
 
 # %% ../notebooks/13_cli.ipynb #3df13ed1
-def crontab_lines(path:Path|None=None) -> list:
+def crontab_lines(path: Path | None = None) -> list:
     "Crontab lines for the schedule's pipelines (in this workspace, with this churn-nb)."
     import shlex
-    exe = Path(sys.executable).parent/"churn-nb"; ws = config.workspace()
-    return [f"{p['cron']} cd {shlex.quote(str(ws))} && {shlex.quote(str(exe))} run {name} >> {shlex.quote(str(ws/'reports'/'cron.log'))} 2>&1"
-            for name, p in load_pipelines(path).items() if p.get("cron")]
+
+    exe = Path(sys.executable).parent / "churn-nb"
+    ws = config.workspace()
+    return [
+        f"{p['cron']} cd {shlex.quote(str(ws))} && {shlex.quote(str(exe))} run {name} >> {shlex.quote(str(ws / 'reports' / 'cron.log'))} 2>&1"
+        for name, p in load_pipelines(path).items()
+        if p.get("cron")
+    ]
 
 # %% ../notebooks/13_cli.ipynb #7d9c2d9d
-def java_major(java:str) -> int|None:
+def java_major(java: str) -> int | None:
     "Major version of the `java` executable, or None if it does not run."
-    try: out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
-    except (OSError, subprocess.TimeoutExpired): return None
+    try:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
     m = re.search(r'version "(\d+)(?:\.(\d+))?', out)
     return None if not m else int(m[2]) if m[1] == "1" else int(m[1])
+
 
 def check_java() -> tuple:
     "(ok, detail, fix) for the Java that H2O will use: 8 to 17 (H2O 3.46 refuses 21)."
     home = os.environ.get("JAVA_HOME")
-    java = str(Path(home)/"bin"/"java") if home else shutil.which("java")
+    java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     major = java_major(java) if java else None
     fix = "install OpenJDK 17 (Debian: apt-get install openjdk-17-jre-headless; conda: conda install -c conda-forge openjdk=17) and put it first on PATH, or set JAVA_HOME to it"
-    if major is None: return False, f"no working java ({java or 'not on PATH'})", fix
+    if major is None:
+        return False, f"no working java ({java or 'not on PATH'})", fix
     return 8 <= major <= 17, f"java {major} at {java}", fix
 
 # %% ../notebooks/13_cli.ipynb #9940771f
-def port_free(port:int, host:str=config.HOST) -> bool:
+def port_free(port: int, host: str = config.HOST) -> bool:
     "True if nothing listens on host:port."
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try: s.bind((host, port)); return True
-        except OSError: return False
+        try:
+            s.bind((host, port))
+            return True
+        except OSError:
+            return False
+
 
 def check_ports() -> list:
     "(name, ok, detail, fix) per service port; a port held by a churn_nb service counts as fine."
@@ -242,8 +349,17 @@ def check_ports() -> list:
     for service, port in config.PORTS.items():
         ours = service_pid(service)
         ok = ours is not None or port_free(port)
-        detail = f"{config.HOST}:{port} " + (f"used by churn_nb's {service} (pid {ours})" if ours else "free" if ok else "in use by another program")
-        rows.append((f"port {port} ({service})", ok, detail, f"stop the program listening there (see: ss -ltnp 'sport = :{port}'), or `make down` if churn_nb started it"))
+        detail = f"{config.HOST}:{port} " + (
+            f"used by churn_nb's {service} (pid {ours})" if ours else "free" if ok else "in use by another program"
+        )
+        rows.append(
+            (
+                f"port {port} ({service})",
+                ok,
+                detail,
+                f"stop the program listening there (see: ss -ltnp 'sport = :{port}'), or `make down` if churn_nb started it",
+            )
+        )
     return rows
 
 # %% ../notebooks/13_cli.ipynb #fd18c0a7
@@ -251,135 +367,276 @@ def check_workspace() -> tuple:
     "(ok, detail, fix): the workspace exists, is writable and has room."
     ws = config.workspace()
     try:
-        with tempfile.NamedTemporaryFile(dir=ws): pass
-        free = shutil.disk_usage(ws).free/2**30
+        with tempfile.NamedTemporaryFile(dir=ws):
+            pass
+        free = shutil.disk_usage(ws).free / 2**30
         return free > 2, f"{ws} writable, {free:.1f} GiB free", "free disk space (runs and models need a few GiB)"
-    except OSError as e: return False, f"{ws}: {e.strerror}", "set CHURN_NB_HOME to a writable folder, or fix its permissions"
+    except OSError as e:
+        return False, f"{ws}: {e.strerror}", "set CHURN_NB_HOME to a writable folder, or fix its permissions"
+
 
 def check_store() -> tuple:
     "(ok, detail, fix): the MLflow tracking store answers."
     try:
         from churn_nb.tracking import ensure_store
+
         ensure_store().search_experiments(max_results=1)
         return True, config.tracking_uri(), ""
-    except Exception as e: return False, f"{config.tracking_uri()}: {type(e).__name__}: {str(e)[:200]}", "check MLFLOW_TRACKING_URI (unset it to use SQLite in the workspace)"
+    except Exception as e:
+        return (
+            False,
+            f"{config.tracking_uri()}: {type(e).__name__}: {str(e)[:200]}",
+            "check MLFLOW_TRACKING_URI (unset it to use SQLite in the workspace)",
+        )
 
 # %% ../notebooks/13_cli.ipynb #b45a3701
 def doctor() -> list:
     "Every check as (name, ok, detail, fix)."
-    return [("java", *check_java()), ("workspace", *check_workspace()), *check_ports(), ("MLflow store", *check_store())]
+    return [
+        ("java", *check_java()),
+        ("workspace", *check_workspace()),
+        *check_ports(),
+        ("MLflow store", *check_store()),
+    ]
 
-def print_doctor(rows:list) -> bool:
+
+def print_doctor(rows: list) -> bool:
     "Print the checks; True if all passed."
-    for name, ok, detail, fix in rows: print(f"{'ok ' if ok else 'BAD'}  {name}: {detail}" + ("" if ok else f"\n     fix: {fix}"))
+    for name, ok, detail, fix in rows:
+        print(f"{'ok ' if ok else 'BAD'}  {name}: {detail}" + ("" if ok else f"\n     fix: {fix}"))
     return all(ok for _, ok, _, _ in rows)
 
 # %% ../notebooks/13_cli.ipynb #03de41e1
-def service_pid(name:str) -> int|None:
+def service_pid(name: str) -> int | None:
     "Pid of churn_nb service `name` if its pid file names a live process group."
-    f = config.runtime_dir()/f"{name}.pid"
-    try: pid = int(f.read_text()); os.killpg(pid, 0); return pid
-    except (OSError, ValueError): return None
+    f = config.runtime_dir() / f"{name}.pid"
+    try:
+        pid = int(f.read_text())
+        os.killpg(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
 
-def wait_for_port(port:int, seconds:float=90, proc=None) -> bool:
+
+def wait_for_port(port: int, seconds: float = 90, proc=None) -> bool:
     "Wait until something listens on 127.0.0.1:`port` (False on timeout, or if `proc` exits)."
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if not port_free(port): return True
-        if proc is not None and proc.poll() is not None: return False
+        if not port_free(port):
+            return True
+        if proc is not None and proc.poll() is not None:
+            return False
         time.sleep(0.25)
     return False
 
 # %% ../notebooks/13_cli.ipynb #c3518c87
-def start_service(name:str, argv:list, port:int, env:dict|None=None) -> int:
+def start_service(name: str, argv: list, port: int, env: dict | None = None) -> int:
     "Start `argv` in the background as service `name` on `port`; return its pid once the port answers."
-    if (pid := service_pid(name)): return pid
-    if not port_free(port): raise CliError(f"port {config.HOST}:{port} for {name} is in use by another program. Fix: stop it (ss -ltnp 'sport = :{port}').")
-    rt = config.runtime_dir(); rt.mkdir(parents=True, exist_ok=True)
-    with open(rt/f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
-    (rt/f"{name}.pid").write_text(str(proc.pid))
+    if pid := service_pid(name):
+        return pid
+    if not port_free(port):
+        raise CliError(
+            f"port {config.HOST}:{port} for {name} is in use by another program. Fix: stop it (ss -ltnp 'sport = :{port}')."
+        )
+    rt = config.runtime_dir()
+    rt.mkdir(parents=True, exist_ok=True)
+    with open(rt / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+        )
+    (rt / f"{name}.pid").write_text(str(proc.pid))
     if not wait_for_port(port, proc=proc):
         stop_service(name)
-        raise CliError(f"{name} did not start on port {port}; its log: {rt/f'{name}.log'}")
+        raise CliError(f"{name} did not start on port {port}; its log: {rt / f'{name}.log'}")
     return proc.pid
 
-def stop_service(name:str, seconds:float=20) -> bool:
+
+def stop_service(name: str, seconds: float = 20) -> bool:
     "Stop service `name` (its whole process group); True if it was running."
-    f, pid = config.runtime_dir()/f"{name}.pid", service_pid(name)
+    f, pid = config.runtime_dir() / f"{name}.pid", service_pid(name)
     if pid:
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + seconds
-        while service_pid(name) and time.monotonic() < deadline: time.sleep(0.2)
-        if service_pid(name): os.killpg(pid, signal.SIGKILL)
+        while service_pid(name) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if service_pid(name):
+            os.killpg(pid, signal.SIGKILL)
     f.unlink(missing_ok=True)
     return pid is not None
 
 # %% ../notebooks/13_cli.ipynb #d46612e4
-def mlflow_ui_command(port:int=config.PORTS["mlflow_ui"]) -> tuple:
+def mlflow_ui_command(port: int = config.PORTS["mlflow_ui"]) -> tuple:
     "(argv, env) of the MLflow UI on 127.0.0.1: one worker, no background job execution."
-    argv = [sys.executable, "-m", "mlflow", "server", "--host", config.HOST, "--port", str(port), "--workers", "1",
-            "--backend-store-uri", config.tracking_uri(), "--default-artifact-root", config.artifact_root()]
+    argv = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--host",
+        config.HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        config.tracking_uri(),
+        "--default-artifact-root",
+        config.artifact_root(),
+    ]
     return argv, {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
 # %% ../notebooks/13_cli.ipynb #b7cfa33b
 SERVICES = {"mlflow-ui": "MLflow UI", "api": "REST API", "dashboard": "dashboard"}
 
+
 def workspace_env() -> dict:
     "Environment that pins a service to this workspace (and its MLflow store) whatever its working directory."
     return {"CHURN_NB_HOME": str(config.workspace()), "MLFLOW_TRACKING_URI": config.tracking_uri()}
 
-def serve_argv(port:int=config.PORTS["api"], model_uri:str=config.CHAMPION_URI) -> list:
+
+def serve_argv(port: int = config.PORTS["api"], model_uri: str = config.CHAMPION_URI) -> list:
     "The command that runs the REST API in the foreground (what `churn-nb serve` runs in the background)."
-    return [sys.executable, "-c", "from churn_nb.cli import main; raise SystemExit(main())", "serve", "--port", str(port), "--model", model_uri]
+    return [
+        sys.executable,
+        "-c",
+        "from churn_nb.cli import main; raise SystemExit(main())",
+        "serve",
+        "--port",
+        str(port),
+        "--model",
+        model_uri,
+    ]
 
 # %% ../notebooks/13_cli.ipynb #08d90d12
-def _pairs(ps) -> list: return [tuple(p) for p in ps or []]
+def _pairs(ps) -> list:
+    return [tuple(p) for p in ps or []]
 
-def _service_args(sp, port:int, what:str):
+
+def _service_args(sp, port: int, what: str):
     sp.add_argument("--port", type=int, default=port, help=f"port on 127.0.0.1 (default {port})")
-    sp.add_argument("--background", action="store_true", help=f"run {what} in the background (pid and log in .run/); stop with `churn-nb stop`")
+    sp.add_argument(
+        "--background",
+        action="store_true",
+        help=f"run {what} in the background (pid and log in .run/); stop with `churn-nb stop`",
+    )
+
 
 def parser() -> argparse.ArgumentParser:
     "The `churn-nb` argument parser."
-    p = argparse.ArgumentParser(prog="churn-nb", description="churn_nb: who will leave, why, what it costs, what to offer. Workspace: $CHURN_NB_HOME or the current directory.")
+    p = argparse.ArgumentParser(
+        prog="churn-nb",
+        description="churn_nb: who will leave, why, what it costs, what to offer. Workspace: $CHURN_NB_HOME or the current directory.",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    run = sub.add_parser("run", help="execute a scheduled notebook (e.g. train) or a pipeline (e.g. pipeline: train → score → segment → recommend) with papermill into reports/runs/")
+    run = sub.add_parser(
+        "run",
+        help="execute a scheduled notebook (e.g. train) or a pipeline (e.g. pipeline: train → score → segment → recommend) with papermill into reports/runs/",
+    )
     run.add_argument("notebook", help="scheduled notebook or pipeline name, e.g. train, score, pipeline")
-    run.add_argument("-p", "--parameter", nargs=2, action="append", metavar=("NAME", "VALUE"), help="set a notebook parameter (repeatable; in a pipeline, step.NAME sets it for one step)")
+    run.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        metavar=("NAME", "VALUE"),
+        help="set a notebook parameter (repeatable; in a pipeline, step.NAME sets it for one step)",
+    )
     sched = sub.add_parser("schedule", help="show the schedule's pipelines; --crontab prints crontab lines for them")
-    sched.add_argument("--crontab", action="store_true", help="print crontab lines (install with: churn-nb schedule --crontab | crontab -)")
-    sub.add_parser("smoke", help="run every scheduled notebook with its small smoke parameters from scheduled/schedule.yml")
-    sub.add_parser("doctor", help="check java, free ports, the workspace and the MLflow store, and say how to fix problems")
-    _service_args(sub.add_parser("ui", help="serve the MLflow UI on 127.0.0.1:5001"), config.PORTS["mlflow_ui"], "the UI")
-    serve = sub.add_parser("serve", help="serve the REST API (predict, explain, recommend) for the champion on 127.0.0.1:5055; OpenAPI docs at /docs")
+    sched.add_argument(
+        "--crontab",
+        action="store_true",
+        help="print crontab lines (install with: churn-nb schedule --crontab | crontab -)",
+    )
+    sub.add_parser(
+        "smoke", help="run every scheduled notebook with its small smoke parameters from scheduled/schedule.yml"
+    )
+    sub.add_parser(
+        "doctor", help="check java, free ports, the workspace and the MLflow store, and say how to fix problems"
+    )
+    _service_args(
+        sub.add_parser("ui", help="serve the MLflow UI on 127.0.0.1:5001"), config.PORTS["mlflow_ui"], "the UI"
+    )
+    serve = sub.add_parser(
+        "serve",
+        help="serve the REST API (predict, explain, recommend) for the champion on 127.0.0.1:5055; OpenAPI docs at /docs",
+    )
     _service_args(serve, config.PORTS["api"], "the API")
-    serve.add_argument("--model", default=config.CHAMPION_URI, help="registered model to serve (an alias is followed when it moves)")
-    _service_args(sub.add_parser("dashboard", help="serve the Voila business dashboard on 127.0.0.1:8866"), config.PORTS["dashboard"], "the dashboard")
+    serve.add_argument(
+        "--model", default=config.CHAMPION_URI, help="registered model to serve (an alias is followed when it moves)"
+    )
+    _service_args(
+        sub.add_parser("dashboard", help="serve the Voila business dashboard on 127.0.0.1:8866"),
+        config.PORTS["dashboard"],
+        "the dashboard",
+    )
     sub.add_parser("stop", help="stop the services churn_nb started in the background (MLflow UI, API, dashboard)")
-    offers = sub.add_parser("offers", help="write a starting offer catalogue (offers.yml) for a table's columns: "
-                                           "churn-nb offers --template [--data PATH | --model champion] [-o FILE]")
-    offers.add_argument("--template", action="store_true",
-                        help="write the template: generic offers from the spec, one example per top categorical column")
+    offers = sub.add_parser(
+        "offers",
+        help="write a starting offer catalogue (offers.yml) for a table's columns: "
+        "churn-nb offers --template [--data PATH | --model champion] [-o FILE]",
+    )
+    offers.add_argument(
+        "--template",
+        action="store_true",
+        help="write the template: generic offers from the spec, one example per top categorical column",
+    )
     source = offers.add_mutually_exclusive_group()
-    source.add_argument("--data", help="the labelled table (CSV/Parquet path or SQLAlchemy URL): its spec is inferred "
-                                       "and its churn rates choose the example levels")
-    source.add_argument("--model", help="a registered model whose spec to use: champion (default), an alias, "
-                                        "or models:/name/version")
+    source.add_argument(
+        "--data",
+        help="the labelled table (CSV/Parquet path or SQLAlchemy URL): its spec is inferred "
+        "and its churn rates choose the example levels",
+    )
+    source.add_argument(
+        "--model", help="a registered model whose spec to use: champion (default), an alias, or models:/name/version"
+    )
     offers.add_argument("-o", "--output", help="the file to write (default: print the catalogue)")
     offers.add_argument("--force", action="store_true", help="replace --output if it exists")
     bench = sub.add_parser("bench", help="measure speed, memory and accuracy; results in reports/bench/")
-    bench.add_argument("what", choices=["train", "score", "api", "dashboard", "tables"], help="train: whole training runs per seed and budget (AUC, wall time, peak memory); tables: the default training on every table of a suite next to HistGradientBoosting and logistic regression; score: the scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers")
-    bench.add_argument("--sizes", default="10000,100000,1000000", help="score: comma-separated table sizes (default 10000,100000,1000000)")
+    bench.add_argument(
+        "what",
+        choices=["train", "score", "api", "dashboard", "tables"],
+        help="train: whole training runs per seed and budget (AUC, wall time, peak memory); tables: the default training on every table of a suite next to HistGradientBoosting and logistic regression; score: the scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers",
+    )
+    bench.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="score: comma-separated table sizes (default 10000,100000,1000000)",
+    )
     bench.add_argument("--seeds", default="0,1,2", help="train, tables: comma-separated seeds (default 0,1,2)")
-    bench.add_argument("--budget", action="append", metavar="NAME:param=value,…", help="train parameters to measure (repeatable); default: bench.TRAIN_BUDGETS")
+    bench.add_argument(
+        "--budget",
+        action="append",
+        metavar="NAME:param=value,…",
+        help="train parameters to measure (repeatable); default: bench.TRAIN_BUDGETS",
+    )
     bench.add_argument("--seconds", type=float, default=60, help="api: seconds of load per server (default 60)")
     bench.add_argument("--rate", type=float, default=100, help="api: single-row requests per second (default 100)")
-    bench.add_argument("--customers", type=int, default=1_000_000, help="dashboard: customers in the store (default 1,000,000)")
-    bench.add_argument("--repeats", type=int, default=10, help="dashboard: repetitions of each browser measure (default 10)")
-    bench.add_argument("--tables", default=None, help="tables: folder of churn tables (default CHURN_NB_TABLES or ../shared/data/tables)")
-    bench.add_argument("--only", default=None, help="tables: comma-separated parts of table names to run (default all, with the sample)")
-    bench.add_argument("--scale", default=None, help="tables: instead of the suite, a synthetic table of ROWSxCOLUMNS (e.g. 125000x250: 100,000 training rows)")
+    bench.add_argument(
+        "--customers", type=int, default=1_000_000, help="dashboard: customers in the store (default 1,000,000)"
+    )
+    bench.add_argument(
+        "--repeats", type=int, default=10, help="dashboard: repetitions of each browser measure (default 10)"
+    )
+    bench.add_argument(
+        "--tables",
+        default=None,
+        help="tables: folder of churn tables (default CHURN_NB_TABLES or ../shared/data/tables)",
+    )
+    bench.add_argument(
+        "--only",
+        default=None,
+        help="tables: comma-separated parts of table names to run (default all, with the sample)",
+    )
+    bench.add_argument(
+        "--scale",
+        default=None,
+        help="tables: instead of the suite, a synthetic table of ROWSxCOLUMNS (e.g. 125000x250: 100,000 training rows)",
+    )
     return p
 
 # %% ../notebooks/13_cli.ipynb #0293d258
@@ -390,13 +647,17 @@ def run_command(args):
         print(f"{args.notebook} finished ({len(outs)} steps). Reports: {', '.join(str(o) for o in outs)}")
     else:
         out = run_notebook(args.notebook, _pairs(args.parameter))
-        print(f"{args.notebook} finished. Report: {out/(args.notebook + '.html')}")
+        print(f"{args.notebook} finished. Report: {out / (args.notebook + '.html')}")
+
 
 def schedule_command(args):
     "`churn-nb schedule`: the pipelines, or their crontab lines."
-    if args.crontab: print("\n".join(crontab_lines()))
+    if args.crontab:
+        print("\n".join(crontab_lines()))
     else:
-        for name, p in load_pipelines().items(): print(f"{name:10} {p.get('cron') or '(no cron)':15} {' → '.join(p['steps'])}")
+        for name, p in load_pipelines().items():
+            print(f"{name:10} {p.get('cron') or '(no cron)':15} {' → '.join(p['steps'])}")
+
 
 def smoke_command(args):
     "`churn-nb smoke`: every scheduled notebook with its small parameters."
@@ -405,33 +666,44 @@ def smoke_command(args):
         print(f"{name} {' '.join(f'-p {k} {v}' for k, v in smoke)}: {run_notebook(name, smoke)}")
 
 # %% ../notebooks/13_cli.ipynb #0b689689
-def run_service(name:str, argv:list, port:int, background:bool, env:dict|None=None, path:str=""):
+def run_service(name: str, argv: list, port: int, background: bool, env: dict | None = None, path: str = ""):
     "Run a server: replace this process with it, or start it in the background and print where it answers."
     env = {**workspace_env(), **(env or {})}
-    if not background: os.execve(argv[0], argv, {**os.environ, **env})
+    if not background:
+        os.execve(argv[0], argv, {**os.environ, **env})
     pid = start_service(name, argv, port, env)
     print(f"{SERVICES[name]}: http://{config.HOST}:{port}{path} (pid {pid}; stop with `churn-nb stop`)")
+
 
 def ui_command(args):
     "`churn-nb ui`: the MLflow UI."
     from churn_nb.tracking import ensure_store
-    ensure_store(); argv, env = mlflow_ui_command(args.port)
+
+    ensure_store()
+    argv, env = mlflow_ui_command(args.port)
     run_service("mlflow-ui", argv, args.port, args.background, env)
+
 
 def serve_command(args):
     "`churn-nb serve`: the REST API, in this process unless --background."
-    if args.background: return run_service("api", serve_argv(args.port, args.model), args.port, True, path="/docs")
+    if args.background:
+        return run_service("api", serve_argv(args.port, args.model), args.port, True, path="/docs")
     from churn_nb import serve
+
     serve.run(host=config.HOST, port=args.port, model_uri=args.model)
+
 
 def dashboard_command(args):
     "`churn-nb dashboard`: Voila on the dashboard app."
     from churn_nb.dashboard import voila_argv
+
     run_service("dashboard", voila_argv(args.port), args.port, args.background)
+
 
 def stop_command(args):
     "`churn-nb stop`: stop every background service."
-    for name in SERVICES: print(f"{SERVICES[name]}: {'stopped' if stop_service(name) else 'was not running'}")
+    for name in SERVICES:
+        print(f"{SERVICES[name]}: {'stopped' if stop_service(name) else 'was not running'}")
 
 # %% ../notebooks/13_cli.ipynb #5e12ae22
 def template_source(args) -> tuple:
@@ -439,12 +711,18 @@ def template_source(args) -> tuple:
     if not args.data:
         from churn_nb.data import ChurnDataError
         from churn_nb.registry import model_spec, model_uri
+
         uri = model_uri(args.model)
-        try: return model_spec(uri), None, uri
-        except ChurnDataError as e: raise CliError(str(e)) from None
+        try:
+            return model_spec(uri), None, uri
+        except ChurnDataError as e:
+            raise CliError(str(e)) from None
     from churn_nb.data import load_dataset, source_name
-    try: raw, spec = load_dataset(args.data)
-    except (ValueError, OSError) as e: raise CliError(str(e)) from None
+
+    try:
+        raw, spec = load_dataset(args.data)
+    except (ValueError, OSError) as e:
+        raise CliError(str(e)) from None
     return spec, raw, Path(source_name(args.data)).name
 
 # %% ../notebooks/13_cli.ipynb #4364d544
@@ -457,9 +735,13 @@ def offers_command(args):
         raise CliError(f"{out} exists. Fix: name another file with -o, or add --force to replace it")
     spec, raw, source = template_source(args)
     from churn_nb.recommend import offers_template
-    try: text = offers_template(spec, raw, source)
-    except ValueError as e: raise CliError(str(e)) from None
-    if out is None: return print(text, end="")
+
+    try:
+        text = offers_template(spec, raw, source)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    if out is None:
+        return print(text, end="")
     out.write_text(text, encoding="utf-8")
     n = text.count("\n  - id:")
     print(f"Wrote {out}: {n} offers for {source}. Set costs, then: churn-nb run scoring -p recommend.offers {out}")
@@ -468,35 +750,60 @@ def offers_command(args):
 def bench_command(args):
     "`churn-nb bench WHAT`: run a benchmark and print its report."
     from churn_nb import bench
-    out = config.reports_dir()/"bench"; out.mkdir(parents=True, exist_ok=True)
+
+    out = config.reports_dir() / "bench"
+    out.mkdir(parents=True, exist_ok=True)
     if args.what == "score":
         runs = bench.bench_score(sizes=[int(n) for n in args.sizes.split(",")])
-        bench.score_figure(runs).savefig(out/"score-growth.png", bbox_inches="tight")
+        bench.score_figure(runs).savefig(out / "score-growth.png", bbox_inches="tight")
         print(bench.write_bench("score", runs, bench.summarise_score(runs), bench.score_notes(runs)).read_text())
     elif args.what == "train":
-        try: budgets = dict(bench.parse_budget(b) for b in args.budget) if args.budget else bench.TRAIN_BUDGETS
-        except ValueError as e: raise CliError(f"{e}.") from None
+        try:
+            budgets = dict(bench.parse_budget(b) for b in args.budget) if args.budget else bench.TRAIN_BUDGETS
+        except ValueError as e:
+            raise CliError(f"{e}.") from None
         runs = bench.bench_train([int(s) for s in args.seeds.split(",")], budgets)
-        bench.auc_time_figure(runs).savefig(out/"train-auc-time.png", bbox_inches="tight")
+        bench.auc_time_figure(runs).savefig(out / "train-auc-time.png", bbox_inches="tight")
         print(bench.write_bench("train", runs, bench.summarise_train(runs), bench.train_notes(runs)).read_text())
     elif args.what == "api":
         from churn_nb.bench_api import bench_api
-        bench_api(out_dir=out, seconds=args.seconds, rate=args.rate); print((out/"api.md").read_text())
+
+        bench_api(out_dir=out, seconds=args.seconds, rate=args.rate)
+        print((out / "api.md").read_text())
     elif args.what == "tables":
         from churn_nb.bench_tables import run_tables_bench
+
         seeds = [int(s) for s in args.seeds.split(",")]
-        print(run_tables_bench(out, args.tables, seeds, args.only.split(",") if args.only else None, args.scale).read_text())
+        print(
+            run_tables_bench(
+                out, args.tables, seeds, args.only.split(",") if args.only else None, args.scale
+            ).read_text()
+        )
     else:
         from churn_nb.bench_dashboard import bench_dashboard
-        bench_dashboard(out_dir=out, customers=args.customers, repeats=args.repeats)   # prints its report
 
-COMMANDS = {"run": run_command, "schedule": schedule_command, "smoke": smoke_command, "doctor": lambda args: 0 if print_doctor(doctor()) else 1,
-            "ui": ui_command, "serve": serve_command, "dashboard": dashboard_command, "stop": stop_command, "bench": bench_command}
+        bench_dashboard(out_dir=out, customers=args.customers, repeats=args.repeats)  # prints its report
+
+
+COMMANDS = {
+    "run": run_command,
+    "schedule": schedule_command,
+    "smoke": smoke_command,
+    "doctor": lambda args: 0 if print_doctor(doctor()) else 1,
+    "ui": ui_command,
+    "serve": serve_command,
+    "dashboard": dashboard_command,
+    "stop": stop_command,
+    "bench": bench_command,
+}
 COMMANDS["offers"] = offers_command
+
 
 def main(argv=None) -> int:
     "Entry point of `churn-nb`."
     args = parser().parse_args(argv)
-    try: return COMMANDS[args.command](args) or 0
+    try:
+        return COMMANDS[args.command](args) or 0
     except CliError as e:
-        print(f"churn-nb {args.command}: {e}", file=sys.stderr); return 1
+        print(f"churn-nb {args.command}: {e}", file=sys.stderr)
+        return 1

@@ -20,20 +20,23 @@ def workspace() -> Path:
 # %% ../notebooks/00_config.ipynb #9b9b22d1
 def tracking_uri() -> str:
     "MLflow tracking URI: `$MLFLOW_TRACKING_URI`, else SQLite in the workspace."
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace()/'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{workspace() / 'mlflow.db'}"
+
 
 def artifact_root() -> str:
     "Where new MLflow experiments keep their artifacts: `<workspace>/mlruns`."
-    return (workspace()/"mlruns").as_uri()
+    return (workspace() / "mlruns").as_uri()
 
 # %% ../notebooks/00_config.ipynb #4462597c
 def store_url() -> str:
     "SQLAlchemy URL of the customer store: `$CHURN_NB_STORE_URL`, else SQLite in the workspace."
-    return os.environ.get("CHURN_NB_STORE_URL") or f"sqlite:///{workspace()/'churn_nb.db'}"
+    return os.environ.get("CHURN_NB_STORE_URL") or f"sqlite:///{workspace() / 'churn_nb.db'}"
 
-def h2o_url() -> str|None:
+
+def h2o_url() -> str | None:
     "URL of an existing H2O cluster (`$CHURN_NB_H2O_URL`), or None to start a local one."
     return os.environ.get("CHURN_NB_H2O_URL") or None
+
 
 def h2o_memory() -> str:
     "Memory cap of a local H2O cluster (`$CHURN_NB_H2O_MEM`, default 4G)."
@@ -42,23 +45,27 @@ def h2o_memory() -> str:
 # %% ../notebooks/00_config.ipynb #c874f641
 def reports_dir() -> Path:
     "`<workspace>/reports`: executed notebooks, HTML reports, screenshots, benchmark results."
-    return workspace()/"reports"
+    return workspace() / "reports"
+
 
 def marts_dir() -> Path:
     "`<workspace>/marts`: Parquet tables of the scoring runs, laid out for fast dashboard reads."
-    return workspace()/"marts"
+    return workspace() / "marts"
+
 
 def runtime_dir() -> Path:
     "`<workspace>/.run`: pid and log files of the services `make up` starts."
-    return workspace()/".run"
+    return workspace() / ".run"
 
 # %% ../notebooks/00_config.ipynb #7504dc95
 def scheduled_dir() -> Path:
     "Folder of the scheduled (papermill) notebooks: the checkout's `scheduled/`, else the installed copy."
     import churn_nb
+
     pkg = Path(churn_nb.__file__).resolve().parent
-    for d in (pkg.parent/"scheduled", pkg/"scheduled"):
-        if (d/"train.ipynb").exists(): return d
+    for d in (pkg.parent / "scheduled", pkg / "scheduled"):
+        if (d / "train.ipynb").exists():
+            return d
     raise FileNotFoundError(f"No scheduled notebooks next to {pkg}: reinstall churn_nb (pip install churn_nb).")
 
 # %% ../notebooks/00_config.ipynb #4c233e8e
@@ -66,16 +73,19 @@ HOST = "127.0.0.1"
 PORTS = dict(mlflow_ui=5001, api=5055, dashboard=8866, h2o=54321)
 
 # %% ../notebooks/00_config.ipynb #3ec2d422
-def free_port(host:str=HOST) -> int:
+def free_port(host: str = HOST) -> int:
     "A TCP port free on `host` now (the kernel's pick)."
     import socket
+
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
-def port_listening(port:int, host:str=HOST) -> bool:
+
+def port_listening(port: int, host: str = HOST) -> bool:
     "Whether something accepts connections on `host:port`."
     import socket
+
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex((host, port)) == 0

@@ -35,15 +35,18 @@ __all__ = ['FIX', 'NEEDED', 'MART_FIELDS', 'AT_RISK_LABEL', 'NO_CHAMPION_FIX', '
 # %% ../notebooks/12_dashboard.ipynb #0e643eaa
 FIX = "reload the page; if it happens again, tell the analytics team (the details are in the dashboard's log)"
 
-def one_line(e:BaseException, limit:int=300) -> tuple:
+
+def one_line(e: BaseException, limit: int = 300) -> tuple:
     "(problem, fix or None) of error `e`, one line each: its message's first line, split at 'Fix:'."
     text = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
     problem, _, fix = text.partition("Fix:")
     problem = problem.strip().rstrip(".").strip() or type(e).__name__
-    if len(problem) > limit: problem = problem[:limit - 1] + "…"
+    if len(problem) > limit:
+        problem = problem[: limit - 1] + "…"
     return problem, (fix.strip().rstrip(".").strip() or None)
 
-def friendly_message(action:str, e:BaseException, fix:str|None=None) -> str:
+
+def friendly_message(action: str, e: BaseException, fix: str | None = None) -> str:
     "'Could not <action>: <problem>. Fix: <fix>.' — the error's own fix first, then `fix`, then `FIX`."
     problem, own = one_line(e)
     return f"Could not {action}: {problem}. Fix: {own or fix or FIX}."
@@ -51,28 +54,42 @@ def friendly_message(action:str, e:BaseException, fix:str|None=None) -> str:
 # %% ../notebooks/12_dashboard.ipynb #588f3c50
 class ServerLog(logging.Handler):
     "A log handler writing to the process's own stderr — the Voila server's log — never to the page."
+
     def emit(self, record):
-        try: fd = sys.stderr.fileno()   # in a kernel, ipykernel answers the original stderr, not the pipe to the page
-        except (AttributeError, OSError, ValueError): fd = 2
-        try: os.write(fd, (self.format(record) + "\n").encode("utf-8", "replace"))
-        except OSError: pass
+        try:
+            fd = sys.stderr.fileno()  # in a kernel, ipykernel answers the original stderr, not the pipe to the page
+        except (AttributeError, OSError, ValueError):
+            fd = 2
+        try:
+            os.write(fd, (self.format(record) + "\n").encode("utf-8", "replace"))
+        except OSError:
+            pass
+
 
 def server_log() -> logging.Logger:
     "The dashboard's logger, writing to the server's log."
     log = logging.getLogger("churn_nb.dashboard")
     if not any(isinstance(h, ServerLog) for h in log.handlers):
-        h = ServerLog(); h.setFormatter(logging.Formatter("[churn_nb.dashboard %(asctime)s %(levelname)s] %(message)s"))
-        log.addHandler(h); log.setLevel(logging.INFO); log.propagate = False
+        h = ServerLog()
+        h.setFormatter(logging.Formatter("[churn_nb.dashboard %(asctime)s %(levelname)s] %(message)s"))
+        log.addHandler(h)
+        log.setLevel(logging.INFO)
+        log.propagate = False
     return log
 
-def notice(text:str, kind:str="error") -> str:
+
+def notice(text: str, kind: str = "error") -> str:
     "HTML of a short message box (`kind`: error, info, ok); no text, no box."
     return f"<div class='cn-notice cn-{kind}'>{html.escape(text)}</div>" if text else ""
 
-def friendly(action:str,          # what the user tried, completing "Could not …"
-             box:W.HTML,          # where the message goes
-             fix:str|None=None):  # the fix to suggest when the error has none
+
+def friendly(
+    action: str,  # what the user tried, completing "Could not …"
+    box: W.HTML,  # where the message goes
+    fix: str | None = None,
+):  # the fix to suggest when the error has none
     "Decorator for callbacks and page builders: clear `box`; on an error show a one-line message in it, log the traceback, return None."
+
     def deco(fn):
         @functools.wraps(fn)
         def run(*args, **kw):
@@ -82,72 +99,105 @@ def friendly(action:str,          # what the user tried, completing "Could not �
             except Exception as e:
                 server_log().error("could not %s\n%s", action, traceback.format_exc())
                 box.value = notice(friendly_message(action, e, fix))
+
         return run
+
     return deco
 
-def guarded(action:str, build, *args, fix:str|None=None, **kw) -> W.Widget:
+
+def guarded(action: str, build, *args, fix: str | None = None, **kw) -> W.Widget:
     "`build(*args, **kw)` — or, when it fails, a widget with a short message saying what could not be done."
     box = W.HTML()
     page = friendly(action, box, fix)(build)(*args, **kw)
     return page if page is not None else box
 
 # %% ../notebooks/12_dashboard.ipynb #18616d69
-def done(value=None, error:BaseException|None=None) -> Future:
+def done(value=None, error: BaseException | None = None) -> Future:
     "A finished Future holding `value`, or raising `error`."
     f = Future()
-    if error is not None: f.set_exception(error)
-    else: f.set_result(value)
+    if error is not None:
+        f.set_exception(error)
+    else:
+        f.set_result(value)
     return f
 
-def in_background(fn, *args, name:str="churn-nb-dashboard") -> Future:
+
+def in_background(fn, *args, name: str = "churn-nb-dashboard") -> Future:
     "Run `fn(*args)` in a daemon thread; its result (or error) arrives in the returned Future."
     f = Future()
+
     def run():
-        try: f.set_result(fn(*args))
-        except BaseException as e: f.set_exception(e)
+        try:
+            f.set_result(fn(*args))
+        except BaseException as e:
+            f.set_exception(e)
+
     threading.Thread(target=run, daemon=True, name=name).start()
     return f
 
 # %% ../notebooks/12_dashboard.ipynb #c801e4a5
-NEEDED = ("customer_id", "probability", "tier", "segment", "value", "revenue_at_risk", "strategy", "top_reasons",
-          "top_offers", "top_offer", "top_offer_value")
-MART_FIELDS = {*NEEDED, "segment_id", "model_version", "scored_at", "churned", "run_id", "base"}   # not customers' own
-AT_RISK_LABEL = {"money": "Revenue at risk", "customers": "Customers at risk"}   # = segment.VALUE_UNITS, capitalised
+NEEDED = (
+    "customer_id",
+    "probability",
+    "tier",
+    "segment",
+    "value",
+    "revenue_at_risk",
+    "strategy",
+    "top_reasons",
+    "top_offers",
+    "top_offer",
+    "top_offer_value",
+)
+MART_FIELDS = {*NEEDED, "segment_id", "model_version", "scored_at", "churned", "run_id", "base"}  # not customers' own
+AT_RISK_LABEL = {"money": "Revenue at risk", "customers": "Customers at risk"}  # = segment.VALUE_UNITS, capitalised
 
-def run_folder(run_id:str) -> Path:
+
+def run_folder(run_id: str) -> Path:
     "The marts folder of run `run_id` (= `store.run_dir`)."
-    return config.marts_dir()/"runs"/str(run_id)
+    return config.marts_dir() / "runs" / str(run_id)
+
 
 def read_history() -> pd.DataFrame:
     "One line per published run, oldest first (= `store.history()`)."
-    f = config.marts_dir()/"history.parquet"
+    f = config.marts_dir() / "history.parquet"
     return pd.read_parquet(f).sort_values("published_at", ignore_index=True) if f.exists() else pd.DataFrame()
 
-def at_risk_label(summary:dict) -> str:
+
+def at_risk_label(summary: dict) -> str:
     "'Revenue at risk', or 'Customers at risk' for a run whose table has no value column."
     return AT_RISK_LABEL.get(summary.get("value_unit") or "money", AT_RISK_LABEL["money"])
 
 # %% ../notebooks/12_dashboard.ipynb #e5f2bb91
-def unreadable(f:Path, e:Exception) -> ValueError:
+def unreadable(f: Path, e: Exception) -> ValueError:
     "The error for a mart file that cannot be read: names the file and the fix."
     text = one_line(e)[0].replace(f"'{f}'", "").replace(f'"{f}"', "").replace(str(f), "")
     why = re.sub(r"\s+", " ", text).strip(" :")
-    try: f = f.relative_to(config.workspace())
-    except ValueError: pass
+    try:
+        f = f.relative_to(config.workspace())
+    except ValueError:
+        pass
     why = why[:120] + ("…" if len(why) > 120 else "")
-    return ValueError(f"{f}: cannot be read ({type(e).__name__}: {why}). "
-                      "Fix: publish the run again (churn-nb run scoring)")
+    return ValueError(
+        f"{f}: cannot be read ({type(e).__name__}: {why}). Fix: publish the run again (churn-nb run scoring)"
+    )
+
 
 def numbers_of(table) -> dict:
     "Column -> is it a number (not a boolean), of a DataFrame or a pyarrow schema."
     import pyarrow as pa
+
     if isinstance(table, pa.Schema):
         return {f.name: pa.types.is_integer(f.type) or pa.types.is_floating(f.type) for f in table}
     from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
     return {c: is_numeric_dtype(s) and not is_bool_dtype(s) for c, s in table.items()}
 
-def filter_columns(customers,                 # the customers mart: a DataFrame or its pyarrow schema
-                   summary:dict|None=None) -> dict:
+
+def filter_columns(
+    customers,  # the customers mart: a DataFrame or its pyarrow schema
+    summary: dict | None = None,
+) -> dict:
     "The risk list's filters: the run's most important categorical and numeric column (by importance), else the first."
     summary, numbers = summary or {}, numbers_of(customers)
     given, own = summary.get("columns") or {}, [c for c in numbers if c not in MART_FIELDS]
@@ -162,56 +212,82 @@ def quoted(path) -> str:
     "`path` as a SQL string literal."
     return "'" + str(path).replace("'", "''") + "'"
 
-def ident(column:str) -> str:
+
+def ident(column: str) -> str:
     "`column` as a SQL identifier."
     return '"' + str(column).replace('"', '""') + '"'
 
-def duckdb_connection(threads:int|None=None,  # default: up to 2 (many kernels share the machine)
-                      memory_mb:int=256):     # DuckDB's working-memory cap
+
+def duckdb_connection(
+    threads: int | None = None,  # default: up to 2 (many kernels share the machine)
+    memory_mb: int = 256,
+):  # DuckDB's working-memory cap
     "An in-memory DuckDB connection for one kernel: a few threads, a small memory cap, no extension downloads."
     import duckdb
-    cfg = {"threads": threads or min(2, os.cpu_count() or 1), "memory_limit": f"{memory_mb}MB",
-           "autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+    cfg = {
+        "threads": threads or min(2, os.cpu_count() or 1),
+        "memory_limit": f"{memory_mb}MB",
+        "autoinstall_known_extensions": False,
+        "autoload_known_extensions": False,
+    }
     return duckdb.connect(config=cfg)
+
 
 class Marts:
     "One run's Parquet marts, queried with DuckDB when a page asks: filtered, sorted and paged in the query."
-    def __init__(self, run_id:str, folder:Path|None=None):   # the run's folder (default `run_folder(run_id)`)
+
+    def __init__(self, run_id: str, folder: Path | None = None):  # the run's folder (default `run_folder(run_id)`)
         self.run_id, self.folder = str(run_id), Path(folder) if folder else run_folder(run_id)
         self.lock, self._con = threading.Lock(), None
 
-    def file(self, name:str="customers") -> Path: return self.folder/f"{name}.parquet"
+    def file(self, name: str = "customers") -> Path:
+        return self.folder / f"{name}.parquet"
 
-    def meta(self, name:str="customers") -> tuple:
+    def meta(self, name: str = "customers") -> tuple:
         "(pyarrow schema, rows) of mart `name`, from its footer."
         import pyarrow as pa, pyarrow.parquet as pq
-        try: m = pq.read_metadata(self.file(name))
-        except (OSError, pa.ArrowException) as e: raise unreadable(self.file(name), e) from e
+
+        try:
+            m = pq.read_metadata(self.file(name))
+        except (OSError, pa.ArrowException) as e:
+            raise unreadable(self.file(name), e) from e
         return m.schema.to_arrow_schema(), m.num_rows
 
-    def query(self, sql:str, params:list|None=None, name:str="customers") -> pd.DataFrame:
+    def query(self, sql: str, params: list | None = None, name: str = "customers") -> pd.DataFrame:
         "The rows of `sql`, where `{src}` is mart `name` with its `file_row_number`."
         import duckdb
+
         f = self.file(name)
         sql = sql.replace("{src}", f"read_parquet({quoted(f)}, file_row_number=true)")
         with self.lock:
             self._con = self._con or duckdb_connection()
-            try: t = self._con.sql(sql, params=params or []).to_arrow_table()
-            except duckdb.Error as e: raise unreadable(f, e) from e
+            try:
+                t = self._con.sql(sql, params=params or []).to_arrow_table()
+            except duckdb.Error as e:
+                raise unreadable(f, e) from e
         return t.to_pandas()
 
 # %% ../notebooks/12_dashboard.ipynb #e2a8d928
 class DashboardData:
     "The latest run as the pages read it: summary, history, the marts' footer and queries; champion on first use."
-    def __init__(self, summary:dict, marts:Marts, history:pd.DataFrame|None=None,
-                 champion:Future|None=None,        # a `registry.Champion`; default: loaded on first use
-                 info:Future|None=None,            # `model_info(champion)`; default: read after the champion
-                 champion_uri:str|None=None):      # where the champion comes from (polled for a new version)
+
+    def __init__(
+        self,
+        summary: dict,
+        marts: Marts,
+        history: pd.DataFrame | None = None,
+        champion: Future | None = None,  # a `registry.Champion`; default: loaded on first use
+        info: Future | None = None,  # `model_info(champion)`; default: read after the champion
+        champion_uri: str | None = None,
+    ):  # where the champion comes from (polled for a new version)
         schema, self.n = marts.meta()
         missing = [c for c in NEEDED if c not in schema.names]
         lacks = f"run {summary.get('run_id')}: the customers mart lacks column(s) {', '.join(missing)}"
-        if missing: raise ValueError(f"{lacks}. "
-                                     "Fix: publish the run again with this version of churn_nb (churn-nb run scoring)")
+        if missing:
+            raise ValueError(
+                f"{lacks}. Fix: publish the run again with this version of churn_nb (churn-nb run scoring)"
+            )
         self.summary, self.run_id, self.marts, self.schema = summary, str(summary.get("run_id")), marts, schema
         self.history = history if history is not None else pd.DataFrame()
         self.filters, self.at_risk = filter_columns(schema, summary), at_risk_label(summary)
@@ -220,15 +296,16 @@ class DashboardData:
         self._champion, self._info, self.champion_uri = champion, info, champion_uri
 
     @property
-    def columns(self) -> list: return self.schema.names
+    def columns(self) -> list:
+        return self.schema.names
 
-    def query(self, sql:str, params:list|None=None, name:str="customers") -> pd.DataFrame:
+    def query(self, sql: str, params: list | None = None, name: str = "customers") -> pd.DataFrame:
         "`Marts.query` on this run."
         return self.marts.query(sql, params, name)
 
 # %% ../notebooks/12_dashboard.ipynb #00aeeb47
 @patch(as_prop=True)
-def champion(self:DashboardData) -> Future:
+def champion(self: DashboardData) -> Future:
     "The champion (a Future), loading in the background from the first use on."
     with self.lock:
         if self._champion is None:
@@ -237,8 +314,9 @@ def champion(self:DashboardData) -> Future:
             self._champion = in_background(warm_champion, self, uri) if uri else done(error=no)
         return self._champion
 
+
 @patch(as_prop=True)
-def info(self:DashboardData) -> Future:
+def info(self: DashboardData) -> Future:
     "The champion's record (a Future), read after the champion."
     with self.lock:
         if self._info is None:
@@ -247,54 +325,72 @@ def info(self:DashboardData) -> Future:
             self._info = in_background(lambda: model_info(champ.result())) if self.champion_uri else done(error=no)
         return self._info
 
-@patch
-def forget_champion(self:DashboardData):
-    "Drop the champion and its record: the next use loads them again."
-    with self.lock: self._champion = self._info = None
 
 @patch
-def champion_started(self:DashboardData) -> bool:
+def forget_champion(self: DashboardData):
+    "Drop the champion and its record: the next use loads them again."
+    with self.lock:
+        self._champion = self._info = None
+
+
+@patch
+def champion_started(self: DashboardData) -> bool:
     "Whether a page has asked for the champion."
     return self._champion is not None
 
 # %% ../notebooks/12_dashboard.ipynb #fd4f73c7
-def is_float(schema, column:str) -> bool:
+def is_float(schema, column: str) -> bool:
     "Whether `column` of pyarrow `schema` holds floating-point numbers (which can be NaN)."
     import pyarrow as pa
+
     return pa.types.is_floating(schema.field(column).type)
 
-@patch
-def text_sql(self:DashboardData, column:str) -> str:
-    "`column` as text in SQL (as it is, when the mart stores text)."
-    import pyarrow as pa
-    t = self.schema.field(column).type
-    q = ident(column)
-    if pa.types.is_string(t) or pa.types.is_large_string(t): return q
-    if pa.types.is_boolean(t): return f"(CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END)"   # as Python
-    return f"CAST({q} AS VARCHAR)"
 
 @patch
-def missing_sql(self:DashboardData, column:str) -> str:
+def text_sql(self: DashboardData, column: str) -> str:
+    "`column` as text in SQL (as it is, when the mart stores text)."
+    import pyarrow as pa
+
+    t = self.schema.field(column).type
+    q = ident(column)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return q
+    if pa.types.is_boolean(t):
+        return f"(CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END)"  # as Python
+    return f"CAST({q} AS VARCHAR)"
+
+
+@patch
+def missing_sql(self: DashboardData, column: str) -> str:
     "SQL that is true where `column` is missing (NULL, or NaN for floats)."
     q = ident(column)
     return f"({q} IS NULL OR isnan({q}))" if is_float(self.schema, column) else f"({q} IS NULL)"
 
+
 @patch
-def order_sql(self:DashboardData, column:str, descending:bool=True) -> str:
+def order_sql(self: DashboardData, column: str, descending: bool = True) -> str:
     "ORDER BY terms: `column` with missing values last, ties in the file's order."
     return f"{self.missing_sql(column)}, {ident(column)} {'DESC' if descending else 'ASC'}, file_row_number"
 
 # %% ../notebooks/12_dashboard.ipynb #d88d6692
 @patch
-def where(self:DashboardData, tiers=None, segment:str|None=None,
-          category:str|None=None,       # a level of the categorical filter column (`filters["category"]`)
-          number:tuple|None=None) -> tuple:  # (low, high) of the numeric filter column (missing: outside)
+def where(
+    self: DashboardData,
+    tiers=None,
+    segment: str | None = None,
+    category: str | None = None,  # a level of the categorical filter column (`filters["category"]`)
+    number: tuple | None = None,
+) -> tuple:  # (low, high) of the numeric filter column (missing: outside)
     "(SQL condition, parameters) of the customers matching the filters (None or empty: any)."
     conds, params = ["TRUE"], []
-    chosen = (("tier", tiers), ("segment", [segment] if segment else None),
-              (self.filters["category"], [category] if category else None))
+    chosen = (
+        ("tier", tiers),
+        ("segment", [segment] if segment else None),
+        (self.filters["category"], [category] if category else None),
+    )
     for column, values in chosen:
-        if not values or column is None: continue
+        if not values or column is None:
+            continue
         conds.append(f"{self.text_sql(column)} IN ({', '.join('?' * len(values))})")
         params += [str(v) for v in values]
     if number is not None and self.filters["number"]:
@@ -302,46 +398,64 @@ def where(self:DashboardData, tiers=None, segment:str|None=None,
         params += [float(number[0]), float(number[1])]
     return " AND ".join(conds), params
 
+
 @patch
-def ranked(self:DashboardData, where:tuple|None=None, column:str="revenue_at_risk", descending:bool=True,
-           limit:int=50, columns:list|None=None) -> pd.DataFrame:
+def ranked(
+    self: DashboardData,
+    where: tuple | None = None,
+    column: str = "revenue_at_risk",
+    descending: bool = True,
+    limit: int = 50,
+    columns: list | None = None,
+) -> pd.DataFrame:
     "The first `limit` customers matching `where`, sorted by `column` (only those rows are read; `columns`: all)."
     sql, params = where or self.where()
     cols = ", ".join(ident(c) for c in columns) if columns else "* EXCLUDE (file_row_number)"
     order = self.order_sql(column, descending)
     return self.query(f"SELECT {cols} FROM {{src}} WHERE {sql} ORDER BY {order} LIMIT {int(limit)}", params)
 
+
 @patch
-def matching(self:DashboardData, where:tuple|None=None) -> tuple:
+def matching(self: DashboardData, where: tuple | None = None) -> tuple:
     "(customers, their revenue at risk) matching `where`."
     sql, params = where or self.where()
-    r = self.query("SELECT count(*) AS n, sum(revenue_at_risk) FILTER (WHERE NOT isnan(revenue_at_risk)) AS s "
-                   f"FROM {{src}} WHERE {sql}", params)
+    r = self.query(
+        "SELECT count(*) AS n, sum(revenue_at_risk) FILTER (WHERE NOT isnan(revenue_at_risk)) AS s "
+        f"FROM {{src}} WHERE {sql}",
+        params,
+    )
     return int(r.n[0]), float(r.s.fillna(0)[0])
 
 # %% ../notebooks/12_dashboard.ipynb #8fbb7e69
 @patch
-def examples(self:DashboardData, k:int=3) -> list:
+def examples(self: DashboardData, k: int = 3) -> list:
     "A few customer ids to show as examples: those with the most revenue at risk."
     if self._examples is None or len(self._examples) < k:
         self._examples = self.ranked(limit=max(k, 3), columns=["customer_id"]).customer_id.astype(str).tolist()
     return self._examples[:k]
 
-@patch
-def customer(self:DashboardData, customer_id) -> dict:
-    "One customer's row of the mart, as a dict (LookupError naming the fix when it is not in this run)."
-    cid = str(customer_id if customer_id is not None else "").strip()
-    if not cid: raise LookupError(f"no customer id given. Fix: type a customer id, e.g. {', '.join(self.examples())}")
-    sql = f"SELECT * EXCLUDE (file_row_number) FROM {{src}} WHERE {self.text_sql('customer_id')} = ? LIMIT 1"
-    rows = self.query(sql, [cid]) if len(cid) <= 200 else []
-    if len(rows): return rows.iloc[0].to_dict()
-    raise LookupError(f"no customer {cid[:60]!r} in the latest scoring run ({self.n:,} customers). "
-                      f"Fix: check the id; ids look like {', '.join(self.examples())}")
 
 @patch
-def levels(self:DashboardData, column:str|None) -> list:
+def customer(self: DashboardData, customer_id) -> dict:
+    "One customer's row of the mart, as a dict (LookupError naming the fix when it is not in this run)."
+    cid = str(customer_id if customer_id is not None else "").strip()
+    if not cid:
+        raise LookupError(f"no customer id given. Fix: type a customer id, e.g. {', '.join(self.examples())}")
+    sql = f"SELECT * EXCLUDE (file_row_number) FROM {{src}} WHERE {self.text_sql('customer_id')} = ? LIMIT 1"
+    rows = self.query(sql, [cid]) if len(cid) <= 200 else []
+    if len(rows):
+        return rows.iloc[0].to_dict()
+    raise LookupError(
+        f"no customer {cid[:60]!r} in the latest scoring run ({self.n:,} customers). "
+        f"Fix: check the id; ids look like {', '.join(self.examples())}"
+    )
+
+
+@patch
+def levels(self: DashboardData, column: str | None) -> list:
     "The values of text column `column` (TIERS order for tier; none for no column), read once."
-    if column is None: return []
+    if column is None:
+        return []
     if column not in self._levels:
         q = self.text_sql(column)
         found = self.query(f"SELECT DISTINCT {q} AS v FROM {{src}} WHERE {q} IS NOT NULL").v
@@ -351,86 +465,112 @@ def levels(self:DashboardData, column:str|None) -> list:
 
 # %% ../notebooks/12_dashboard.ipynb #c01c3558
 @patch
-def head(self:DashboardData, n:int=1, columns:list|None=None) -> pd.DataFrame:
+def head(self: DashboardData, n: int = 1, columns: list | None = None) -> pd.DataFrame:
     "The mart's first `n` customers (`columns`: all)."
     cols = ", ".join(ident(c) for c in columns) if columns else "* EXCLUDE (file_row_number)"
     return self.query(f"SELECT {cols} FROM {{src}} WHERE file_row_number < ? ORDER BY file_row_number", [int(n)])
 
-@patch
-def number_range(self:DashboardData, column:str) -> tuple:
-    "(lowest, highest, all whole numbers?) of number column `column`, missing values left out ((0, 0, True) for none)."
-    q, ok = ident(column), f"NOT {self.missing_sql(column)}"
-    r = self.query(f"SELECT min({q}) AS lo, max({q}) AS hi, bool_and({q} = round({q})) AS whole "
-                   f"FROM {{src}} WHERE {ok}")
-    if pd.isna(r.lo[0]): return 0.0, 0.0, True
-    return float(r.lo[0]), float(r.hi[0]), bool(r.whole[0])
 
 @patch
-def whole_numbers(self:DashboardData, columns:list, n:int=100_000) -> dict:
+def number_range(self: DashboardData, column: str) -> tuple:
+    "(lowest, highest, all whole numbers?) of number column `column`, missing values left out ((0, 0, True) for none)."
+    q, ok = ident(column), f"NOT {self.missing_sql(column)}"
+    r = self.query(
+        f"SELECT min({q}) AS lo, max({q}) AS hi, bool_and({q} = round({q})) AS whole FROM {{src}} WHERE {ok}"
+    )
+    if pd.isna(r.lo[0]):
+        return 0.0, 0.0, True
+    return float(r.lo[0]), float(r.hi[0]), bool(r.whole[0])
+
+
+@patch
+def whole_numbers(self: DashboardData, columns: list, n: int = 100_000) -> dict:
     "Column -> whether its values are whole numbers, on the first `n` customers (True for no values)."
-    if not columns: return {}
-    terms = ", ".join(f"bool_and({ident(c)} = round({ident(c)})) FILTER (WHERE NOT {self.missing_sql(c)}) AS c{i}"
-                      for i, c in enumerate(columns))
+    if not columns:
+        return {}
+    terms = ", ".join(
+        f"bool_and({ident(c)} = round({ident(c)})) FILTER (WHERE NOT {self.missing_sql(c)}) AS c{i}"
+        for i, c in enumerate(columns)
+    )
     r = self.query(f"SELECT {terms} FROM {{src}} WHERE file_row_number < ?", [int(n)])
     return {c: bool(r[f"c{i}"][0]) if pd.notna(r[f"c{i}"][0]) else True for i, c in enumerate(columns)}
 
+
 @patch
-def typical(self:DashboardData, numbers:list, texts:list, n:int=100_000) -> dict:
+def typical(self: DashboardData, numbers: list, texts: list, n: int = 100_000) -> dict:
     "Median of each of `numbers`, most common value of each of `texts` (ties: the first in order), first `n` customers."
     first = f"file_row_number < {int(n)}"
     out = {}
     if numbers:
-        terms = ", ".join(f"median({ident(c)}) FILTER (WHERE NOT {self.missing_sql(c)}) AS c{i}"
-                          for i, c in enumerate(numbers))
+        terms = ", ".join(
+            f"median({ident(c)}) FILTER (WHERE NOT {self.missing_sql(c)}) AS c{i}" for i, c in enumerate(numbers)
+        )
         r = self.query(f"SELECT {terms} FROM {{src}} WHERE {first}")
         out.update({c: float(r[f"c{i}"][0]) if pd.notna(r[f"c{i}"][0]) else np.nan for i, c in enumerate(numbers)})
     for c in texts:
         q = self.text_sql(c)
-        r = self.query(f"SELECT {q} AS v, count(*) AS k FROM {{src}} WHERE {first} AND {q} IS NOT NULL "
-                       "GROUP BY v ORDER BY k DESC, v LIMIT 1")
+        r = self.query(
+            f"SELECT {q} AS v, count(*) AS k FROM {{src}} WHERE {first} AND {q} IS NOT NULL "
+            "GROUP BY v ORDER BY k DESC, v LIMIT 1"
+        )
         out[c] = str(r.v[0]) if len(r) else None
     return out
 
 # %% ../notebooks/12_dashboard.ipynb #64066e79
-def contribution_of(data:DashboardData, customer_id) -> tuple:
+def contribution_of(data: DashboardData, customer_id) -> tuple:
     "(base, Series feature -> contribution) of customer `customer_id`, read from the contributions mart."
     cid = str(customer_id)
     sql = "SELECT * EXCLUDE (file_row_number) FROM {src} WHERE CAST(customer_id AS VARCHAR) = ? LIMIT 1"
     r = data.query(sql, [cid], name="contributions")
-    if not len(r): raise LookupError(f"customer {cid[:60]!r} has no contributions in run {data.run_id}. "
-                                     "Fix: publish the run again (churn-nb run scoring)")
+    if not len(r):
+        raise LookupError(
+            f"customer {cid[:60]!r} has no contributions in run {data.run_id}. "
+            "Fix: publish the run again (churn-nb run scoring)"
+        )
     names = [n for n in r.columns if n not in ("customer_id", "base")]
     return float(r.base[0]), r.iloc[0][names].astype(float)
 
 # %% ../notebooks/12_dashboard.ipynb #83c31627
-def whatif_frame(values:dict, spec) -> pd.DataFrame:
+def whatif_frame(values: dict, spec) -> pd.DataFrame:
     "One typed row from what-if `values`: numbers (dates: days before the reference) in range, levels known."
     from churn_nb.data import features_frame
+
     row, dates = {}, getattr(spec, "dates", None) or {}
     for c in spec.features:
         v = values.get(c)
         if c in spec.numeric or c in dates:
-            try: x = float(v)
-            except (TypeError, ValueError): raise ValueError(f"{c}: {str(v)[:40]!r} is not a number. Fix: move the slider") from None
+            try:
+                x = float(v)
+            except (TypeError, ValueError):
+                raise ValueError(f"{c}: {str(v)[:40]!r} is not a number. Fix: move the slider") from None
             lo, hi = spec.ranges.get(c, [-np.inf, np.inf])
-            if not (math.isfinite(x) and lo <= x <= hi): raise ValueError(f"{c}: {x:g} is outside the range the model knows ({lo:g}–{hi:g}). Fix: choose a value in that range")
-            row[c] = (pd.Timestamp(dates[c]) - pd.Timedelta(days=x)).isoformat() if c in dates else x   # a date: its day
+            if not (math.isfinite(x) and lo <= x <= hi):
+                raise ValueError(
+                    f"{c}: {x:g} is outside the range the model knows ({lo:g}–{hi:g}). Fix: choose a value in that range"
+                )
+            row[c] = (pd.Timestamp(dates[c]) - pd.Timedelta(days=x)).isoformat() if c in dates else x  # a date: its day
         else:
             levels = spec.levels.get(c)
-            if levels and str(v) not in levels: raise ValueError(f"{c}: {str(v)[:40]!r} is not one of its values ({', '.join(levels[:6])}…). Fix: pick one from the list")
+            if levels and str(v) not in levels:
+                raise ValueError(
+                    f"{c}: {str(v)[:40]!r} is not one of its values ({', '.join(levels[:6])}…). Fix: pick one from the list"
+                )
             row[c] = None if v is None else str(v)[:200]
     return features_frame(pd.DataFrame([row]), spec, "what-if")
 
 
 NO_CHAMPION_FIX = "check that a champion is registered (churn-nb run train), then reload the page"
 
-def warm_champion(data:DashboardData, uri:str|None=None):
+
+def warm_champion(data: DashboardData, uri: str | None = None):
     "The registered champion (`CHAMPION_URI` by default), warmed up on the run's first customer."
     t0 = time.perf_counter()
     from churn_nb import registry
     from churn_nb.data import features_frame
+
     champ = registry.load_champion(uri or CHAMPION_URI)
-    if data.n: champ.explainer.explain(features_frame(data.head(1), champ.spec, "warm-up"))
+    if data.n:
+        champ.explainer.explain(features_frame(data.head(1), champ.spec, "warm-up"))
     took = time.perf_counter() - t0
     server_log().info("loaded champion version %s and explained one customer in %.2f s", champ.version, took)
     return champ
@@ -438,41 +578,50 @@ def warm_champion(data:DashboardData, uri:str|None=None):
 # %% ../notebooks/12_dashboard.ipynb #6a733385
 CHARTS = {"roc.png": "ROC curve", "pr.png": "Precision–recall", "lift.png": "Lift", "calibration.png": "Calibration"}
 
+
 def model_info(champ) -> dict:
     "What the Model page shows: the champion's record (`registry.champion_record`), its evaluation charts (PNG bytes) and leaderboards."
     import tempfile
     from churn_nb.registry import champion_record
     from churn_nb.tracking import ensure_store
+
     info = champion_record(champ) | {"charts": {}, "leaderboards": {}}
     client, run_id = ensure_store(), champ.run_id
     listed = {a.path for d in ("", "plots", "automl") for a in client.list_artifacts(run_id, d or None)}
     with tempfile.TemporaryDirectory() as tmp:
         for f in CHARTS:
-            if f"plots/{f}" in listed: info["charts"][f] = Path(client.download_artifacts(run_id, f"plots/{f}", tmp)).read_bytes()
+            if f"plots/{f}" in listed:
+                info["charts"][f] = Path(client.download_artifacts(run_id, f"plots/{f}", tmp)).read_bytes()
         for title, f in (("Candidates", "leaderboard.csv"), ("H2O AutoML", "automl/leaderboard.csv")):
-            if f in listed: info["leaderboards"][title] = pd.read_csv(client.download_artifacts(run_id, f, tmp))
+            if f in listed:
+                info["leaderboards"][title] = pd.read_csv(client.download_artifacts(run_id, f, tmp))
     return info
 
-def importance(data:DashboardData) -> pd.DataFrame:
+
+def importance(data: DashboardData) -> pd.DataFrame:
     "What drives churn risk, as the scoring run published it: feature, mean |contribution| (points), largest first."
     imp = pd.DataFrame(data.summary.get("importance") or [], columns=["feature", "mean_abs_points"])
     fix = "Fix: publish the run again with this version of churn_nb (churn-nb run scoring)"
-    if not len(imp): raise LookupError(f"run {data.run_id} published no global importance. {fix}")
+    if not len(imp):
+        raise LookupError(f"run {data.run_id} published no global importance. {fix}")
     return imp.sort_values("mean_abs_points", ascending=False, ignore_index=True)
 
 # %% ../notebooks/12_dashboard.ipynb #18f3fee3
-def load_data(champion:bool=True) -> DashboardData|None:
+def load_data(champion: bool = True) -> DashboardData | None:
     "The latest scoring run of the workspace (None before the first): summary, history, the marts' footer; no rows."
     from churn_nb import store
+
     run_id, t0 = store.latest_run(), time.perf_counter()
-    if run_id is None: return None
+    if run_id is None:
+        return None
     marts = Marts(run_id)
-    summary = json.loads((marts.folder/"summary.json").read_text())
+    summary = json.loads((marts.folder / "summary.json").read_text())
     data = DashboardData(summary, marts, read_history(), champion_uri=CHAMPION_URI if champion else None)
     server_log().info("read run %s: %d customers in %.2f s", run_id, data.n, time.perf_counter() - t0)
     return data
 
-def reload_champion(data:DashboardData):
+
+def reload_champion(data: DashboardData):
     "Load the champion (and then its record) again, in the background."
     data.forget_champion()
     data.champion, data.info
@@ -482,122 +631,229 @@ RED, AMBER, GREEN, BLUE, GREY = "#c0392b", "#e6a23c", "#3c9a5f", "#30638e", "#8a
 TIER_COLOURS = {"High": RED, "Medium": AMBER, "Low": GREEN}
 _e = lambda s: html.escape(str(s), quote=True)
 
-def pct(p:float, digits:int=1) -> str: return "–" if p is None or not np.isfinite(p) else f"{100 * p:.{digits}f}%"
-def num(x:float) -> str: return "–" if x is None or not np.isfinite(x) else f"{x:,.0f}"
 
-def svg_gauge(p:float, medium:float, high:float, label:str="churn risk", size:int=240) -> str:
+def pct(p: float, digits: int = 1) -> str:
+    return "–" if p is None or not np.isfinite(p) else f"{100 * p:.{digits}f}%"
+
+
+def num(x: float) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{x:,.0f}"
+
+
+def svg_gauge(p: float, medium: float, high: float, label: str = "churn risk", size: int = 240) -> str:
     "A half-circle gauge of probability `p`, coloured Low / Medium / High at the tier thresholds."
-    w, h = size, int(size * 0.78); cx, cy, r = w / 2, size * 0.5, w / 2 - 18
+    w, h = size, int(size * 0.78)
+    cx, cy, r = w / 2, size * 0.5, w / 2 - 18
     pt = lambda q, rr: (cx + rr * math.cos(math.pi * (1 - q)), cy - rr * math.sin(math.pi * (1 - q)))
     arcs = ""
     for a, b, colour in ((0, medium, GREEN), (medium, high, AMBER), (high, 1, RED)):
-        if b > a: (x0, y0), (x1, y1) = pt(a, r), pt(b, r); arcs += f"<path d='M{x0:.1f},{y0:.1f} A{r:.1f},{r:.1f} 0 0 1 {x1:.1f},{y1:.1f}' stroke='{colour}' stroke-width='16' fill='none'/>"
+        if b > a:
+            (x0, y0), (x1, y1) = pt(a, r), pt(b, r)
+            arcs += f"<path d='M{x0:.1f},{y0:.1f} A{r:.1f},{r:.1f} 0 0 1 {x1:.1f},{y1:.1f}' stroke='{colour}' stroke-width='16' fill='none'/>"
     nx, ny = pt(min(max(p, 0), 1), r - 8)
-    return (f"<svg class='cn-gauge' width='{w}' height='{h}' viewBox='0 0 {w} {h}' role='img'><title>{_e(label)}: {pct(p)}</title>{arcs}"
-            f"<line x1='{cx}' y1='{cy}' x2='{nx:.1f}' y2='{ny:.1f}' stroke='#222' stroke-width='3'/><circle cx='{cx}' cy='{cy}' r='5' fill='#222'/>"
-            f"<text x='{cx}' y='{cy + 30:.0f}' text-anchor='middle' font-size='24' font-weight='600'>{pct(p)}</text>"
-            f"<text x='{cx}' y='{cy + 48:.0f}' text-anchor='middle' font-size='12' fill='#555'>{_e(label)}</text></svg>")
+    return (
+        f"<svg class='cn-gauge' width='{w}' height='{h}' viewBox='0 0 {w} {h}' role='img'><title>{_e(label)}: {pct(p)}</title>{arcs}"
+        f"<line x1='{cx}' y1='{cy}' x2='{nx:.1f}' y2='{ny:.1f}' stroke='#222' stroke-width='3'/><circle cx='{cx}' cy='{cy}' r='5' fill='#222'/>"
+        f"<text x='{cx}' y='{cy + 30:.0f}' text-anchor='middle' font-size='24' font-weight='600'>{pct(p)}</text>"
+        f"<text x='{cx}' y='{cy + 48:.0f}' text-anchor='middle' font-size='12' fill='#555'>{_e(label)}</text></svg>"
+    )
 
-def svg_bars(labels:list, values:list, fmt=pct, colours=None, width:int=380, label_width:int=150, vmax:float|None=None, title:str="") -> str:
+
+def svg_bars(
+    labels: list,
+    values: list,
+    fmt=pct,
+    colours=None,
+    width: int = 380,
+    label_width: int = 150,
+    vmax: float | None = None,
+    title: str = "",
+) -> str:
     "Horizontal bars with their labels and values."
-    vmax = vmax or max([abs(v) for v in values if np.isfinite(v)] + [1e-12]); bar_w, h = width - label_width - 70, 22
-    rows = "".join(f"<text x='{label_width - 6}' y='{i * h + 15}' text-anchor='end' font-size='12'>{_e(l)}</text>"
-                   f"<rect x='{label_width}' y='{i * h + 4}' width='{max(bar_w * abs(v) / vmax, 1):.1f}' height='14' fill='{(colours or [BLUE] * len(values))[i]}'/>"
-                   f"<text x='{label_width + max(bar_w * abs(v) / vmax, 1) + 5:.1f}' y='{i * h + 15}' font-size='12'>{_e(fmt(v))}</text>" for i, (l, v) in enumerate(zip(labels, values)))
+    vmax = vmax or max([abs(v) for v in values if np.isfinite(v)] + [1e-12])
+    bar_w, h = width - label_width - 70, 22
+    rows = "".join(
+        f"<text x='{label_width - 6}' y='{i * h + 15}' text-anchor='end' font-size='12'>{_e(l)}</text>"
+        f"<rect x='{label_width}' y='{i * h + 4}' width='{max(bar_w * abs(v) / vmax, 1):.1f}' height='14' fill='{(colours or [BLUE] * len(values))[i]}'/>"
+        f"<text x='{label_width + max(bar_w * abs(v) / vmax, 1) + 5:.1f}' y='{i * h + 15}' font-size='12'>{_e(fmt(v))}</text>"
+        for i, (l, v) in enumerate(zip(labels, values))
+    )
     return f"<svg class='cn-bars' width='{width}' height='{len(values) * h + 4}' role='img'><title>{_e(title)}</title>{rows}</svg>"
 
-def svg_confidence(p:float, width:int=360) -> str:
+
+def svg_confidence(p: float, width: int = 360) -> str:
     "How sure the model is: churn and stay probabilities as two bars."
-    return svg_bars(["Churn", "Stay"], [p, 1 - p], colours=[RED, GREEN], width=width, label_width=60, vmax=1, title=f"churn {pct(p)} vs stay {pct(1 - p)}")
+    return svg_bars(
+        ["Churn", "Stay"],
+        [p, 1 - p],
+        colours=[RED, GREEN],
+        width=width,
+        label_width=60,
+        vmax=1,
+        title=f"churn {pct(p)} vs stay {pct(1 - p)}",
+    )
 
 # %% ../notebooks/12_dashboard.ipynb #efe7f0a5
-def svg_waterfall(base:float, points:pd.Series, probability:float, labels:dict|None=None, top:int=8, width:int=560) -> str:
+def svg_waterfall(
+    base: float, points: pd.Series, probability: float, labels: dict | None = None, top: int = 8, width: int = 560
+) -> str:
     "A horizontal waterfall from the average customer (`base`) through the largest contributions (the rest summed) to this customer's `probability`."
     s = points.reindex(points.abs().sort_values(ascending=False).index)
     steps = [((labels or {}).get(k, k), float(v)) for k, v in s.head(top).items()]
-    if len(s) > top: steps.append((f"{len(s) - top} other columns", float(s.iloc[top:].sum())))
-    ends = base + np.cumsum([v for _, v in steps]); lo, hi = min(0.0, ends.min()), max(1e-9, ends.max(), base, probability)
+    if len(s) > top:
+        steps.append((f"{len(s) - top} other columns", float(s.iloc[top:].sum())))
+    ends = base + np.cumsum([v for _, v in steps])
+    lo, hi = min(0.0, ends.min()), max(1e-9, ends.max(), base, probability)
     lw, bw, h = 230, width - 230 - 80, 22
     x = lambda q: lw + bw * (q - lo) / (hi - lo)
-    rows = [("Average customer", lo, base, GREY, pct(base)), *[(l, e - v, e, RED if v > 0 else GREEN, ("+" if v > 0 else "−") + f"{abs(100 * v):.1f} pts") for (l, v), e in zip(steps, ends)],
-            ("This customer", lo, probability, BLUE, pct(probability))]
-    body = "".join(f"<text x='{lw - 6}' y='{i * h + 15}' text-anchor='end' font-size='12'>{_e(str(l)[:34])}</text>"
-                   f"<rect x='{x(min(a, b)):.1f}' y='{i * h + 4}' width='{max(abs(x(b) - x(a)), 1):.1f}' height='14' fill='{col}'/>"
-                   f"<text x='{x(max(a, b)) + 5:.1f}' y='{i * h + 15}' font-size='12'>{_e(t)}</text>" for i, (l, a, b, col, t) in enumerate(rows))
+    rows = [
+        ("Average customer", lo, base, GREY, pct(base)),
+        *[
+            (l, e - v, e, RED if v > 0 else GREEN, ("+" if v > 0 else "−") + f"{abs(100 * v):.1f} pts")
+            for (l, v), e in zip(steps, ends)
+        ],
+        ("This customer", lo, probability, BLUE, pct(probability)),
+    ]
+    body = "".join(
+        f"<text x='{lw - 6}' y='{i * h + 15}' text-anchor='end' font-size='12'>{_e(str(l)[:34])}</text>"
+        f"<rect x='{x(min(a, b)):.1f}' y='{i * h + 4}' width='{max(abs(x(b) - x(a)), 1):.1f}' height='14' fill='{col}'/>"
+        f"<text x='{x(max(a, b)) + 5:.1f}' y='{i * h + 15}' font-size='12'>{_e(t)}</text>"
+        for i, (l, a, b, col, t) in enumerate(rows)
+    )
     return f"<svg class='cn-waterfall' width='{width}' height='{len(rows) * h + 6}' role='img'><title>from the average customer to this one</title>{body}</svg>"
 
-def svg_trend(labels:list, values:list, title:str, fmt=num, width:int=300, height:int=130) -> str:
+
+def svg_trend(labels: list, values: list, title: str, fmt=num, width: int = 300, height: int = 130) -> str:
     "A small line chart of `values` across runs (`labels` under the first and last point)."
-    v = np.asarray(values, float); n = len(v); lo, hi = np.nanmin(v), np.nanmax(v); hi = hi if hi > lo else lo + 1
-    px = lambda i: 30 + (width - 60) * (i / max(n - 1, 1)); py = lambda y: 28 + (height - 58) * (1 - (y - lo) / (hi - lo))
+    v = np.asarray(values, float)
+    n = len(v)
+    lo, hi = np.nanmin(v), np.nanmax(v)
+    hi = hi if hi > lo else lo + 1
+    px = lambda i: 30 + (width - 60) * (i / max(n - 1, 1))
+    py = lambda y: 28 + (height - 58) * (1 - (y - lo) / (hi - lo))
     pts = " ".join(f"{px(i):.1f},{py(y):.1f}" for i, y in enumerate(v))
-    dots = "".join(f"<circle cx='{px(i):.1f}' cy='{py(y):.1f}' r='3' fill='{BLUE}'><title>{_e(labels[i])}: {_e(fmt(y))}</title></circle>" for i, y in enumerate(v))
-    return (f"<svg class='cn-trend' width='{width}' height='{height}' role='img'><text x='4' y='14' font-size='13' font-weight='600'>{_e(title)}</text>"
-            f"<polyline points='{pts}' fill='none' stroke='{BLUE}' stroke-width='2'/>{dots}"
-            f"<text x='{px(n - 1):.1f}' y='{py(v[-1]) - 7:.1f}' text-anchor='end' font-size='12'>{_e(fmt(v[-1]))}</text>"
-            f"<text x='30' y='{height - 6}' font-size='11' fill='#555'>{_e(labels[0])}</text><text x='{width - 30}' y='{height - 6}' text-anchor='end' font-size='11' fill='#555'>{_e(labels[-1])}</text></svg>")
+    dots = "".join(
+        f"<circle cx='{px(i):.1f}' cy='{py(y):.1f}' r='3' fill='{BLUE}'><title>{_e(labels[i])}: {_e(fmt(y))}</title></circle>"
+        for i, y in enumerate(v)
+    )
+    return (
+        f"<svg class='cn-trend' width='{width}' height='{height}' role='img'><text x='4' y='14' font-size='13' font-weight='600'>{_e(title)}</text>"
+        f"<polyline points='{pts}' fill='none' stroke='{BLUE}' stroke-width='2'/>{dots}"
+        f"<text x='{px(n - 1):.1f}' y='{py(v[-1]) - 7:.1f}' text-anchor='end' font-size='12'>{_e(fmt(v[-1]))}</text>"
+        f"<text x='30' y='{height - 6}' font-size='11' fill='#555'>{_e(labels[0])}</text><text x='{width - 30}' y='{height - 6}' text-anchor='end' font-size='11' fill='#555'>{_e(labels[-1])}</text></svg>"
+    )
 
 # %% ../notebooks/12_dashboard.ipynb #d3ac19c4
-def html_table(frame:pd.DataFrame, formats:dict|None=None, bars:dict|None=None, cls:str="cn-t") -> str:
+def html_table(frame: pd.DataFrame, formats: dict | None = None, bars: dict | None = None, cls: str = "cn-t") -> str:
     "`frame` as a compact HTML table: `formats` column -> function, `bars` column -> colour (an inline bar beside the number)."
     formats, bars = formats or {}, bars or {}
     vmax = {c: max(float(np.nanmax(np.abs(frame[c].to_numpy(dtype=float)))), 1e-12) if len(frame) else 1 for c in bars}
     head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
+
     def cell(c, v):
         text = _e(formats[c](v) if c in formats else v)
-        if c in bars and np.isfinite(v): return f"<td class='n'><span class='cn-bar' style='width:{60 * abs(v) / vmax[c]:.0f}px;background:{bars[c]}'></span>{text}</td>"
+        if c in bars and np.isfinite(v):
+            return f"<td class='n'><span class='cn-bar' style='width:{60 * abs(v) / vmax[c]:.0f}px;background:{bars[c]}'></span>{text}</td>"
         return f"<td class='n'>{text}</td>" if c in formats else f"<td>{text}</td>"
-    body = "".join("<tr>" + "".join(cell(c, v) for c, v in zip(frame.columns, row)) + "</tr>" for row in frame.itertuples(index=False))
+
+    body = "".join(
+        "<tr>" + "".join(cell(c, v) for c, v in zip(frame.columns, row)) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
     return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-def kpi_cards(summary:dict) -> str:
+
+def kpi_cards(summary: dict) -> str:
     "The run's headline figures as cards (value figures named for the run's value unit)."
-    k = summary["kpis"]; share = k["high_risk_customers"] / max(k["customers"], 1)
+    k = summary["kpis"]
+    share = k["high_risk_customers"] / max(k["customers"], 1)
     money = summary.get("value_unit", "money") == "money"
     risk_note = "probability × customer value" if money else "expected churners (the table has no value column)"
-    offers = ("Expected value of offers", num(k.get("expected_value_of_offers", 0))) if money else \
-             ("Customers kept by offers", f"{k.get('expected_value_of_offers', 0):,.1f}")
-    cards = [("Customers scored", num(k["customers"]), ""), ("Predicted churn rate", pct(k["predicted_churn_rate"]), "mean churn probability"),
-             ("Customers at high risk", num(k["high_risk_customers"]), f"{pct(share)} of customers"),
-             (at_risk_label(summary), num(k["revenue_at_risk"]), risk_note),
-             ("Customers with an offer", num(k.get("customers_with_offer", 0)), ""),
-             (*offers, "if the top offers are made")]
-    return "<div class='cn-kpis'>" + "".join(f"<div class='cn-kpi'><div class='v'>{v}</div><div class='l'>{_e(l)}</div><div class='s'>{_e(s)}</div></div>" for l, v, s in cards) + "</div>"
+    offers = (
+        ("Expected value of offers", num(k.get("expected_value_of_offers", 0)))
+        if money
+        else ("Customers kept by offers", f"{k.get('expected_value_of_offers', 0):,.1f}")
+    )
+    cards = [
+        ("Customers scored", num(k["customers"]), ""),
+        ("Predicted churn rate", pct(k["predicted_churn_rate"]), "mean churn probability"),
+        ("Customers at high risk", num(k["high_risk_customers"]), f"{pct(share)} of customers"),
+        (at_risk_label(summary), num(k["revenue_at_risk"]), risk_note),
+        ("Customers with an offer", num(k.get("customers_with_offer", 0)), ""),
+        (*offers, "if the top offers are made"),
+    ]
+    return (
+        "<div class='cn-kpis'>"
+        + "".join(
+            f"<div class='cn-kpi'><div class='v'>{v}</div><div class='l'>{_e(l)}</div><div class='s'>{_e(s)}</div></div>"
+            for l, v, s in cards
+        )
+        + "</div>"
+    )
 
-def tier_table(summary:dict) -> str:
+
+def tier_table(summary: dict) -> str:
     "Customers, churn probability and revenue (or customers) at risk per risk tier."
     t, label = pd.DataFrame(summary["tiers"]), at_risk_label(summary)
     t = t.assign(tier=pd.Categorical(t.tier, TIERS)).sort_values("tier")
-    view = pd.DataFrame({"Tier": t.tier.astype(str), "Customers": t.customers, "Share": t.share, "Mean churn probability": t.mean_probability,
-                         label: t.revenue_at_risk, "Expected churners": t.expected_churners})
-    if label == "Customers at risk": view = view.drop(columns="Expected churners")   # the same numbers
+    view = pd.DataFrame(
+        {
+            "Tier": t.tier.astype(str),
+            "Customers": t.customers,
+            "Share": t.share,
+            "Mean churn probability": t.mean_probability,
+            label: t.revenue_at_risk,
+            "Expected churners": t.expected_churners,
+        }
+    )
+    if label == "Customers at risk":
+        view = view.drop(columns="Expected churners")  # the same numbers
     formats = {"Customers": num, "Share": pct, "Mean churn probability": pct, label: num, "Expected churners": num}
     return html_table(view, formats, {label: RED})
 
-def segment_table(summary:dict) -> str:
+
+def segment_table(summary: dict) -> str:
     "Customers, churn probability, High-tier share and revenue (or customers) at risk per segment, most at risk first."
     s, label = pd.DataFrame(summary["segments"]).sort_values("revenue_at_risk", ascending=False), at_risk_label(summary)
-    view = pd.DataFrame({"Segment": s.segment.astype(str), "Customers": s.customers, "Mean churn probability": s.mean_probability,
-                         "In High tier": s.high_tier_share, label: s.revenue_at_risk})
+    view = pd.DataFrame(
+        {
+            "Segment": s.segment.astype(str),
+            "Customers": s.customers,
+            "Mean churn probability": s.mean_probability,
+            "In High tier": s.high_tier_share,
+            label: s.revenue_at_risk,
+        }
+    )
     formats = {"Customers": num, "Mean churn probability": pct, "In High tier": pct, label: num}
     return html_table(view, formats, {label: RED})
 
 # %% ../notebooks/12_dashboard.ipynb #019ba7eb
-def run_label(summary:dict) -> str:
+def run_label(summary: dict) -> str:
     "One line about a run: when it was scored, how many customers, which champion version."
     when = pd.Timestamp(summary.get("scored_at")).strftime("%d %b %Y %H:%M UTC") if summary.get("scored_at") else "?"
     return f"Scoring run of {when} · {num(summary['kpis']['customers'])} customers · champion version {summary.get('model_version', '?')}"
 
-def trend_charts(history:pd.DataFrame, label:str="Revenue at risk") -> str:
+
+def trend_charts(history: pd.DataFrame, label: str = "Revenue at risk") -> str:
     "Predicted churn rate, customers at high risk and revenue (or customers, `label`) at risk across scoring runs."
-    if len(history) < 2: return notice("One scoring run so far: the trend appears after the next run.", "info")
-    h = history.sort_values("published_at"); labels = [pd.Timestamp(t).strftime("%d %b %H:%M") for t in h.scored_at.fillna(h.published_at)]
-    return ("<div class='cn-row'>" + svg_trend(labels, h.predicted_churn_rate, "Predicted churn rate", pct) + svg_trend(labels, h.high_risk_customers, "Customers at high risk")
-            + svg_trend(labels, h.revenue_at_risk, label) + f"</div><div class='cn-note'>{len(h)} scoring runs since {_e(labels[0])}.</div>")
+    if len(history) < 2:
+        return notice("One scoring run so far: the trend appears after the next run.", "info")
+    h = history.sort_values("published_at")
+    labels = [pd.Timestamp(t).strftime("%d %b %H:%M") for t in h.scored_at.fillna(h.published_at)]
+    return (
+        "<div class='cn-row'>"
+        + svg_trend(labels, h.predicted_churn_rate, "Predicted churn rate", pct)
+        + svg_trend(labels, h.high_risk_customers, "Customers at high risk")
+        + svg_trend(labels, h.revenue_at_risk, label)
+        + f"</div><div class='cn-note'>{len(h)} scoring runs since {_e(labels[0])}.</div>"
+    )
 
-def section(title:str, body:str="") -> str: return f"<h3 class='cn-h'>{_e(title)}</h3>{body}"
 
-def overview_page(data:DashboardData) -> W.VBox:
+def section(title: str, body: str = "") -> str:
+    return f"<h3 class='cn-h'>{_e(title)}</h3>{body}"
+
+
+def overview_page(data: DashboardData) -> W.VBox:
     "Overview: headline figures, tiers, segments, trend."
     th = data.summary.get("thresholds", {})
     by_probability = "by probability: the table has no value column to weigh against the costs"
@@ -606,10 +862,12 @@ def overview_page(data:DashboardData) -> W.VBox:
     high, medium = pct(th.get("high", np.nan)), pct(th.get("medium", np.nan))
     cuts = f"High from a churn probability of {high}, Medium from {medium}"
     tiers = f"<div class='cn-note'>{cuts} ({why}).</div>"
-    parts = [W.HTML(f"<div class='cn-note'>{_e(run_label(data.summary))}</div>" + kpi_cards(data.summary)),
-             W.HTML(section("By risk tier", tiers + tier_table(data.summary))),
-             W.HTML(section("By segment", segment_table(data.summary))),
-             W.HTML(section("Trend across scoring runs", trend_charts(data.history, data.at_risk)))]
+    parts = [
+        W.HTML(f"<div class='cn-note'>{_e(run_label(data.summary))}</div>" + kpi_cards(data.summary)),
+        W.HTML(section("By risk tier", tiers + tier_table(data.summary))),
+        W.HTML(section("By segment", segment_table(data.summary))),
+        W.HTML(section("Trend across scoring runs", trend_charts(data.history, data.at_risk))),
+    ]
     page = W.VBox(parts)
     page.add_class("cn-page-overview")
     return page
@@ -618,91 +876,129 @@ def overview_page(data:DashboardData) -> W.VBox:
 RISK_ROWS = 50
 CALL_COLUMNS = ["customer_id", "probability", "revenue_at_risk", "segment", "tier", "top_reasons", "top_offers"]
 
-def first_reason(reasons:str) -> str:
+
+def first_reason(reasons: str) -> str:
     "The first reason of a `top_reasons` JSON text ('' for none)."
     r = json.loads(reasons or "[]")
     return r[0]["text"] if r else ""
 
-def offer_name(offers:str) -> str:
+
+def offer_name(offers: str) -> str:
     "The name of the top offer of a `top_offers` JSON text ('' for none)."
     o = json.loads(offers or "[]")
     return o[0].get("name", o[0].get("id", "")) if o else ""
 
-def risk_columns(data:DashboardData) -> list:
+
+def risk_columns(data: DashboardData) -> list:
     "The mart columns the risk-list table shows."
     extra = [data.filters[k] for k in ("category", "number") if data.filters[k]]
     return ["customer_id", "tier", "probability", "revenue_at_risk", "segment", *extra, "top_reasons", "top_offers"]
 
-def risk_table(data:DashboardData, t:pd.DataFrame) -> str:
+
+def risk_table(data: DashboardData, t: pd.DataFrame) -> str:
     "The risk-list table of customers `t` (rows of the mart with `risk_columns`)."
     from churn_nb.features import humanize
+
     f, label = data.filters, data.at_risk
-    if not len(t): return notice("No customer matches these filters.", "info")
-    view = pd.DataFrame({"Customer": t.customer_id.astype(str).to_numpy(), "Tier": t.tier.astype(str).to_numpy(),
-                         "Churn probability": t.probability.to_numpy(), label: t.revenue_at_risk.to_numpy(),
-                         "Segment": t.segment.astype(str).to_numpy()})
+    if not len(t):
+        return notice("No customer matches these filters.", "info")
+    view = pd.DataFrame(
+        {
+            "Customer": t.customer_id.astype(str).to_numpy(),
+            "Tier": t.tier.astype(str).to_numpy(),
+            "Churn probability": t.probability.to_numpy(),
+            label: t.revenue_at_risk.to_numpy(),
+            "Segment": t.segment.astype(str).to_numpy(),
+        }
+    )
     cat, number = (humanize(f[k]).capitalize() if f[k] else None for k in ("category", "number"))
-    if cat: view[cat] = t[f["category"]].astype(str).to_numpy()
-    if number: view[number] = t[f["number"]].to_numpy(dtype=float, na_value=np.nan)
-    if not data.money: view = view.drop(columns=label)   # counting customers: a customer's share is its probability
+    if cat:
+        view[cat] = t[f["category"]].astype(str).to_numpy()
+    if number:
+        view[number] = t[f["number"]].to_numpy(dtype=float, na_value=np.nan)
+    if not data.money:
+        view = view.drop(columns=label)  # counting customers: a customer's share is its probability
     view["Top reason"] = [first_reason(r) for r in t.top_reasons]
     view["Top offer"] = [offer_name(o) for o in t.top_offers]
     fmt = {"Churn probability": pct, label: num, **({number: lambda v: f"{v:,.4g}"} if number else {})}
     return html_table(view, fmt, {label: RED} if data.money else {}, cls="cn-t cn-risk")
 
-def call_list_csv(data:DashboardData,
-                  where:tuple|None=None,   # the risk list's filters (`DashboardData.where`); None: all customers
-                  n:int=1000, reasons:int=2) -> tuple:
+
+def call_list_csv(
+    data: DashboardData,
+    where: tuple | None = None,  # the risk list's filters (`DashboardData.where`); None: all customers
+    n: int = 1000,
+    reasons: int = 2,
+) -> tuple:
     "(CSV text, rows) of `recommend.call_list` for the High-tier customers within `where`: the `n` most at risk."
     from churn_nb.recommend import call_list
+
     n = int(n)
-    if not 1 <= n <= 100_000: raise ValueError(f"rows: {n} is outside 1–100,000. Fix: ask for at most 100,000 rows")
+    if not 1 <= n <= 100_000:
+        raise ValueError(f"rows: {n} is outside 1–100,000. Fix: ask for at most 100,000 rows")
     sql, params = where or data.where()
     high = (f"({sql}) AND {data.text_sql('tier')} = ?", [*params, "High"])
     cl = call_list(data.ranked(high, "revenue_at_risk", limit=n, columns=CALL_COLUMNS), n, reasons)
     return cl.to_csv(index=False), len(cl)
 
-def download_link(text:str, filename:str, label:str) -> str:
+
+def download_link(text: str, filename: str, label: str) -> str:
     "An HTML link that downloads `text` as file `filename` (a data: URL; nothing is written on the server)."
     b64 = base64.b64encode(text.encode("utf-8")).decode()
     return f"<a class='cn-download' download='{_e(filename)}' href='data:text/csv;charset=utf-8;base64,{b64}'>{_e(label)}</a>"
 
 # %% ../notebooks/12_dashboard.ipynb #36d4d90a
-def number_filter(data:DashboardData) -> W.Widget:
+def number_filter(data: DashboardData) -> W.Widget:
     "A range slider over the numeric filter column (whole numbers or decimals, as the column holds), labelled in words."
     from churn_nb.features import humanize
+
     col = data.filters["number"]
     lo, hi, whole = data.number_range(col) if col else (0.0, 0.0, True)
-    kw = dict(description=humanize(col or "number").capitalize(), continuous_update=False, disabled=not col,
-              style={"description_width": "initial"})
-    if whole: return W.IntRangeSlider(value=(int(lo), int(hi)), min=int(lo), max=int(hi), **kw)
-    return W.FloatRangeSlider(value=(lo, hi), min=lo, max=hi, step=(hi - lo)/100 or 1, readout_format=".3g", **kw)
+    kw = dict(
+        description=humanize(col or "number").capitalize(),
+        continuous_update=False,
+        disabled=not col,
+        style={"description_width": "initial"},
+    )
+    if whole:
+        return W.IntRangeSlider(value=(int(lo), int(hi)), min=int(lo), max=int(hi), **kw)
+    return W.FloatRangeSlider(value=(lo, hi), min=lo, max=hi, step=(hi - lo) / 100 or 1, readout_format=".3g", **kw)
 
-def risk_sorts(data:DashboardData, number_label:str) -> dict:
+
+def risk_sorts(data: DashboardData, number_label: str) -> dict:
     "Sort choices in words -> (column, descending): at risk (with a value), probability, value, the number filter."
-    sorts = {data.at_risk: ("revenue_at_risk", True)} if data.money else {}   # counting customers: by probability
+    sorts = {data.at_risk: ("revenue_at_risk", True)} if data.money else {}  # counting customers: by probability
     sorts["Churn probability"] = ("probability", True)
-    if data.money: sorts["Customer value"] = ("value", True)
-    if data.filters["number"]: sorts[f"{number_label}, lowest first"] = (data.filters["number"], False)
+    if data.money:
+        sorts["Customer value"] = ("value", True)
+    if data.filters["number"]:
+        sorts[f"{number_label}, lowest first"] = (data.filters["number"], False)
     return sorts
 
-def count_line(matched:int, at_risk:float, label:str, chosen:list, shown:int, sort:str) -> str:
+
+def count_line(matched: int, at_risk: float, label: str, chosen: list, shown: int, sort: str) -> str:
     "HTML: how many customers match the `chosen` filters, their `label` (at risk) and what is shown."
-    what = _e(' · '.join(c for c in chosen if c))
-    return (f"<div class='cn-count'><b>{num(matched)}</b> customers match ({what}) · {label.lower()} {num(at_risk)}"
-            f" · showing the first {shown} by {_e(sort.lower())}</div>")
+    what = _e(" · ".join(c for c in chosen if c))
+    return (
+        f"<div class='cn-count'><b>{num(matched)}</b> customers match ({what}) · {label.lower()} {num(at_risk)}"
+        f" · showing the first {shown} by {_e(sort.lower())}</div>"
+    )
 
 # %% ../notebooks/12_dashboard.ipynb #590b65f9
-def risk_list_page(data:DashboardData, open_customer=None) -> W.VBox:
+def risk_list_page(data: DashboardData, open_customer=None) -> W.VBox:
     "Risk list: filters, sort, the top rows, open a customer (`open_customer(id)`), export the call list."
     from churn_nb.features import humanize
+
     f, box, label = data.filters, W.HTML(), data.at_risk
     tiers = W.SelectMultiple(options=data.levels("tier"), value=("High",), rows=3, description="Tier")
     segments = [("All segments", "")] + [(s, s) for s in data.levels("segment")]
     segment = W.Dropdown(options=segments, description="Segment")
-    category = W.Dropdown(options=[("All", "")] + [(s, s) for s in data.levels(f["category"])],
-                          description=humanize(f["category"] or "category").capitalize(), disabled=not f["category"],
-                          style={"description_width": "initial"})
+    category = W.Dropdown(
+        options=[("All", "")] + [(s, s) for s in data.levels(f["category"])],
+        description=humanize(f["category"] or "category").capitalize(),
+        disabled=not f["category"],
+        style={"description_width": "initial"},
+    )
     number = number_filter(data)
     full, sorts = number.value, risk_sorts(data, number.description)
     sort = W.Dropdown(options=list(sorts), description="Sort by")
@@ -711,22 +1007,27 @@ def risk_list_page(data:DashboardData, open_customer=None) -> W.VBox:
     pick = W.Dropdown(description="Customer", layout=W.Layout(width="300px"))
     open_btn = W.Button(description="Open on the Customer page", icon="user", layout=W.Layout(width="230px"))
     rows_n = W.BoundedIntText(value=1000, min=1, max=100_000, description="Rows", layout=W.Layout(width="170px"))
-    export = W.Button(description="Export call list (CSV)", icon="download", button_style="primary",
-                      layout=W.Layout(width="210px"))
+    export = W.Button(
+        description="Export call list (CSV)", icon="download", button_style="primary", layout=W.Layout(width="210px")
+    )
     link, state = W.HTML(), {}
 
     @friendly("filter the risk list", box)
     def refresh(_=None):
-        span = number.value if f["number"] and tuple(number.value) != tuple(full) else None   # all: keep missing
-        where = data.where(tiers=list(tiers.value), segment=segment.value or None, category=category.value or None,
-                           number=span)
+        span = number.value if f["number"] and tuple(number.value) != tuple(full) else None  # all: keep missing
+        where = data.where(
+            tiers=list(tiers.value), segment=segment.value or None, category=category.value or None, number=span
+        )
         top = data.ranked(where, *sorts[sort.value], limit=RISK_ROWS, columns=risk_columns(data))
         matched, at_risk = data.matching(where)
         state.update(where=where)
-        table.value = risk_table(data, top)   # the table first: when the count changes on screen, the table has
-        chosen = [", ".join(tiers.value) or "all tiers", segment.value or "all segments",
-                  f"{category.description.lower()} {category.value or 'any'}" if f["category"] else "",
-                  f"{number.description.lower()} {number.value[0]:,.4g}–{number.value[1]:,.4g}" if span else ""]
+        table.value = risk_table(data, top)  # the table first: when the count changes on screen, the table has
+        chosen = [
+            ", ".join(tiers.value) or "all tiers",
+            segment.value or "all segments",
+            f"{category.description.lower()} {category.value or 'any'}" if f["category"] else "",
+            f"{number.description.lower()} {number.value[0]:,.4g}–{number.value[1]:,.4g}" if span else "",
+        ]
         count.value = count_line(matched, at_risk, label, chosen, len(top), sort.value)
         pick.options = top.customer_id.astype(str).tolist()
         pick.value = pick.options[0] if pick.options else None
@@ -734,7 +1035,8 @@ def risk_list_page(data:DashboardData, open_customer=None) -> W.VBox:
 
     @friendly("open the customer", box)
     def open_(_=None):
-        if pick.value and open_customer: open_customer(pick.value)
+        if pick.value and open_customer:
+            open_customer(pick.value)
 
     @friendly("export the call list", box)
     def export_(_=None):
@@ -743,104 +1045,192 @@ def risk_list_page(data:DashboardData, open_customer=None) -> W.VBox:
         what = f"Download call_list.csv ({k:,} High-tier customers, most at risk first)"
         link.value = download_link(text, f"call_list_{data.run_id[:12]}.csv", what) if k else empty
 
-    controls = dict(tier=tiers, segment=segment, category=category, number=number, sort=sort, pick=pick, open=open_btn,
-                    rows=rows_n, export=export, link=link)
-    for name, w in controls.items(): w.add_class(f"cn-risk-{name}")
-    category.add_class("cn-risk-contract")   # the older name, which `churn-nb bench dashboard` selects
-    for w in (tiers, segment, category, number, sort): w.observe(refresh, "value")
+    controls = dict(
+        tier=tiers,
+        segment=segment,
+        category=category,
+        number=number,
+        sort=sort,
+        pick=pick,
+        open=open_btn,
+        rows=rows_n,
+        export=export,
+        link=link,
+    )
+    for name, w in controls.items():
+        w.add_class(f"cn-risk-{name}")
+    category.add_class("cn-risk-contract")  # the older name, which `churn-nb bench dashboard` selects
+    for w in (tiers, segment, category, number, sort):
+        w.observe(refresh, "value")
     open_btn.on_click(open_)
     export.on_click(export_)
     refresh()
-    page = W.VBox([W.HBox([tiers, W.VBox([segment, category]), W.VBox([number, sort])]), box, count,
-                   W.HBox([pick, open_btn, W.HTML(layout=W.Layout(width="40px")), rows_n, export]), link, table])
+    page = W.VBox(
+        [
+            W.HBox([tiers, W.VBox([segment, category]), W.VBox([number, sort])]),
+            box,
+            count,
+            W.HBox([pick, open_btn, W.HTML(layout=W.Layout(width="40px")), rows_n, export]),
+            link,
+            table,
+        ]
+    )
     page.add_class("cn-page-risk")
-    page.controls = dict(tiers=tiers, segment=segment, category=category, number=number, sort=sort, pick=pick,
-                         open=open_btn, rows=rows_n, export=export)
+    page.controls = dict(
+        tiers=tiers,
+        segment=segment,
+        category=category,
+        number=number,
+        sort=sort,
+        pick=pick,
+        open=open_btn,
+        rows=rows_n,
+        export=export,
+    )
     page.table, page.count, page.link, page.box = table, count, link, box
     return page
 
 # %% ../notebooks/12_dashboard.ipynb #b107bd7e
-def reason_items(reasons:str) -> str:
+def reason_items(reasons: str) -> str:
     "The reasons of a `top_reasons` JSON text as an HTML list of sentences."
     r = json.loads(reasons or "[]")
-    if not r: return notice("No column moved this customer's risk by half a point or more.", "info")
-    return "<ul class='cn-reasons'>" + "".join(f"<li class='{'up' if x['points'] > 0 else 'down'}'>{_e(x['text'])}</li>" for x in r) + "</ul>"
+    if not r:
+        return notice("No column moved this customer's risk by half a point or more.", "info")
+    return (
+        "<ul class='cn-reasons'>"
+        + "".join(f"<li class='{'up' if x['points'] > 0 else 'down'}'>{_e(x['text'])}</li>" for x in r)
+        + "</ul>"
+    )
 
-def offers_table(offers:str, money:bool=True) -> str:
+
+def offers_table(offers: str, money: bool = True) -> str:
     "The offers of a `top_offers` JSON text, best first, with their expected value (customers kept, without `money`)."
     o = pd.DataFrame(json.loads(offers or "[]"))
-    if not len(o): return notice("No offer has a positive expected value for this customer.", "info")
+    if not len(o):
+        return notice("No offer has a positive expected value for this customer.", "info")
     ev = "Expected value" if money else "Customers kept (expected)"
-    view = pd.DataFrame({"Offer": o["name"], "Churn risk after": o.p_after, "Uplift": o.uplift, "Acceptance": o.acceptance, "Cost": o.cost, ev: o.expected_value, "Why": o.why})
-    fmt = {"Churn risk after": pct, "Uplift": lambda v: f"{100 * v:.1f} pts", "Acceptance": lambda v: pct(v, 0), "Cost": num, ev: num if money else lambda v: f"{v:.2f}"}
+    view = pd.DataFrame(
+        {
+            "Offer": o["name"],
+            "Churn risk after": o.p_after,
+            "Uplift": o.uplift,
+            "Acceptance": o.acceptance,
+            "Cost": o.cost,
+            ev: o.expected_value,
+            "Why": o.why,
+        }
+    )
+    fmt = {
+        "Churn risk after": pct,
+        "Uplift": lambda v: f"{100 * v:.1f} pts",
+        "Acceptance": lambda v: pct(v, 0),
+        "Cost": num,
+        ev: num if money else lambda v: f"{v:.2f}",
+    }
     return html_table(view, fmt, cls="cn-t cn-offers")
 
-def customer_head(row:dict, data:DashboardData) -> str:
+
+def customer_head(row: dict, data: DashboardData) -> str:
     "Who the customer is: id, tier, segment, filter columns, value and revenue at risk (with a value column), strategy."
     from churn_nb.features import humanize
+
     f = data.filters
     shown = lambda c: f"{row[c]:,.4g}" if c == f["number"] and np.isfinite(row[c]) else row[c]
     extra = "".join(f" · {_e(humanize(c))} {_e(shown(c))}" for c in (f["category"], f["number"]) if c)
     worth = f" · value {num(row['value'])} · revenue at risk {num(row['revenue_at_risk'])}" if data.money else ""
-    return (f"<h3 class='cn-h'>Customer {_e(row['customer_id'])} <span class='cn-tier' style='background:{TIER_COLOURS.get(str(row['tier']), GREY)}'>{_e(row['tier'])} risk</span></h3>"
-            f"<div class='cn-note'>{_e(row['segment'])}{extra}{worth}</div>"
-            f"<div class='cn-strategy'>{_e(row['strategy'])}</div>")
+    return (
+        f"<h3 class='cn-h'>Customer {_e(row['customer_id'])} <span class='cn-tier' style='background:{TIER_COLOURS.get(str(row['tier']), GREY)}'>{_e(row['tier'])} risk</span></h3>"
+        f"<div class='cn-note'>{_e(row['segment'])}{extra}{worth}</div>"
+        f"<div class='cn-strategy'>{_e(row['strategy'])}</div>"
+    )
 
-def history_html(hist:pd.DataFrame, label:str="Revenue at risk") -> str:
+
+def history_html(hist: pd.DataFrame, label: str = "Revenue at risk") -> str:
     "A customer's scores across runs (`store.customer_history`); `label` names the revenue-at-risk column."
-    if not len(hist): return notice("This customer is in no published run of the store.", "info")
-    h = hist.sort_values("published_at"); labels = [pd.Timestamp(t).strftime("%d %b %Y") for t in h.published_at]
-    view = pd.DataFrame({"Published": labels, "Churn probability": h.probability.to_numpy(), "Tier": h.tier.astype(str).to_numpy(), label: h.revenue_at_risk.to_numpy(),
-                         "Top offer": h.top_offer.fillna("").astype(str).to_numpy(), "Model version": h.model_version.astype(str).to_numpy()})
-    chart = svg_trend(labels, h.probability.to_numpy(), "Churn probability across runs", pct, width=340) if len(h) > 1 else ""
+    if not len(hist):
+        return notice("This customer is in no published run of the store.", "info")
+    h = hist.sort_values("published_at")
+    labels = [pd.Timestamp(t).strftime("%d %b %Y") for t in h.published_at]
+    view = pd.DataFrame(
+        {
+            "Published": labels,
+            "Churn probability": h.probability.to_numpy(),
+            "Tier": h.tier.astype(str).to_numpy(),
+            label: h.revenue_at_risk.to_numpy(),
+            "Top offer": h.top_offer.fillna("").astype(str).to_numpy(),
+            "Model version": h.model_version.astype(str).to_numpy(),
+        }
+    )
+    chart = (
+        svg_trend(labels, h.probability.to_numpy(), "Churn probability across runs", pct, width=340)
+        if len(h) > 1
+        else ""
+    )
     formats = {"Churn probability": pct, label: num if label == "Revenue at risk" else pct}
     return "<div class='cn-row'>" + html_table(view, formats) + chart + "</div>"
 
-def feedback_html(notes:pd.DataFrame) -> str:
+
+def feedback_html(notes: pd.DataFrame) -> str:
     "The feedback notes about a customer, newest first."
-    if not len(notes): return "<div class='cn-note'>No notes yet.</div>"
-    return "<ul class='cn-notes'>" + "".join(f"<li><span class='cn-note'>{pd.Timestamp(n.created_at):%d %b %Y %H:%M} UTC{' · ' + _e(n.author) if isinstance(n.author, str) and n.author else ''}</span><br>{_e(n.text)}</li>" for n in notes.itertuples()) + "</ul>"
+    if not len(notes):
+        return "<div class='cn-note'>No notes yet.</div>"
+    return (
+        "<ul class='cn-notes'>"
+        + "".join(
+            f"<li><span class='cn-note'>{pd.Timestamp(n.created_at):%d %b %Y %H:%M} UTC{' · ' + _e(n.author) if isinstance(n.author, str) and n.author else ''}</span><br>{_e(n.text)}</li>"
+            for n in notes.itertuples()
+        )
+        + "</ul>"
+    )
 
 # %% ../notebooks/12_dashboard.ipynb #d46db63b
-def binary_columns_of(data:DashboardData) -> set:
+def binary_columns_of(data: DashboardData) -> set:
     "The 0/1 number columns the scoring run published (read as yes/no); none for a run that published none."
     return set((data.summary.get("columns") or {}).get("binary") or [])
 
-def waterfall_html(data:DashboardData, row:dict, binary:set) -> str:
+
+def waterfall_html(data: DashboardData, row: dict, binary: set) -> str:
     "How one customer's reasons add up: from the average customer through the largest contributions to `row`'s."
     from churn_nb.explain import phrase
+
     base, pts = contribution_of(data, row["customer_id"])
     labels = {k: phrase(k, row[k], k in binary) for k in pts.index if k in row}
     return section("How the reasons add up", svg_waterfall(base, pts, float(row["probability"]), labels))
 
 # %% ../notebooks/12_dashboard.ipynb #792254a3
-def customer_page(data:DashboardData) -> W.VBox:
+def customer_page(data: DashboardData) -> W.VBox:
     "Customer: by id; gauge, confidence, reasons (waterfall, sentences), offers, history, feedback; `page.show(id)`."
     from churn_nb import store
+
     box, fbox = W.HTML(), W.HTML()
     find = W.Text(placeholder="customer id", description="Customer", continuous_update=False)
     go = W.Button(description="Show", icon="search", button_style="primary")
     hint = W.HTML(f"<div class='cn-note'>For example {', '.join(data.examples())} (most at risk).</div>")
     head, gauge, conf, why, wf, offers, hist = (W.HTML() for _ in range(7))
     notes, author = W.HTML(), W.Text(placeholder="your name (optional)", description="By")
-    note = W.Textarea(placeholder="What did the customer say? What was done?",
-                      layout=W.Layout(width="60%", height="70px"))
+    note = W.Textarea(
+        placeholder="What did the customer say? What was done?", layout=W.Layout(width="60%", height="70px")
+    )
     save = W.Button(description="Save note", icon="save")
     why.layout, wf.layout = W.Layout(min_width="400px", max_width="520px"), W.Layout(min_width="560px")
-    parts = dict(head=head, gauge=gauge, confidence=conf, reasons=why, waterfall=wf, offers=offers, history=hist,
-                 notes=notes)
-    for name, w in parts.items(): w.add_class(f"cn-customer-{name}")
+    parts = dict(
+        head=head, gauge=gauge, confidence=conf, reasons=why, waterfall=wf, offers=offers, history=hist, notes=notes
+    )
+    for name, w in parts.items():
+        w.add_class(f"cn-customer-{name}")
     state, th, binary = {}, data.summary.get("thresholds", {}), binary_columns_of(data)
 
     @friendly("draw the waterfall of reasons", wf)
-    def waterfall(row): wf.value = waterfall_html(data, row, binary)
+    def waterfall(row):
+        wf.value = waterfall_html(data, row, binary)
 
     @friendly("read the customer's history", hist)
     def history(cid):
         hist.value = section("History across scoring runs", history_html(store.customer_history(cid), data.at_risk))
 
     @friendly("read the notes", notes)
-    def show_notes(cid): notes.value = section("Notes", feedback_html(store.feedback_for(cid)))
+    def show_notes(cid):
+        notes.value = section("Notes", feedback_html(store.feedback_for(cid)))
 
     @friendly("show the customer", box)
     def show(cid):
@@ -859,7 +1249,8 @@ def customer_page(data:DashboardData) -> W.VBox:
 
     @friendly("save the note", fbox)
     def save_(_=None):
-        if "id" not in state: raise LookupError("no customer is shown. Fix: show a customer first")
+        if "id" not in state:
+            raise LookupError("no customer is shown. Fix: show a customer first")
         store.save_feedback(state["id"], note.value, author.value.strip() or None, data.run_id)
         note.value = ""
         show_notes(state["id"])
@@ -870,36 +1261,60 @@ def customer_page(data:DashboardData) -> W.VBox:
     find.observe(lambda ch: show(ch["new"]) if ch["new"] and ch["new"] != state.get("id") else None, "value")
     go.on_click(lambda _: show(find.value))
     save.on_click(save_)
-    page = W.VBox([W.HBox([find, go]), hint, box, head, W.HBox([gauge, conf]), W.HBox([why, wf]), offers, hist, notes,
-                   note, W.HBox([author, save]), fbox])
+    page = W.VBox(
+        [
+            W.HBox([find, go]),
+            hint,
+            box,
+            head,
+            W.HBox([gauge, conf]),
+            W.HBox([why, wf]),
+            offers,
+            hist,
+            notes,
+            note,
+            W.HBox([author, save]),
+            fbox,
+        ]
+    )
     page.add_class("cn-page-customer")
     page.show, page.state, page.box, page.feedback_box, page.parts = show, state, box, fbox, parts
     page.controls = dict(find=find, show=go, note=note, author=author, save=save)
-    if data.n: show(data.examples(1)[0])   # a customer on screen from the start
+    if data.n:
+        show(data.examples(1)[0])  # a customer on screen from the start
     return page
 
 # %% ../notebooks/12_dashboard.ipynb #99995192
-def typical_row(data:DashboardData, spec) -> dict:
+def typical_row(data: DashboardData, spec) -> dict:
     "A typical customer: the median of each number, the most common value of each category (first 100,000 customers)."
     numbers = {*spec.numeric, *(getattr(spec, "dates", None) or {})}
     shown = [c for c in spec.features if c in data.columns]
     found = data.typical([c for c in shown if c in numbers], [c for c in shown if c not in numbers])
     return {c: found.get(c) for c in spec.features}
 
-def number_control(label:str, lo:float, hi:float,
-                   binary:bool,   # a 0/1 column: a yes/no dropdown
-                   whole:bool):   # whole numbers only: an integer slider
+
+def number_control(
+    label: str,
+    lo: float,
+    hi: float,
+    binary: bool,  # a 0/1 column: a yes/no dropdown
+    whole: bool,
+):  # whole numbers only: an integer slider
     "The what-if widget of a number feature with training range `lo`–`hi`."
     style, wide = {"description_width": "140px"}, W.Layout(width="390px")
     kw = dict(description=label, style=style, layout=wide)
-    if binary: return W.Dropdown(options=[("No", 0.0), ("Yes", 1.0)], **kw)
-    if whole: return W.IntSlider(min=math.floor(lo), max=math.ceil(hi), continuous_update=False, **kw)
+    if binary:
+        return W.Dropdown(options=[("No", 0.0), ("Yes", 1.0)], **kw)
+    if whole:
+        return W.IntSlider(min=math.floor(lo), max=math.ceil(hi), continuous_update=False, **kw)
     step = 10 ** math.floor(math.log10(max(hi - lo, 1e-9) / 200))
     return W.FloatSlider(min=lo, max=hi, step=step, continuous_update=False, **kw)
 
-def whatif_controls(spec, data:DashboardData) -> dict:
+
+def whatif_controls(spec, data: DashboardData) -> dict:
     "A widget per feature: sliders in the training range for numbers (yes/no for 0/1), dropdowns of training levels."
     from churn_nb.explain import binary_columns, words
+
     out, binary, dates = {}, binary_columns(spec), getattr(spec, "dates", None) or {}
     numbers = [c for c in spec.features if c in spec.numeric or c in dates]
     whole = data.whole_numbers([c for c in numbers if c in data.columns])
@@ -911,10 +1326,12 @@ def whatif_controls(spec, data:DashboardData) -> dict:
             out[c] = number_control(label, lo, hi, c in binary, whole.get(c, float(lo).is_integer()))
         elif spec.levels.get(c):
             out[c] = W.Dropdown(options=spec.levels[c], description=label, style=style, layout=wide)
-        else: out[c] = W.Text(description=label, continuous_update=False, style=style, layout=wide)
+        else:
+            out[c] = W.Text(description=label, continuous_update=False, style=style, layout=wide)
     return out
 
-def set_controls(controls:dict, row:dict):
+
+def set_controls(controls: dict, row: dict):
     "Put a customer's values into the what-if controls (numbers clipped to the slider, missing numbers at its middle)."
     for c, w in controls.items():
         v = row.get(c)
@@ -923,24 +1340,29 @@ def set_controls(controls:dict, row:dict):
             w.value = int(round(v)) if isinstance(w, W.IntSlider) else v
         elif isinstance(w, W.Dropdown) and w.options and isinstance(w.options[0], tuple):
             w.value = 1.0 if v is not None and float(v) == 1 else 0.0
-        elif isinstance(w, W.Dropdown): w.value = str(v) if str(v) in w.options else w.options[0]
-        else: w.value = "" if v is None else str(v)
+        elif isinstance(w, W.Dropdown):
+            w.value = str(v) if str(v) in w.options else w.options[0]
+        else:
+            w.value = "" if v is None else str(v)
 
 # %% ../notebooks/12_dashboard.ipynb #12d4feeb
-def whatif_result(champ, values:dict, start:float|None=None) -> tuple:
+def whatif_result(champ, values: dict, start: float | None = None) -> tuple:
     "(probability, HTML of the result: probability, change from the start, gauge and reasons) of what-if `values`."
     from churn_nb.explain import top_reasons
+
     X = whatif_frame(values, champ.spec)
     ex = champ.explainer.explain(X)
     p = float(ex.probability[0])
     sign = "+" if start is not None and p >= start else "−"
     moved = "" if start is None else f"{sign}{abs(100 * (p - start)):.1f} points from the start ({pct(start)})"
     change = f"<div class='cn-change'>{moved}</div>" if moved else ""
-    return p, (f"<div class='cn-whatif-p'>{pct(p)}</div><div class='cn-note'>churn probability · champion version "
-               f"{_e(champ.version)}</div>{change}"
-               + section("Top reasons", reason_items(top_reasons(ex, X, champ.spec)[0])))
+    return p, (
+        f"<div class='cn-whatif-p'>{pct(p)}</div><div class='cn-note'>churn probability · champion version "
+        f"{_e(champ.version)}</div>{change}" + section("Top reasons", reason_items(top_reasons(ex, X, champ.spec)[0]))
+    )
 
-def whatif_page(data:DashboardData) -> W.VBox:
+
+def whatif_page(data: DashboardData) -> W.VBox:
     "What-if: controls from the champion's spec, from a customer or a typical one; probability and reasons follow."
     box, gauge = W.HTML(), W.HTML()
     result = W.HTML(notice("Loading the model… (a few seconds after the dashboard starts)", "info"))
@@ -957,27 +1379,31 @@ def whatif_page(data:DashboardData) -> W.VBox:
     page.add_class("cn-page-whatif")
     page.box, page.result, page.origin, page.state, page.controls = box, result, origin, state, {}
     page.buttons = dict(find=find, customer=load, typical=blank)
-    for name, w in page.buttons.items(): w.add_class(f"cn-whatif-{name}-button")
+    for name, w in page.buttons.items():
+        w.add_class(f"cn-whatif-{name}-button")
     th = data.summary.get("thresholds", {})
 
     @friendly("update the what-if", box)
     def update(_=None):
-        if state["hold"] or "champ" not in state: return
+        if state["hold"] or "champ" not in state:
+            return
         p, text = whatif_result(state["champ"], {c: w.value for c, w in page.controls.items()}, state.get("start"))
         result.value, gauge.value, state["p"] = text, svg_gauge(p, th.get("medium", 0.33), th.get("high", 0.66)), p
 
     @friendly("start from that customer", box)
-    def start(row:dict, what:str):
+    def start(row: dict, what: str):
         state["hold"] = True
-        try: set_controls(page.controls, row)
-        finally: state["hold"] = False
+        try:
+            set_controls(page.controls, row)
+        finally:
+            state["hold"] = False
         state.pop("start", None)
         update()
         state["start"] = state.get("p")
         origin.value = f"Started from {_e(what)}. Change any value: the probability and the reasons follow."
 
     @friendly("load the champion model", box, fix=NO_CHAMPION_FIX)
-    def ready(fut:Future):
+    def ready(fut: Future):
         champ = state["champ"] = fut.result()
         page.controls = whatif_controls(champ.spec, data)
         for c, w in page.controls.items():
@@ -988,12 +1414,14 @@ def whatif_page(data:DashboardData) -> W.VBox:
         start(data.customer(first), f"customer {first}")
 
     @friendly("start from that customer", box)
-    def start_customer(_=None): start(data.customer(find.value), f"customer {find.value.strip()}")
+    def start_customer(_=None):
+        start(data.customer(find.value), f"customer {find.value.strip()}")
 
     @friendly("start from a typical customer", box)
     def start_typical(_=None):
         typical = "a typical customer (the median of each number, the most common value of each category)"
-        if "champ" in state: start(typical_row(data, state["champ"].spec), typical)
+        if "champ" in state:
+            start(typical_row(data, state["champ"].spec), typical)
 
     load.on_click(start_customer)
     blank.on_click(start_typical)
@@ -1001,35 +1429,80 @@ def whatif_page(data:DashboardData) -> W.VBox:
     return page
 
 # %% ../notebooks/12_dashboard.ipynb #e2290495
-METRIC_NAMES = {"roc_auc": "ROC AUC", "pr_auc": "PR AUC", "log_loss": "Log loss", "brier": "Brier score", "lift_top_decile": "Lift in the top 10%"}
-BOARD_COLUMNS = ("model", "model_id", "algo", "cv_roc_auc", "cv_roc_auc_std", "holdout_roc_auc", "holdout_pr_auc", "holdout_log_loss", "holdout_brier", "holdout_lift_top_decile",
-                 "auc", "aucpr", "logloss", "rmse", "fit_seconds", "training_time_ms")
+METRIC_NAMES = {
+    "roc_auc": "ROC AUC",
+    "pr_auc": "PR AUC",
+    "log_loss": "Log loss",
+    "brier": "Brier score",
+    "lift_top_decile": "Lift in the top 10%",
+}
+BOARD_COLUMNS = (
+    "model",
+    "model_id",
+    "algo",
+    "cv_roc_auc",
+    "cv_roc_auc_std",
+    "holdout_roc_auc",
+    "holdout_pr_auc",
+    "holdout_log_loss",
+    "holdout_brier",
+    "holdout_lift_top_decile",
+    "auc",
+    "aucpr",
+    "logloss",
+    "rmse",
+    "fit_seconds",
+    "training_time_ms",
+)
 
-def board_html(board:pd.DataFrame, top:int=12) -> str:
+
+def board_html(board: pd.DataFrame, top: int = 12) -> str:
     "A leaderboard's main columns (all when it has none of them), best first, scrolling sideways when wide."
     cols = [c for c in BOARD_COLUMNS if c in board.columns] or list(board.columns)
     b = board[cols].head(top)
-    return "<div class='cn-scroll'>" + html_table(b, {c: (lambda v: f"{v:.4f}") for c in cols if b[c].dtype.kind == "f"}) + "</div>"
+    return (
+        "<div class='cn-scroll'>"
+        + html_table(b, {c: (lambda v: f"{v:.4f}") for c in cols if b[c].dtype.kind == "f"})
+        + "</div>"
+    )
 
-def champion_card(info:dict, champ) -> str:
+
+def champion_card(info: dict, champ) -> str:
     "Who the champion is: name, version, aliases, training run, dates, how it is explained."
-    return (f"<h3 class='cn-h'>Champion: {_e(info['name'])} version {_e(info['version'])}</h3>"
-            f"<div class='cn-note'>aliases: {_e(', '.join(info['aliases']) or '–')} · best candidate: {_e(info['candidate'] or '?')} · trained by run {_e(info['run_id'])} on {info['trained']:%d %b %Y %H:%M} UTC · registered {info['registered']:%d %b %Y %H:%M} UTC</div>"
-            f"<div class='cn-note'>{_e(info['description'])}</div><div class='cn-note'>Reasons are computed by {_e(champ.explainer.method)}.</div>")
+    return (
+        f"<h3 class='cn-h'>Champion: {_e(info['name'])} version {_e(info['version'])}</h3>"
+        f"<div class='cn-note'>aliases: {_e(', '.join(info['aliases']) or '–')} · best candidate: {_e(info['candidate'] or '?')} · trained by run {_e(info['run_id'])} on {info['trained']:%d %b %Y %H:%M} UTC · registered {info['registered']:%d %b %Y %H:%M} UTC</div>"
+        f"<div class='cn-note'>{_e(info['description'])}</div><div class='cn-note'>Reasons are computed by {_e(champ.explainer.method)}.</div>"
+    )
 
-def metrics_table(metrics:dict) -> str:
+
+def metrics_table(metrics: dict) -> str:
     "Holdout metrics of the champion (its record's `holdout_*` metrics), in words."
     metrics = {k.removeprefix("holdout_"): v for k, v in metrics.items() if k.startswith("holdout_")}
-    if not metrics: return notice("The training run recorded no holdout metrics for this model.", "info")
-    return html_table(pd.DataFrame({"Metric": [METRIC_NAMES.get(k, k) for k in metrics], "Holdout": list(metrics.values())}), {"Holdout": lambda v: f"{v:.4f}"})
+    if not metrics:
+        return notice("The training run recorded no holdout metrics for this model.", "info")
+    return html_table(
+        pd.DataFrame({"Metric": [METRIC_NAMES.get(k, k) for k in metrics], "Holdout": list(metrics.values())}),
+        {"Holdout": lambda v: f"{v:.4f}"},
+    )
 
-def importance_html(imp:pd.DataFrame, top:int=12) -> str:
+
+def importance_html(imp: pd.DataFrame, top: int = 12) -> str:
     "The most important columns of the run as bars."
     from churn_nb.explain import words
-    d = imp.head(top)
-    return svg_bars([words(f) for f in d.feature], list(d.mean_abs_points), lambda v: f"{v:.1f} pts", width=520, label_width=180, title="mean |contribution|")
 
-def model_page(data:DashboardData) -> W.VBox:
+    d = imp.head(top)
+    return svg_bars(
+        [words(f) for f in d.feature],
+        list(d.mean_abs_points),
+        lambda v: f"{v:.1f} pts",
+        width=520,
+        label_width=180,
+        title="mean |contribution|",
+    )
+
+
+def model_page(data: DashboardData) -> W.VBox:
     "Model: champion, holdout metrics, ROC / PR / lift / calibration, leaderboards, global importance."
     box, metrics, boards, imp = W.HTML(), W.HTML(), W.HTML(), W.HTML()
     card = W.HTML(notice("Loading the champion's record… (a few seconds after the dashboard starts)", "info"))
@@ -1041,7 +1514,7 @@ def model_page(data:DashboardData) -> W.VBox:
         imp.value = section("What drives churn risk in the latest run", importance_html(importance(data)))
 
     @friendly("read the champion's record", box, fix=NO_CHAMPION_FIX)
-    def fill(fut:Future):
+    def fill(fut: Future):
         info, champ = fut.result(), data.champion.result()
         card.value = champion_card(info, champ)
         metrics.value = section("Holdout metrics", metrics_table(info["metrics"]))
@@ -1050,10 +1523,11 @@ def model_page(data:DashboardData) -> W.VBox:
         charts.children = [W.VBox([W.HTML(f"<b>{_e(t)}</b>"), image(f)]) for f, t in shown]
         boards.value = "".join(section(f"Leaderboard: {t}", board_html(b)) for t, b in info["leaderboards"].items())
 
-    def ready(fut:Future):
+    def ready(fut: Future):
         card.value = ""
         fill(fut)
-    show_importance()                   # published with the run: shown at once
+
+    show_importance()  # published with the run: shown at once
     data.info.add_done_callback(ready)  # the champion's record: when it has been read
     page = W.VBox([box, card, metrics, charts, boards, imp])
     page.add_class("cn-page-model")
@@ -1081,24 +1555,34 @@ STYLE = """<style>
 .cn-offers td:last-child{min-width:280px}.cn-scroll{overflow-x:auto;max-width:1220px}.cn-origin{color:#555;font-size:13px;margin:4px 0 8px 0}
 </style>"""
 
+
 def refresh_seconds() -> float:
     "Seconds between checks for a new run or champion: `$CHURN_NB_DASHBOARD_REFRESH` (default 5; 0: no checks)."
     v = os.environ.get("CHURN_NB_DASHBOARD_REFRESH", "5")
-    try: return max(float(v), 0.0)
-    except ValueError: raise ValueError(f"CHURN_NB_DASHBOARD_REFRESH={v!r} is not a number of seconds. Fix: e.g. 5, or 0 to turn auto-refresh off") from None
+    try:
+        return max(float(v), 0.0)
+    except ValueError:
+        raise ValueError(
+            f"CHURN_NB_DASHBOARD_REFRESH={v!r} is not a number of seconds. Fix: e.g. 5, or 0 to turn auto-refresh off"
+        ) from None
+
 
 def nothing_scored() -> W.HTML:
     "What the dashboard says before the first scoring run: what it will show and how to get there."
-    w = W.HTML(f"<div class='cn-empty'><h2>No customers scored yet</h2><p>This dashboard shows who is likely to leave, why, what it costs and what to offer — "
-               f"from the results of the scheduled scoring runs. None has been published in this workspace yet ({_e(config.workspace())}).</p>"
-               "<p>To fill it, ask your analytics team to run the pipeline (<code>churn-nb run pipeline</code>: train a model, then score, segment and recommend), "
-               "or the scoring only (<code>churn-nb run scoring</code>) when a model is already trained. This page picks up the first run by itself within a few seconds; there is nothing to restart.</p></div>")
-    w.add_class("cn-nothing"); return w
+    w = W.HTML(
+        f"<div class='cn-empty'><h2>No customers scored yet</h2><p>This dashboard shows who is likely to leave, why, what it costs and what to offer — "
+        f"from the results of the scheduled scoring runs. None has been published in this workspace yet ({_e(config.workspace())}).</p>"
+        "<p>To fill it, ask your analytics team to run the pipeline (<code>churn-nb run pipeline</code>: train a model, then score, segment and recommend), "
+        "or the scoring only (<code>churn-nb run scoring</code>) when a model is already trained. This page picks up the first run by itself within a few seconds; there is nothing to restart.</p></div>"
+    )
+    w.add_class("cn-nothing")
+    return w
 
 # %% ../notebooks/12_dashboard.ipynb #79fab348
 class App:
     "The dashboard: header, the five pages as tabs (each built on first visit), auto-refresh."
-    def __init__(self, refresh:float|None=None, loader=load_data):
+
+    def __init__(self, refresh: float | None = None, loader=load_data):
         self.loader, self.lock, self.data, self.pages = loader, threading.RLock(), None, {}
         self.failed = self.tried = None
         self.title = W.HTML("<div class='cn-title'><h2>Customer churn</h2></div>")
@@ -1111,65 +1595,91 @@ class App:
         self.widget.add_class("cn-app")
         self.reload()
         self.refresh, self._stop = (refresh_seconds() if refresh is None else refresh), threading.Event()
-        if self.refresh > 0: threading.Thread(target=self._loop, daemon=True, name="churn-nb-dashboard-refresh").start()
+        if self.refresh > 0:
+            threading.Thread(target=self._loop, daemon=True, name="churn-nb-dashboard-refresh").start()
 
-    def _repr_mimebundle_(self, **kw): return self.widget._repr_mimebundle_(**kw)
-    def stop(self): self._stop.set()
+    def _repr_mimebundle_(self, **kw):
+        return self.widget._repr_mimebundle_(**kw)
+
+    def stop(self):
+        self._stop.set()
 
     def reload(self) -> bool:
         "Read the latest run again and rebuild the pages (True when it worked; on failure the previous run stays)."
+
         def go():
             data = self.loader()
             with self.lock:
                 self.data, self.pages, self.failed = data, {}, None
-                for t in self.tabs.children: t.children = ()
+                for t in self.tabs.children:
+                    t.children = ()
                 self.body.children = (self.tabs,) if data is not None else (nothing_scored(),)
-                if data is not None: self.build(self.tabs.selected_index or 0)
+                if data is not None:
+                    self.build(self.tabs.selected_index or 0)
                 self.stamp()
             return True
+
         fix = "publish the run again (churn-nb run scoring)"
-        if self.data is not None: fix += "; until then the pages show the previous run"
+        if self.data is not None:
+            fix += "; until then the pages show the previous run"
         return bool(friendly("load the latest scoring run", self.box, fix=fix)(go)())
 
-    def stamp(self, what:str="updated"):
+    def stamp(self, what: str = "updated"):
         "Say which run is shown and when the page was updated."
         run = run_label(self.data.summary) + " · " if self.data is not None else ""
         self.status.value = f"{_e(run)}{what} {datetime.now():%H:%M:%S}"
 
 # %% ../notebooks/12_dashboard.ipynb #4c8c8258
 @patch
-def build(self:App, i:int|None):
+def build(self: App, i: int | None):
     "Build tab `i` if it is not built yet."
     with self.lock:
-        if i is None or self.data is None or i in self.pages: return
-        builders = [overview_page, lambda d: risk_list_page(d, self.open_customer), customer_page, whatif_page, model_page]
+        if i is None or self.data is None or i in self.pages:
+            return
+        builders = [
+            overview_page,
+            lambda d: risk_list_page(d, self.open_customer),
+            customer_page,
+            whatif_page,
+            model_page,
+        ]
         self.pages[i] = guarded(f"show the {TABS[i]} page", builders[i], self.data)
         self.tabs.children[i].children = (self.pages[i],)
 
+
 @patch
-def open_customer(self:App, customer_id:str):
+def open_customer(self: App, customer_id: str):
     "Show customer `customer_id` on the Customer tab."
     self.build(2)
     self.tabs.selected_index = 2
-    if hasattr(self.pages[2], "show"): self.pages[2].show(customer_id)
+    if hasattr(self.pages[2], "show"):
+        self.pages[2].show(customer_id)
+
 
 @patch
-def poll(self:App) -> str|None:
+def poll(self: App) -> str | None:
     "Reload what changed since the last look: 'run' (a new scoring run), 'champion' (a new champion version) or None."
     from churn_nb import store
+
     run = store.latest_run()
     if run != (self.data.run_id if self.data is not None else None) and run != self.failed:
-        if not self.reload(): self.failed = run
+        if not self.reload():
+            self.failed = run
         return "run"
     d = self.data
-    if d is None or not d.champion_uri or not d.champion_started() or not d.champion.done(): return None   # none loaded
+    if d is None or not d.champion_uri or not d.champion_started() or not d.champion.done():
+        return None  # none loaded
     from churn_nb.data import ChurnDataError
     from churn_nb.registry import model_version
-    try: version = str(model_version(d.champion_uri).version)
-    except ChurnDataError: return None                  # no champion registered (yet)
+
+    try:
+        version = str(model_version(d.champion_uri).version)
+    except ChurnDataError:
+        return None  # no champion registered (yet)
     failed = d.champion.exception() is not None
-    loaded = self.tried if failed else d.champion.result().version   # after a failed load: only for another version
-    if version == loaded: return None
+    loaded = self.tried if failed else d.champion.result().version  # after a failed load: only for another version
+    if version == loaded:
+        return None
     self.tried = version
     reload_champion(d)
     with self.lock:
@@ -1180,13 +1690,17 @@ def poll(self:App) -> str|None:
     self.stamp(f"champion version {version} picked up")
     return "champion"
 
-@patch
-def _loop(self:App):
-    while not self._stop.wait(self.refresh):
-        try: self.poll()
-        except Exception: server_log().error("auto-refresh failed\n%s", traceback.format_exc())
 
-def app(refresh:float|None=None) -> App:
+@patch
+def _loop(self: App):
+    while not self._stop.wait(self.refresh):
+        try:
+            self.poll()
+        except Exception:
+            server_log().error("auto-refresh failed\n%s", traceback.format_exc())
+
+
+def app(refresh: float | None = None) -> App:
     "The dashboard (what the Voila notebook shows): `refresh` seconds between checks for new runs (default `refresh_seconds()`)."
     return App(refresh)
 
@@ -1195,75 +1709,114 @@ def app_notebook() -> Path:
     "The dashboard's Voila notebook: the installed `churn_nb.app` package data, else the checkout's `notebooks/app/`."
     try:
         from importlib.resources import files
-        p = files("churn_nb.app")/"dashboard.ipynb"
-        if p.is_file(): return Path(str(p))
-    except Exception: pass   # not installed as a package (a checkout): look beside it
+
+        p = files("churn_nb.app") / "dashboard.ipynb"
+        if p.is_file():
+            return Path(str(p))
+    except Exception:
+        pass  # not installed as a package (a checkout): look beside it
     import churn_nb
-    p = Path(churn_nb.__file__).resolve().parents[1]/"notebooks"/"app"/"dashboard.ipynb"
-    if p.is_file(): return p
-    raise FileNotFoundError(f"the dashboard notebook (churn_nb/app/dashboard.ipynb) is missing next to {Path(churn_nb.__file__).parent}. Fix: reinstall churn_nb (pip install churn_nb)")
+
+    p = Path(churn_nb.__file__).resolve().parents[1] / "notebooks" / "app" / "dashboard.ipynb"
+    if p.is_file():
+        return p
+    raise FileNotFoundError(
+        f"the dashboard notebook (churn_nb/app/dashboard.ipynb) is missing next to {Path(churn_nb.__file__).parent}. Fix: reinstall churn_nb (pip install churn_nb)"
+    )
+
 
 def template_root() -> Path:
     "The folder to add to the Jupyter path for the dashboard's Voila template (`voila/templates/churn_nb`)."
-    return app_notebook().parent/"share"
+    return app_notebook().parent / "share"
 
-POOLED_MIB, VISITOR_MIB, SERVER_MIB = 100, 250, 150   # PSS (MiB) measured by `churn-nb bench dashboard`, rounded up
+
+POOLED_MIB, VISITOR_MIB, SERVER_MIB = 100, 250, 150  # PSS (MiB) measured by `churn-nb bench dashboard`, rounded up
+
 
 def memory_budget_mib() -> float:
     "The dashboard's memory budget (MiB): `$CHURN_NB_DASHBOARD_MEMORY_MB` (default 4096), at most half the memory free."
     import psutil
+
     v = os.environ.get("CHURN_NB_DASHBOARD_MEMORY_MB", "4096")
-    try: budget = float(v)
+    try:
+        budget = float(v)
     except ValueError:
         raise ValueError(f"CHURN_NB_DASHBOARD_MEMORY_MB={v!r} is not a number of MiB. Fix: e.g. 4096") from None
     return min(budget, psutil.virtual_memory().available / 2**20 / 2)
 
-def pool_size(budget_mib:float|None=None,      # memory for the server and all kernels (default `memory_budget_mib()`)
-              pooled_mib:float=POOLED_MIB,     # a kernel waiting in the pool (the Overview built, no rows read)
-              visitor_mib:float=VISITOR_MIB,   # a visitor's kernel (Overview, Risk list, Customer; What-if costs more)
-              server_mib:float=SERVER_MIB,
-              most:int=16) -> int:             # never more preheated kernels than this
+
+def pool_size(
+    budget_mib: float | None = None,  # memory for the server and all kernels (default `memory_budget_mib()`)
+    pooled_mib: float = POOLED_MIB,  # a kernel waiting in the pool (the Overview built, no rows read)
+    visitor_mib: float = VISITOR_MIB,  # a visitor's kernel (Overview, Risk list, Customer; What-if costs more)
+    server_mib: float = SERVER_MIB,
+    most: int = 16,
+) -> int:  # never more preheated kernels than this
     "Preheated kernels to keep (`$CHURN_NB_DASHBOARD_POOL` overrides): as many as visitors fit next to a full pool."
     v = os.environ.get("CHURN_NB_DASHBOARD_POOL")
-    if v: return max(1, int(v))
+    if v:
+        return max(1, int(v))
     budget = memory_budget_mib() if budget_mib is None else budget_mib
     return int(max(1, min(most, (budget - server_mib) // (pooled_mib + visitor_mib))))
 
-def voila_argv(port:int=config.PORTS["dashboard"],
-               pool:int|None=None,    # preheated kernels kept ready (default `pool_size()`)
-               cull_idle:int=900,     # seconds before an idle visitor's kernel is shut down
-               cull_interval:int=60,
-               fill_delay:float=10) -> list:   # seconds before a used preheated kernel is replaced
+
+def voila_argv(
+    port: int = config.PORTS["dashboard"],
+    pool: int | None = None,  # preheated kernels kept ready (default `pool_size()`)
+    cull_idle: int = 900,  # seconds before an idle visitor's kernel is shut down
+    cull_interval: int = 60,
+    fill_delay: float = 10,
+) -> list:  # seconds before a used preheated kernel is replaced
     "The command that serves the dashboard with Voila on 127.0.0.1:`port`."
     pool = pool_size() if pool is None else pool
-    return [sys.executable, "-c", "from churn_nb.dashboard import serve; serve()", str(app_notebook()), "--no-browser",
-            f"--Voila.ip={config.HOST}", f"--port={int(port)}", "--template=churn_nb", "--theme=light",
-            "--strip_sources=True",
-            "--show_tracebacks=False", "--preheat_kernel=True", f"--pool_size={int(pool)}",
-            f"--VoilaKernelManager.fill_delay={float(fill_delay)}",
-            f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
-            f"--MappingKernelManager.cull_interval={int(cull_interval)}",
-            "--MappingKernelManager.cull_connected=False"]
+    return [
+        sys.executable,
+        "-c",
+        "from churn_nb.dashboard import serve; serve()",
+        str(app_notebook()),
+        "--no-browser",
+        f"--Voila.ip={config.HOST}",
+        f"--port={int(port)}",
+        "--template=churn_nb",
+        "--theme=light",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        "--preheat_kernel=True",
+        f"--pool_size={int(pool)}",
+        f"--VoilaKernelManager.fill_delay={float(fill_delay)}",
+        f"--MappingKernelManager.cull_idle_timeout={int(cull_idle)}",
+        f"--MappingKernelManager.cull_interval={int(cull_interval)}",
+        "--MappingKernelManager.cull_connected=False",
+    ]
 
 # %% ../notebooks/12_dashboard.ipynb #7392493a
-def pool_for_many(stagger:float=1.5):   # seconds between the kernels of the first fill
+def pool_for_many(stagger: float = 1.5):  # seconds between the kernels of the first fill
     "Patch Voila's pooling kernel manager: the first fill starts one kernel every `stagger` seconds, not all at once."
     import voila.app as va
+
     make = va.voila_kernel_manager_factory
-    if getattr(make, "_churn_nb", False): return
+    if getattr(make, "_churn_nb", False):
+        return
+
     def factory(*args, **kw):
         base = make(*args, **kw)
-        if not hasattr(base, "fill_if_needed"): return base   # preheating off: no pool
+        if not hasattr(base, "fill_if_needed"):
+            return base  # preheating off: no pool
+
         def fill_if_needed(self, delay=None, notebook_name=None, **kwargs):
-            if delay != 0: return base.fill_if_needed(self, delay, notebook_name, **kwargs)
+            if delay != 0:
+                return base.fill_if_needed(self, delay, notebook_name, **kwargs)
             config, pool = self.kernel_pools_config, self._pools.setdefault(notebook_name, [])
             size = config.get(notebook_name, config.get("default", {})).get("pool_size", 1)
             try:
-                for i in range(size - len(pool)):   # one more kernel each time, `stagger` seconds apart
+                for i in range(size - len(pool)):  # one more kernel each time, `stagger` seconds apart
                     self.kernel_pools_config = {"default": {**config.get("default", {}), "pool_size": len(pool) + 1}}
                     base.fill_if_needed(self, i * stagger, notebook_name, **kwargs)
-            finally: self.kernel_pools_config = config
+            finally:
+                self.kernel_pools_config = config
+
         return type(base.__name__, (base,), {"fill_if_needed": fill_if_needed})
+
     factory._churn_nb = True
     va.voila_kernel_manager_factory = factory
 
@@ -1272,21 +1825,30 @@ def page_sets_xsrf_cookie():
     "Make Voila's page set the `_xsrf` cookie. Voila 0.5 never sets it, so the request a page sends when the visitor leaves (shut my kernel down) is refused and the kernel — with the run in memory — lives until culled."
     import inspect
     from voila.handler import VoilaHandler
-    if getattr(VoilaHandler, "_churn_nb_xsrf", False): return
+
+    if getattr(VoilaHandler, "_churn_nb_xsrf", False):
+        return
     prepare = VoilaHandler.prepare
+
     async def prepare_and_set_cookie(self, *args, **kw):
         out = prepare(self, *args, **kw)
         out = (await out) if inspect.isawaitable(out) else out
-        if self.request.method == "GET": self.xsrf_token   # tornado sets the cookie when the token is first read
+        if self.request.method == "GET":
+            self.xsrf_token  # tornado sets the cookie when the token is first read
         return out
+
     VoilaHandler.prepare, VoilaHandler._churn_nb_xsrf = prepare_and_set_cookie, True
 
-def serve(argv:list|None=None):
+
+def serve(argv: list | None = None):
     "Run Voila with `argv` (default: this process's arguments), the dashboard's template on the Jupyter path and the workspace fixed for its kernels."
     page_sets_xsrf_cookie()
     pool_for_many()
     os.environ["CHURN_NB_HOME"] = str(config.workspace())
-    os.environ["JUPYTER_PATH"] = os.pathsep.join([str(template_root())] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(template_root())] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    )
     from voila.app import main
+
     sys.argv = ["voila", *(sys.argv[1:] if argv is None else argv)]
     main()

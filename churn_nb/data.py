@@ -27,13 +27,15 @@ __all__ = ['SAMPLE', 'READERS', 'GENERIC_TARGETS', 'TARGET_NAMES', 'ID_NAMES', '
 class ChurnDataError(ValueError):
     "Input data churn_nb cannot use; the message names the source, column, rows and the fix."
 
-def show_rows(rows, n:int=5) -> str:
+
+def show_rows(rows, n: int = 5) -> str:
     "The first `n` row labels of `rows`, and how many there are in all."
     rows = list(rows)
     more = f", … ({len(rows)} rows in all)" if len(rows) > n else ""
     return ", ".join(map(str, rows[:n])) + more
 
-def data_error(source, problem:str, fix:str, column=None, rows=None) -> ChurnDataError:
+
+def data_error(source, problem: str, fix: str, column=None, rows=None) -> ChurnDataError:
     "A `ChurnDataError` naming `source`, the `column`, the first offending `rows` and the `fix`."
     where = f"{source}: " + (f"column '{column}': " if column is not None else "")
     at = f" (rows {show_rows(rows)})" if rows is not None and len(rows) else ""
@@ -42,10 +44,13 @@ def data_error(source, problem:str, fix:str, column=None, rows=None) -> ChurnDat
 # %% ../notebooks/01_data.ipynb #39bb1a31
 SAMPLE = "sample:telco"
 
+
 def sample_path() -> Path:
     "Path of the bundled Telco sample (gzipped CSV)."
     import churn_nb
-    return Path(churn_nb.__file__).resolve().parent/"sample"/"telco_churn.csv.gz"
+
+    return Path(churn_nb.__file__).resolve().parent / "sample" / "telco_churn.csv.gz"
+
 
 def load_sample() -> pd.DataFrame:
     "IBM's Telco churn table, as its CSV has it (7043 customers × 21 columns)."
@@ -56,127 +61,212 @@ def is_sql_url(source) -> bool:
     "True when `source` looks like a SQLAlchemy URL (`dialect://…`, `dialect+driver://…`)."
     return bool(re.match(r"^[a-z][a-z0-9_]*(\+[a-z0-9_]+)?://", str(source))) and not str(source).startswith("file://")
 
+
 def source_name(source) -> str:
     "How messages name `source`: the sample, a path, or a URL without its password."
-    if source in (None, "", SAMPLE): return "the bundled Telco sample"
+    if source in (None, "", SAMPLE):
+        return "the bundled Telco sample"
     if is_sql_url(source):
         from sqlalchemy.engine import make_url
+
         return make_url(str(source)).render_as_string(hide_password=True)
     return str(source)
 
 # %% ../notebooks/01_data.ipynb #9e9158d5
-READERS = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
+READERS = {
+    ".csv": pd.read_csv,
+    ".tsv": lambda p: pd.read_csv(p, sep="\t"),
+    ".parquet": pd.read_parquet,
+    ".pq": pd.read_parquet,
+}
 
-def _file_reader(path:Path):
+
+def _file_reader(path: Path):
     "The pandas reader for `path`'s suffix (a trailing .gz/.bz2/.zip/.xz is looked through)."
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".bz2", ".zip", ".xz"): suffixes = suffixes[:-1]
+    if suffixes and suffixes[-1] in (".gz", ".bz2", ".zip", ".xz"):
+        suffixes = suffixes[:-1]
     reader = READERS.get(suffixes[-1] if suffixes else "")
-    if reader is None: raise data_error(path, f"unsupported file type '{''.join(path.suffixes)}'", f"give a file ending in one of {', '.join(READERS)} (optionally compressed), or a SQLAlchemy URL")
+    if reader is None:
+        raise data_error(
+            path,
+            f"unsupported file type '{''.join(path.suffixes)}'",
+            f"give a file ending in one of {', '.join(READERS)} (optionally compressed), or a SQLAlchemy URL",
+        )
     return reader
+
 
 def read_file(path) -> pd.DataFrame:
     "Read a CSV or Parquet file; a missing or unreadable file raises `ChurnDataError`."
     path = Path(path).expanduser()
-    if not path.exists(): raise data_error(path, "file not found", f"check the path; a relative path starts at {Path.cwd()}")
-    if path.is_dir(): raise data_error(path, "is a directory, not a file", "give the path of a CSV or Parquet file")
+    if not path.exists():
+        raise data_error(path, "file not found", f"check the path; a relative path starts at {Path.cwd()}")
+    if path.is_dir():
+        raise data_error(path, "is a directory, not a file", "give the path of a CSV or Parquet file")
     reader = _file_reader(path)
-    try: return reader(path)
-    except pd.errors.EmptyDataError: raise data_error(path, "the file is empty", "export the customer table again, with a header row") from None
-    except (ValueError, OSError) as e: raise data_error(path, f"cannot be read ({type(e).__name__}: {str(e).strip()[:200]})", "check that the file is a valid, complete CSV or Parquet file (encoding UTF-8)") from e
+    try:
+        return reader(path)
+    except pd.errors.EmptyDataError:
+        raise data_error(path, "the file is empty", "export the customer table again, with a header row") from None
+    except (ValueError, OSError) as e:
+        raise data_error(
+            path,
+            f"cannot be read ({type(e).__name__}: {str(e).strip()[:200]})",
+            "check that the file is a valid, complete CSV or Parquet file (encoding UTF-8)",
+        ) from e
 
 # %% ../notebooks/01_data.ipynb #5bda8d40
-def read_sql(url:str, query:str|None) -> pd.DataFrame:
+def read_sql(url: str, query: str | None) -> pd.DataFrame:
     "Read a table (a bare name) or a query (anything with a space) from a SQLAlchemy URL."
     from sqlalchemy import create_engine
     from sqlalchemy.exc import SQLAlchemyError
+
     name = source_name(url)
-    if not query: raise data_error(name, "a SQL source needs a table name or a query", "pass query='customers' or query='SELECT … FROM customers' (papermill: -p query customers)")
+    if not query:
+        raise data_error(
+            name,
+            "a SQL source needs a table name or a query",
+            "pass query='customers' or query='SELECT … FROM customers' (papermill: -p query customers)",
+        )
     engine = create_engine(url)
     try:
         with engine.connect() as con:
             return pd.read_sql_query(query, con) if re.search(r"\s", query.strip()) else pd.read_sql_table(query, con)
     except (SQLAlchemyError, ValueError) as e:
-        raise data_error(name, f"cannot read {query!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})", "check the table name or query and that the database is reachable") from e
-    finally: engine.dispose()
+        raise data_error(
+            name,
+            f"cannot read {query!r} ({type(e).__name__}: {str(e).splitlines()[0][:200]})",
+            "check the table name or query and that the database is reachable",
+        ) from e
+    finally:
+        engine.dispose()
 
-def read_table(source=None, query:str|None=None) -> pd.DataFrame:
+
+def read_table(source=None, query: str | None = None) -> pd.DataFrame:
     "Read a customer table from a CSV/Parquet path or a SQLAlchemy URL (+ `query`); empty `source` = the sample."
-    if source in (None, "", SAMPLE): return load_sample()
-    if is_sql_url(source): return read_sql(str(source), query)
+    if source in (None, "", SAMPLE):
+        return load_sample()
+    if is_sql_url(source):
+        return read_sql(str(source), query)
     return read_file(source)
 
 # %% ../notebooks/01_data.ipynb #08ac10fe
 @dataclass
 class DatasetSpec:
     "What each column of a customer table is: id, target and churned label, value, and the features by kind."
-    target: str                      # column holding the outcome
-    positive_label: object           # the target value that means "churned"
-    id_col: str|None = None          # customer id column (unique), if any
-    value_col: str|None = None       # value per period (e.g. monthly charges), if any
-    numeric: list = field(default_factory=list)      # numeric feature columns
+
+    target: str  # column holding the outcome
+    positive_label: object  # the target value that means "churned"
+    id_col: str | None = None  # customer id column (unique), if any
+    value_col: str | None = None  # value per period (e.g. monthly charges), if any
+    numeric: list = field(default_factory=list)  # numeric feature columns
     categorical: list = field(default_factory=list)  # categorical feature columns
-    dropped: dict = field(default_factory=dict)      # column -> why it is not a feature
-    notes: list = field(default_factory=list)        # what inference decided, in words
-    levels: dict = field(default_factory=dict)       # categorical column -> its levels in the training data
-    ranges: dict = field(default_factory=dict)       # numeric/date column -> [min, max] in training (dates: days)
-    dates: dict = field(default_factory=dict)        # date column -> reference date (ISO): its latest training date
+    dropped: dict = field(default_factory=dict)  # column -> why it is not a feature
+    notes: list = field(default_factory=list)  # what inference decided, in words
+    levels: dict = field(default_factory=dict)  # categorical column -> its levels in the training data
+    ranges: dict = field(default_factory=dict)  # numeric/date column -> [min, max] in training (dates: days)
+    dates: dict = field(default_factory=dict)  # date column -> reference date (ISO): its latest training date
 
     @property
-    def features(self) -> list: return self.numeric + self.categorical + list(self.dates)
-    def to_dict(self) -> dict: return asdict(self)
+    def features(self) -> list:
+        return self.numeric + self.categorical + list(self.dates)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     @classmethod
-    def from_dict(cls, d:dict) -> DatasetSpec: return cls(**d)   # a spec saved without `dates` (older models) gets none
+    def from_dict(cls, d: dict) -> DatasetSpec:
+        return cls(**d)  # a spec saved without `dates` (older models) gets none
 
 # %% ../notebooks/01_data.ipynb #53f6928f
-GENERIC_TARGETS = ("target", "label", "class", "outcome")   # last resort: taken only when the column holds two values
-TARGET_NAMES = ("churn", "churned", "churn_flag", "churn_label", "is_churn", "has_churned", "exited", "attrition_flag",
-                "attrition", "attrited", "left", "cancelled", "canceled", "terminated") + GENERIC_TARGETS
-_POSITIVE = re.compile(r"^(yes|y|true|t|1|1\.0)$|\b(churn\w*|attrit\w*|exited|left|leaving|lost|cancel+ed|closed|terminated)\b", re.I)
+GENERIC_TARGETS = ("target", "label", "class", "outcome")  # last resort: taken only when the column holds two values
+TARGET_NAMES = (
+    "churn",
+    "churned",
+    "churn_flag",
+    "churn_label",
+    "is_churn",
+    "has_churned",
+    "exited",
+    "attrition_flag",
+    "attrition",
+    "attrited",
+    "left",
+    "cancelled",
+    "canceled",
+    "terminated",
+) + GENERIC_TARGETS
+_POSITIVE = re.compile(
+    r"^(yes|y|true|t|1|1\.0)$|\b(churn\w*|attrit\w*|exited|left|leaving|lost|cancel+ed|closed|terminated)\b", re.I
+)
 _NEGATIVE = re.compile(r"\b(no|not|non|stay\w*|retain\w*|existing|active|current|remain\w*)\b", re.I)
 
-def _norm(name) -> str: return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
-def _is_target(s:pd.Series, name:str) -> bool:
+def _norm(name) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+def _is_target(s: pd.Series, name: str) -> bool:
     "Whether column `s`, found by `name`, is the target: a generic name needs exactly two values."
     return name not in GENERIC_TARGETS or s.nunique() == 2
 
-def infer_target(df:pd.DataFrame, source="data") -> str:
+
+def infer_target(df: pd.DataFrame, source="data") -> str:
     "The column whose name says it is the churn outcome (a generic name such as `target` only with two values)."
     by_norm = {_norm(c): c for c in df.columns}
     for name in TARGET_NAMES:
         c = by_norm.get(_norm(name))
-        if c is not None and _is_target(df[c], name): return c
+        if c is not None and _is_target(df[c], name):
+            return c
     cols = f"{', '.join(map(str, df.columns[:12]))}{', …' if len(df.columns) > 12 else ''}"
-    raise data_error(source, f"no target column found (looked for {', '.join(TARGET_NAMES[:8])}, …, and two-valued "
-                     f"{', '.join(GENERIC_TARGETS)}; columns are {cols})",
-                     "name the outcome column: target='<column>' (papermill: -p target <column>)")
+    raise data_error(
+        source,
+        f"no target column found (looked for {', '.join(TARGET_NAMES[:8])}, …, and two-valued "
+        f"{', '.join(GENERIC_TARGETS)}; columns are {cols})",
+        "name the outcome column: target='<column>' (papermill: -p target <column>)",
+    )
 
 # %% ../notebooks/01_data.ipynb #ebaa6126
-def _levels(y:pd.Series) -> list: return sorted(y.dropna().unique().tolist(), key=str)
+def _levels(y: pd.Series) -> list:
+    return sorted(y.dropna().unique().tolist(), key=str)
 
-def single_class_error(y:pd.Series, source) -> ChurnDataError:
+
+def single_class_error(y: pd.Series, source) -> ChurnDataError:
     "The error for a target that holds fewer than two classes."
     levels = _levels(y)
-    return data_error(source, f"the target holds {len(levels)} class{'es' if len(levels) != 1 else ''} ({', '.join(map(repr, levels)) or 'none'}); a churn model needs both churned and retained customers",
-                      "use a table (or time window) with churned and retained customers", column=y.name)
+    return data_error(
+        source,
+        f"the target holds {len(levels)} class{'es' if len(levels) != 1 else ''} ({', '.join(map(repr, levels)) or 'none'}); a churn model needs both churned and retained customers",
+        "use a table (or time window) with churned and retained customers",
+        column=y.name,
+    )
 
-def match_label(y:pd.Series, label, source):
+
+def match_label(y: pd.Series, label, source):
     "The value of `y` equal to `label` (compared as text: '1' matches 1); unknown labels raise."
     levels = _levels(y)
     for v in levels:
-        if v == label or str(v).strip().lower() == str(label).strip().lower(): return v
-    raise data_error(source, f"positive_label {label!r} is not a value of the target (values: {', '.join(map(repr, levels[:10]))})",
-                     f"pass positive_label= one of {', '.join(map(repr, levels[:10]))}", column=y.name)
+        if v == label or str(v).strip().lower() == str(label).strip().lower():
+            return v
+    raise data_error(
+        source,
+        f"positive_label {label!r} is not a value of the target (values: {', '.join(map(repr, levels[:10]))})",
+        f"pass positive_label= one of {', '.join(map(repr, levels[:10]))}",
+        column=y.name,
+    )
 
-def infer_positive_label(y:pd.Series, source="data"):
+
+def infer_positive_label(y: pd.Series, source="data"):
     "The value of target `y` that means churned: yes/1/true, or a class named like churned/attrited/exited."
     levels = _levels(y)
-    if len(levels) < 2: raise single_class_error(y, source)
+    if len(levels) < 2:
+        raise single_class_error(y, source)
     hits = [v for v in levels if _POSITIVE.search(str(v).strip()) and not _NEGATIVE.search(str(v))]
     x = pd.to_numeric(pd.Series([str(v) for v in levels]), errors="coerce")
-    if x.notna().all() and set(x) != {0.0, 1.0}: hits = []   # numbers: only 0/1 reads as no/yes (1/2 is ambiguous)
-    if len(levels) == 2 and len(hits) == 1: return hits[0]
+    if x.notna().all() and set(x) != {0.0, 1.0}:
+        hits = []  # numbers: only 0/1 reads as no/yes (1/2 is ambiguous)
+    if len(levels) == 2 and len(hits) == 1:
+        return hits[0]
     shown = ", ".join(map(repr, levels[:10]))
     known = "read without help: yes/no, 1/0, true/false, or names such as 'Churned' / 'Existing Customer'"
     fix = f"pass positive_label='<value>', e.g. positive_label={levels[-1]!r} (papermill: -p positive_label …)"
@@ -184,125 +274,184 @@ def infer_positive_label(y:pd.Series, source="data"):
     raise data_error(source, problem, fix, column=y.name)
 
 # %% ../notebooks/01_data.ipynb #969f7251
-ID_NAMES = ("id", "customerid", "customer", "clientid", "clientnum", "accountid", "accountnumber", "userid", "subscriberid", "custid", "customerno", "customernumber")
+ID_NAMES = (
+    "id",
+    "customerid",
+    "customer",
+    "clientid",
+    "clientnum",
+    "accountid",
+    "accountnumber",
+    "userid",
+    "subscriberid",
+    "custid",
+    "customerno",
+    "customernumber",
+)
 # a column name ending in one of these words reads like an identifier
 ID_WORDS = ("id", "ids", "uid", "uuid", "guid", "key", "no", "nr", "num", "number", "index", "idx")
-VALUE_PATTERNS = (r"monthly.?charges?", r"monthly.?(revenue|fee|spend|bill|amount)", r"^arpu$", r"^mrr$", r"revenue", r"^charges?$")
+VALUE_PATTERNS = (
+    r"monthly.?charges?",
+    r"monthly.?(revenue|fee|spend|bill|amount)",
+    r"^arpu$",
+    r"^mrr$",
+    r"revenue",
+    r"^charges?$",
+)
+
 
 def name_words(name) -> list:
     "The words of a column name, lower-cased: `CustomerId` -> ['customer', 'id'], `row_number` -> ['row', 'number']."
     return [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", str(name))]
+
 
 def id_like_name(name) -> bool:
     "True when a column name reads like an identifier or a row number (`CustomerId`, `RowNumber`, `Unnamed: 0`)."
     words = name_words(name)
     return _norm(name) in ID_NAMES or bool(words) and (words[-1] in ID_WORDS or words[0] == "unnamed")
 
+
 def named_id(name) -> bool:
     "True when a column name says it is the customer id: an id's name (`customerID`, `CLIENTNUM`) or ending in 'id'."
     return _norm(name) in ID_NAMES or name_words(name)[-1:] in (["id"], ["uid"], ["uuid"], ["guid"])
 
-def _code_like(s:pd.Series) -> bool:
+
+def _code_like(s: pd.Series) -> bool:
     "True when `s` holds numbers or short text without spaces (codes, hashes), not names or free text."
-    if is_numeric_dtype(s): return True
+    if is_numeric_dtype(s):
+        return True
     t = s.astype(str)
     return bool(t.str.len().max() <= 64 and not t.str.contains(r"\s").any())
 
-def infer_id(df:pd.DataFrame, exclude=()) -> str|None:
+
+def infer_id(df: pd.DataFrame, exclude=()) -> str | None:
     "The customer id: a column named like one (unique, unless it has an id's exact name), else a code on every row."
     cols = [c for c in df.columns if c not in exclude]
     found = [c for c in cols if _norm(c) in ID_NAMES]
-    found = found or [c for c in cols if named_id(c) and df[c].nunique() > 0.9*len(df)]
+    found = found or [c for c in cols if named_id(c) and df[c].nunique() > 0.9 * len(df)]
     found = found or [c for c in cols if identifier(df[c]) not in (None, ROW_COUNTER) and _code_like(df[c])]
     return found[0] if found else None
 
-def infer_value(df:pd.DataFrame, exclude=()) -> str|None:
+
+def infer_value(df: pd.DataFrame, exclude=()) -> str | None:
     "The numeric column named like a per-period customer value (monthly charges, revenue, ARPU)."
     for pat in VALUE_PATTERNS:
         for c in df.columns:
-            if c not in exclude and re.search(pat, str(c), re.I) and is_numeric_dtype(df[c]) and not is_bool_dtype(df[c]): return c
+            if (
+                c not in exclude
+                and re.search(pat, str(c), re.I)
+                and is_numeric_dtype(df[c])
+                and not is_bool_dtype(df[c])
+            ):
+                return c
     return None
 
 # %% ../notebooks/01_data.ipynb #18e0ace6
-def blank(s:pd.Series) -> pd.Series:
+def blank(s: pd.Series) -> pd.Series:
     "True where a value is missing or only whitespace."
-    if is_numeric_dtype(s) or is_datetime64_any_dtype(s): return s.isna()
+    if is_numeric_dtype(s) or is_datetime64_any_dtype(s):
+        return s.isna()
     return s.isna() | s.astype("string").str.strip().eq("").fillna(True).astype(bool)
 
-def as_numbers(s:pd.Series) -> pd.Series:
+
+def as_numbers(s: pd.Series) -> pd.Series:
     "`s` as float64: numbers stay, numeric text is parsed, blanks and non-numbers become NaN."
-    if is_numeric_dtype(s) and not is_bool_dtype(s): return s.astype("float64")
+    if is_numeric_dtype(s) and not is_bool_dtype(s):
+        return s.astype("float64")
     t = s.astype("string").str.strip()
     return pd.to_numeric(t.mask(t.eq("")), errors="coerce").astype("float64")
 
-def numeric_share(s:pd.Series) -> float:
+
+def numeric_share(s: pd.Series) -> float:
     "Share of the non-blank values of `s` that are numbers."
     filled = ~blank(s)
     return float(as_numbers(s)[filled].notna().mean()) if filled.any() else 0.0
 
 # %% ../notebooks/01_data.ipynb #2ee89d50
-ISO_DATE = (r"[0-9]{4}-[0-9]{2}-[0-9]{2}"                                   # 2016-01-28
-            r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"   # T10:30, T10:30:00, T10:30:00.123
-            r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?")                             # Z, +02:00
+ISO_DATE = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"  # 2016-01-28
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?)?"  # T10:30, T10:30:00, T10:30:00.123
+    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
+)  # Z, +02:00
 
-def as_dates(s:pd.Series) -> pd.Series:
+
+def as_dates(s: pd.Series) -> pd.Series:
     "`s` as naive datetimes (zoned times in UTC): dates stay, ISO text is parsed, blanks and anything else become NaT."
-    if is_datetime64_any_dtype(s): return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
+    if is_datetime64_any_dtype(s):
+        return s.dt.tz_convert(None) if getattr(s.dt, "tz", None) is not None else s
     t = s.astype("string").str.strip()
     t = t.where(t.str.fullmatch(ISO_DATE).fillna(False).astype(bool))
     return pd.to_datetime(t, errors="coerce", format="ISO8601", utc=True).dt.tz_convert(None)
 
-def date_reference(s:pd.Series) -> str|None:
+
+def date_reference(s: pd.Series) -> str | None:
     "The latest date in `s` as ISO text (a plain date when it has no time of day); None when `s` holds no date."
     latest = as_dates(s).max()
-    if pd.isna(latest): return None
+    if pd.isna(latest):
+        return None
     return latest.date().isoformat() if latest == latest.normalize() else latest.isoformat()
 
-def days_before(s:pd.Series, reference:str) -> pd.Series:
+
+def days_before(s: pd.Series, reference: str) -> pd.Series:
     "Days from each date in `s` to `reference` (positive: earlier), as float64; NaN for blanks and non-dates."
     return ((pd.Timestamp(reference) - as_dates(s)) / pd.Timedelta(days=1)).astype("float64")
 
 # %% ../notebooks/01_data.ipynb #e64e7755
-MISSING_NOTE = 0.01   # numbers and dates missing on at least this share of rows get a note
-MANY_LEVELS = 50      # text with more distinct values than this, on over half the rows, is a name or free text
+MISSING_NOTE = 0.01  # numbers and dates missing on at least this share of rows get a note
+MANY_LEVELS = 50  # text with more distinct values than this, on over half the rows, is a name or free text
 
-def _shown(v) -> str: return repr(v.item() if hasattr(v, "item") else v)
 
-def useless(s:pd.Series) -> str|None:
+def _shown(v) -> str:
+    return repr(v.item() if hasattr(v, "item") else v)
+
+
+def useless(s: pd.Series) -> str | None:
     "Why column `s` tells nothing about a customer (entirely empty, or one value on every row), or None."
     filled = ~blank(s)
-    if not filled.any(): return "entirely empty"
-    if filled.all() and s.nunique() == 1: return f"the same value ({_shown(s.iloc[0])}) on every row"
+    if not filled.any():
+        return "entirely empty"
+    if filled.all() and s.nunique() == 1:
+        return f"the same value ({_shown(s.iloc[0])}) on every row"
     return None
+
 
 ROW_COUNTER = "a row counter (1, 2, 3, …), not a customer property"
 
-def identifier(s:pd.Series) -> str|None:
+
+def identifier(s: pd.Series) -> str | None:
     "Why column `s` is an identifier (a distinct value on every row: row numbers, customer numbers, hashes), or None."
-    if len(s) <= 20 or is_bool_dtype(s) or not s.is_unique or blank(s).any(): return None
+    if len(s) <= 20 or is_bool_dtype(s) or not s.is_unique or blank(s).any():
+        return None
     x = as_numbers(s)
-    if x.isna().any(): return "an identifier (a different text on every row), not a customer property"
-    if not (x % 1 == 0).all(): return None   # unique amounts (charges, averages) are measurements
-    if (x.diff().dropna() == 1).all(): return ROW_COUNTER
-    run = len(s) >= 100 and x.max() - x.min() < 2*len(s)   # e.g. customer numbers 50001, 50002, … in any order
+    if x.isna().any():
+        return "an identifier (a different text on every row), not a customer property"
+    if not (x % 1 == 0).all():
+        return None  # unique amounts (charges, averages) are measurements
+    if (x.diff().dropna() == 1).all():
+        return ROW_COUNTER
+    run = len(s) >= 100 and x.max() - x.min() < 2 * len(s)  # e.g. customer numbers 50001, 50002, … in any order
     if id_like_name(s.name) or x.is_monotonic_increasing or run:
         return "an identifier (a different whole number on every row), not a customer property"
     return None
 
-def missing_note(x:pd.Series) -> str:
+
+def missing_note(x: pd.Series) -> str:
     "A note when numbers or dates `x` are missing on many rows: their missingness is kept as a signal."
     share = float(x.isna().mean())
-    return f"{100*share:.0f} % missing; missingness kept as a signal" if share >= MISSING_NOTE else ""
+    return f"{100 * share:.0f} % missing; missingness kept as a signal" if share >= MISSING_NOTE else ""
 
 # %% ../notebooks/01_data.ipynb #90eef2d8
-def looks_like_dates(s:pd.Series) -> bool:
+def looks_like_dates(s: pd.Series) -> bool:
     "True when at least half of the first 200 filled values of `s` are dates."
-    if is_datetime64_any_dtype(s): return True
-    if is_numeric_dtype(s): return False
+    if is_datetime64_any_dtype(s):
+        return True
+    if is_numeric_dtype(s):
+        return False
     head = s[~blank(s)].head(200)
     return len(head) > 0 and float(as_dates(head).notna().mean()) >= 0.5
 
-def date_role(s:pd.Series, min_share:float=0.95) -> tuple[str, str]:
+
+def date_role(s: pd.Series, min_share: float = 0.95) -> tuple[str, str]:
     "(role, note) of a date column: a 'date' feature, or 'dropped' when under `min_share` of its values are dates."
     filled, d = ~blank(s), as_dates(s)
     bad = filled & d.isna()
@@ -313,7 +462,8 @@ def date_role(s:pd.Series, min_share:float=0.95) -> tuple[str, str]:
     note = f"a date, used as days before {date_reference(s)}"
     return "date", "; ".join(filter(None, [note, missing_note(d)]))
 
-def text_numbers_note(s:pd.Series) -> str:
+
+def text_numbers_note(s: pd.Series) -> str:
     "The note of numbers stored as text: how many blank and non-numeric values became missing, and where."
     filled, x = ~blank(s), as_numbers(s)
     bad = filled & x.isna()
@@ -322,48 +472,66 @@ def text_numbers_note(s:pd.Series) -> str:
     where = f" ({lost} values became missing; rows {show_rows(s.index[~filled | bad])})" if lost else ""
     return "; ".join(filter(None, [f"stored as text, read as numbers{where}", missing_note(x)]))
 
-def text_role(s:pd.Series) -> tuple[str, str]:
+
+def text_role(s: pd.Series) -> tuple[str, str]:
     "(role, note) of text: a category, or 'dropped' when most rows hold a value of their own (names, free text)."
     filled = ~blank(s)
     levels = s[filled].nunique()
-    if levels > MANY_LEVELS and levels > 0.5*filled.sum():
+    if levels > MANY_LEVELS and levels > 0.5 * filled.sum():
         return "dropped", f"text with {levels:,} distinct values (a name or free text?), not used as a category"
     many = f"{levels:,} levels; the models keep the most frequent and pool the rare ones"
     return "categorical", many if levels > MANY_LEVELS else ""
 
 # %% ../notebooks/01_data.ipynb #bab2387d
-def infer_column(s:pd.Series,
-                 min_numeric_share:float=0.95) -> tuple[str, str]:  # share of numbers that makes text numeric
+def infer_column(
+    s: pd.Series, min_numeric_share: float = 0.95
+) -> tuple[str, str]:  # share of numbers that makes text numeric
     "(role, note) for a feature column: role is 'numeric', 'categorical', 'date' or 'dropped'."
-    if why := useless(s): return "dropped", why
-    if is_bool_dtype(s): return "categorical", ""
-    if looks_like_dates(s): return date_role(s)
-    if why := identifier(s): return "dropped", why
-    if is_numeric_dtype(s): return "numeric", missing_note(s)
-    if numeric_share(s) >= min_numeric_share: return "numeric", text_numbers_note(s)
+    if why := useless(s):
+        return "dropped", why
+    if is_bool_dtype(s):
+        return "categorical", ""
+    if looks_like_dates(s):
+        return date_role(s)
+    if why := identifier(s):
+        return "dropped", why
+    if is_numeric_dtype(s):
+        return "numeric", missing_note(s)
+    if numeric_share(s) >= min_numeric_share:
+        return "numeric", text_numbers_note(s)
     return text_role(s)
 
 # %% ../notebooks/01_data.ipynb #9f6a0b9f
 def _check_columns(df, names, what, source):
     "Refuse override `names` that are not columns of `df`."
     missing = [c for c in names if c not in df.columns]
-    if missing: raise data_error(source, f"{what} names column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which the table does not have (columns: {', '.join(map(str, df.columns[:15]))}{', …' if len(df.columns) > 15 else ''})",
-                                 f"correct the name in {what} (names are case-sensitive)")
+    if missing:
+        raise data_error(
+            source,
+            f"{what} names column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which the table does not have (columns: {', '.join(map(str, df.columns[:15]))}{', …' if len(df.columns) > 15 else ''})",
+            f"correct the name in {what} (names are case-sensitive)",
+        )
+
 
 def as_list(x) -> list:
     "A list from None, a comma-separated string, or a list."
-    if x is None or x == "": return []
+    if x is None or x == "":
+        return []
     return [s.strip() for s in x.split(",") if s.strip()] if isinstance(x, str) else list(x)
 
 # %% ../notebooks/01_data.ipynb #455b61ec
-def _role(df:pd.DataFrame, c, numeric:list, categorical:list, drop:list) -> tuple[str, str]:
+def _role(df: pd.DataFrame, c, numeric: list, categorical: list, drop: list) -> tuple[str, str]:
     "(role, note) of column `c`: as the overrides declare it, else inferred."
-    if c in drop: return "dropped", "dropped on request"
-    if c in numeric: return "numeric", "declared numeric"
-    if c in categorical: return "categorical", "declared categorical"
+    if c in drop:
+        return "dropped", "dropped on request"
+    if c in numeric:
+        return "numeric", "declared numeric"
+    if c in categorical:
+        return "categorical", "declared categorical"
     return infer_column(df[c])
 
-def refuse_useless(s:pd.Series, source):
+
+def refuse_useless(s: pd.Series, source):
     "Refuse a column that is entirely empty or holds one value on every row (strict mode)."
     why, c = useless(s), s.name
     if why == "entirely empty":
@@ -372,99 +540,163 @@ def refuse_useless(s:pd.Series, source):
         fix = f"drop it (drop='{c}'), or use a table in which it varies"
         raise data_error(source, f"the column holds {why}", fix, column=c)
 
-def _roles(df:pd.DataFrame, skip:tuple, numeric:list, categorical:list, drop:list, strict:bool, source) -> dict:
+
+def _roles(df: pd.DataFrame, skip: tuple, numeric: list, categorical: list, drop: list, strict: bool, source) -> dict:
     "Column -> (role, note) for every column of `df` but `skip` (target, id); strict mode refuses empty and constant ones."
     roles = {}
     for c in df.columns:
-        if c in skip: continue
-        if strict and c not in drop + numeric + categorical: refuse_useless(df[c], source)
+        if c in skip:
+            continue
+        if strict and c not in drop + numeric + categorical:
+            refuse_useless(df[c], source)
         roles[c] = _role(df, c, numeric, categorical, drop)
     return roles
 
-def snapshot(df:pd.DataFrame, dates:list) -> str|None:
+
+def snapshot(df: pd.DataFrame, dates: list) -> str | None:
     "The latest date in the date columns `dates` of `df`: the reference every date is read against (days before it)."
     return max((date_reference(df[c]) for c in dates), key=pd.Timestamp, default=None)
 
-def _record(spec:DatasetSpec, s:pd.Series, role:str, note:str, reference:str|None):
-    "Put column `s` in `spec` in its role (a date: read against `reference`); its note goes to `spec.notes`."
-    if role == "dropped": spec.dropped[s.name] = note
-    elif role == "date": spec.dates[s.name] = reference
-    else: getattr(spec, role).append(s.name)
-    if role == "date": note = note.replace(date_reference(s), reference)   # its own latest date -> the table's
-    if note and role != "dropped": spec.notes.append(f"'{s.name}': {note}")
 
-def _summary(spec:DatasetSpec, y:pd.Series) -> str:
+def _record(spec: DatasetSpec, s: pd.Series, role: str, note: str, reference: str | None):
+    "Put column `s` in `spec` in its role (a date: read against `reference`); its note goes to `spec.notes`."
+    if role == "dropped":
+        spec.dropped[s.name] = note
+    elif role == "date":
+        spec.dates[s.name] = reference
+    else:
+        getattr(spec, role).append(s.name)
+    if role == "date":
+        note = note.replace(date_reference(s), reference)  # its own latest date -> the table's
+    if note and role != "dropped":
+        spec.notes.append(f"'{s.name}': {note}")
+
+
+def _summary(spec: DatasetSpec, y: pd.Series) -> str:
     "The first note: target, churned label and how common it is, id, value column."
     share = 100 * float((y.astype(str).str.strip().str.lower() == str(spec.positive_label).strip().lower()).mean())
-    return (f"target '{spec.target}', churned = {spec.positive_label!r} ({share:.1f} % of rows); id: {spec.id_col!r}; "
-            f"value per period: {spec.value_col!r}")
+    return (
+        f"target '{spec.target}', churned = {spec.positive_label!r} ({share:.1f} % of rows); id: {spec.id_col!r}; "
+        f"value per period: {spec.value_col!r}"
+    )
 
-def _counts(spec:DatasetSpec) -> str:
+
+def _counts(spec: DatasetSpec) -> str:
     "The last note: how many features of each kind, how many columns left out."
-    return (f"features: {len(spec.numeric)} numeric, {len(spec.categorical)} categorical, {len(spec.dates)} date; "
-            f"{len(spec.dropped)} column{'s' if len(spec.dropped) != 1 else ''} not used")
+    return (
+        f"features: {len(spec.numeric)} numeric, {len(spec.categorical)} categorical, {len(spec.dates)} date; "
+        f"{len(spec.dropped)} column{'s' if len(spec.dropped) != 1 else ''} not used"
+    )
 
-def _id_note(id_col) -> str|None:
+
+def _id_note(id_col) -> str | None:
     "The note for an id recognised by its values rather than its name."
-    if id_col is None or named_id(id_col): return None
+    if id_col is None or named_id(id_col):
+        return None
     return f"'{id_col}': used as the customer id (no column is named like one; it holds a different code on every row)"
 
-def infer_spec(df:pd.DataFrame,
-               target:str|None=None,          # outcome column (default: found by name)
-               positive_label=None,           # target value meaning churned (default: inferred)
-               id_col:str|None=None,          # id column (default: found by name; "" = none)
-               value_col:str|None=None,       # value per period (default: found by name; "" = none)
-               numeric=None, categorical=None, drop=None, # column lists (or comma-separated) forcing roles
-               strict:bool=False,             # refuse entirely empty and constant columns instead of leaving them out
-               source="data") -> DatasetSpec:
+
+def infer_spec(
+    df: pd.DataFrame,
+    target: str | None = None,  # outcome column (default: found by name)
+    positive_label=None,  # target value meaning churned (default: inferred)
+    id_col: str | None = None,  # id column (default: found by name; "" = none)
+    value_col: str | None = None,  # value per period (default: found by name; "" = none)
+    numeric=None,
+    categorical=None,
+    drop=None,  # column lists (or comma-separated) forcing roles
+    strict: bool = False,  # refuse entirely empty and constant columns instead of leaving them out
+    source="data",
+) -> DatasetSpec:
     "Infer the dataset spec of `df`; every argument given overrides inference."
     numeric, categorical, drop = as_list(numeric), as_list(categorical), as_list(drop)
-    for what, names in (("target", [target] if target else []), ("id_col", [id_col] if id_col else []), ("value_col", [value_col] if value_col else []),
-                        ("numeric", numeric), ("categorical", categorical), ("drop", drop)): _check_columns(df, names, what, source)
+    for what, names in (
+        ("target", [target] if target else []),
+        ("id_col", [id_col] if id_col else []),
+        ("value_col", [value_col] if value_col else []),
+        ("numeric", numeric),
+        ("categorical", categorical),
+        ("drop", drop),
+    ):
+        _check_columns(df, names, what, source)
     target = target or infer_target(df, source)
-    label = match_label(df[target], positive_label, source) if positive_label not in (None, "") else infer_positive_label(df[target], source)
+    label = (
+        match_label(df[target], positive_label, source)
+        if positive_label not in (None, "")
+        else infer_positive_label(df[target], source)
+    )
     inferred_id = id_col is None
     id_col = infer_id(df, exclude={target, *drop}) if inferred_id else (id_col or None)
     value_col = infer_value(df, exclude={target, id_col, *drop}) if value_col is None else (value_col or None)
-    spec = DatasetSpec(target=target, positive_label=label.item() if hasattr(label, "item") else label, id_col=id_col, value_col=value_col)
+    spec = DatasetSpec(
+        target=target,
+        positive_label=label.item() if hasattr(label, "item") else label,
+        id_col=id_col,
+        value_col=value_col,
+    )
     spec.notes += [_summary(spec, df[target])] + ([_id_note(id_col)] if inferred_id and _id_note(id_col) else [])
     roles = _roles(df, (target, id_col), numeric, categorical, drop, strict, source)
     reference = snapshot(df, [c for c, (role, _) in roles.items() if role == "date"])
-    for c, (role, note) in roles.items(): _record(spec, df[c], role, note, reference)
+    for c, (role, note) in roles.items():
+        _record(spec, df[c], role, note, reference)
     spec.notes += [f"'{c}' not used: {why}" for c, why in spec.dropped.items()]
     spec.notes.append(_counts(spec))
     return spec
 
 # %% ../notebooks/01_data.ipynb #35026042
-def _mostly_numeric(s:pd.Series) -> pd.Series:
+def _mostly_numeric(s: pd.Series) -> pd.Series:
     "Element-wise: True unless `s` is mostly non-numeric, in which case its non-numeric values fail."
     ok = blank(s) | as_numbers(s).notna()
     return ok | (numeric_share(s) >= 0.5)
 
-def _has_label(s:pd.Series, label) -> bool: return bool((s.astype(str).str.strip().str.lower() == str(label).strip().lower()).any())
 
-def pandera_schema(spec:DatasetSpec):
+def _has_label(s: pd.Series, label) -> bool:
+    return bool((s.astype(str).str.strip().str.lower() == str(label).strip().lower()).any())
+
+
+def pandera_schema(spec: DatasetSpec):
     "The pandera schema a table must satisfy to be used with `spec`."
     import pandera.pandas as pa
-    cols = {spec.target: pa.Column(nullable=False, checks=[pa.Check(lambda s: s.nunique() >= 2, name="single_class"),
-                                                           pa.Check(lambda s: _has_label(s, spec.positive_label), name="unknown_label")])}
-    if spec.id_col: cols[spec.id_col] = pa.Column(nullable=False, unique=True)
-    for c in spec.features: cols[c] = pa.Column(nullable=True, checks=[pa.Check(lambda s: bool((~blank(s)).any()), name="all_empty")])
-    for c in spec.numeric: cols[c].checks.append(pa.Check(_mostly_numeric, name="not_numeric"))
+
+    cols = {
+        spec.target: pa.Column(
+            nullable=False,
+            checks=[
+                pa.Check(lambda s: s.nunique() >= 2, name="single_class"),
+                pa.Check(lambda s: _has_label(s, spec.positive_label), name="unknown_label"),
+            ],
+        )
+    }
+    if spec.id_col:
+        cols[spec.id_col] = pa.Column(nullable=False, unique=True)
+    for c in spec.features:
+        cols[c] = pa.Column(nullable=True, checks=[pa.Check(lambda s: bool((~blank(s)).any()), name="all_empty")])
+    for c in spec.numeric:
+        cols[c].checks.append(pa.Check(_mostly_numeric, name="not_numeric"))
     return pa.DataFrameSchema(cols, strict=False, coerce=False)
 
 # %% ../notebooks/01_data.ipynb #9c8d2b1e
 PROBLEMS = {  # pandera check -> (problem, fix); {label}, {levels} and {share} are filled in
     "column_in_dataframe": ("the column is missing", "add the column, or name the right one (target= / id_col=)"),
     "not_nullable": ("missing values", "fill them, or remove those rows"),
-    "single_class": ("the target holds only {levels}; a churn model needs both churned and retained customers", "use a table (or time window) with churned and retained customers"),
-    "unknown_label": ("positive_label {label!r} is not a value of the target (values: {levels})", "pass positive_label= one of {levels}"),
+    "single_class": (
+        "the target holds only {levels}; a churn model needs both churned and retained customers",
+        "use a table (or time window) with churned and retained customers",
+    ),
+    "unknown_label": (
+        "positive_label {label!r} is not a value of the target (values: {levels})",
+        "pass positive_label= one of {levels}",
+    ),
     "field_uniqueness": ("duplicate ids", "make the ids unique (one row per customer), or pass id_col= another column"),
     "all_empty": ("the column is entirely empty", "drop it (drop='{column}') or fill it"),
-    "not_numeric": ("declared numeric but mostly not numbers ({share:.0%} numeric; first values {values})", "fix the values, or declare it categorical (categorical='{column}')"),
+    "not_numeric": (
+        "declared numeric but mostly not numbers ({share:.0%} numeric; first values {values})",
+        "fix the values, or declare it categorical (categorical='{column}')",
+    ),
 }
 
-def explain_failures(failures:pd.DataFrame, df:pd.DataFrame, spec:DatasetSpec, source) -> ChurnDataError:
+
+def explain_failures(failures: pd.DataFrame, df: pd.DataFrame, spec: DatasetSpec, source) -> ChurnDataError:
     "The `ChurnDataError` for the most important of pandera's `failures`."
     key = lambda check: next((i for i, k in enumerate(PROBLEMS) if str(check).startswith(k)), len(PROBLEMS))
     check = min(failures.check.unique(), key=key)
@@ -473,97 +705,153 @@ def explain_failures(failures:pd.DataFrame, df:pd.DataFrame, spec:DatasetSpec, s
     name = next((k for k in PROBLEMS if str(check).startswith(k)), None)
     problem, fix = PROBLEMS.get(name, (f"fails check {check}", "correct the column"))
     s = df[column] if column in df.columns else None
-    fill = dict(column=column, label=spec.positive_label, levels=", ".join(map(repr, _levels(s)[:10])) if s is not None else "",
-                share=numeric_share(s) if s is not None else 0, values=", ".join(map(repr, rows.failure_case.head(3).tolist())))
+    fill = dict(
+        column=column,
+        label=spec.positive_label,
+        levels=", ".join(map(repr, _levels(s)[:10])) if s is not None else "",
+        share=numeric_share(s) if s is not None else 0,
+        values=", ".join(map(repr, rows.failure_case.head(3).tolist())),
+    )
     idx = rows["index"].dropna().tolist()
     return data_error(source, problem.format(**fill), fix.format(**fill), column=column, rows=idx or None)
 
 # %% ../notebooks/01_data.ipynb #0ddc412d
-def check_not_empty(df:pd.DataFrame, source="data"):
+def check_not_empty(df: pd.DataFrame, source="data"):
     "Refuse a table without rows (a header-only export)."
-    if len(df) == 0: raise data_error(source, f"the table has no rows (columns: {', '.join(map(str, df.columns[:10]))})", "export the customer rows, not only the header")
+    if len(df) == 0:
+        raise data_error(
+            source,
+            f"the table has no rows (columns: {', '.join(map(str, df.columns[:10]))})",
+            "export the customer rows, not only the header",
+        )
 
-def validate(df:pd.DataFrame, spec:DatasetSpec, source="data") -> pd.DataFrame:
+
+def validate(df: pd.DataFrame, spec: DatasetSpec, source="data") -> pd.DataFrame:
     "Return `df` if it can be used with `spec`, else raise a `ChurnDataError` that explains why."
     import pandera.pandas as pa
+
     check_not_empty(df, source)
-    if spec.target not in df.columns: raise data_error(source, f"the target column is missing (columns: {', '.join(map(str, df.columns[:15]))})", "add it, or name the outcome column with target=", column=spec.target)
-    try: pandera_schema(spec).validate(df, lazy=True)
-    except pa.errors.SchemaErrors as e: raise explain_failures(e.failure_cases, df, spec, source) from None
+    if spec.target not in df.columns:
+        raise data_error(
+            source,
+            f"the target column is missing (columns: {', '.join(map(str, df.columns[:15]))})",
+            "add it, or name the outcome column with target=",
+            column=spec.target,
+        )
+    try:
+        pandera_schema(spec).validate(df, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        raise explain_failures(e.failure_cases, df, spec, source) from None
     return df
 
 # %% ../notebooks/01_data.ipynb #2470b211
-MAX_LEVELS = 500   # categories with more levels are recorded without their level list
+MAX_LEVELS = 500  # categories with more levels are recorded without their level list
 
-def profiled(spec:DatasetSpec, df:pd.DataFrame) -> DatasetSpec:
+
+def profiled(spec: DatasetSpec, df: pd.DataFrame) -> DatasetSpec:
     "`spec` with the levels of each category and the [min, max] of each number and date (in days) in `df`."
     from dataclasses import replace
+
     levels = {}
     for c in spec.categorical:
         v = df[c][~blank(df[c])].astype(str).str.strip().unique()
-        if len(v) <= MAX_LEVELS: levels[c] = sorted(v.tolist())
+        if len(v) <= MAX_LEVELS:
+            levels[c] = sorted(v.tolist())
     ranges = {c: [float(x.min()), float(x.max())] for c in spec.numeric if (x := as_numbers(df[c])).notna().any()}
     for c, ref in spec.dates.items():
-        if (x := days_before(df[c], ref)).notna().any(): ranges[c] = [float(x.min()), float(x.max())]
+        if (x := days_before(df[c], ref)).notna().any():
+            ranges[c] = [float(x.min()), float(x.max())]
     return replace(spec, levels=levels, ranges=ranges)
 
 # %% ../notebooks/01_data.ipynb #28403f98
-def load_dataset(data=None,        # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
-                 query:str|None=None, # table name or query, for SQL sources
-                 spec:DatasetSpec|dict|None=None, # a known spec; default: inferred with the overrides below
-                 strict:bool=False,   # refuse entirely empty and constant columns (default: leave them out)
-                 **overrides) -> tuple[pd.DataFrame, DatasetSpec]:
+def load_dataset(
+    data=None,  # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
+    query: str | None = None,  # table name or query, for SQL sources
+    spec: DatasetSpec | dict | None = None,  # a known spec; default: inferred with the overrides below
+    strict: bool = False,  # refuse entirely empty and constant columns (default: leave them out)
+    **overrides,
+) -> tuple[pd.DataFrame, DatasetSpec]:
     "Read, infer the spec (with `overrides`: target, positive_label, id_col, value_col, numeric, categorical, drop) and validate."
     source = source_name(data)
     df = read_table(data, query)
-    check_not_empty(df, source)   # before inference, whose errors would be misleading on an empty table
-    if isinstance(spec, dict): spec = DatasetSpec.from_dict(spec)
+    check_not_empty(df, source)  # before inference, whose errors would be misleading on an empty table
+    if isinstance(spec, dict):
+        spec = DatasetSpec.from_dict(spec)
     spec = spec or infer_spec(df, source=source, strict=strict, **overrides)
     return validate(df, spec, source), (spec if spec.levels else profiled(spec, df))
 
 # %% ../notebooks/01_data.ipynb #635a7c4a
 def missing_columns_error(missing, source="input") -> ChurnDataError:
     "The error for rows that lack feature columns the model needs."
-    return data_error(source, f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} that the model needs",
-                      "add the column(s) with the same names and meaning as in the training data")
+    return data_error(
+        source,
+        f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} that the model needs",
+        "add the column(s) with the same names and meaning as in the training data",
+    )
 
-def as_text_category(s:pd.Series) -> pd.Series:
+
+def as_text_category(s: pd.Series) -> pd.Series:
     "A category column as stripped text, blanks and missing values as NaN."
     return s.astype(object).where(~blank(s), np.nan).map(lambda v: v if isinstance(v, float) else str(v).strip())
 
-def features_frame(df:pd.DataFrame, spec:DatasetSpec, source="input") -> pd.DataFrame:
+
+def features_frame(df: pd.DataFrame, spec: DatasetSpec, source="input") -> pd.DataFrame:
     "The spec's feature columns of `df`, typed: float64 numbers, text categories (NaN kept), dates as float64 days."
     missing = [c for c in spec.features if c not in df.columns]
-    if missing: raise missing_columns_error(missing, source)
+    if missing:
+        raise missing_columns_error(missing, source)
     columns = {c: as_numbers(df[c]) for c in spec.numeric}
     columns |= {c: as_text_category(df[c]) for c in spec.categorical}
     columns |= {c: days_before(df[c], ref) for c, ref in spec.dates.items()}
-    return pd.DataFrame(columns, index=df.index)   # built at once: a wide table is not inserted column by column
+    return pd.DataFrame(columns, index=df.index)  # built at once: a wide table is not inserted column by column
 
-def target_vector(df:pd.DataFrame, spec:DatasetSpec) -> np.ndarray:
+
+def target_vector(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     "1 where the target equals the positive label (compared as text), else 0."
-    return (df[spec.target].astype(str).str.strip().str.lower() == str(spec.positive_label).strip().lower()).to_numpy(dtype=int)
+    return (df[spec.target].astype(str).str.strip().str.lower() == str(spec.positive_label).strip().lower()).to_numpy(
+        dtype=int
+    )
 
 # %% ../notebooks/01_data.ipynb #be965d17
-def unseen_levels(X:pd.DataFrame, spec:DatasetSpec) -> pd.DataFrame:
+def unseen_levels(X: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     "One row per (column, level) in rows `X` (raw or typed) that the training data did not have: how many rows, and a few of them."
     found = []
     for c, known in spec.levels.items():
-        if c not in X.columns: continue
-        filled = ~blank(X[c]); s = X[c].astype(str).str.strip().where(filled); new = filled & ~s.isin(known)
+        if c not in X.columns:
+            continue
+        filled = ~blank(X[c])
+        s = X[c].astype(str).str.strip().where(filled)
+        new = filled & ~s.isin(known)
         for level, rows in s[new].groupby(s[new], sort=True).groups.items():
-            found.append({"column": c, "level": level, "rows": len(rows), "examples": show_rows(rows, 3), "known": ", ".join(known[:12]) + (", …" if len(known) > 12 else "")})
+            found.append(
+                {
+                    "column": c,
+                    "level": level,
+                    "rows": len(rows),
+                    "examples": show_rows(rows, 3),
+                    "known": ", ".join(known[:12]) + (", …" if len(known) > 12 else ""),
+                }
+            )
     return pd.DataFrame(found, columns=["column", "level", "rows", "examples", "known"])
 
-def _check_numbers(df:pd.DataFrame, spec:DatasetSpec, source):
+
+def _check_numbers(df: pd.DataFrame, spec: DatasetSpec, source):
     "Refuse text in the numeric columns (blanks are missing values)."
     for c in spec.numeric:
-        if is_numeric_dtype(df[c]) and not is_bool_dtype(df[c]): continue   # numbers already: nothing to parse
+        if is_numeric_dtype(df[c]) and not is_bool_dtype(df[c]):
+            continue  # numbers already: nothing to parse
         bad = ~blank(df[c]) & as_numbers(df[c]).isna()
-        if bad.any(): raise data_error(source, f"{int(bad.sum())} value(s) are not numbers (e.g. {df[c][bad].iloc[0]!r}) in a column the model reads as numeric",
-                                       "correct or blank them (blanks are scored as missing)", column=c, rows=df.index[bad])
+        if bad.any():
+            raise data_error(
+                source,
+                f"{int(bad.sum())} value(s) are not numbers (e.g. {df[c][bad].iloc[0]!r}) in a column the model reads as numeric",
+                "correct or blank them (blanks are scored as missing)",
+                column=c,
+                rows=df.index[bad],
+            )
 
-def _check_dates(df:pd.DataFrame, spec:DatasetSpec, source):
+
+def _check_dates(df: pd.DataFrame, spec: DatasetSpec, source):
     "Refuse values of the date columns that are neither blank nor dates."
     for c in spec.dates:
         bad = ~blank(df[c]) & as_dates(df[c]).isna()
@@ -573,53 +861,80 @@ def _check_dates(df:pd.DataFrame, spec:DatasetSpec, source):
             fix = "write them as ISO dates such as 2016-01-28, or blank them (blanks are scored as missing)"
             raise data_error(source, problem, fix, column=c, rows=df.index[bad])
 
-def check_rows(df:pd.DataFrame, spec:DatasetSpec, source="input") -> pd.DataFrame:
+
+def check_rows(df: pd.DataFrame, spec: DatasetSpec, source="input") -> pd.DataFrame:
     "Refuse rows the model cannot score (missing columns, bad numbers or dates, duplicate ids); return unseen levels."
     check_not_empty(df, source)
     need = spec.features + ([spec.id_col] if spec.id_col else [])
-    if missing := [c for c in need if c not in df.columns]: raise missing_columns_error(missing, source)
+    if missing := [c for c in need if c not in df.columns]:
+        raise missing_columns_error(missing, source)
     _check_numbers(df, spec, source)
     _check_dates(df, spec, source)
     if spec.id_col and (dup := df[spec.id_col].duplicated(keep=False)).any():
-        raise data_error(source, f"{int(dup.sum())} rows share an id", "give every customer one row", column=spec.id_col, rows=df.index[dup])
+        raise data_error(
+            source,
+            f"{int(dup.sum())} rows share an id",
+            "give every customer one row",
+            column=spec.id_col,
+            rows=df.index[dup],
+        )
     return unseen_levels(df, spec)
 
 # %% ../notebooks/01_data.ipynb #151bb11b
 @dataclass
 class Split:
     "A seeded stratified train/holdout split with CV folds over the training part."
-    train: pd.DataFrame   # rows to fit on (raw)
-    holdout: pd.DataFrame # rows kept aside for the gate (raw)
-    folds: list           # [(train positions, validation positions)] within `train`
+
+    train: pd.DataFrame  # rows to fit on (raw)
+    holdout: pd.DataFrame  # rows kept aside for the gate (raw)
+    folds: list  # [(train positions, validation positions)] within `train`
     seed: int
     holdout_share: float
 
-def split_holdout(df:pd.DataFrame, spec:DatasetSpec, seed:int=0, holdout:float=0.2, n_folds:int=5) -> Split:
+
+def split_holdout(df: pd.DataFrame, spec: DatasetSpec, seed: int = 0, holdout: float = 0.2, n_folds: int = 5) -> Split:
     "Stratified train/holdout split and `n_folds` stratified CV folds of the training part."
     from sklearn.model_selection import StratifiedKFold, train_test_split
+
     y = target_vector(df, spec)
     tr, ho = train_test_split(np.arange(len(df)), test_size=holdout, stratify=y, random_state=seed)
     folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(tr, y[tr]))
     return Split(df.iloc[tr], df.iloc[ho], folds, seed, holdout)
 
 # %% ../notebooks/01_data.ipynb #38cabc8f
-def row_ids(df:pd.DataFrame, spec:DatasetSpec) -> list:
+def row_ids(df: pd.DataFrame, spec: DatasetSpec) -> list:
     "The id of each row (its index label when the table has no id column), JSON-ready."
     ids = df[spec.id_col] if spec.id_col else df.index.to_series()
     return [v.item() if hasattr(v, "item") else v for v in ids]
 
-def split_record(split:Split, spec:DatasetSpec) -> dict:
+
+def split_record(split: Split, spec: DatasetSpec) -> dict:
     "What the run records of `split`: seed, sizes, positive rates, holdout ids and each training row's fold."
     fold_of = np.empty(len(split.train), dtype=int)
-    for k, (_, val) in enumerate(split.folds): fold_of[val] = k
-    return dict(seed=split.seed, holdout_share=split.holdout_share, n_folds=len(split.folds), id_col=spec.id_col,
-                train_rows=len(split.train), holdout_rows=len(split.holdout),
-                train_positive_rate=float(target_vector(split.train, spec).mean()), holdout_positive_rate=float(target_vector(split.holdout, spec).mean()),
-                holdout_ids=row_ids(split.holdout, spec), train_ids=row_ids(split.train, spec), train_folds=fold_of.tolist())
+    for k, (_, val) in enumerate(split.folds):
+        fold_of[val] = k
+    return dict(
+        seed=split.seed,
+        holdout_share=split.holdout_share,
+        n_folds=len(split.folds),
+        id_col=spec.id_col,
+        train_rows=len(split.train),
+        holdout_rows=len(split.holdout),
+        train_positive_rate=float(target_vector(split.train, spec).mean()),
+        holdout_positive_rate=float(target_vector(split.holdout, spec).mean()),
+        holdout_ids=row_ids(split.holdout, spec),
+        train_ids=row_ids(split.train, spec),
+        train_folds=fold_of.tolist(),
+    )
 
 # %% ../notebooks/01_data.ipynb #0700ee22
-def fingerprint(df:pd.DataFrame, spec:DatasetSpec) -> dict:
+def fingerprint(df: pd.DataFrame, spec: DatasetSpec) -> dict:
     "Content hash (sha256 over column names and row hashes), rows, columns and positive rate of `df`."
     h = hashlib.sha256("\x1f".join(map(str, df.columns)).encode())
     h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())
-    return dict(sha256=h.hexdigest(), rows=len(df), columns=df.shape[1], positive_rate=round(float(target_vector(df, spec).mean()), 6))
+    return dict(
+        sha256=h.hexdigest(),
+        rows=len(df),
+        columns=df.shape[1],
+        positive_rate=round(float(target_vector(df, spec).mean()), 6),
+    )

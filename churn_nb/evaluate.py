@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from .data import data_error
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    log_loss,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 # %% auto #0
 __all__ = ['METRICS', 'HIGHER_IS_BETTER', 'CHARTS', 'lift_at', 'classification_metrics', 'check_probabilities', 'check_labels',
@@ -16,54 +23,81 @@ __all__ = ['METRICS', 'HIGHER_IS_BETTER', 'CHARTS', 'lift_at', 'classification_m
            'draw_lift', 'evaluation_figures', 'evaluation_panel', 'figure_image']
 
 # %% ../notebooks/06_evaluate.ipynb #1c77e381
-def lift_at(y, p, top:float=0.1) -> float:
+def lift_at(y, p, top: float = 0.1) -> float:
     "Positive rate among the `top` share of rows ranked by `p`, over the overall positive rate."
     y, p = np.asarray(y), np.asarray(p)
-    k = max(1, int(round(top*len(y))))
+    k = max(1, int(round(top * len(y))))
     order = np.argsort(-p, kind="stable")[:k]
-    return float(y[order].mean()/y.mean())
+    return float(y[order].mean() / y.mean())
 
 # %% ../notebooks/06_evaluate.ipynb #4a1d9c40
 METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile")
 HIGHER_IS_BETTER = dict(roc_auc=True, pr_auc=True, log_loss=False, brier=False, lift_top_decile=True)
 
+
 def classification_metrics(y, p) -> dict:
     "ROC AUC, PR AUC, log loss, Brier score and top-decile lift of probabilities `p` for labels `y`."
     y, p = np.asarray(y), np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
-    return dict(roc_auc=float(roc_auc_score(y, p)), pr_auc=float(average_precision_score(y, p)), log_loss=float(log_loss(y, p, labels=[0, 1])),
-                brier=float(brier_score_loss(y, p)), lift_top_decile=lift_at(y, p))
+    return dict(
+        roc_auc=float(roc_auc_score(y, p)),
+        pr_auc=float(average_precision_score(y, p)),
+        log_loss=float(log_loss(y, p, labels=[0, 1])),
+        brier=float(brier_score_loss(y, p)),
+        lift_top_decile=lift_at(y, p),
+    )
 
 # %% ../notebooks/06_evaluate.ipynb #753577d3
 def check_probabilities(p, source="probabilities") -> np.ndarray:
     "`p` as a float array, refusing NaN and values outside [0, 1] with the rows that hold them."
     p = np.asarray(p, dtype=float).ravel()
     bad = np.flatnonzero(~((p >= 0) & (p <= 1)))
-    if len(bad): raise data_error(source, f"{len(bad)} churn probabilit{'ies are' if len(bad) > 1 else 'y is'} NaN or outside [0, 1] (e.g. {float(p[bad[0]])!r})",
-                                  "pass the champion's churn probabilities (predict_proba(...)[:, 1]), one per customer", rows=bad)
+    if len(bad):
+        raise data_error(
+            source,
+            f"{len(bad)} churn probabilit{'ies are' if len(bad) > 1 else 'y is'} NaN or outside [0, 1] (e.g. {float(p[bad[0]])!r})",
+            "pass the champion's churn probabilities (predict_proba(...)[:, 1]), one per customer",
+            rows=bad,
+        )
     return p
 
-def check_labels(y, n:int, source="labels") -> np.ndarray:
+
+def check_labels(y, n: int, source="labels") -> np.ndarray:
     "`y` as a 0/1 int array of length `n`."
     y = np.asarray(y).ravel()
-    if len(y) != n: raise data_error(source, f"{len(y)} labels for {n} probabilities", "pass one label per probability (the holdout's target_vector)")
+    if len(y) != n:
+        raise data_error(
+            source,
+            f"{len(y)} labels for {n} probabilities",
+            "pass one label per probability (the holdout's target_vector)",
+        )
     bad = np.flatnonzero(~np.isin(y, (0, 1)))
-    if len(bad): raise data_error(source, f"labels must be 0 or 1 (e.g. {y[bad[0]]})", "pass target_vector(holdout, spec)", rows=bad)
+    if len(bad):
+        raise data_error(
+            source, f"labels must be 0 or 1 (e.g. {y[bad[0]]})", "pass target_vector(holdout, spec)", rows=bad
+        )
     return y.astype(int)
 
 # %% ../notebooks/06_evaluate.ipynb #e7ea21b4
-def probability_bins(p:np.ndarray, bins:int, strategy:str) -> tuple:
+def probability_bins(p: np.ndarray, bins: int, strategy: str) -> tuple:
     "(bin of each probability, bin edges): `bins` equal-width bins of [0, 1], or up to `bins` equal-count ones."
-    if not isinstance(bins, (int, np.integer)) or bins < 1: raise ValueError(f"bins: {bins!r} is not a positive whole number. Fix: pass bins=10.")
-    if strategy == "uniform": return np.minimum((p * bins).astype(int), bins - 1), np.linspace(0, 1, bins + 1)
-    if strategy != "quantile": raise ValueError(f"strategy: {strategy!r} is not 'uniform' or 'quantile'. Fix: pass one of them.")
+    if not isinstance(bins, (int, np.integer)) or bins < 1:
+        raise ValueError(f"bins: {bins!r} is not a positive whole number. Fix: pass bins=10.")
+    if strategy == "uniform":
+        return np.minimum((p * bins).astype(int), bins - 1), np.linspace(0, 1, bins + 1)
+    if strategy != "quantile":
+        raise ValueError(f"strategy: {strategy!r} is not 'uniform' or 'quantile'. Fix: pass one of them.")
     edges = np.unique(np.quantile(p, np.linspace(0, 1, bins + 1))) if len(p) else np.array([0.0, 1.0])
-    if len(edges) < 2: edges = np.array([edges[0], edges[0]])
+    if len(edges) < 2:
+        edges = np.array([edges[0], edges[0]])
     return np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2), edges
 
-def calibration(y, p,
-                bins:int=10,               # how many bins
-                strategy:str="uniform",    # "uniform": equal width over [0, 1]; "quantile": equal numbers of customers
-               ) -> dict:
+
+def calibration(
+    y,
+    p,
+    bins: int = 10,  # how many bins
+    strategy: str = "uniform",  # "uniform": equal width over [0, 1]; "quantile": equal numbers of customers
+) -> dict:
     "Reliability table (per bin: mean predicted, observed rate, customers), Brier score, expected and maximum calibration error."
     p = check_probabilities(p)
     y = check_labels(y, len(p))
@@ -71,37 +105,59 @@ def calibration(y, p,
     n = len(edges) - 1
     count, sp, sy = np.bincount(b, minlength=n), np.bincount(b, p, n), np.bincount(b, y, n)
     keep = count > 0
-    table = pd.DataFrame(dict(lower=edges[:-1], upper=edges[1:], customers=count,
-                              mean_predicted=sp / np.maximum(count, 1), observed_rate=sy / np.maximum(count, 1)))[keep].reset_index(drop=True)
+    table = pd.DataFrame(
+        dict(
+            lower=edges[:-1],
+            upper=edges[1:],
+            customers=count,
+            mean_predicted=sp / np.maximum(count, 1),
+            observed_rate=sy / np.maximum(count, 1),
+        )
+    )[keep].reset_index(drop=True)
     gap = (table.observed_rate - table.mean_predicted).abs()
-    return dict(table=table, brier=float(np.mean((p - y) ** 2)), ece=float((gap * table.customers).sum() / len(p)), mce=float(gap.max()),
-                customers=len(p), base_rate=float(y.mean()), mean_predicted=float(p.mean()))
+    return dict(
+        table=table,
+        brier=float(np.mean((p - y) ** 2)),
+        ece=float((gap * table.customers).sum() / len(p)),
+        mce=float(gap.max()),
+        customers=len(p),
+        base_rate=float(y.mean()),
+        mean_predicted=float(p.mean()),
+    )
 
 # %% ../notebooks/06_evaluate.ipynb #125086b2
-def _axes(ax, title:str, xlabel:str, ylabel:str):
-    ax.set(title=title, xlabel=xlabel, ylabel=ylabel); ax.grid(alpha=0.3)
+def _axes(ax, title: str, xlabel: str, ylabel: str):
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
 
-def draw_roc(ax, y, probs:dict):
+
+def draw_roc(ax, y, probs: dict):
     "ROC curves of each model in `probs` (name -> probabilities) on `ax`."
     _axes(ax, "ROC", "false positive rate", "true positive rate")
     for name, p in probs.items():
-        fpr, tpr, _ = roc_curve(y, p); ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
-    ax.plot([0, 1], [0, 1], "k:", lw=1); ax.legend(loc="lower right", fontsize=8)
+        fpr, tpr, _ = roc_curve(y, p)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {roc_auc_score(y, p):.3f})")
+    ax.plot([0, 1], [0, 1], "k:", lw=1)
+    ax.legend(loc="lower right", fontsize=8)
 
-def draw_pr(ax, y, probs:dict):
+
+def draw_pr(ax, y, probs: dict):
     "Precision-recall curves of each model in `probs` on `ax`."
     _axes(ax, "Precision-recall", "recall", "precision")
     for name, p in probs.items():
-        prec, rec, _ = precision_recall_curve(y, p); ax.plot(rec, prec, label=f"{name} (AP {average_precision_score(y, p):.3f})")
-    ax.axhline(np.mean(y), color="k", ls=":", lw=1); ax.legend(loc="upper right", fontsize=8)
+        prec, rec, _ = precision_recall_curve(y, p)
+        ax.plot(rec, prec, label=f"{name} (AP {average_precision_score(y, p):.3f})")
+    ax.axhline(np.mean(y), color="k", ls=":", lw=1)
+    ax.legend(loc="upper right", fontsize=8)
 
 # %% ../notebooks/06_evaluate.ipynb #fe16b79f
-def plot_reliability(ax, cal:dict, label:str):
+def plot_reliability(ax, cal: dict, label: str):
     "One model's reliability curve (`calibration`'s table) on `ax`: observed churn rate against mean prediction per bin."
     t = cal["table"]
     ax.plot(t.mean_predicted, t.observed_rate, "o-", ms=3, label=label)
 
-def draw_calibration(ax, y, probs:dict, bins:int=10):
+
+def draw_calibration(ax, y, probs: dict, bins: int = 10):
     "Reliability diagram on `ax`: observed churn rate against predicted probability, per equal-count bin."
     _axes(ax, "Calibration", "predicted probability", "observed churn rate")
     for name, p in probs.items():
@@ -110,32 +166,42 @@ def draw_calibration(ax, y, probs:dict, bins:int=10):
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.legend(loc="upper left", fontsize=8)
 
-def draw_lift(ax, y, probs:dict):
+
+def draw_lift(ax, y, probs: dict):
     "Cumulative lift on `ax`: churn rate in the top x % ranked by each model, over the base rate."
     _axes(ax, "Cumulative lift", "share of customers contacted (riskiest first)", "lift")
     shares = np.linspace(0.02, 1, 50)
-    for name, p in probs.items(): ax.plot(shares, [lift_at(y, p, s) for s in shares], label=f"{name} (top decile {lift_at(y, p):.2f})")
-    ax.axhline(1, color="k", ls=":", lw=1); ax.legend(loc="upper right", fontsize=8)
+    for name, p in probs.items():
+        ax.plot(shares, [lift_at(y, p, s) for s in shares], label=f"{name} (top decile {lift_at(y, p):.2f})")
+    ax.axhline(1, color="k", ls=":", lw=1)
+    ax.legend(loc="upper right", fontsize=8)
+
 
 CHARTS = {"roc.png": draw_roc, "pr.png": draw_pr, "calibration.png": draw_calibration, "lift.png": draw_lift}
 
 # %% ../notebooks/06_evaluate.ipynb #b6f5090f
-def evaluation_figures(y, probs:dict) -> dict:
+def evaluation_figures(y, probs: dict) -> dict:
     "The four evaluation charts as separate figures, by file name."
     figs = {}
     for fname, draw in CHARTS.items():
-        figs[fname] = Figure(figsize=(5.5, 4.2), dpi=100); draw(figs[fname].subplots(), y, probs)
+        figs[fname] = Figure(figsize=(5.5, 4.2), dpi=100)
+        draw(figs[fname].subplots(), y, probs)
     return figs
 
-def evaluation_panel(y, probs:dict) -> Figure:
+
+def evaluation_panel(y, probs: dict) -> Figure:
     "The four evaluation charts on one 2×2 figure."
     fig = Figure(figsize=(11, 8.4), dpi=100, layout="constrained")
-    for ax, draw in zip(fig.subplots(2, 2).flat, CHARTS.values()): draw(ax, y, probs)
+    for ax, draw in zip(fig.subplots(2, 2).flat, CHARTS.values()):
+        draw(ax, y, probs)
     return fig
 
-def figure_image(fig:Figure):
+
+def figure_image(fig: Figure):
     "`fig` as an IPython PNG image (shows in notebooks and HTML reports without pyplot)."
     import io
     from IPython.display import Image
-    buf = io.BytesIO(); fig.savefig(buf, format="png", bbox_inches="tight")
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
     return Image(buf.getvalue())

@@ -20,19 +20,32 @@ __all__ = ['UNSEEN', 'sigmoid', 'logit', 'spread_gap', 'to_probability', 'Explan
            'top_reasons', 'reason_list', 'reason_line', 'global_importance', 'draw_importance']
 
 # %% ../notebooks/07_explain.ipynb #c58d0637
-def sigmoid(z): return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
-def logit(p): p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15); return np.log(p / (1 - p))
+def sigmoid(z):
+    return 1 / (1 + np.exp(-np.asarray(z, dtype=float)))
 
-def spread_gap(phi:np.ndarray, total:np.ndarray) -> np.ndarray:
+
+def logit(p):
+    p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
+    return np.log(p / (1 - p))
+
+
+def spread_gap(phi: np.ndarray, total: np.ndarray) -> np.ndarray:
     "`phi` (rows × columns) changed so each row sums to `total`: the gap shared in proportion to |phi| (evenly where all are 0)."
     gap, weight = total - phi.sum(1), np.abs(phi)
-    share = np.where(weight.sum(1, keepdims=True) > 0, weight / np.where(weight.sum(1, keepdims=True) > 0, weight.sum(1, keepdims=True), 1), 1 / phi.shape[1])
+    share = np.where(
+        weight.sum(1, keepdims=True) > 0,
+        weight / np.where(weight.sum(1, keepdims=True) > 0, weight.sum(1, keepdims=True), 1),
+        1 / phi.shape[1],
+    )
     return phi + gap[:, None] * share
 
-def to_probability(phi:np.ndarray, base:np.ndarray) -> np.ndarray:
+
+def to_probability(phi: np.ndarray, base: np.ndarray) -> np.ndarray:
     "Log-odds contributions `phi` with base log-odds `base` as probability points that add up to sigmoid(base + Σphi) − sigmoid(base)."
-    eta = base + phi.sum(1); p, p0 = sigmoid(eta), sigmoid(base)
-    d = eta - base; small = np.abs(d) < 1e-9
+    eta = base + phi.sum(1)
+    p, p0 = sigmoid(eta), sigmoid(base)
+    d = eta - base
+    small = np.abs(d) < 1e-9
     factor = np.where(small, p0 * (1 - p0), (p - p0) / np.where(small, 1, d))
     return phi * factor[:, None]
 
@@ -40,304 +53,493 @@ def to_probability(phi:np.ndarray, base:np.ndarray) -> np.ndarray:
 @dataclass
 class Explanation:
     "Contributions of each customer column (probability points) that add up to `probability` from `base`."
-    probability: np.ndarray   # the champion's churn probability per customer
-    base: np.ndarray          # the base value per customer (the same for all in practice)
+
+    probability: np.ndarray  # the champion's churn probability per customer
+    base: np.ndarray  # the base value per customer (the same for all in practice)
     contributions: pd.DataFrame  # customers × the spec's features
-    method: str               # how they were computed
-    exact: bool               # True: exact SHAP values of the champion itself
-    gap: np.ndarray|None = None  # per customer, what was spread (approximations only)
-    def check(self, tol:float=1e-6) -> float:
+    method: str  # how they were computed
+    exact: bool  # True: exact SHAP values of the champion itself
+    gap: np.ndarray | None = None  # per customer, what was spread (approximations only)
+
+    def check(self, tol: float = 1e-6) -> float:
         "Largest |base + Σ contributions − probability|; AssertionError above `tol`."
-        err = float(np.max(np.abs(self.base + self.contributions.to_numpy().sum(1) - self.probability))) if len(self.probability) else 0.0
+        err = (
+            float(np.max(np.abs(self.base + self.contributions.to_numpy().sum(1) - self.probability)))
+            if len(self.probability)
+            else 0.0
+        )
         assert err <= tol, f"contributions do not add up to the probability (off by {err:.3g} > {tol:g})"
         return err
 
-def grouped(phi:np.ndarray, model_columns:list, features:list) -> np.ndarray:
+
+def grouped(phi: np.ndarray, model_columns: list, features: list) -> np.ndarray:
     "Sum model-column contributions `phi` into the customer's `features`."
     M = np.zeros((len(model_columns), len(features)))
     M[np.arange(len(model_columns)), [features.index(source_column(c, features)) for c in model_columns]] = 1
     return phi @ M
 
 # %% ../notebooks/07_explain.ipynb #c0075ed7
-UNSEEN = "(a level not seen in training)"   # stands for any level the model was not trained on
+UNSEEN = "(a level not seen in training)"  # stands for any level the model was not trained on
+
 
 class LinearExplainer:
     "Exact SHAP values of a scikit-learn Pipeline whose last step is a linear classifier (on the log-odds)."
+
     method, exact = "exact linear SHAP (log-odds, carried to probability points)", True
-    def __init__(self, pipeline:Pipeline, spec:DatasetSpec, background:pd.DataFrame):  # background: typed training rows
+
+    def __init__(
+        self, pipeline: Pipeline, spec: DatasetSpec, background: pd.DataFrame
+    ):  # background: typed training rows
         self.pipeline, self.spec, self.prep = pipeline, spec, pipeline[1:-1]
-        model = pipeline[-1]; self.w, self.b = model.coef_[0], float(model.intercept_[0])
-        Z = self.prep.transform(background); self.model_columns = list(Z.columns)
-        self.mean = np.asarray(Z, dtype=float).mean(0); self.base_logit = self.b + float(self.mean @ self.w)
+        model = pipeline[-1]
+        self.w, self.b = model.coef_[0], float(model.intercept_[0])
+        Z = self.prep.transform(background)
+        self.model_columns = list(Z.columns)
+        self.mean = np.asarray(Z, dtype=float).mean(0)
+        self.base_logit = self.b + float(self.mean @ self.w)
         self.tables = {c: self._probe(c, background) for c in spec.features}
         self._verify(background.head(1000))
 
+
 @patch
-def _column_effect(self:LinearExplainer, c:str, probe:pd.DataFrame) -> np.ndarray:
+def _column_effect(self: LinearExplainer, c: str, probe: pd.DataFrame) -> np.ndarray:
     "Contribution (log-odds) of column `c` for each row of `probe`."
     Z = np.asarray(self.prep.transform(probe), dtype=float)
     mine = np.array([source_column(m, self.spec.features) == c for m in self.model_columns])
     return ((Z - self.mean) * self.w)[:, mine].sum(1)
 
+
 @patch
-def _probe(self:LinearExplainer, c:str, background:pd.DataFrame) -> dict:
+def _probe(self: LinearExplainer, c: str, background: pd.DataFrame) -> dict:
     "Lookup for column `c`: {level: effect} (+ blank, unseen) for a category; slope, intercept, blank effect for a number."
     if c in self.spec.categorical:
         levels = list(pd.unique(background[c].dropna())) + [UNSEEN]
-        probe = pd.concat([background.head(1)] * (len(levels) + 1), ignore_index=True); probe[c] = levels + [np.nan]
+        probe = pd.concat([background.head(1)] * (len(levels) + 1), ignore_index=True)
+        probe[c] = levels + [np.nan]
         effect = self._column_effect(c, probe)
         return {"levels": dict(zip(levels, effect[:-1])), "blank": float(effect[-1])}
-    probe = pd.concat([background.head(1)] * 3, ignore_index=True); probe[c] = [0.0, 1.0, np.nan]
+    probe = pd.concat([background.head(1)] * 3, ignore_index=True)
+    probe[c] = [0.0, 1.0, np.nan]
     e0, e1, blank = self._column_effect(c, probe)
     return {"slope": float(e1 - e0), "intercept": float(e0), "blank": float(blank)}
 
 # %% ../notebooks/07_explain.ipynb #c210cb95
 @patch
-def log_odds_parts(self:LinearExplainer, X:pd.DataFrame) -> np.ndarray:
+def log_odds_parts(self: LinearExplainer, X: pd.DataFrame) -> np.ndarray:
     "Per-column log-odds contributions of typed rows `X` (rows × features), by table lookup."
     out = np.empty((len(X), len(self.spec.features)))
-    if len(X) <= 64: return self._small_parts(X, out)   # a few rows (an API request): as trees.SMALL_ROWS
+    if len(X) <= 64:
+        return self._small_parts(X, out)  # a few rows (an API request): as trees.SMALL_ROWS
     for j, c in enumerate(self.spec.features):
         t, v = self.tables[c], X[c]
         if "levels" in t:
-            known = pd.Series(t["levels"]); codes = known.index.get_indexer(v.to_numpy(dtype=object))
+            known = pd.Series(t["levels"])
+            codes = known.index.get_indexer(v.to_numpy(dtype=object))
             out[:, j] = np.where(codes >= 0, known.to_numpy()[codes], t["levels"][UNSEEN])
             out[v.isna().to_numpy(), j] = t["blank"]
         else:
-            x = v.to_numpy(dtype=float); out[:, j] = np.where(np.isnan(x), t["blank"], t["intercept"] + t["slope"] * np.nan_to_num(x))
+            x = v.to_numpy(dtype=float)
+            out[:, j] = np.where(np.isnan(x), t["blank"], t["intercept"] + t["slope"] * np.nan_to_num(x))
     return out
 
+
 @patch
-def _small_parts(self:LinearExplainer, X:pd.DataFrame, out:np.ndarray) -> np.ndarray:
+def _small_parts(self: LinearExplainer, X: pd.DataFrame, out: np.ndarray) -> np.ndarray:
     "`log_odds_parts` of a few rows: the frame's values read once, a dict lookup or one multiplication per value (no per-column pandas work)."
     V, at = X.to_numpy(dtype=object), {c: i for i, c in enumerate(X.columns)}
     for j, c in enumerate(self.spec.features):
         t, v = self.tables[c], V[:, at[c]]
-        if "levels" in t: lv = t["levels"]; out[:, j] = [t["blank"] if pd.isna(x) else lv.get(x, lv[UNSEEN]) for x in v]
-        else: out[:, j] = [t["blank"] if pd.isna(x) else t["intercept"] + t["slope"] * float(x) for x in v]
+        if "levels" in t:
+            lv = t["levels"]
+            out[:, j] = [t["blank"] if pd.isna(x) else lv.get(x, lv[UNSEEN]) for x in v]
+        else:
+            out[:, j] = [t["blank"] if pd.isna(x) else t["intercept"] + t["slope"] * float(x) for x in v]
     return out
 
+
 @patch
-def _verify(self:LinearExplainer, X:pd.DataFrame, tol:float=1e-9):
+def _verify(self: LinearExplainer, X: pd.DataFrame, tol: float = 1e-9):
     "Check the lookups against the full pipeline on rows `X`."
     fast = self.base_logit + self.log_odds_parts(X).sum(1)
     slow = logit(self.pipeline[1:].predict_proba(X)[:, 1])
     err = float(np.max(np.abs(fast - slow)))
-    if not err <= tol: raise ValueError(f"this linear pipeline's preprocessing is not per-column affine (lookup off by {err:.3g}); it cannot be explained by lookups")
+    if not err <= tol:
+        raise ValueError(
+            f"this linear pipeline's preprocessing is not per-column affine (lookup off by {err:.3g}); it cannot be explained by lookups"
+        )
+
 
 @patch
-def predict(self:LinearExplainer, X:pd.DataFrame) -> np.ndarray:
+def predict(self: LinearExplainer, X: pd.DataFrame) -> np.ndarray:
     "Churn probability of typed rows `X`."
     return sigmoid(self.base_logit + self.log_odds_parts(X).sum(1))
 
+
 @patch
-def explain(self:LinearExplainer, X:pd.DataFrame) -> Explanation:
+def explain(self: LinearExplainer, X: pd.DataFrame) -> Explanation:
     "Contributions of typed rows `X`."
-    phi = self.log_odds_parts(X); base = np.full(len(X), self.base_logit)
+    phi = self.log_odds_parts(X)
+    base = np.full(len(X), self.base_logit)
     psi = to_probability(phi, base)
-    return Explanation(sigmoid(base + phi.sum(1)), sigmoid(base), pd.DataFrame(psi, index=X.index, columns=self.spec.features), self.method, self.exact)
+    return Explanation(
+        sigmoid(base + phi.sum(1)),
+        sigmoid(base),
+        pd.DataFrame(psi, index=X.index, columns=self.spec.features),
+        self.method,
+        self.exact,
+    )
 
 # %% ../notebooks/07_explain.ipynb #e23c09b8
-def explainer_for(model, spec:DatasetSpec, background:pd.DataFrame|None=None):
+def explainer_for(model, spec: DatasetSpec, background: pd.DataFrame | None = None):
     "An explainer (`predict`, `explain` on typed rows) for a champion's inner `model`; `background`: typed training rows."
     from churn_nb.baselines import MeanEnsemble
+
     if isinstance(model, MeanEnsemble):
         return MeanExplainer([explainer_for(m, spec, background) for m in model.members], model.names)
     if isinstance(model, Pipeline) and hasattr(model[-1], "coef_"):
-        if background is None: raise ValueError("a linear model needs training rows to compare with (background). Fix: retrain with this version of churn_nb, which keeps them in the model")
+        if background is None:
+            raise ValueError(
+                "a linear model needs training rows to compare with (background). Fix: retrain with this version of churn_nb, which keeps them in the model"
+            )
         return LinearExplainer(model, spec, background)
     return tree_explainer(model, spec, background)
 
 # %% ../notebooks/07_explain.ipynb #dbfea0da
 class TreeExplainer:
     "Exact TreeSHAP of a tree champion, or of the tree model that explains an ensemble champion (then the gap is spread)."
-    def __init__(self, E,                     # the trees (`churn_nb.trees.TreeEnsemble`)
-                 spec:DatasetSpec, to_matrix,    # typed rows -> the trees' model matrix
-                 own_proba,                      # typed rows -> the champion's own churn probability
-                 exact:bool,                     # True: the trees are the champion; False: they explain it
-                 background:pd.DataFrame|None=None, explained:str=""):  # rows to check the engine on; the explaining model's name
-        self.E, self.spec, self.to_matrix, self.own_proba, self.exact, self.explained = E, spec, to_matrix, own_proba, exact, explained
+
+    def __init__(
+        self,
+        E,  # the trees (`churn_nb.trees.TreeEnsemble`)
+        spec: DatasetSpec,
+        to_matrix,  # typed rows -> the trees' model matrix
+        own_proba,  # typed rows -> the champion's own churn probability
+        exact: bool,  # True: the trees are the champion; False: they explain it
+        background: pd.DataFrame | None = None,
+        explained: str = "",
+    ):  # rows to check the engine on; the explaining model's name
+        self.E, self.spec, self.to_matrix, self.own_proba, self.exact, self.explained = (
+            E,
+            spec,
+            to_matrix,
+            own_proba,
+            exact,
+            explained,
+        )
         self.model_columns = [name for name, _ in E.columns]
-        if self.exact and background is not None: self._verify(background)
-        self.method = (f"exact TreeSHAP of the champion's {E.n_trees} trees ({E.source}, {E.scale} scale)" + (", carried to probability points" if E.scale == "logit" else "") if self.exact else
-                       f"approximation: exact TreeSHAP of {explained} ({E.source}), the gap to the champion's own output spread in proportion to |contribution|")
-    def _engine_proba(self, A): from churn_nb.trees import predict_probability; return predict_probability(self.E, A)
-    def predict(self, X:pd.DataFrame) -> np.ndarray:
+        if self.exact and background is not None:
+            self._verify(background)
+        self.method = (
+            f"exact TreeSHAP of the champion's {E.n_trees} trees ({E.source}, {E.scale} scale)"
+            + (", carried to probability points" if E.scale == "logit" else "")
+            if self.exact
+            else f"approximation: exact TreeSHAP of {explained} ({E.source}), the gap to the champion's own output spread in proportion to |contribution|"
+        )
+
+    def _engine_proba(self, A):
+        from churn_nb.trees import predict_probability
+
+        return predict_probability(self.E, A)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
         "Churn probability of typed rows `X` (the engine's when exact, else the champion's own)."
         return self._engine_proba(self.to_matrix(X)) if self.exact else self.own_proba(X)
 
-@patch
-def _verify(self:TreeExplainer, X:pd.DataFrame, tol:float=1e-6):
-    "Check the engine's probabilities against the model's own on rows `X` (ValueError beyond `tol`)."
-    err = float(np.max(np.abs(self._engine_proba(self.to_matrix(X)) - self.own_proba(X)))) if len(X) else 0.0
-    if not err <= tol: raise ValueError(f"the tree engine differs from the model by up to {err:.3g} (tolerance {tol:g}); report this with the model's type")
 
 @patch
-def explain(self:TreeExplainer, X:pd.DataFrame) -> Explanation:
+def _verify(self: TreeExplainer, X: pd.DataFrame, tol: float = 1e-6):
+    "Check the engine's probabilities against the model's own on rows `X` (ValueError beyond `tol`)."
+    err = float(np.max(np.abs(self._engine_proba(self.to_matrix(X)) - self.own_proba(X)))) if len(X) else 0.0
+    if not err <= tol:
+        raise ValueError(
+            f"the tree engine differs from the model by up to {err:.3g} (tolerance {tol:g}); report this with the model's type"
+        )
+
+
+@patch
+def explain(self: TreeExplainer, X: pd.DataFrame) -> Explanation:
     "Contributions of typed rows `X`."
     from churn_nb.trees import tree_shap
-    A = self.to_matrix(X); full = tree_shap(self.E, A)
+
+    A = self.to_matrix(X)
+    full = tree_shap(self.E, A)
     base, phi = full[:, -1], grouped(full[:, :-1], self.model_columns, self.spec.features)
     gap = None
-    if not self.exact:   # spread the gap between the explaining trees and the champion's own output
+    if not self.exact:  # spread the gap between the explaining trees and the champion's own output
         p = np.asarray(self.own_proba(X), dtype=float)
         target = logit(p) if self.E.scale == "logit" else p
-        gap = target - base - phi.sum(1); phi = spread_gap(phi, target - base)
+        gap = target - base - phi.sum(1)
+        phi = spread_gap(phi, target - base)
     psi = to_probability(phi, base) if self.E.scale == "logit" else phi
     base_p = sigmoid(base) if self.E.scale == "logit" else base
-    return Explanation(base_p + psi.sum(1), base_p, pd.DataFrame(psi, index=X.index, columns=self.spec.features), self.method, self.exact, gap)
+    return Explanation(
+        base_p + psi.sum(1),
+        base_p,
+        pd.DataFrame(psi, index=X.index, columns=self.spec.features),
+        self.method,
+        self.exact,
+        gap,
+    )
 
 # %% ../notebooks/07_explain.ipynb #e9b99180
 def typed_matrix(prep):
     "Typed rows -> the model matrix of a scikit-learn pipeline's preprocessing step `prep`."
     return lambda X: np.ascontiguousarray(np.asarray(prep.transform(X), dtype=float))
 
-def lookup_matrix(E, prep, spec:DatasetSpec, background:pd.DataFrame|None):
+
+def lookup_matrix(E, prep, spec: DatasetSpec, background: pd.DataFrame | None):
     "Typed rows -> model matrix by level lookup when the trees read the features themselves (gradient boosting's native categories) and that equals `prep`'s output on `background`; else `prep` itself."
     from churn_nb.features import MISSING
     from churn_nb.trees import encode
+
     slow = typed_matrix(prep)
-    if background is None or not {n for n, _ in E.columns} <= set(spec.features): return slow
+    if background is None or not {n for n, _ in E.columns} <= set(spec.features):
+        return slow
     fast = lambda X: encode(E, X, fill={c: MISSING for c in spec.categorical})
     return fast if np.array_equal(fast(background), slow(background), equal_nan=True) else slow
 
-def sklearn_tree_explainer(pipeline:Pipeline, spec:DatasetSpec, background:pd.DataFrame|None) -> TreeExplainer:
+
+def sklearn_tree_explainer(pipeline: Pipeline, spec: DatasetSpec, background: pd.DataFrame | None) -> TreeExplainer:
     "Exact TreeSHAP of a scikit-learn tree pipeline (random forest, gradient boosting)."
     from churn_nb.trees import from_sklearn
-    E = from_sklearn(pipeline)
-    return TreeExplainer(E, spec, lookup_matrix(E, pipeline[1:-1], spec, background), lambda X: pipeline[1:].predict_proba(X)[:, 1], True, background)
 
-def mojo_explainer(scorer, spec:DatasetSpec, background:pd.DataFrame|None) -> TreeExplainer:
+    E = from_sklearn(pipeline)
+    return TreeExplainer(
+        E,
+        spec,
+        lookup_matrix(E, pipeline[1:-1], spec, background),
+        lambda X: pipeline[1:].predict_proba(X)[:, 1],
+        True,
+        background,
+    )
+
+
+def mojo_explainer(scorer, spec: DatasetSpec, background: pd.DataFrame | None) -> TreeExplainer:
     "TreeSHAP for an H2O champion: of its own trees (GBM, DRF, XGBoost), else of its explaining tree model."
     from churn_nb.trees import H2O_ALGOS, encode, from_scorer
-    exact = scorer.algo.lower() in H2O_ALGOS and scorer.explainer_id in (None, scorer.model_id)   # the leader explains itself
-    E = from_scorer(scorer, "leader" if exact else "explainer")
-    return TreeExplainer(E, spec, lambda X: encode(E, X), lambda X: scorer.typed_proba(X)[:, 1], exact, background, scorer.explainer_id or "")
 
-def tree_explainer(model, spec:DatasetSpec, background:pd.DataFrame|None=None) -> TreeExplainer:
+    exact = scorer.algo.lower() in H2O_ALGOS and scorer.explainer_id in (
+        None,
+        scorer.model_id,
+    )  # the leader explains itself
+    E = from_scorer(scorer, "leader" if exact else "explainer")
+    return TreeExplainer(
+        E,
+        spec,
+        lambda X: encode(E, X),
+        lambda X: scorer.typed_proba(X)[:, 1],
+        exact,
+        background,
+        scorer.explainer_id or "",
+    )
+
+
+def tree_explainer(model, spec: DatasetSpec, background: pd.DataFrame | None = None) -> TreeExplainer:
     "The TreeSHAP explainer of a scikit-learn tree pipeline or an H2O `MojoScorer`."
-    if isinstance(model, Pipeline): return sklearn_tree_explainer(model, spec, background)
-    if type(model).__name__ == "MojoScorer": return mojo_explainer(model, spec, background)
-    raise ValueError(f"no explainer for a {type(model).__name__}. Fix: train a churn_nb model (logreg, rf, hgb, or H2O AutoML)")
+    if isinstance(model, Pipeline):
+        return sklearn_tree_explainer(model, spec, background)
+    if type(model).__name__ == "MojoScorer":
+        return mojo_explainer(model, spec, background)
+    raise ValueError(
+        f"no explainer for a {type(model).__name__}. Fix: train a churn_nb model (logreg, rf, hgb, or H2O AutoML)"
+    )
 
 # %% ../notebooks/07_explain.ipynb #a8196629
 class MeanExplainer:
     "Contributions of a `MeanEnsemble`: the mean of its members' contributions (exact when every member's are)."
-    def __init__(self, explainers:list, # one explainer per member
-                 names:list):           # the members' candidate names
+
+    def __init__(
+        self,
+        explainers: list,  # one explainer per member
+        names: list,
+    ):  # the members' candidate names
         self.explainers, self.names = explainers, names
         self.exact = all(e.exact for e in explainers)
-        self.method = "mean of its members' contributions: " + "; ".join(f"{n}: {e.method}" for n, e in zip(names, explainers))
-    def predict(self, X:pd.DataFrame) -> np.ndarray:
+        self.method = "mean of its members' contributions: " + "; ".join(
+            f"{n}: {e.method}" for n, e in zip(names, explainers)
+        )
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
         "The blend's churn probability of typed rows `X`."
         return np.mean([e.predict(X) for e in self.explainers], axis=0)
 
+
 @patch
-def explain(self:MeanExplainer, X:pd.DataFrame) -> Explanation:
+def explain(self: MeanExplainer, X: pd.DataFrame) -> Explanation:
     "Contributions of typed rows `X`: the members' averaged."
     parts = [e.explain(X) for e in self.explainers]
     mean = lambda get: np.mean([get(p) for p in parts], axis=0)
-    contributions = pd.DataFrame(mean(lambda p: p.contributions.to_numpy()), index=X.index, columns=parts[0].contributions.columns)
+    contributions = pd.DataFrame(
+        mean(lambda p: p.contributions.to_numpy()), index=X.index, columns=parts[0].contributions.columns
+    )
     gaps = [p.gap for p in parts if p.gap is not None]
-    return Explanation(mean(lambda p: p.probability), mean(lambda p: p.base), contributions, self.method, self.exact,
-                       np.mean(gaps, axis=0) if gaps else None)
+    return Explanation(
+        mean(lambda p: p.probability),
+        mean(lambda p: p.base),
+        contributions,
+        self.method,
+        self.exact,
+        np.mean(gaps, axis=0) if gaps else None,
+    )
 
 # %% ../notebooks/07_explain.ipynb #dec80cce
-def words(column:str) -> str:
+def words(column: str) -> str:
     "A column name as words, capitalised: `PaymentMethod` -> 'Payment method', `total_charges` -> 'Total charges'."
     text = humanize(column)
     return text[:1].upper() + text[1:]
 
-def _number(v:float) -> str: return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
 
-def phrase(column:str, value, binary:bool=False, # `binary`: a 0/1 number
-           reference:str|None=None) -> str:             # for a date column: the date its values count days back from
+def _number(v: float) -> str:
+    return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
+
+
+def phrase(
+    column: str,
+    value,
+    binary: bool = False,  # `binary`: a 0/1 number
+    reference: str | None = None,
+) -> str:  # for a date column: the date its values count days back from
     "How a customer's `value` in `column` reads in a reason."
     w = words(column)
-    if value is None or (isinstance(value, float) and np.isnan(value)): return f"{w} missing"
-    if binary: return f"{w}: {'yes' if float(value) == 1 else 'no'}"
-    if reference is not None: return f"{w} {_number(round(float(value)))} days before {reference}"
-    if isinstance(value, (int, float, np.number)): return f"{w} of {_number(value)}"
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return f"{w} missing"
+    if binary:
+        return f"{w}: {'yes' if float(value) == 1 else 'no'}"
+    if reference is not None:
+        return f"{w} {_number(round(float(value)))} days before {reference}"
+    if isinstance(value, (int, float, np.number)):
+        return f"{w} of {_number(value)}"
     v = str(value)
-    if v.lower() in ("yes", "no"): return f"{'Has' if v.lower() == 'yes' else 'No'} {w.lower()}"
+    if v.lower() in ("yes", "no"):
+        return f"{'Has' if v.lower() == 'yes' else 'No'} {w.lower()}"
     return f"{v} ({w.lower()})" if v.lower().startswith("no ") else f"{v} {w.lower()}"
 
-def points(x:float) -> str:
+
+def points(x: float) -> str:
     "A probability change as signed points: 0.183 -> '+18 points', -0.004 -> '−0.4 points'."
-    pts = 100 * x; sign = "+" if pts >= 0 else "−"
+    pts = 100 * x
+    sign = "+" if pts >= 0 else "−"
     return f"{sign}{abs(pts):.0f} points" if abs(pts) >= 0.95 else f"{sign}{abs(pts):.1f} points"
 
 # %% ../notebooks/07_explain.ipynb #96710b63
-def binary_columns(spec:DatasetSpec) -> set:
+def binary_columns(spec: DatasetSpec) -> set:
     "Numeric features whose training range is exactly 0–1 and read as yes/no (e.g. SeniorCitizen)."
     return {c for c, r in spec.ranges.items() if list(r) == [0.0, 1.0]}
 
-def _ranked(psi:np.ndarray, k:int, sign:int) -> np.ndarray:
+
+def _ranked(psi: np.ndarray, k: int, sign: int) -> np.ndarray:
     "Column indices of the `k` largest `sign`·psi per row."
     k = min(k, psi.shape[1])
-    idx = np.argpartition(-sign * psi, k - 1, axis=1)[:, :k] if k < psi.shape[1] else np.tile(np.arange(psi.shape[1]), (len(psi), 1))
+    idx = (
+        np.argpartition(-sign * psi, k - 1, axis=1)[:, :k]
+        if k < psi.shape[1]
+        else np.tile(np.arange(psi.shape[1]), (len(psi), 1))
+    )
     return np.take_along_axis(idx, np.argsort(-sign * np.take_along_axis(psi, idx, 1), axis=1, kind="stable"), 1)
 
-def _formatted(values:np.ndarray, fmt) -> np.ndarray:
+
+def _formatted(values: np.ndarray, fmt) -> np.ndarray:
     "`fmt(v)` for each of `values`, computed once per distinct value."
     u, inverse = np.unique(values, return_inverse=True)
     return np.array([fmt(v) for v in u], dtype=object)[inverse.ravel()]
 
-def _json_text(s:str) -> str: return json.dumps(s, ensure_ascii=False)[1:-1]   # escaped, without quotes
 
-def _value_parts(c:str, v:np.ndarray, categorical:bool, binary:bool, reference:str|None=None) -> tuple:
+def _json_text(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)[1:-1]  # escaped, without quotes
+
+
+def _value_parts(c: str, v: np.ndarray, categorical: bool, binary: bool, reference: str | None = None) -> tuple:
     "(JSON value, escaped phrase) arrays for values `v` of column `c`."
     if categorical:
-        levels = pd.unique(v); js = {l: "null" if pd.isna(l) else json.dumps(l, ensure_ascii=False) for l in levels}
+        levels = pd.unique(v)
+        js = {l: "null" if pd.isna(l) else json.dumps(l, ensure_ascii=False) for l in levels}
         ph = {l: _json_text(phrase(c, None if pd.isna(l) else l)) for l in levels}
         return np.array([js[x] for x in v], dtype=object), np.array([ph[x] for x in v], dtype=object)
     f = np.round(v.astype(float), 6)
-    return _formatted(f, lambda x: "null" if np.isnan(x) else repr(float(x))), _formatted(f, lambda x: _json_text(phrase(c, float(x), binary, reference)))
+    return _formatted(f, lambda x: "null" if np.isnan(x) else repr(float(x))), _formatted(
+        f, lambda x: _json_text(phrase(c, float(x), binary, reference))
+    )
 
-def top_reasons(ex:Explanation, X:pd.DataFrame, spec:DatasetSpec,
-                up:int=3, down:int=2,         # reasons that raise / lower the risk, per customer
-                min_points:float=0.5,         # smaller contributions (in points) are not reasons
-                family_of:dict|None=None) -> np.ndarray:  # column -> family (default: `families(spec.features)`)
+
+def top_reasons(
+    ex: Explanation,
+    X: pd.DataFrame,
+    spec: DatasetSpec,
+    up: int = 3,
+    down: int = 2,  # reasons that raise / lower the risk, per customer
+    min_points: float = 0.5,  # smaller contributions (in points) are not reasons
+    family_of: dict | None = None,
+) -> np.ndarray:  # column -> family (default: `families(spec.features)`)
     "Per customer, a JSON list of reason objects (feature, family, value, points, text): risk-raising first, then risk-lowering."
     cols, psi, n = list(ex.contributions.columns), ex.contributions.to_numpy(), len(ex.contributions)
     fam, binary, values = family_of or families(cols), binary_columns(spec), {}
     ranks = []
     for sign, k in ((1, up), (-1, down)):
-        if not k or not cols: continue
+        if not k or not cols:
+            continue
         idx = _ranked(psi, k, sign)
         for r in range(idx.shape[1]):
-            j = idx[:, r]; pts = 100 * psi[np.arange(n), j]; keep = sign * pts >= min_points
+            j = idx[:, r]
+            pts = 100 * psi[np.arange(n), j]
+            keep = sign * pts >= min_points
             obj = np.full(n, None, dtype=object)
             for jj in np.unique(j[keep]):
-                rows = np.flatnonzero(keep & (j == jj)); c = cols[jj]
-                if c not in values: values[c] = X[c].to_numpy(dtype=object if c in spec.categorical else float)
+                rows = np.flatnonzero(keep & (j == jj))
+                c = cols[jj]
+                if c not in values:
+                    values[c] = X[c].to_numpy(dtype=object if c in spec.categorical else float)
                 vjs, ph = _value_parts(c, values[c][rows], c in spec.categorical, c in binary, spec.dates.get(c))
-                p2 = np.round(pts[rows], 2); head = f'{{"feature": {json.dumps(c)}, "family": "{fam[c]}", "value": '
-                obj[rows] = [f'{head}{v}, "points": {p:.2f}, "text": "{t}: {pt} of churn risk"}}' for v, p, t, pt in zip(vjs, p2, ph, _formatted(p2, lambda x: points(x / 100)))]
+                p2 = np.round(pts[rows], 2)
+                head = f'{{"feature": {json.dumps(c)}, "family": "{fam[c]}", "value": '
+                obj[rows] = [
+                    f'{head}{v}, "points": {p:.2f}, "text": "{t}: {pt} of churn risk"}}'
+                    for v, p, t, pt in zip(vjs, p2, ph, _formatted(p2, lambda x: points(x / 100)))
+                ]
             ranks.append(obj)
-    return np.array(["[" + ", ".join(o for o in parts if o is not None) + "]" for parts in zip(*ranks)] if ranks else ["[]"] * n, dtype=object)
+    return np.array(
+        ["[" + ", ".join(o for o in parts if o is not None) + "]" for parts in zip(*ranks)] if ranks else ["[]"] * n,
+        dtype=object,
+    )
 
-def reason_list(reasons:str) -> list:
+
+def reason_list(reasons: str) -> list:
     "The reason objects of one customer's `top_reasons` JSON."
     return json.loads(reasons)
 
-def reason_line(reasons:str, n:int|None=None) -> str:
+
+def reason_line(reasons: str, n: int | None = None) -> str:
     "The first `n` (all: None) reasons of one customer's `top_reasons` JSON, as one line."
     return " · ".join(r["text"] for r in reason_list(reasons)[:n])
 
 # %% ../notebooks/07_explain.ipynb #3d990d75
-def global_importance(ex:Explanation, family_of:dict|None=None) -> pd.DataFrame:
+def global_importance(ex: Explanation, family_of: dict | None = None) -> pd.DataFrame:
     "Per column: family, mean |contribution| and mean contribution (points), most important first."
-    c = ex.contributions; fam = family_of or families(list(c.columns))
-    out = pd.DataFrame({"feature": c.columns, "family": [fam[f] for f in c.columns], "mean_abs_points": 100 * c.abs().mean().to_numpy(), "mean_points": 100 * c.mean().to_numpy()})
+    c = ex.contributions
+    fam = family_of or families(list(c.columns))
+    out = pd.DataFrame(
+        {
+            "feature": c.columns,
+            "family": [fam[f] for f in c.columns],
+            "mean_abs_points": 100 * c.abs().mean().to_numpy(),
+            "mean_points": 100 * c.mean().to_numpy(),
+        }
+    )
     return out.sort_values("mean_abs_points", ascending=False, ignore_index=True)
 
-def draw_importance(imp:pd.DataFrame, top:int=15):
+
+def draw_importance(imp: pd.DataFrame, top: int = 15):
     "Horizontal bars of the `top` most important columns, coloured by family."
     import matplotlib.pyplot as plt
-    d = imp.head(top).iloc[::-1]; fams = sorted(imp.family.unique()); cmap = plt.get_cmap("tab10")
+
+    d = imp.head(top).iloc[::-1]
+    fams = sorted(imp.family.unique())
+    cmap = plt.get_cmap("tab10")
     fig, ax = plt.subplots(figsize=(7, 0.35 * len(d) + 1))
     ax.barh(d.feature, d.mean_abs_points, color=[cmap(fams.index(f)) for f in d.family])
-    ax.set_xlabel("mean |contribution| (points of churn probability)"); ax.set_title("What drives churn risk in this run")
-    for f in fams: ax.bar(0, 0, color=cmap(fams.index(f)), label=f)
-    ax.legend(loc="lower right", fontsize=8); fig.tight_layout(); return fig
+    ax.set_xlabel("mean |contribution| (points of churn probability)")
+    ax.set_title("What drives churn risk in this run")
+    for f in fams:
+        ax.bar(0, 0, color=cmap(fams.index(f)), label=f)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -22,62 +22,103 @@ __all__ = ['MISSING', 'MIN_LEVEL_ROWS', 'MAX_ONEHOT', 'MAX_ORDINAL', 'MAX_ONEHOT
 # %% ../notebooks/02_features.ipynb #5376f424
 class SpecColumns(TransformerMixin, BaseEstimator):
     "First step of every model: raw rows -> the spec's feature columns, typed."
-    def __init__(self, spec:dict): self.spec = spec  # `DatasetSpec.to_dict()`
-    def fit(self, X, y=None): return self
-    def transform(self, X) -> pd.DataFrame: return features_frame(X, DatasetSpec.from_dict(self.spec))
-    def get_feature_names_out(self, input_features=None): return np.array(DatasetSpec.from_dict(self.spec).features, dtype=object)
+
+    def __init__(self, spec: dict):
+        self.spec = spec  # `DatasetSpec.to_dict()`
+
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X) -> pd.DataFrame:
+        return features_frame(X, DatasetSpec.from_dict(self.spec))
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array(DatasetSpec.from_dict(self.spec).features, dtype=object)
 
 # %% ../notebooks/02_features.ipynb #b61ef1a4
 MISSING = "(missing)"
-MIN_LEVEL_ROWS = 5   # a level seen on fewer training rows is pooled with the other rare ones
-MAX_ONEHOT = 50      # one-hot: at most this many columns per category (the pooled level counts as one)
-MAX_ORDINAL = 250    # ordinal: at most this many codes per category (HistGradientBoosting takes up to 255)
-MAX_ONEHOT_COLUMNS = 1000   # one-hot: at most this many columns over all categories (a wide table gets fewer per category)
+MIN_LEVEL_ROWS = 5  # a level seen on fewer training rows is pooled with the other rare ones
+MAX_ONEHOT = 50  # one-hot: at most this many columns per category (the pooled level counts as one)
+MAX_ORDINAL = 250  # ordinal: at most this many codes per category (HistGradientBoosting takes up to 255)
+MAX_ONEHOT_COLUMNS = (
+    1000  # one-hot: at most this many columns over all categories (a wide table gets fewer per category)
+)
 
-def onehot_levels(categories:int) -> int:
+
+def onehot_levels(categories: int) -> int:
     "One-hot columns per category: `MAX_ONEHOT`, fewer when `categories` columns would pass `MAX_ONEHOT_COLUMNS` (at least 5)."
     return max(5, min(MAX_ONEHOT, MAX_ONEHOT_COLUMNS // max(categories, 1)))
 
-def _combine(feature, level) -> str: return f"{feature} = {level}"
 
-def encoder(encoding:str="onehot", # "onehot" or "ordinal"
-            onehot:int=MAX_ONEHOT):   # one-hot columns per category, the pooled level included
+def _combine(feature, level) -> str:
+    return f"{feature} = {level}"
+
+
+def encoder(
+    encoding: str = "onehot",  # "onehot" or "ordinal"
+    onehot: int = MAX_ONEHOT,
+):  # one-hot columns per category, the pooled level included
     "The category encoder, rare levels pooled into one: one-hot (unseen levels ignored) or ordinal (unseen: missing)."
     if encoding == "onehot":
-        return OneHotEncoder(handle_unknown="infrequent_if_exist", sparse_output=False, feature_name_combiner=_combine,
-                             min_frequency=MIN_LEVEL_ROWS, max_categories=onehot)
-    return OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan,
-                          min_frequency=MIN_LEVEL_ROWS, max_categories=MAX_ORDINAL)
+        return OneHotEncoder(
+            handle_unknown="infrequent_if_exist",
+            sparse_output=False,
+            feature_name_combiner=_combine,
+            min_frequency=MIN_LEVEL_ROWS,
+            max_categories=onehot,
+        )
+    return OrdinalEncoder(
+        handle_unknown="use_encoded_value",
+        unknown_value=np.nan,
+        encoded_missing_value=np.nan,
+        min_frequency=MIN_LEVEL_ROWS,
+        max_categories=MAX_ORDINAL,
+    )
 
-def column_transformer(spec:DatasetSpec,
-                       encoding:str="onehot", # "onehot" or "ordinal" (for HistGradientBoosting's native categories)
-                       scale:bool=True,       # standardise numbers (linear models)
-                       impute_numbers:bool=True) -> ColumnTransformer:
+
+def column_transformer(
+    spec: DatasetSpec,
+    encoding: str = "onehot",  # "onehot" or "ordinal" (for HistGradientBoosting's native categories)
+    scale: bool = True,  # standardise numbers (linear models)
+    impute_numbers: bool = True,
+) -> ColumnTransformer:
     "Impute, scale and encode the spec's features (dates as numbers); readable output names."
     num = [("impute", SimpleImputer(strategy="median", add_indicator=True))] if impute_numbers else []
-    if scale: num.append(("scale", StandardScaler()))
-    cat = Pipeline([("impute", SimpleImputer(strategy="constant", fill_value=MISSING)), ("encode", encoder(encoding, onehot_levels(len(spec.categorical))))])
+    if scale:
+        num.append(("scale", StandardScaler()))
+    cat = Pipeline(
+        [
+            ("impute", SimpleImputer(strategy="constant", fill_value=MISSING)),
+            ("encode", encoder(encoding, onehot_levels(len(spec.categorical)))),
+        ]
+    )
     numbers = spec.numeric + list(spec.dates)
     parts = [("num", Pipeline(num) if num else "passthrough", numbers), ("cat", cat, spec.categorical)]
     return ColumnTransformer([p for p in parts if p[2]], verbose_feature_names_out=False).set_output(transform="pandas")
 
 # %% ../notebooks/02_features.ipynb #b4952ce3
-def model_pipeline(spec:DatasetSpec, estimator, **kw) -> Pipeline:
+def model_pipeline(spec: DatasetSpec, estimator, **kw) -> Pipeline:
     "Raw rows -> `SpecColumns` -> `column_transformer(spec, **kw)` -> `estimator`, as one Pipeline."
-    return Pipeline([("columns", SpecColumns(spec.to_dict())), ("prep", column_transformer(spec, **kw)), ("model", estimator)])
+    return Pipeline(
+        [("columns", SpecColumns(spec.to_dict())), ("prep", column_transformer(spec, **kw)), ("model", estimator)]
+    )
 
-def feature_names(pipeline:Pipeline) -> list:
+
+def feature_names(pipeline: Pipeline) -> list:
     "Readable names of the columns the fitted `pipeline`'s model sees."
     return list(pipeline.named_steps["prep"].get_feature_names_out())
 
 # %% ../notebooks/02_features.ipynb #67bd906d
-def source_column(model_column:str, features:list) -> str:
+def source_column(model_column: str, features: list) -> str:
     "The feature of `features` that model column `model_column` was made from."
-    if model_column in features: return model_column
+    if model_column in features:
+        return model_column
     for prefix in ("missingindicator_",):
-        if model_column.startswith(prefix) and model_column[len(prefix):] in features: return model_column[len(prefix):]
+        if model_column.startswith(prefix) and model_column[len(prefix) :] in features:
+            return model_column[len(prefix) :]
     owners = [f for f in features if model_column.startswith(f"{f} = ")]
-    if not owners: raise ValueError(f"model column {model_column!r} comes from none of the features {features[:8]}…")
+    if not owners:
+        raise ValueError(f"model column {model_column!r} comes from none of the features {features[:8]}…")
     return max(owners, key=len)
 
 # %% ../notebooks/02_features.ipynb #cd483781
@@ -90,16 +131,58 @@ def humanize(column) -> str:
 FAMILY_KEYWORDS = {  # first match wins; matched against the lower-cased name with separators removed
     "contract": ("contract", "plan", "commitment", "renewal"),
     "billing": ("charge", "bill", "payment", "price", "paperless", "invoice", "discount", "revenue", "fee", "arpu"),
-    "usage": ("tenure", "usage", "minutes", "calls", "data", "gb", "sessions", "logins", "visits", "days", "months", "active"),
-    "services": ("service", "internet", "phone", "lines", "security", "backup", "protection", "support", "streaming", "tv", "movies", "addon", "product"),
-    "demographics": ("gender", "senior", "partner", "dependents", "age", "income", "married", "children", "region", "city", "state", "country"),
+    "usage": (
+        "tenure",
+        "usage",
+        "minutes",
+        "calls",
+        "data",
+        "gb",
+        "sessions",
+        "logins",
+        "visits",
+        "days",
+        "months",
+        "active",
+    ),
+    "services": (
+        "service",
+        "internet",
+        "phone",
+        "lines",
+        "security",
+        "backup",
+        "protection",
+        "support",
+        "streaming",
+        "tv",
+        "movies",
+        "addon",
+        "product",
+    ),
+    "demographics": (
+        "gender",
+        "senior",
+        "partner",
+        "dependents",
+        "age",
+        "income",
+        "married",
+        "children",
+        "region",
+        "city",
+        "state",
+        "country",
+    ),
 }
 
-def feature_family(column:str) -> str:
+
+def feature_family(column: str) -> str:
     "The family of `column` (contract, billing, services, usage, demographics or other), from its name."
     key = "".join(ch for ch in str(column).lower() if ch.isalnum())
     return next((fam for fam, words in FAMILY_KEYWORDS.items() if any(w in key for w in words)), "other")
 
-def families(features:list, overrides:dict|None=None) -> dict:
+
+def families(features: list, overrides: dict | None = None) -> dict:
     "Column -> family for `features`, with `overrides` (column -> family) applied."
     return {c: (overrides or {}).get(c, feature_family(c)) for c in features}

@@ -13,7 +13,17 @@ import pandas as pd
 import mlflow
 from . import config
 from .config import AT_RISK, TIERS
-from .data import ChurnDataError, DatasetSpec, as_numbers, check_rows, data_error, features_frame, read_table, source_name, target_vector
+from churn_nb.data import (
+    ChurnDataError,
+    DatasetSpec,
+    as_numbers,
+    check_rows,
+    data_error,
+    features_frame,
+    read_table,
+    source_name,
+    target_vector,
+)
 from .evaluate import calibration
 from .explain import binary_columns, global_importance, draw_importance, top_reasons
 from .registry import CHAMPION_URI, Champion, load_champion, version_uri
@@ -28,219 +38,478 @@ __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_st
            'write_report', 'recommend']
 
 # %% ../notebooks/10a_pipeline.ipynb #da8b115f
-def stage_dir(run_id:str) -> Path: return config.marts_dir()/"stages"/run_id
+def stage_dir(run_id: str) -> Path:
+    return config.marts_dir() / "stages" / run_id
 
-def customer_ids(raw:pd.DataFrame, spec:DatasetSpec) -> np.ndarray:
+
+def customer_ids(raw: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
     "Each row's customer id as text: the id column, else the row number."
-    return (raw[spec.id_col].astype(str).str.strip() if spec.id_col else pd.Series(np.arange(1, len(raw) + 1)).map("row {}".format)).to_numpy(dtype=object)
+    return (
+        raw[spec.id_col].astype(str).str.strip()
+        if spec.id_col
+        else pd.Series(np.arange(1, len(raw) + 1)).map("row {}".format)
+    ).to_numpy(dtype=object)
 
-def write_stage(run_id:str, name:str, frame:pd.DataFrame):
+
+def write_stage(run_id: str, name: str, frame: pd.DataFrame):
     "Write table `name` of run `run_id`'s stage folder (atomically: a reader sees the old or the new file)."
     import os, uuid
-    d = stage_dir(run_id); d.mkdir(parents=True, exist_ok=True)
-    tmp = d/f".{name}.{uuid.uuid4().hex[:8]}.parquet"; frame.to_parquet(tmp, index=False); os.replace(tmp, d/f"{name}.parquet")
 
-def stage_columns(run_id:str, name:str="customers", drop=()) -> list|None:
+    d = stage_dir(run_id)
+    d.mkdir(parents=True, exist_ok=True)
+    tmp = d / f".{name}.{uuid.uuid4().hex[:8]}.parquet"
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, d / f"{name}.parquet")
+
+
+def stage_columns(run_id: str, name: str = "customers", drop=()) -> list | None:
     "The columns of a stage table but `drop` (None when the table is not there)."
     import pyarrow.parquet as pq
-    f = stage_dir(run_id)/f"{name}.parquet"
+
+    f = stage_dir(run_id) / f"{name}.parquet"
     return [c for c in pq.read_schema(f).names if c not in drop] if f.exists() else None
 
-def read_stage(run_id:str, name:str, step:str, columns:list|None=None) -> pd.DataFrame:
+
+def read_stage(run_id: str, name: str, step: str, columns: list | None = None) -> pd.DataFrame:
     "Table `name` that step `step` wrote for run `run_id` (ChurnDataError naming the step to run when it is not there)."
-    f = stage_dir(run_id)/f"{name}.parquet"
-    if not f.exists(): raise ChurnDataError(f"scoring run {run_id}: the {step} step has not written its results ({f}). Fix: run `churn-nb run {step}` for this run first (churn-nb run pipeline runs every step in order)")
+    f = stage_dir(run_id) / f"{name}.parquet"
+    if not f.exists():
+        raise ChurnDataError(
+            f"scoring run {run_id}: the {step} step has not written its results ({f}). Fix: run `churn-nb run {step}` for this run first (churn-nb run pipeline runs every step in order)"
+        )
     return pd.read_parquet(f, columns=columns)
 
 # %% ../notebooks/10a_pipeline.ipynb #9e480ad6
 class Stopwatch:
     "Seconds per named step, and rows per second."
-    def __init__(self): self.seconds, self._t = {}, time.perf_counter()
-    def lap(self, name:str):
-        "Add the seconds since the last lap to step `name`."
-        now = time.perf_counter(); self.seconds[name] = round(self.seconds.get(name, 0) + now - self._t, 3); self._t = now
 
-def global_importance_of(contributions:pd.DataFrame, spec:DatasetSpec) -> pd.DataFrame:
+    def __init__(self):
+        self.seconds, self._t = {}, time.perf_counter()
+
+    def lap(self, name: str):
+        "Add the seconds since the last lap to step `name`."
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0) + now - self._t, 3)
+        self._t = now
+
+
+def global_importance_of(contributions: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     "Global importance from a stage's contributions table."
     from churn_nb.explain import Explanation
+
     c = contributions[spec.features]
     return global_importance(Explanation(np.zeros(len(c)), contributions.base.to_numpy(), c, "", True))
 
-def unseen_policy(report:pd.DataFrame, source, unseen:str):
+
+def unseen_policy(report: pd.DataFrame, source, unseen: str):
     "Refuse a table with levels the champion never saw when `unseen` is 'refuse'; else say which levels are scored as missing."
-    if not len(report): return
+    if not len(report):
+        return
     first = report.iloc[0]
-    if unseen == "refuse": raise data_error(source, f"{len(report)} level(s) the champion never saw, e.g. {first.level!r} in {first.rows} rows (rows {first.examples}); known levels: {first.known}",
-                                            "correct the values, retrain on data that has them, or score them as missing with -p unseen score", column=first.column)
-    print("Scored as missing (the champion never saw them): " + "; ".join(f"{r.column}={r.level!r} in {r.rows} rows" for r in report.itertuples()))
+    if unseen == "refuse":
+        raise data_error(
+            source,
+            f"{len(report)} level(s) the champion never saw, e.g. {first.level!r} in {first.rows} rows (rows {first.examples}); known levels: {first.known}",
+            "correct the values, retrain on data that has them, or score them as missing with -p unseen score",
+            column=first.column,
+        )
+    print(
+        "Scored as missing (the champion never saw them): "
+        + "; ".join(f"{r.column}={r.level!r} in {r.rows} rows" for r in report.itertuples())
+    )
 
 # %% ../notebooks/10a_pipeline.ipynb #9d237277
-def scored_chunk(champ:Champion, raw:pd.DataFrame, source, up:int=3, down:int=2, clock:Stopwatch|None=None) -> tuple:
+def scored_chunk(
+    champ: Champion, raw: pd.DataFrame, source, up: int = 3, down: int = 2, clock: Stopwatch | None = None
+) -> tuple:
     "(customers, contributions, Explanation) of checked rows `raw`: probabilities, contributions, top reasons."
-    clock = clock or Stopwatch(); spec = champ.spec
-    X = features_frame(raw, spec, source); clock.lap("features")
-    ex = champ.explainer.explain(X); ex.check(1e-6); clock.lap("explain")
-    reasons = top_reasons(ex, X, spec, up, down); clock.lap("reasons")
+    clock = clock or Stopwatch()
+    spec = champ.spec
+    X = features_frame(raw, spec, source)
+    clock.lap("features")
+    ex = champ.explainer.explain(X)
+    ex.check(1e-6)
+    clock.lap("explain")
+    reasons = top_reasons(ex, X, spec, up, down)
+    clock.lap("reasons")
     ids = customer_ids(raw, spec)
     customers = pd.concat([pd.DataFrame({"customer_id": ids}), X.reset_index(drop=True)], axis=1)
-    if spec.value_col and spec.value_col not in customers.columns: customers[spec.value_col] = as_numbers(raw[spec.value_col]).to_numpy()
-    if spec.target in raw.columns: customers["churned"] = target_vector(raw, spec)
+    if spec.value_col and spec.value_col not in customers.columns:
+        customers[spec.value_col] = as_numbers(raw[spec.value_col]).to_numpy()
+    if spec.target in raw.columns:
+        customers["churned"] = target_vector(raw, spec)
     customers = customers.assign(probability=ex.probability, base=ex.base, top_reasons=reasons)
-    contributions = pd.concat([pd.DataFrame({"customer_id": ids, "base": ex.base}), ex.contributions.reset_index(drop=True)], axis=1)
+    contributions = pd.concat(
+        [pd.DataFrame({"customer_id": ids, "base": ex.base}), ex.contributions.reset_index(drop=True)], axis=1
+    )
     return customers, contributions, ex
 
-def score_customers(champ:Champion, raw:pd.DataFrame, source, unseen:str="score", up:int=3, down:int=2, clock:Stopwatch|None=None) -> tuple:
+
+def score_customers(
+    champ: Champion,
+    raw: pd.DataFrame,
+    source,
+    unseen: str = "score",
+    up: int = 3,
+    down: int = 2,
+    clock: Stopwatch | None = None,
+) -> tuple:
     "(customers, contributions, Explanation, unseen levels) for `raw`: checked, scored, explained, with top reasons."
     clock = clock or Stopwatch()
-    report = check_rows(raw, champ.spec, source); unseen_policy(report, source, unseen); clock.lap("check")
+    report = check_rows(raw, champ.spec, source)
+    unseen_policy(report, source, unseen)
+    clock.lap("check")
     return *scored_chunk(champ, raw, source, up, down, clock), report
 
 # %% ../notebooks/10a_pipeline.ipynb #8ed0478b
-def write_scored(run_id:str, champ:Champion, raw:pd.DataFrame, source, up:int=3, down:int=2, clock:Stopwatch|None=None, chunk:int=200_000) -> dict:
+def write_scored(
+    run_id: str,
+    champ: Champion,
+    raw: pd.DataFrame,
+    source,
+    up: int = 3,
+    down: int = 2,
+    clock: Stopwatch | None = None,
+    chunk: int = 200_000,
+) -> dict:
     "Score checked rows `raw` chunk by chunk into run `run_id`'s stage (customers, contributions); return run metrics."
     import os, pyarrow as pa, pyarrow.parquet as pq
-    clock = clock or Stopwatch(); d = stage_dir(run_id); d.mkdir(parents=True, exist_ok=True)
+
+    clock = clock or Stopwatch()
+    d = stage_dir(run_id)
+    d.mkdir(parents=True, exist_ok=True)
     writers, total, worst, gaps = {}, 0.0, 0.0, []
     try:
         for start in range(0, len(raw), chunk):
-            customers, contributions, ex = scored_chunk(champ, raw.iloc[start:start + chunk], source, up, down, clock)
+            customers, contributions, ex = scored_chunk(champ, raw.iloc[start : start + chunk], source, up, down, clock)
             for name, t in (("customers", customers), ("contributions", contributions)):
                 table = pa.Table.from_pandas(t, preserve_index=False)
-                if name not in writers: writers[name] = pq.ParquetWriter(d/f".{name}.partial.parquet", table.schema)
+                if name not in writers:
+                    writers[name] = pq.ParquetWriter(d / f".{name}.partial.parquet", table.schema)
                 writers[name].write_table(table.cast(writers[name].schema))
-            total += float(ex.probability.sum()); worst = max(worst, ex.check(1e-6)); gaps += [] if ex.gap is None else [float(np.abs(ex.gap).sum())]
+            total += float(ex.probability.sum())
+            worst = max(worst, ex.check(1e-6))
+            gaps += [] if ex.gap is None else [float(np.abs(ex.gap).sum())]
             clock.lap("write")
     finally:
-        for w in writers.values(): w.close()
-    for name in writers: os.replace(d/f".{name}.partial.parquet", d/f"{name}.parquet")
-    return {"mean_probability": total / len(raw), "additivity_max_error": worst, **({"approximation_gap_mean_abs": sum(gaps) / len(raw)} if gaps else {})}
+        for w in writers.values():
+            w.close()
+    for name in writers:
+        os.replace(d / f".{name}.partial.parquet", d / f"{name}.parquet")
+    return {
+        "mean_probability": total / len(raw),
+        "additivity_max_error": worst,
+        **({"approximation_gap_mean_abs": sum(gaps) / len(raw)} if gaps else {}),
+    }
 
 # %% ../notebooks/10a_pipeline.ipynb #cf93f9bd
 @dataclass
 class ScoreResult:
     "What a score step did."
-    run_id: str; model_version: str; rows: int; method: str; seconds: dict; importance: pd.DataFrame
 
-def score(data=None,               # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
-          query:str|None=None,     # table name or query, for SQL sources
-          model_uri:str=CHAMPION_URI, experiment:str="churn",
-          unseen:str="score",      # levels the champion never saw: "score" them as missing (reported) or "refuse" the table
-          up:int=3, down:int=2,    # reasons per customer that raise / lower the risk
-          chunk:int=200_000) -> ScoreResult:  # rows scored at a time (bounds memory)
+    run_id: str
+    model_version: str
+    rows: int
+    method: str
+    seconds: dict
+    importance: pd.DataFrame
+
+
+def score(
+    data=None,  # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
+    query: str | None = None,  # table name or query, for SQL sources
+    model_uri: str = CHAMPION_URI,
+    experiment: str = "churn",
+    unseen: str = "score",  # levels the champion never saw: "score" them as missing (reported) or "refuse" the table
+    up: int = 3,
+    down: int = 2,  # reasons per customer that raise / lower the risk
+    chunk: int = 200_000,
+) -> ScoreResult:  # rows scored at a time (bounds memory)
     "Step 1 of a scoring run: check, score and explain a customer table with the champion; write the run's stage folder."
-    if unseen not in ("score", "refuse"): raise ValueError(f"unseen: {unseen!r} is not 'score' or 'refuse'. Fix: -p unseen score")
-    with tracked_run(experiment, f"score {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "score"}) as run:
-        clock = Stopwatch(); champ = load_champion(model_uri); source = source_name(data); clock.lap("load champion")
-        mlflow.log_params({"data": source, "query": query, "model_uri": model_uri, "model_version": champ.version, "unseen": unseen, "reasons_up": up, "reasons_down": down})
-        mlflow.set_tags({"churn_nb.model_version": champ.version, "churn_nb.model_run_id": champ.run_id, "churn_nb.explain_method": champ.explainer.method})
-        raw = read_table(data, query); clock.lap("read")
-        report = check_rows(raw, champ.spec, source); unseen_policy(report, source, unseen); clock.lap("check")
-        if len(report): mlflow.log_text(report.to_csv(index=False), "score/unseen_levels.csv")
+    if unseen not in ("score", "refuse"):
+        raise ValueError(f"unseen: {unseen!r} is not 'score' or 'refuse'. Fix: -p unseen score")
+    with tracked_run(
+        experiment, f"score {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "score"}
+    ) as run:
+        clock = Stopwatch()
+        champ = load_champion(model_uri)
+        source = source_name(data)
+        clock.lap("load champion")
+        mlflow.log_params(
+            {
+                "data": source,
+                "query": query,
+                "model_uri": model_uri,
+                "model_version": champ.version,
+                "unseen": unseen,
+                "reasons_up": up,
+                "reasons_down": down,
+            }
+        )
+        mlflow.set_tags(
+            {
+                "churn_nb.model_version": champ.version,
+                "churn_nb.model_run_id": champ.run_id,
+                "churn_nb.explain_method": champ.explainer.method,
+            }
+        )
+        raw = read_table(data, query)
+        clock.lap("read")
+        report = check_rows(raw, champ.spec, source)
+        unseen_policy(report, source, unseen)
+        clock.lap("check")
+        if len(report):
+            mlflow.log_text(report.to_csv(index=False), "score/unseen_levels.csv")
         mlflow.log_metric("unseen_level_rows", int(report.rows.sum()) if len(report) else 0)
         stats = write_scored(run.info.run_id, champ, raw, source, up, down, clock, chunk)
-        imp = global_importance_of(read_stage(run.info.run_id, "contributions", "score"), champ.spec); clock.lap("importance")
-        mlflow.log_text(imp.to_csv(index=False), "score/importance.csv"); mlflow.log_figure(draw_importance(imp), "score/importance.png")
+        imp = global_importance_of(read_stage(run.info.run_id, "contributions", "score"), champ.spec)
+        clock.lap("importance")
+        mlflow.log_text(imp.to_csv(index=False), "score/importance.csv")
+        mlflow.log_figure(draw_importance(imp), "score/importance.png")
         mlflow.log_metrics({"rows": len(raw), **stats, **{f"seconds.{k}": v for k, v in clock.seconds.items()}})
-        (stage_dir(run.info.run_id)/"score.json").write_text(json.dumps({"run_id": run.info.run_id, "model_version": champ.version, "model_run_id": champ.run_id,
-            "source": str(source), "scored_at": datetime.now(timezone.utc).isoformat(), "rows": len(raw), "method": champ.explainer.method, "spec": champ.spec.to_dict()}))
+        (stage_dir(run.info.run_id) / "score.json").write_text(
+            json.dumps(
+                {
+                    "run_id": run.info.run_id,
+                    "model_version": champ.version,
+                    "model_run_id": champ.run_id,
+                    "source": str(source),
+                    "scored_at": datetime.now(timezone.utc).isoformat(),
+                    "rows": len(raw),
+                    "method": champ.explainer.method,
+                    "spec": champ.spec.to_dict(),
+                }
+            )
+        )
     return ScoreResult(run.info.run_id, champ.version, len(raw), champ.explainer.method, clock.seconds, imp)
 
 # %% ../notebooks/10a_pipeline.ipynb #f0d2e455
-def latest_score_run(experiment:str="churn") -> str:
+def latest_score_run(experiment: str = "churn") -> str:
     "The newest FINISHED score run of `experiment` (ChurnDataError when there is none)."
-    client = ensure_store(); exp = client.get_experiment_by_name(experiment)
-    found = client.search_runs([exp.experiment_id], "tags.`churn_nb.kind` = 'score' and attributes.status = 'FINISHED'", order_by=["attributes.start_time DESC"], max_results=1) if exp else []
-    if not found: raise ChurnDataError(f"experiment {experiment!r}: no finished score run. Fix: run `churn-nb run score` first")
+    client = ensure_store()
+    exp = client.get_experiment_by_name(experiment)
+    found = (
+        client.search_runs(
+            [exp.experiment_id],
+            "tags.`churn_nb.kind` = 'score' and attributes.status = 'FINISHED'",
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if exp
+        else []
+    )
+    if not found:
+        raise ChurnDataError(f"experiment {experiment!r}: no finished score run. Fix: run `churn-nb run score` first")
     return found[0].info.run_id
 
-def run_info(run_id:str) -> dict:
+
+def run_info(run_id: str) -> dict:
     "What the score step recorded about run `run_id`."
-    f = stage_dir(run_id)/"score.json"
-    if not f.exists(): raise ChurnDataError(f"scoring run {run_id}: no score step results in {f.parent}. Fix: name a run that `churn-nb run score` finished (or leave scoring_run empty for the newest)")
-    info = json.loads(f.read_text()); info["spec"] = DatasetSpec.from_dict(info["spec"]); return info
+    f = stage_dir(run_id) / "score.json"
+    if not f.exists():
+        raise ChurnDataError(
+            f"scoring run {run_id}: no score step results in {f.parent}. Fix: name a run that `churn-nb run score` finished (or leave scoring_run empty for the newest)"
+        )
+    info = json.loads(f.read_text())
+    info["spec"] = DatasetSpec.from_dict(info["spec"])
+    return info
 
 # %% ../notebooks/10a_pipeline.ipynb #d3a6e135
-def holdout_ids(model_run_id:str) -> set:
+def holdout_ids(model_run_id: str) -> set:
     "Customer ids the champion's training run held out (empty when unknown)."
     from mlflow.exceptions import MlflowException
-    try: return set(map(str, mlflow.artifacts.load_dict(f"runs:/{model_run_id}/dataset/split.json").get("holdout_ids") or []))
-    except (MlflowException, OSError) as e:   # a run without the split record: calibrate on every labelled customer (said in the log)
-        print(f"No holdout ids in run {model_run_id} ({type(e).__name__}); calibrating on every labelled customer."); return set()
 
-def calibration_rows(customers:pd.DataFrame, model_run_id:str) -> tuple:
+    try:
+        return set(
+            map(str, mlflow.artifacts.load_dict(f"runs:/{model_run_id}/dataset/split.json").get("holdout_ids") or [])
+        )
+    except (
+        MlflowException,
+        OSError,
+    ) as e:  # a run without the split record: calibrate on every labelled customer (said in the log)
+        print(f"No holdout ids in run {model_run_id} ({type(e).__name__}); calibrating on every labelled customer.")
+        return set()
+
+
+def calibration_rows(customers: pd.DataFrame, model_run_id: str) -> tuple:
     "(mask of the customers to check calibration on, what they are) — the champion's holdout when present."
-    if "churned" not in customers.columns: return np.zeros(len(customers), bool), "no labels in this table"
+    if "churned" not in customers.columns:
+        return np.zeros(len(customers), bool), "no labels in this table"
     held = customers.customer_id.isin(holdout_ids(model_run_id)).to_numpy()
-    return (held, "the champion's holdout customers") if held.sum() >= 200 else (np.ones(len(customers), bool), "every labelled customer (the champion's holdout is not in this table)")
+    return (
+        (held, "the champion's holdout customers")
+        if held.sum() >= 200
+        else (np.ones(len(customers), bool), "every labelled customer (the champion's holdout is not in this table)")
+    )
 
 # %% ../notebooks/10a_pipeline.ipynb #4c666c30
-def segment_customers(customers:pd.DataFrame, spec:DatasetSpec, cfg:dict, seed:int=0, clock:Stopwatch|None=None) -> tuple:
+def segment_customers(
+    customers: pd.DataFrame, spec: DatasetSpec, cfg: dict, seed: int = 0, clock: Stopwatch | None = None
+) -> tuple:
     "(per-customer segment frame, what was decided) for a stage's customers: value, tiers, segments, strategies."
     from churn_nb import segment as sg
-    clock = clock or Stopwatch(); p = customers.probability.to_numpy(); seg_cfg = cfg["segments"]
+
+    clock = clock or Stopwatch()
+    p = customers.probability.to_numpy()
+    seg_cfg = cfg["segments"]
     life, unit = sg.lifetime_of(customers, spec, cfg["lifetime"]), sg.value_unit(spec)
-    value = sg.customer_value(customers, spec, life, "scored table").to_numpy(); clock.lap("value")
+    value = sg.customer_value(customers, spec, life, "scored table").to_numpy()
+    clock.lap("value")
     thresholds, curve = sg.tier_thresholds(p, value, cfg["economics"], unit)
-    tiers = sg.assign_tiers(p, thresholds); clock.lap("tiers")
-    seg = sg.fit_segments(customers, spec, seg_cfg["k_min"], seg_cfg["k_max"], seg_cfg["sample_rows"], seed, seg_cfg.get("phrases")); clock.lap("segments fit")
-    labels = seg.predict(customers); clock.lap("segments assign")
-    strategy = sg.retention_strategy(tiers, labels, cfg, seg.names); clock.lap("strategies")
-    frame = pd.DataFrame({"customer_id": customers.customer_id, "probability": p, "value": value, "revenue_at_risk": p * value, "tier": np.asarray(tiers),
-                          "segment_id": labels, "segment": pd.Series(labels).map(seg.names).to_numpy(), "strategy": np.asarray(strategy, dtype=object)})
+    tiers = sg.assign_tiers(p, thresholds)
+    clock.lap("tiers")
+    seg = sg.fit_segments(
+        customers, spec, seg_cfg["k_min"], seg_cfg["k_max"], seg_cfg["sample_rows"], seed, seg_cfg.get("phrases")
+    )
+    clock.lap("segments fit")
+    labels = seg.predict(customers)
+    clock.lap("segments assign")
+    strategy = sg.retention_strategy(tiers, labels, cfg, seg.names)
+    clock.lap("strategies")
+    frame = pd.DataFrame(
+        {
+            "customer_id": customers.customer_id,
+            "probability": p,
+            "value": value,
+            "revenue_at_risk": p * value,
+            "tier": np.asarray(tiers),
+            "segment_id": labels,
+            "segment": pd.Series(labels).map(seg.names).to_numpy(),
+            "strategy": np.asarray(strategy, dtype=object),
+        }
+    )
     notes = [f"Lifetime: {life.note}.", f"Value: {sg.value_note(spec, life)}.", f"Tiers: {sg.tier_rule(thresholds)}."]
     return frame, dict(lifetime=life, curve=curve, thresholds=thresholds, segmenter=seg, value_unit=unit, notes=notes)
 
 # %% ../notebooks/10a_pipeline.ipynb #c4a18a43
-def log_segment_run(frame:pd.DataFrame, decided:dict, cal:dict|None, cal_note:str):
+def log_segment_run(frame: pd.DataFrame, decided: dict, cal: dict | None, cal_note: str):
     "Log a segment step's decisions, summaries and charts to the active run."
     from churn_nb import segment as sg
+
     th, seg, life = decided["thresholds"], decided["segmenter"], decided["lifetime"]
-    mlflow.log_dict(th, "segment/thresholds.json"); mlflow.log_metrics({"threshold_high": th["high"], "threshold_medium": th["medium"]})
+    mlflow.log_dict(th, "segment/thresholds.json")
+    mlflow.log_metrics({"threshold_high": th["high"], "threshold_medium": th["medium"]})
     if decided["curve"] is not None:
         mlflow.log_figure(sg.draw_profit_curve(decided["curve"], th), "segment/profit_curve.png")
     mlflow.set_tag("churn_nb.value_unit", decided["value_unit"])
     mlflow.log_text("\n".join(decided["notes"]), "segment/notes.txt")
     mlflow.log_figure(sg.draw_survival(life), "segment/lifetime.png")
-    mlflow.log_text(sg.tier_summary(frame).to_csv(), "segment/tiers.csv"); mlflow.log_text(sg.segment_summary(frame, seg.names).to_csv(), "segment/segments.csv")
-    mlflow.log_text(seg.profiles.to_csv(), "segment/segment_profiles.csv"); mlflow.log_dict({str(k): v for k, v in seg.silhouette.items()}, "segment/silhouette.json")
-    mlflow.log_metrics({"segments": len(seg.names), "revenue_at_risk": float(frame.revenue_at_risk.sum()), **{f"customers_{t.lower()}": int((frame.tier == t).sum()) for t in TIERS}})
+    mlflow.log_text(sg.tier_summary(frame).to_csv(), "segment/tiers.csv")
+    mlflow.log_text(sg.segment_summary(frame, seg.names).to_csv(), "segment/segments.csv")
+    mlflow.log_text(seg.profiles.to_csv(), "segment/segment_profiles.csv")
+    mlflow.log_dict({str(k): v for k, v in seg.silhouette.items()}, "segment/silhouette.json")
+    mlflow.log_metrics(
+        {
+            "segments": len(seg.names),
+            "revenue_at_risk": float(frame.revenue_at_risk.sum()),
+            **{f"customers_{t.lower()}": int((frame.tier == t).sum()) for t in TIERS},
+        }
+    )
     mlflow.set_tag("churn_nb.calibration_rows", cal_note)
     if cal:
         mlflow.log_metrics({"calibration_brier": cal["brier"], "calibration_ece": cal["ece"]})
-        mlflow.log_text(cal["table"].to_csv(index=False), "segment/calibration.csv"); mlflow.log_figure(sg.draw_calibration(cal), "segment/calibration.png")
+        mlflow.log_text(cal["table"].to_csv(index=False), "segment/calibration.csv")
+        mlflow.log_figure(sg.draw_calibration(cal), "segment/calibration.png")
 
-def segment(scoring_run:str="",        # score run to segment; empty = the newest finished one
-            settings:str="",           # retention settings YAML; empty = scheduled/retention.yml
-            experiment:str="churn", seed:int=0) -> dict:
+
+def segment(
+    scoring_run: str = "",  # score run to segment; empty = the newest finished one
+    settings: str = "",  # retention settings YAML; empty = scheduled/retention.yml
+    experiment: str = "churn",
+    seed: int = 0,
+) -> dict:
     "Step 2 of a scoring run: calibration, value, tiers, segments and strategies; written to the run's stage folder."
     from churn_nb import segment as sg
-    run_id = scoring_run or latest_score_run(experiment); info = run_info(run_id)
+
+    run_id = scoring_run or latest_score_run(experiment)
+    info = run_info(run_id)
     cfg = sg.load_retention(settings or None)
-    with tracked_run(experiment, f"segment {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "segment", "churn_nb.scoring_run": run_id}) as run:
-        clock = Stopwatch(); customers = read_stage(run_id, "customers", "score", stage_columns(run_id, drop=("top_reasons", "base"))); clock.lap("read")
-        mlflow.log_params({"scoring_run": run_id, "settings": settings or "scheduled/retention.yml", "seed": seed, **{f"economics.{k}": v for k, v in cfg["economics"].items()}})
+    with tracked_run(
+        experiment,
+        f"segment {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z",
+        {"churn_nb.kind": "segment", "churn_nb.scoring_run": run_id},
+    ) as run:
+        clock = Stopwatch()
+        customers = read_stage(run_id, "customers", "score", stage_columns(run_id, drop=("top_reasons", "base")))
+        clock.lap("read")
+        mlflow.log_params(
+            {
+                "scoring_run": run_id,
+                "settings": settings or "scheduled/retention.yml",
+                "seed": seed,
+                **{f"economics.{k}": v for k, v in cfg["economics"].items()},
+            }
+        )
         mask, cal_note = calibration_rows(customers, info["model_run_id"])
-        cal = calibration(customers.churned.to_numpy()[mask], customers.probability.to_numpy()[mask]) if mask.any() else None
+        cal = (
+            calibration(customers.churned.to_numpy()[mask], customers.probability.to_numpy()[mask])
+            if mask.any()
+            else None
+        )
         frame, decided = segment_customers(customers, info["spec"], cfg, seed, clock)
-        write_stage(run_id, "segments", frame); clock.lap("write")
+        write_stage(run_id, "segments", frame)
+        clock.lap("write")
         log_segment_run(frame, decided, cal, cal_note)
         mlflow.log_metrics({f"seconds.{k}": v for k, v in clock.seconds.items()})
-        decided.update(run_id=run.info.run_id, scoring_run=run_id, calibration=cal, calibration_rows=cal_note, seconds=clock.seconds)
-        (stage_dir(run_id)/"segment.json").write_text(json.dumps({"thresholds": decided["thresholds"], "names": {str(k): v for k, v in decided["segmenter"].names.items()},
-            "calibration": {k: cal[k] for k in ("brier", "ece", "customers")} if cal else None, "calibration_rows": cal_note,
-            "segment_run": run.info.run_id, "value_unit": decided["value_unit"], "notes": decided["notes"]}, default=float))
+        decided.update(
+            run_id=run.info.run_id,
+            scoring_run=run_id,
+            calibration=cal,
+            calibration_rows=cal_note,
+            seconds=clock.seconds,
+        )
+        (stage_dir(run_id) / "segment.json").write_text(
+            json.dumps(
+                {
+                    "thresholds": decided["thresholds"],
+                    "names": {str(k): v for k, v in decided["segmenter"].names.items()},
+                    "calibration": {k: cal[k] for k in ("brier", "ece", "customers")} if cal else None,
+                    "calibration_rows": cal_note,
+                    "segment_run": run.info.run_id,
+                    "value_unit": decided["value_unit"],
+                    "notes": decided["notes"],
+                },
+                default=float,
+            )
+        )
     return decided
 
 # %% ../notebooks/10a_pipeline.ipynb #6b623c75
-def recommend_customers(customers:pd.DataFrame, segments:pd.DataFrame, champ:Champion, catalogue:list, top:int=3, neighbours:int=25, seed:int=0, clock:Stopwatch|None=None) -> tuple:
+def recommend_customers(
+    customers: pd.DataFrame,
+    segments: pd.DataFrame,
+    champ: Champion,
+    catalogue: list,
+    top: int = 3,
+    neighbours: int = 25,
+    seed: int = 0,
+    clock: Stopwatch | None = None,
+) -> tuple:
     "(per-customer offers frame (JSON lists) for the at-risk customers, the offer summary, what acceptance was based on)."
     from churn_nb import recommend as rc
-    clock = clock or Stopwatch(); X = customers[champ.spec.features]; tiers = segments.tier.to_numpy()
-    if not catalogue: return None, None, "nobody: the catalogue has no offer"
-    risk = np.isin(tiers, AT_RISK); ref, ref_note = rc.reference_customers(customers, tiers)
-    accept = rc.acceptance(X[risk], X[ref], catalogue, k=neighbours, seed=seed); clock.lap("acceptance")
-    ranked = rc.rank_offers(rc.score_offers(X[risk], customers.probability.to_numpy()[risk], segments.value.to_numpy()[risk], champ.explainer.predict, catalogue, accept), top)
-    recs = rc.offer_lists(ranked, catalogue, X.index[risk], as_json=True); clock.lap("offers")
+
+    clock = clock or Stopwatch()
+    X = customers[champ.spec.features]
+    tiers = segments.tier.to_numpy()
+    if not catalogue:
+        return None, None, "nobody: the catalogue has no offer"
+    risk = np.isin(tiers, AT_RISK)
+    ref, ref_note = rc.reference_customers(customers, tiers)
+    accept = rc.acceptance(X[risk], X[ref], catalogue, k=neighbours, seed=seed)
+    clock.lap("acceptance")
+    ranked = rc.rank_offers(
+        rc.score_offers(
+            X[risk],
+            customers.probability.to_numpy()[risk],
+            segments.value.to_numpy()[risk],
+            champ.explainer.predict,
+            catalogue,
+            accept,
+        ),
+        top,
+    )
+    recs = rc.offer_lists(ranked, catalogue, X.index[risk], as_json=True)
+    clock.lap("offers")
     return recs, rc.offer_summary(ranked, catalogue), ref_note
 
 # %% ../notebooks/10a_pipeline.ipynb #b4cabd91
@@ -248,146 +517,282 @@ def offers_json(offers) -> str:
     "A customer's offer list as JSON text ('[]' for none)."
     return json.dumps(offers if isinstance(offers, list) else [], default=float, ensure_ascii=False)
 
-def final_table(customers:pd.DataFrame, segments:pd.DataFrame, recs:pd.DataFrame|None, info:dict) -> pd.DataFrame:
+
+def final_table(customers: pd.DataFrame, segments: pd.DataFrame, recs: pd.DataFrame | None, info: dict) -> pd.DataFrame:
     "The per-customer table of a run: every store field, in the customers' order."
-    n = len(customers); top_offers = np.full(n, "[]", dtype=object); top_offer = np.full(n, None, dtype=object); top_value = np.zeros(n)
+    n = len(customers)
+    top_offers = np.full(n, "[]", dtype=object)
+    top_offer = np.full(n, None, dtype=object)
+    top_value = np.zeros(n)
     if recs is not None and len(recs):
-        pos = pd.Index(customers.customer_id).get_indexer(recs.index if recs.index.dtype == object else customers.customer_id.to_numpy()[recs.index])
-        top_offers[pos] = [o if isinstance(o, str) else offers_json(o) for o in recs.offers]; top_offer[pos] = recs.top_offer.to_numpy(); top_value[pos] = recs.top_offer_value.fillna(0).to_numpy()
-    return pd.DataFrame({"customer_id": customers.customer_id, "model_version": info["model_version"], "scored_at": pd.Timestamp(info["scored_at"]).tz_convert(None).to_pydatetime(),
-                         "probability": customers.probability, "tier": segments.tier, "segment": segments.segment, "value": segments.value,
-                         "revenue_at_risk": segments.revenue_at_risk, "strategy": segments.strategy,
-                         "top_offers": top_offers, "top_offer": top_offer, "top_offer_value": top_value})
+        pos = pd.Index(customers.customer_id).get_indexer(
+            recs.index if recs.index.dtype == object else customers.customer_id.to_numpy()[recs.index]
+        )
+        top_offers[pos] = [o if isinstance(o, str) else offers_json(o) for o in recs.offers]
+        top_offer[pos] = recs.top_offer.to_numpy()
+        top_value[pos] = recs.top_offer_value.fillna(0).to_numpy()
+    return pd.DataFrame(
+        {
+            "customer_id": customers.customer_id,
+            "model_version": info["model_version"],
+            "scored_at": pd.Timestamp(info["scored_at"]).tz_convert(None).to_pydatetime(),
+            "probability": customers.probability,
+            "tier": segments.tier,
+            "segment": segments.segment,
+            "value": segments.value,
+            "revenue_at_risk": segments.revenue_at_risk,
+            "strategy": segments.strategy,
+            "top_offers": top_offers,
+            "top_offer": top_offer,
+            "top_offer_value": top_value,
+        }
+    )
 
 # %% ../notebooks/10a_pipeline.ipynb #3b13ef58
-def run_summary(table:pd.DataFrame, offer_sum:pd.DataFrame|None, decided:dict, info:dict, run_id:str,
-                importance:pd.DataFrame|None=None,  # global importance of the run (`global_importance_of`)
-                notes:list=()) -> dict:               # how the run was computed, in words (lifetime, value, tiers, …)
+def run_summary(
+    table: pd.DataFrame,
+    offer_sum: pd.DataFrame | None,
+    decided: dict,
+    info: dict,
+    run_id: str,
+    importance: pd.DataFrame | None = None,  # global importance of the run (`global_importance_of`)
+    notes: list = (),
+) -> dict:  # how the run was computed, in words (lifetime, value, tiers, …)
     "KPIs, tiers, segments, offers, value unit, importance and notes of a run, as the report and dashboard show them."
     from churn_nb import segment as sg
+
     tiers = sg.tier_summary(table.assign(tier=pd.Categorical(table.tier, TIERS)))
     segs = sg.segment_summary(table.assign(segment=table.segment.astype(str)))
-    kpis = {"customers": len(table), "predicted_churn_rate": float(table.probability.mean()),
-            "high_risk_customers": int((table.tier == "High").sum()), "revenue_at_risk": float(table.revenue_at_risk.sum()),
-            "customers_with_offer": int(table.top_offer.notna().sum()),
-            "expected_value_of_offers": float(table.top_offer_value.sum())}
+    kpis = {
+        "customers": len(table),
+        "predicted_churn_rate": float(table.probability.mean()),
+        "high_risk_customers": int((table.tier == "High").sum()),
+        "revenue_at_risk": float(table.revenue_at_risk.sum()),
+        "customers_with_offer": int(table.top_offer.notna().sum()),
+        "expected_value_of_offers": float(table.top_offer_value.sum()),
+    }
     spec = info.get("spec")
     numeric = [*spec.numeric, *getattr(spec, "dates", {})] if spec else []
-    columns = {"numeric": numeric, "categorical": list(spec.categorical), "binary": sorted(binary_columns(spec))} if spec else {}
-    return {"run_id": run_id, "model_version": info["model_version"], "model_run_id": info["model_run_id"],
-            "source": info["source"], "scored_at": info["scored_at"], "method": info["method"],
-            "value_unit": decided.get("value_unit", "money"), "kpis": kpis,
-            "thresholds": decided["thresholds"], "calibration": decided.get("calibration"),
-            "tiers": tiers.reset_index().to_dict("records"), "segments": segs.reset_index().to_dict("records"),
-            "offers": offer_sum.reset_index().to_dict("records") if offer_sum is not None else [],
-            "notes": [*decided.get("notes", []), *notes], "columns": columns,
-            "importance": [] if importance is None else importance[["feature", "mean_abs_points"]].to_dict("records")}
+    columns = (
+        {"numeric": numeric, "categorical": list(spec.categorical), "binary": sorted(binary_columns(spec))}
+        if spec
+        else {}
+    )
+    return {
+        "run_id": run_id,
+        "model_version": info["model_version"],
+        "model_run_id": info["model_run_id"],
+        "source": info["source"],
+        "scored_at": info["scored_at"],
+        "method": info["method"],
+        "value_unit": decided.get("value_unit", "money"),
+        "kpis": kpis,
+        "thresholds": decided["thresholds"],
+        "calibration": decided.get("calibration"),
+        "tiers": tiers.reset_index().to_dict("records"),
+        "segments": segs.reset_index().to_dict("records"),
+        "offers": offer_sum.reset_index().to_dict("records") if offer_sum is not None else [],
+        "notes": [*decided.get("notes", []), *notes],
+        "columns": columns,
+        "importance": [] if importance is None else importance[["feature", "mean_abs_points"]].to_dict("records"),
+    }
 
 # %% ../notebooks/10a_pipeline.ipynb #d6ed092f
 def png_base64(fig) -> str:
     "A matplotlib figure as a base64 PNG (and closed)."
     import base64, io, matplotlib.pyplot as plt
-    buf = io.BytesIO(); fig.savefig(buf, format="png", dpi=90, bbox_inches="tight"); plt.close(fig)
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
 
-def report_charts(table:pd.DataFrame, offer_sum:pd.DataFrame|None, importance:pd.DataFrame,
-                  unit:str="money") -> dict:   # value unit: money (revenue at risk) or customers (customers at risk)
+
+def report_charts(
+    table: pd.DataFrame, offer_sum: pd.DataFrame | None, importance: pd.DataFrame, unit: str = "money"
+) -> dict:  # value unit: money (revenue at risk) or customers (customers at risk)
     "Title -> figure: probability by tier, revenue (or customers) at risk by segment, offers' expected value, what drives risk."
     import matplotlib.pyplot as plt
     from churn_nb.segment import at_risk_words
+
     words = at_risk_words(unit)
     figs = {}
     fig, ax = plt.subplots(figsize=(6.5, 3.2))
     for tier, colour in zip(TIERS[::-1], ("#7fb77e", "#f2b134", "#d1495b")):
         ax.hist(table.probability[table.tier == tier], bins=np.linspace(0, 1, 41), color=colour, label=tier)
-    ax.set_xlabel("churn probability"); ax.set_ylabel("customers"); ax.legend(title="tier"); figs["Churn probability by risk tier"] = fig
+    ax.set_xlabel("churn probability")
+    ax.set_ylabel("customers")
+    ax.legend(title="tier")
+    figs["Churn probability by risk tier"] = fig
     seg = table.groupby("segment").revenue_at_risk.sum().sort_values()
-    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(seg) + 1)); ax.barh(seg.index.astype(str), seg.to_numpy(), color="#30638e")
+    fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(seg) + 1))
+    ax.barh(seg.index.astype(str), seg.to_numpy(), color="#30638e")
     ax.set_xlabel(words)
     figs[f"{words.capitalize()} by segment"] = fig
     if offer_sum is not None and len(offer_sum):
         o = offer_sum.sort_values("expected_value_saved")
-        fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(o) + 1)); ax.barh(o["name"].astype(str), o["expected_value_saved"].to_numpy(), color="#00798c"); ax.set_xlabel(
-            "expected value saved (top offers)" if unit == "money" else "expected customers kept (top offers)")
+        fig, ax = plt.subplots(figsize=(6.5, 0.4 * len(o) + 1))
+        ax.barh(o["name"].astype(str), o["expected_value_saved"].to_numpy(), color="#00798c")
+        ax.set_xlabel(
+            "expected value saved (top offers)" if unit == "money" else "expected customers kept (top offers)"
+        )
         figs["Next-best offers: expected value" if unit == "money" else "Next-best offers: customers kept"] = fig
     figs["What drives churn risk"] = draw_importance(importance)
     return figs
 
-def report_words(summary:dict) -> dict:
+
+def report_words(summary: dict) -> dict:
     "Labels of the value figures for a run's value unit (money: revenue at risk; customers: customers at risk)."
     from churn_nb.segment import at_risk_words
+
     unit = summary.get("value_unit", "money")
     money = unit == "money"
-    return {"revenue_at_risk": at_risk_words(unit),
-            "expected_value_of_offers": "expected value of offers" if money else "customers kept by offers (expected)",
-            "expected_value_saved": "expected value saved" if money else "customers kept (expected)"}
+    return {
+        "revenue_at_risk": at_risk_words(unit),
+        "expected_value_of_offers": "expected value of offers" if money else "customers kept by offers (expected)",
+        "expected_value_saved": "expected value saved" if money else "customers kept (expected)",
+    }
 
-def report_table(rows:list, words:dict, unit:str) -> str:
+
+def report_table(rows: list, words: dict, unit: str) -> str:
     "A summary table as HTML, its value columns named in the run's words (counting customers: no repeated columns)."
     from html import escape
     from churn_nb.segment import in_words
+
     frame = in_words(pd.DataFrame(rows), unit)
     frame = frame.rename(columns={c: words.get(c, str(c).replace("_", " ")) for c in frame.columns})
     number = lambda x: f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3f}"
     return frame.to_html(index=False, float_format=number, border=0, classes="t")
 
-def report_html(summary:dict, charts:dict) -> str:
+
+def report_html(summary: dict, charts: dict) -> str:
     "The run report as one self-contained HTML page."
     from html import escape
     from churn_nb.segment import tier_rule
+
     k, words, unit = summary["kpis"], report_words(summary), summary.get("value_unit", "money")
-    cards = "".join(f"<div class='kpi'><div class='v'>{v}</div><div class='l'>{escape(l)}</div></div>" for l, v in
-                    [("customers scored", f"{k['customers']:,}"), ("predicted churn rate", f"{k['predicted_churn_rate']:.1%}"), ("high-risk customers", f"{k['high_risk_customers']:,}"),
-                     (words["revenue_at_risk"], f"{k['revenue_at_risk']:,.0f}"), ("customers with an offer", f"{k['customers_with_offer']:,}"),
-                     (words["expected_value_of_offers"], f"{k['expected_value_of_offers']:,.{0 if unit == 'money' else 1}f}")])
+    cards = "".join(
+        f"<div class='kpi'><div class='v'>{v}</div><div class='l'>{escape(l)}</div></div>"
+        for l, v in [
+            ("customers scored", f"{k['customers']:,}"),
+            ("predicted churn rate", f"{k['predicted_churn_rate']:.1%}"),
+            ("high-risk customers", f"{k['high_risk_customers']:,}"),
+            (words["revenue_at_risk"], f"{k['revenue_at_risk']:,.0f}"),
+            ("customers with an offer", f"{k['customers_with_offer']:,}"),
+            (words["expected_value_of_offers"], f"{k['expected_value_of_offers']:,.{0 if unit == 'money' else 1}f}"),
+        ]
+    )
     table = lambda rows: report_table(rows, words, unit)
     notes = "".join(f"<li>{escape(n)}</li>" for n in summary.get("notes", []))
-    body = [f"<h1>Churn scoring run</h1><p class='meta'>run {escape(summary['run_id'])} · champion version {escape(str(summary['model_version']))} · {escape(str(summary['source']))} · scored {escape(summary['scored_at'][:19])} UTC<br>contributions: {escape(summary['method'])}</p>",
-            f"<div class='kpis'>{cards}</div>", f"<h2>Risk tiers</h2><p>{escape(tier_rule(summary['thresholds']))}.</p>",
-            table(summary["tiers"]),
-            "<h2>Segments</h2>", table(summary["segments"]), "<h2>Offers</h2>", table(summary["offers"]) if summary["offers"] else "<p>No offer has a positive expected value.</p>"]
+    body = [
+        f"<h1>Churn scoring run</h1><p class='meta'>run {escape(summary['run_id'])} · champion version {escape(str(summary['model_version']))} · {escape(str(summary['source']))} · scored {escape(summary['scored_at'][:19])} UTC<br>contributions: {escape(summary['method'])}</p>",
+        f"<div class='kpis'>{cards}</div>",
+        f"<h2>Risk tiers</h2><p>{escape(tier_rule(summary['thresholds']))}.</p>",
+        table(summary["tiers"]),
+        "<h2>Segments</h2>",
+        table(summary["segments"]),
+        "<h2>Offers</h2>",
+        table(summary["offers"]) if summary["offers"] else "<p>No offer has a positive expected value.</p>",
+    ]
     body += [f"<h2>How this run was computed</h2><ul class='notes'>{notes}</ul>"] if notes else []
     body += [f"<h2>{escape(t)}</h2><img src='data:image/png;base64,{png_base64(f)}'>" for t, f in charts.items()]
     style = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}.kpis{display:flex;flex-wrap:wrap;gap:12px}.kpi{background:#f3f5f8;border-radius:8px;padding:12px 18px;min-width:150px}.v{font-size:1.6em;font-weight:600}.l{color:#555}.t{border-collapse:collapse;font-size:.85em}.t td,.t th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}.meta{color:#555}img{max-width:100%}"
     return f"<!doctype html><html><head><meta charset='utf-8'><title>Churn scoring run {escape(summary['run_id'])}</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
 
 # %% ../notebooks/10a_pipeline.ipynb #a2392e9e
-def stage_batches(run_id:str, column:str, rows:int):
+def stage_batches(run_id: str, column: str, rows: int):
     "Column `column` of run `run_id`'s customers stage, `rows` at a time (a Series per batch)."
     import pyarrow.parquet as pq
-    for batch in pq.ParquetFile(stage_dir(run_id)/"customers.parquet").iter_batches(batch_size=rows, columns=[column]):
+
+    for batch in pq.ParquetFile(stage_dir(run_id) / "customers.parquet").iter_batches(
+        batch_size=rows, columns=[column]
+    ):
         yield batch.column(0).to_pandas()
 
-def publish_run(run_id:str, table:pd.DataFrame, customers:pd.DataFrame, segments:pd.DataFrame, summary:dict, clock:Stopwatch, chunk:int=100_000):
+
+def publish_run(
+    run_id: str,
+    table: pd.DataFrame,
+    customers: pd.DataFrame,
+    segments: pd.DataFrame,
+    summary: dict,
+    clock: Stopwatch,
+    chunk: int = 100_000,
+):
     "Store, marts and `latest` pointer for run `run_id` — streamed in chunks (reasons read from the stage as they go); the store in one transaction, the pointer last."
     import os, tempfile
     from churn_nb import store
+
     published = datetime.now(timezone.utc).replace(tzinfo=None)
-    extra = customers.drop(columns=[c for c in ("probability", "top_reasons", "base") if c in customers.columns] + ["customer_id"])
+    extra = customers.drop(
+        columns=[c for c in ("probability", "top_reasons", "base") if c in customers.columns] + ["customer_id"]
+    )
     reasons = stage_batches(run_id, "top_reasons", chunk)
+
     def chunks():
         for i in range(0, len(table), chunk):
-            yield table.iloc[i:i + chunk].assign(top_reasons=next(reasons).to_numpy())
-    def to_mart(part):   # the marts' customers table: the store's fields, the segment number and the customers' own columns
-        i = part.index[0]
-        writer.send(pd.concat([part.reset_index(drop=True), segments[["segment_id"]].iloc[i:i + len(part)].reset_index(drop=True),
-                               extra.iloc[i:i + len(part)].reset_index(drop=True)], axis=1))
-    config.marts_dir().mkdir(parents=True, exist_ok=True)
-    mart_file = Path(tempfile.mkdtemp(dir=config.marts_dir(), prefix=".publish-"))/"customers.parquet"
-    writer = parquet_sink(mart_file); next(writer)
-    store.publish(chunks(), {"run_id": run_id, "model_name": MODEL_NAME, "model_version": summary["model_version"], "model_run_id": summary["model_run_id"], "source": summary["source"],
-                             "customers": len(table), "scored_at": table.scored_at.iloc[0] if len(table) else published, "published_at": published,
-                             "summary": json.dumps({**summary["kpis"], "value_unit": summary["value_unit"]})},
-                  on_chunk=to_mart)
-    writer.close(); clock.lap("store")
-    store.write_marts(run_id, {"customers": mart_file, "contributions": stage_dir(run_id)/"contributions.parquet"}, {**summary, "published_at": published.isoformat()})
-    shutil.rmtree(mart_file.parent, ignore_errors=True)
-    store.point_latest(run_id, {"run_id": run_id, "published_at": published, "scored_at": summary["scored_at"], "model_version": summary["model_version"],
-                                **summary["kpis"], "value_unit": summary["value_unit"]}); clock.lap("marts")
+            yield table.iloc[i : i + chunk].assign(top_reasons=next(reasons).to_numpy())
 
-def parquet_sink(path:Path):
+    def to_mart(
+        part,
+    ):  # the marts' customers table: the store's fields, the segment number and the customers' own columns
+        i = part.index[0]
+        writer.send(
+            pd.concat(
+                [
+                    part.reset_index(drop=True),
+                    segments[["segment_id"]].iloc[i : i + len(part)].reset_index(drop=True),
+                    extra.iloc[i : i + len(part)].reset_index(drop=True),
+                ],
+                axis=1,
+            )
+        )
+
+    config.marts_dir().mkdir(parents=True, exist_ok=True)
+    mart_file = Path(tempfile.mkdtemp(dir=config.marts_dir(), prefix=".publish-")) / "customers.parquet"
+    writer = parquet_sink(mart_file)
+    next(writer)
+    store.publish(
+        chunks(),
+        {
+            "run_id": run_id,
+            "model_name": MODEL_NAME,
+            "model_version": summary["model_version"],
+            "model_run_id": summary["model_run_id"],
+            "source": summary["source"],
+            "customers": len(table),
+            "scored_at": table.scored_at.iloc[0] if len(table) else published,
+            "published_at": published,
+            "summary": json.dumps({**summary["kpis"], "value_unit": summary["value_unit"]}),
+        },
+        on_chunk=to_mart,
+    )
+    writer.close()
+    clock.lap("store")
+    store.write_marts(
+        run_id,
+        {"customers": mart_file, "contributions": stage_dir(run_id) / "contributions.parquet"},
+        {**summary, "published_at": published.isoformat()},
+    )
+    shutil.rmtree(mart_file.parent, ignore_errors=True)
+    store.point_latest(
+        run_id,
+        {
+            "run_id": run_id,
+            "published_at": published,
+            "scored_at": summary["scored_at"],
+            "model_version": summary["model_version"],
+            **summary["kpis"],
+            "value_unit": summary["value_unit"],
+        },
+    )
+    clock.lap("marts")
+
+
+def parquet_sink(path: Path):
     "A generator that writes each DataFrame sent to it into Parquet file `path` (closed by `.close()`)."
     import pyarrow as pa, pyarrow.parquet as pq
+
     writer = None
     try:
         while True:
@@ -396,37 +801,76 @@ def parquet_sink(path:Path):
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table.cast(writer.schema))
     finally:
-        if writer: writer.close()
+        if writer:
+            writer.close()
 
-def write_report(summary:dict, charts:dict) -> Path:
+
+def write_report(summary: dict, charts: dict) -> Path:
     "Write the run report into this run's report folder (or a new one under reports/runs/) and log it; return its path."
     import os
-    folder = Path(os.environ.get("CHURN_NB_REPORT_DIR") or config.reports_dir()/"runs"/f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-scoring")
-    folder.mkdir(parents=True, exist_ok=True); path = folder/"scoring_report.html"
-    path.write_text(report_html(summary, charts)); mlflow.log_artifact(str(path), "report")
+
+    folder = Path(
+        os.environ.get("CHURN_NB_REPORT_DIR")
+        or config.reports_dir() / "runs" / f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-scoring"
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "scoring_report.html"
+    path.write_text(report_html(summary, charts))
+    mlflow.log_artifact(str(path), "report")
     return path
 
 # %% ../notebooks/10a_pipeline.ipynb #1f398b8e
-def recommend(scoring_run:str="",     # score run to finish; empty = the newest finished one
-              offers:str="",          # offer catalogue YAML; empty = scheduled/offers.yml
-              experiment:str="churn", top:int=3, neighbours:int=25, seed:int=0) -> dict:
+def recommend(
+    scoring_run: str = "",  # score run to finish; empty = the newest finished one
+    offers: str = "",  # offer catalogue YAML; empty = scheduled/offers.yml
+    experiment: str = "churn",
+    top: int = 3,
+    neighbours: int = 25,
+    seed: int = 0,
+) -> dict:
     "Step 3 of a scoring run: next-best offers for the at-risk customers, then publish the run (store, marts, report)."
     from churn_nb import recommend as rc
-    run_id = scoring_run or latest_score_run(experiment); info = run_info(run_id)
-    segment_info = json.loads((stage_dir(run_id)/"segment.json").read_text()) if (stage_dir(run_id)/"segment.json").exists() else None
-    if segment_info is None: read_stage(run_id, "segments", "segment")   # raises: run the segment step first
-    with tracked_run(experiment, f"recommend {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "recommend", "churn_nb.scoring_run": run_id}) as run:
+
+    run_id = scoring_run or latest_score_run(experiment)
+    info = run_info(run_id)
+    segment_info = (
+        json.loads((stage_dir(run_id) / "segment.json").read_text())
+        if (stage_dir(run_id) / "segment.json").exists()
+        else None
+    )
+    if segment_info is None:
+        read_stage(run_id, "segments", "segment")  # raises: run the segment step first
+    with tracked_run(
+        experiment,
+        f"recommend {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z",
+        {"churn_nb.kind": "recommend", "churn_nb.scoring_run": run_id},
+    ) as run:
         clock = Stopwatch()
-        champ = load_champion(version_uri(CHAMPION_URI, info['model_version'])); clock.lap("load champion")   # the version that scored this run
+        champ = load_champion(version_uri(CHAMPION_URI, info["model_version"]))
+        clock.lap("load champion")  # the version that scored this run
         customers = read_stage(run_id, "customers", "score", stage_columns(run_id, drop=("top_reasons", "base")))
         X = customers[champ.spec.features]
         levels = champ.spec.levels or None
         catalogue, offers_note = rc.catalogue_for(offers or None, champ.spec, X, levels, fallback=not offers)
-        if offers_note: print(offers_note)
-        mlflow.log_params({"scoring_run": run_id, "offers": offers or "scheduled/offers.yml", "top": top, "neighbours": neighbours, "seed": seed, **{f"offer.{o.id}.cost": o.cost for o in catalogue}})
-        segments = read_stage(run_id, "segments", "segment"); clock.lap("read")
-        recs, summary_offers, ref_note = recommend_customers(customers, segments, champ, catalogue, top, neighbours, seed, clock)
-        table = final_table(customers, segments, recs, info); clock.lap("table")
+        if offers_note:
+            print(offers_note)
+        mlflow.log_params(
+            {
+                "scoring_run": run_id,
+                "offers": offers or "scheduled/offers.yml",
+                "top": top,
+                "neighbours": neighbours,
+                "seed": seed,
+                **{f"offer.{o.id}.cost": o.cost for o in catalogue},
+            }
+        )
+        segments = read_stage(run_id, "segments", "segment")
+        clock.lap("read")
+        recs, summary_offers, ref_note = recommend_customers(
+            customers, segments, champ, catalogue, top, neighbours, seed, clock
+        )
+        table = final_table(customers, segments, recs, info)
+        clock.lap("table")
         imp = global_importance_of(read_stage(run_id, "contributions", "score"), champ.spec)
         notes = [f"Offers: {offers_note}"] if offers_note else []
         summary = run_summary(table, summary_offers, segment_info, info, run_id, imp, notes)
@@ -435,8 +879,23 @@ def recommend(scoring_run:str="",     # score run to finish; empty = the newest 
         clock.lap("report")
         mlflow.set_tag("churn_nb.offer_catalogue", "generic" if offers_note else (offers or "scheduled/offers.yml"))
         mlflow.set_tag("churn_nb.reference_customers", ref_note)
-        if summary_offers is not None: mlflow.log_text(summary_offers.to_csv(), "recommend/offer_summary.csv")
+        if summary_offers is not None:
+            mlflow.log_text(summary_offers.to_csv(), "recommend/offer_summary.csv")
         at_risk = int(segments.tier.isin(AT_RISK).sum())
-        mlflow.log_metrics({"customers_at_risk": at_risk, "customers_with_offer": summary["kpis"]["customers_with_offer"], "expected_value_of_offers": summary["kpis"]["expected_value_of_offers"],
-                            **{f"seconds.{k}": v for k, v in clock.seconds.items()}})
-    return dict(run_id=run.info.run_id, scoring_run=run_id, summary=summary, offer_summary=summary_offers, report=report, seconds=clock.seconds, reference=ref_note)
+        mlflow.log_metrics(
+            {
+                "customers_at_risk": at_risk,
+                "customers_with_offer": summary["kpis"]["customers_with_offer"],
+                "expected_value_of_offers": summary["kpis"]["expected_value_of_offers"],
+                **{f"seconds.{k}": v for k, v in clock.seconds.items()},
+            }
+        )
+    return dict(
+        run_id=run.info.run_id,
+        scoring_run=run_id,
+        summary=summary,
+        offer_summary=summary_offers,
+        report=report,
+        seconds=clock.seconds,
+        reference=ref_note,
+    )

@@ -15,8 +15,11 @@ from . import config
 from .config import TIERS
 from .data import DatasetSpec, data_error, target_vector
 from .features import humanize
-try: import numba  # the fast neighbour kernel; without numba, acceptance takes the numpy path (same numbers, slower)
-except ImportError: numba = None
+
+try:
+    import numba  # the fast neighbour kernel; without numba, acceptance takes the numpy path (same numbers, slower)
+except ImportError:
+    numba = None
 
 # %% auto #0
 __all__ = ['CATALOGUE_KEYS', 'PLACEHOLDERS', 'OFFER_FIELDS', 'REQUIRED', 'COMMITMENT_WORDS', 'NOT_COMMITMENT', 'WHY_HOLD',
@@ -32,86 +35,135 @@ __all__ = ['CATALOGUE_KEYS', 'PLACEHOLDERS', 'OFFER_FIELDS', 'REQUIRED', 'COMMIT
 @dataclass
 class Offer:
     "One retention offer of the catalogue (`offers.yml`), checked."
-    id: str                    # unique key, kept in outputs and the store
-    name: str                  # what business users read
-    cost: float                # one-off cost to the company; with `cost_column`, a factor of that column
-    changes: dict              # column -> new value: a level, a number, or (op, number) with op in "*", "+", "-"
+
+    id: str  # unique key, kept in outputs and the store
+    name: str  # what business users read
+    cost: float  # one-off cost to the company; with `cost_column`, a factor of that column
+    changes: dict  # column -> new value: a level, a number, or (op, number) with op in "*", "+", "-"
     eligible_if: dict = field(default_factory=dict)  # column -> condition; all must hold ({} = everyone)
-    service: dict = field(default_factory=dict)      # column -> condition meaning "holds the service" ({} = fixed acceptance)
-    acceptance: float|None = None  # fixed acceptance (0..1) of an offer without `service`
-    why: str = "{name}: churn risk {p_now} → {p_after}; expected value {expected_value}"  # one-line reason, with placeholders
-    cost_column: str|None = None   # numeric column the cost scales with ("1.2 * MonthlyCharges")
-    currency: str = "$"            # printed before amounts
+    service: dict = field(
+        default_factory=dict
+    )  # column -> condition meaning "holds the service" ({} = fixed acceptance)
+    acceptance: float | None = None  # fixed acceptance (0..1) of an offer without `service`
+    why: str = (
+        "{name}: churn risk {p_now} → {p_after}; expected value {expected_value}"  # one-line reason, with placeholders
+    )
+    cost_column: str | None = None  # numeric column the cost scales with ("1.2 * MonthlyCharges")
+    currency: str = "$"  # printed before amounts
 
 # %% ../notebooks/09_recommend.ipynb #96d603ae
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
-def matches(X:pd.DataFrame, conditions:dict) -> np.ndarray:
+
+def matches(X: pd.DataFrame, conditions: dict) -> np.ndarray:
     "True for the rows of `X` meeting every condition (column -> values, or comparisons); all rows for no conditions."
     ok = np.ones(len(X), dtype=bool)
     for col, cond in conditions.items():
         if cond and isinstance(cond[0], tuple):
             v = X[col].to_numpy(dtype=float)
-            for op, x in cond: ok &= _OPS[op](v, x)   # a missing number meets no comparison
-        else: ok &= X[col].isin(cond).to_numpy(dtype=bool)
+            for op, x in cond:
+                ok &= _OPS[op](v, x)  # a missing number meets no comparison
+        else:
+            ok &= X[col].isin(cond).to_numpy(dtype=bool)
     return ok
 
 # %% ../notebooks/09_recommend.ipynb #8c356fa0
 class _CatalogueLoader(yaml.SafeLoader):
     "YAML with 1.2 booleans: only true/false are booleans, so Yes, No, On, Off stay text."
-_CatalogueLoader.yaml_implicit_resolvers = {k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
-                                            for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_CatalogueLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+_CatalogueLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:bool"]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_CatalogueLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 CATALOGUE_KEYS = ("currency", "default_acceptance", "offers")
+
 
 def read_catalogue(path) -> dict:
     "The parsed offer catalogue at `path`: a mapping with `offers` (a list) and optional `currency`, `default_acceptance`."
     path = Path(path)
-    if not path.is_file(): raise ValueError(f"{path}: offer catalogue not found. Fix: check the path, or start from scheduled/offers.yml.")
-    try: doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_CatalogueLoader)
-    except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({' '.join(str(e).split())}). Fix: correct the syntax there (indentation, colons, quotes).") from None
+    if not path.is_file():
+        raise ValueError(f"{path}: offer catalogue not found. Fix: check the path, or start from scheduled/offers.yml.")
+    try:
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_CatalogueLoader)
+    except yaml.YAMLError as e:
+        raise ValueError(
+            f"{path}: not valid YAML ({' '.join(str(e).split())}). Fix: correct the syntax there (indentation, colons, quotes)."
+        ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("offers"), list) or not doc["offers"]:
-        raise ValueError(f"{path}: no offers. Fix: give a top-level `offers:` list with at least one offer (see scheduled/offers.yml).")
+        raise ValueError(
+            f"{path}: no offers. Fix: give a top-level `offers:` list with at least one offer (see scheduled/offers.yml)."
+        )
     unknown = [k for k in doc if k not in CATALOGUE_KEYS]
-    if unknown: raise ValueError(f"{path}: unknown top-level key {', '.join(map(repr, unknown))}. Fix: use only {', '.join(CATALOGUE_KEYS)}.")
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown top-level key {', '.join(map(repr, unknown))}. Fix: use only {', '.join(CATALOGUE_KEYS)}."
+        )
     return doc
 
 # %% ../notebooks/09_recommend.ipynb #bcb500b2
-def category_levels(X:pd.DataFrame) -> dict:
+def category_levels(X: pd.DataFrame) -> dict:
     "Column -> sorted known values, for the categorical columns of the typed feature frame `X`."
-    return {c: sorted(X[c].dropna().unique().tolist()) for c in X.columns if not is_numeric_dtype(X[c]) or is_bool_dtype(X[c])}
+    return {
+        c: sorted(X[c].dropna().unique().tolist())
+        for c in X.columns
+        if not is_numeric_dtype(X[c]) or is_bool_dtype(X[c])
+    }
 
-def _role(col, spec:DatasetSpec|None, err) -> str|None:
+
+def _role(col, spec: DatasetSpec | None, err) -> str | None:
     "'numeric' or 'categorical' for a column the spec knows; None without a spec; refuses non-features."
-    if spec is None: return None
-    if col in spec.numeric: return "numeric"
-    if col in spec.categorical: return "categorical"
-    err(f"column {col!r} is not a feature of the dataset (features: {', '.join(spec.features[:20])}{', …' if len(spec.features) > 20 else ''})",
-        "use one of the dataset's feature columns (names are case-sensitive)")
+    if spec is None:
+        return None
+    if col in spec.numeric:
+        return "numeric"
+    if col in spec.categorical:
+        return "categorical"
+    err(
+        f"column {col!r} is not a feature of the dataset (features: {', '.join(spec.features[:20])}{', …' if len(spec.features) > 20 else ''})",
+        "use one of the dataset's feature columns (names are case-sensitive)",
+    )
 
 # %% ../notebooks/09_recommend.ipynb #e4a13c4d
 _CMP = re.compile(r"^\s*(>=|<=|>|<|==)\s*(-?\d+(?:\.\d*)?(?:e-?\d+)?)\s*$")
 _REL = re.compile(r"^\s*([*+-])\s*(\d+(?:\.\d*)?(?:e-?\d+)?)\s*$")
 
-def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
 
 def _level(v, col, levels, err):
     "Category value `v`, refused unless it is text and (when levels are known) a level of `col`."
-    if not isinstance(v, str): err(f"value {v!r} of column {col!r} is not text", f"quote it, e.g. \"{v}\"")
+    if not isinstance(v, str):
+        err(f"value {v!r} of column {col!r} is not text", f'quote it, e.g. "{v}"')
     known = (levels or {}).get(col)
     if known is not None and v not in known:
-        err(f"{v!r} is not a level of {col!r} (levels: {', '.join(map(repr, known[:12]))})", "use one of those values, spelt exactly as in the data")
+        err(
+            f"{v!r} is not a level of {col!r} (levels: {', '.join(map(repr, known[:12]))})",
+            "use one of those values, spelt exactly as in the data",
+        )
     return v
+
 
 def _condition(values, col, role, levels, err) -> list:
     "A checked condition: a list of qualifying values, or a list of (op, number) comparisons for a numeric column."
     vals = values if isinstance(values, list) else [values]
-    if not vals: err(f"column {col!r} lists no values", "list the values that qualify, or remove the column")
+    if not vals:
+        err(f"column {col!r} lists no values", "list the values that qualify, or remove the column")
     cmps = [_CMP.match(v) if isinstance(v, str) else None for v in vals]
-    if all(cmps) and role != "categorical": return [(m.group(1), float(m.group(2))) for m in cmps]
+    if all(cmps) and role != "categorical":
+        return [(m.group(1), float(m.group(2))) for m in cmps]
     if role == "numeric" or (role is None and all(map(_is_number, vals))):
-        if not all(map(_is_number, vals)): err(f"numeric column {col!r} needs numbers or comparisons, got {vals!r}", 'write numbers ([1, 2]) or comparisons ([">= 12", "< 60"])')
+        if not all(map(_is_number, vals)):
+            err(
+                f"numeric column {col!r} needs numbers or comparisons, got {vals!r}",
+                'write numbers ([1, 2]) or comparisons ([">= 12", "< 60"])',
+            )
         return [float(v) for v in vals]
     return [_level(v, col, levels, err) for v in vals]
 
@@ -119,112 +171,193 @@ def _condition(values, col, role, levels, err) -> list:
 def _change(value, col, role, levels, err):
     "A checked new value for `col`: a level, a number, or (op, number) for a relative change of a number."
     rel = _REL.match(value) if isinstance(value, str) else None
-    if rel and role != "categorical": return (rel.group(1), float(rel.group(2)))
+    if rel and role != "categorical":
+        return (rel.group(1), float(rel.group(2)))
     if role == "numeric" or (role is None and _is_number(value)):
-        if not _is_number(value): err(f"numeric column {col!r} cannot be set to {value!r}", 'give a number (65), or a relative change as text ("*0.9", "+5", "-5")')
+        if not _is_number(value):
+            err(
+                f"numeric column {col!r} cannot be set to {value!r}",
+                'give a number (65), or a relative change as text ("*0.9", "+5", "-5")',
+            )
         return float(value)
-    if isinstance(value, list): err(f"column {col!r} is set to a list {value!r}", "give the one new value")
+    if isinstance(value, list):
+        err(f"column {col!r} is set to a list {value!r}", "give the one new value")
     return _level(value, col, levels, err)
 
 # %% ../notebooks/09_recommend.ipynb #ef472217
 PLACEHOLDERS = ("name", "id", "p_now", "p_after", "uplift", "acceptance", "cost", "value", "expected_value")
 _COST = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*\*\s*([^*]+?)\s*$")
 
-def _cost(value, spec, err) -> tuple[float, str|None]:
+
+def _cost(value, spec, err) -> tuple[float, str | None]:
     "(factor, column) of a checked cost: a number >= 0, or '<factor> * <numeric column>'."
     if _is_number(value):
-        if value < 0: err(f"cost {value} is negative", "give what the offer costs the company, a number >= 0")
+        if value < 0:
+            err(f"cost {value} is negative", "give what the offer costs the company, a number >= 0")
         return float(value), None
     m = _COST.match(value) if isinstance(value, str) else None
-    if not m: err(f"cost {value!r} is neither a number nor '<factor> * <column>'", 'write e.g. 25, or "1.2 * MonthlyCharges"')
+    if not m:
+        err(f"cost {value!r} is neither a number nor '<factor> * <column>'", 'write e.g. 25, or "1.2 * MonthlyCharges"')
     if spec is not None and m.group(2) not in spec.numeric:
-        err(f"cost column {m.group(2)!r} is not a numeric feature (numeric: {', '.join(spec.numeric)})", "name a numeric feature column")
+        err(
+            f"cost column {m.group(2)!r} is not a numeric feature (numeric: {', '.join(spec.numeric)})",
+            "name a numeric feature column",
+        )
     return float(m.group(1)), m.group(2)
+
 
 def _why(template, err) -> str:
     "A checked `why` template: text with known placeholders only."
-    if not isinstance(template, str) or not template.strip(): err("is empty", "write the one-line reason users read, e.g. \"{name}: churn risk {p_now} → {p_after}\"")
-    try: names = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
-    except ValueError as e: err(f"is not a valid template ({e})", "write placeholders as {name}; double literal braces: {{ }}")
+    if not isinstance(template, str) or not template.strip():
+        err("is empty", 'write the one-line reason users read, e.g. "{name}: churn risk {p_now} → {p_after}"')
+    try:
+        names = [(f, spec, conv) for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as e:
+        err(f"is not a valid template ({e})", "write placeholders as {name}; double literal braces: {{ }}")
     bad = [f for f, spec, conv in names if f not in PLACEHOLDERS or spec or conv]
-    if bad: err(f"unknown placeholder {{{bad[0]}}}", f"use only {', '.join('{' + p + '}' for p in PLACEHOLDERS)}, without formats (values come formatted)")
+    if bad:
+        err(
+            f"unknown placeholder {{{bad[0]}}}",
+            f"use only {', '.join('{' + p + '}' for p in PLACEHOLDERS)}, without formats (values come formatted)",
+        )
     return template
 
 # %% ../notebooks/09_recommend.ipynb #a320ffeb
 OFFER_FIELDS = ("id", "name", "cost", "changes", "eligible_if", "service", "acceptance", "why")
 REQUIRED = ("id", "name", "cost", "changes", "why")
 
+
 def _mapping(entry, key, err, required=False) -> dict:
     "The column mapping under `key` ({} when absent or null)."
     v = entry.get(key)
     if v is None or v == {}:
-        if required: err("is empty", "map at least one column to its new value, e.g. {Contract: Two year}")
+        if required:
+            err("is empty", "map at least one column to its new value, e.g. {Contract: Two year}")
         return {}
-    if not isinstance(v, dict): err(f"is {v!r}, not a mapping", "write {column: value, …}")
+    if not isinstance(v, dict):
+        err(f"is {v!r}, not a mapping", "write {column: value, …}")
     return v
 
+
 def _fraction(v, err) -> float:
-    if not _is_number(v) or not 0 <= v <= 1: err(f"{v!r} is not a share between 0 and 1", "give a number from 0 to 1, e.g. 0.3")
+    if not _is_number(v) or not 0 <= v <= 1:
+        err(f"{v!r} is not a share between 0 and 1", "give a number from 0 to 1, e.g. 0.3")
     return float(v)
 
 # %% ../notebooks/09_recommend.ipynb #20084c26
-def parse_offer(entry, source, spec:DatasetSpec|None=None, levels:dict|None=None, currency="$", default_acceptance=0.2, n=0) -> Offer:
+def parse_offer(
+    entry,
+    source,
+    spec: DatasetSpec | None = None,
+    levels: dict | None = None,
+    currency="$",
+    default_acceptance=0.2,
+    n=0,
+) -> Offer:
     "Check catalogue entry `entry` (the `n`-th offer of `source`) and return its `Offer`."
     oid = entry.get("id", f"#{n + 1}") if isinstance(entry, dict) else f"#{n + 1}"
+
     def err_for(fld):
-        def err(problem, fix): raise ValueError(f"{source}: offer {oid!r}: field '{fld}': {problem}. Fix: {fix}.")
+        def err(problem, fix):
+            raise ValueError(f"{source}: offer {oid!r}: field '{fld}': {problem}. Fix: {fix}.")
+
         return err
-    if not isinstance(entry, dict): err_for("offer")(f"is {entry!r}, not a mapping", "write each offer as `- id: …` followed by its fields")
+
+    if not isinstance(entry, dict):
+        err_for("offer")(f"is {entry!r}, not a mapping", "write each offer as `- id: …` followed by its fields")
     for f in REQUIRED:
-        if f not in entry: err_for(f)("is missing", f"add `{f}:` to the offer")
+        if f not in entry:
+            err_for(f)("is missing", f"add `{f}:` to the offer")
     unknown = [f for f in entry if f not in OFFER_FIELDS]
-    if unknown: err_for(unknown[0])("is not an offer field", f"use only {', '.join(OFFER_FIELDS)}")
-    if not isinstance(oid, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", oid): err_for("id")(f"{oid!r} is not a plain key", "use letters, digits, _ . - (e.g. two_year_contract)")
-    if not isinstance(entry["name"], str) or not entry["name"].strip(): err_for("name")("is empty", "give the name business users read")
+    if unknown:
+        err_for(unknown[0])("is not an offer field", f"use only {', '.join(OFFER_FIELDS)}")
+    if not isinstance(oid, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", oid):
+        err_for("id")(f"{oid!r} is not a plain key", "use letters, digits, _ . - (e.g. two_year_contract)")
+    if not isinstance(entry["name"], str) or not entry["name"].strip():
+        err_for("name")("is empty", "give the name business users read")
     cost, cost_column = _cost(entry["cost"], spec, err_for("cost"))
     conds = {}
     for key in ("changes", "eligible_if", "service"):
         err = err_for(key)
-        conds[key] = {col: (_change if key == "changes" else _condition)(v, col, _role(col, spec, err), levels, err)
-                      for col, v in _mapping(entry, key, err, required=key == "changes").items()}
-    if entry.get("acceptance") is not None and conds["service"]: err_for("acceptance")("is given although the offer has a `service`", "remove one: acceptance is learnt from `service`, or fixed by `acceptance`")
-    acceptance = None if conds["service"] else _fraction(entry.get("acceptance", default_acceptance), err_for("acceptance"))
-    return Offer(oid, entry["name"].strip(), cost, conds["changes"], conds["eligible_if"], conds["service"], acceptance,
-                 _why(entry["why"], err_for("why")), cost_column, currency)
+        conds[key] = {
+            col: (_change if key == "changes" else _condition)(v, col, _role(col, spec, err), levels, err)
+            for col, v in _mapping(entry, key, err, required=key == "changes").items()
+        }
+    if entry.get("acceptance") is not None and conds["service"]:
+        err_for("acceptance")(
+            "is given although the offer has a `service`",
+            "remove one: acceptance is learnt from `service`, or fixed by `acceptance`",
+        )
+    acceptance = (
+        None if conds["service"] else _fraction(entry.get("acceptance", default_acceptance), err_for("acceptance"))
+    )
+    return Offer(
+        oid,
+        entry["name"].strip(),
+        cost,
+        conds["changes"],
+        conds["eligible_if"],
+        conds["service"],
+        acceptance,
+        _why(entry["why"], err_for("why")),
+        cost_column,
+        currency,
+    )
 
 # %% ../notebooks/09_recommend.ipynb #319789cd
-def load_offers(path=None, # catalogue YAML; default `scheduled/offers.yml` (`config.scheduled_dir()`)
-                spec:DatasetSpec|None=None, # when given, columns must be features and numbers numeric
-                levels:dict|None=None, # column -> known category values (`category_levels` of the training features)
-               ) -> list[Offer]:
+def load_offers(
+    path=None,  # catalogue YAML; default `scheduled/offers.yml` (`config.scheduled_dir()`)
+    spec: DatasetSpec | None = None,  # when given, columns must be features and numbers numeric
+    levels: dict | None = None,  # column -> known category values (`category_levels` of the training features)
+) -> list[Offer]:
     "The checked offers of the catalogue at `path`; a bad entry raises a `ValueError` naming the file, offer, field and fix."
-    path = Path(path) if path else config.scheduled_dir()/"offers.yml"
+    path = Path(path) if path else config.scheduled_dir() / "offers.yml"
     doc = read_catalogue(path)
     currency, default = doc.get("currency", "$"), doc.get("default_acceptance", 0.2)
-    if not isinstance(currency, str): raise ValueError(f"{path}: currency {currency!r} is not text. Fix: quote it, e.g. currency: \"$\".")
-    if not _is_number(default) or not 0 <= default <= 1: raise ValueError(f"{path}: default_acceptance {default!r} is not a share between 0 and 1. Fix: give a number from 0 to 1.")
+    if not isinstance(currency, str):
+        raise ValueError(f'{path}: currency {currency!r} is not text. Fix: quote it, e.g. currency: "$".')
+    if not _is_number(default) or not 0 <= default <= 1:
+        raise ValueError(
+            f"{path}: default_acceptance {default!r} is not a share between 0 and 1. Fix: give a number from 0 to 1."
+        )
     offers = [parse_offer(e, path, spec, levels, currency, default, n) for n, e in enumerate(doc["offers"])]
     ids = [o.id for o in offers]
     dup = next((i for i in ids if ids.count(i) > 1), None)
-    if dup: raise ValueError(f"{path}: offer {dup!r}: field 'id': used by {ids.count(dup)} offers. Fix: give each offer its own id.")
+    if dup:
+        raise ValueError(
+            f"{path}: offer {dup!r}: field 'id': used by {ids.count(dup)} offers. Fix: give each offer its own id."
+        )
     return offers
 
 # %% ../notebooks/09_recommend.ipynb #cb7eaf78
 COMMITMENT_WORDS = re.compile(r"\b(contract|plan|commitment|subscription|term|membership)\b")
-NOT_COMMITMENT = re.compile(r"\b(end|remain\w*|reamin\w*|left|until|to|since|expir\w*|renew\w*)\b")   # time left on one
+NOT_COMMITMENT = re.compile(r"\b(end|remain\w*|reamin\w*|left|until|to|since|expir\w*|renew\w*)\b")  # time left on one
 _COUNTS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "twelve": 12}
-_UNITS = {"day": 1/30.44, "week": 7/30.44, "month": 1.0, "quarter": 3.0, "year": 12.0}
-_PERIODIC = {"daily": 1/30.44, "weekly": 7/30.44, "monthly": 1.0, "month to month": 1.0, "quarterly": 3.0,
-             "annual": 12.0, "annually": 12.0, "yearly": 12.0, "biennial": 24.0}
+_UNITS = {"day": 1 / 30.44, "week": 7 / 30.44, "month": 1.0, "quarter": 3.0, "year": 12.0}
+_PERIODIC = {
+    "daily": 1 / 30.44,
+    "weekly": 7 / 30.44,
+    "monthly": 1.0,
+    "month to month": 1.0,
+    "quarterly": 3.0,
+    "annual": 12.0,
+    "annually": 12.0,
+    "yearly": 12.0,
+    "biennial": 24.0,
+}
 
-def commitment_months(level) -> float|None:
+
+def commitment_months(level) -> float | None:
     "Months of commitment a level names ('Month-to-month' 1, 'One year' 12, '24 months' 24, 'Annual' 12); None if none."
     t = " ".join(re.sub(r"[^a-z0-9.]+", " ", str(level).lower()).split())
     t = re.sub(r"\s*\b(contract|plan|term|subscription|commitment)\b\s*", " ", t).strip()
-    if t in _PERIODIC: return _PERIODIC[t]
+    if t in _PERIODIC:
+        return _PERIODIC[t]
     m = re.fullmatch(r"(\d+(?:\.\d+)?|a|one|two|three|four|five|six|twelve) ?(day|week|month|quarter|year)s?", t)
-    if not m: return None
-    return (float(m[1]) if m[1][0].isdigit() else _COUNTS[m[1]])*_UNITS[m[2]]
+    if not m:
+        return None
+    return (float(m[1]) if m[1][0].isdigit() else _COUNTS[m[1]]) * _UNITS[m[2]]
+
 
 def is_commitment(column) -> bool:
     "True for a column named like a contract or plan (not the time left on one)."
@@ -232,52 +365,77 @@ def is_commitment(column) -> bool:
     return bool(COMMITMENT_WORDS.search(words)) and not NOT_COMMITMENT.search(words)
 
 # %% ../notebooks/09_recommend.ipynb #bdb61baf
-def commitment_levels(spec:DatasetSpec, X:pd.DataFrame|None=None, most:int=6) -> dict:
+def commitment_levels(spec: DatasetSpec, X: pd.DataFrame | None = None, most: int = 6) -> dict:
     "Contract-like column -> its commitment levels, shortest first: text levels naming lengths, or a number's values."
     out = {}
     for c in (c for c in spec.categorical if is_commitment(c)):
         known = sorted((m, l) for l in spec.levels.get(c, []) if (m := commitment_months(l)) is not None)
-        if len(known) >= 2: out[c] = [l for _, l in known]
+        if len(known) >= 2:
+            out[c] = [l for _, l in known]
     for c in (c for c in spec.numeric if is_commitment(c)):
         seen = X is not None and c in X.columns
         values = np.unique(X[c].dropna().to_numpy(dtype=float)) if seen else np.array(spec.ranges.get(c, []))
-        if 2 <= len(values) <= most: out[c] = [float(v) for v in values]
+        if 2 <= len(values) <= most:
+            out[c] = [float(v) for v in values]
     return out
 
+
 WHY_HOLD = "{name}: churn risk {p_now} → {p_after}, {acceptance} of similar retained customers hold it"
+
 
 def _key(*parts) -> str:
     "An offer id from `parts`: lower case, runs of other characters as one _."
     text = "_".join(f"{p:g}" if isinstance(p, float) else str(p) for p in parts)
     return re.sub(r"[^a-z0-9_.-]+", "_", text.lower()).strip("_")
 
-def move_entry(column, level, shorter:list, money:bool=True) -> dict:
+
+def move_entry(column, level, shorter: list, money: bool = True) -> dict:
     "A catalogue entry moving customers on `shorter` levels of `column` to `level` (no cost; acceptance: `service`)."
     numeric = isinstance(level, float)
     shown = f"{level:g}" if numeric else level
-    return dict(id=_key(column, level), name=f"{humanize(column).capitalize()}: {shown}", cost=0,
-                changes={column: level}, eligible_if={column: [f"< {level:g}"] if numeric else list(shorter)},
-                service={column: [level]}, why=WHY_HOLD + ("; expected value {expected_value}" if money else ""))
+    return dict(
+        id=_key(column, level),
+        name=f"{humanize(column).capitalize()}: {shown}",
+        cost=0,
+        changes={column: level},
+        eligible_if={column: [f"< {level:g}"] if numeric else list(shorter)},
+        service={column: [level]},
+        why=WHY_HOLD + ("; expected value {expected_value}" if money else ""),
+    )
 
 # %% ../notebooks/09_recommend.ipynb #548b08f7
-WHY_DISCOUNT = ("{name}: churn risk {p_now} → {p_after}, assumed acceptance {acceptance}; "
-                "expected value {expected_value}")
+WHY_DISCOUNT = (
+    "{name}: churn risk {p_now} → {p_after}, assumed acceptance {acceptance}; expected value {expected_value}"
+)
 
-def discount_entries(spec:DatasetSpec) -> list:
+
+def discount_entries(spec: DatasetSpec) -> list:
     "10 % off the value column for 3 months, when the model reads the value column (else nothing)."
     c = spec.value_col
-    if not c or c not in spec.numeric: return []
-    return [dict(id="discount_10", name="10% off for 3 months", cost=f"0.3 * {c}", changes={c: "*0.9"}, eligible_if={},
-                 acceptance=0.5, why=WHY_DISCOUNT)]
+    if not c or c not in spec.numeric:
+        return []
+    return [
+        dict(
+            id="discount_10",
+            name="10% off for 3 months",
+            cost=f"0.3 * {c}",
+            changes={c: "*0.9"},
+            eligible_if={},
+            acceptance=0.5,
+            why=WHY_DISCOUNT,
+        )
+    ]
 
-def generic_entries(spec:DatasetSpec, X:pd.DataFrame|None=None) -> list:
+
+def generic_entries(spec: DatasetSpec, X: pd.DataFrame | None = None) -> list:
     "The generic catalogue's entries (plain YAML-like dicts): the discount, then every move to a longer commitment."
     money = bool(spec.value_col)
     levels = commitment_levels(spec, X)
     moves = [move_entry(c, l, ls[:i], money) for c, ls in levels.items() for i, l in enumerate(ls) if i]
     return discount_entries(spec) + moves
 
-def generic_offers(spec:DatasetSpec, X:pd.DataFrame|None=None, currency:str="$") -> list:
+
+def generic_offers(spec: DatasetSpec, X: pd.DataFrame | None = None, currency: str = "$") -> list:
     "The generic catalogue for `spec` as checked `Offer`s (empty when nothing in the spec suggests an offer)."
     entries = generic_entries(spec, X)
     levels = spec.levels or None
@@ -286,12 +444,14 @@ def generic_offers(spec:DatasetSpec, X:pd.DataFrame|None=None, currency:str="$")
 # %% ../notebooks/09_recommend.ipynb #8a96dd15
 def offer_columns(entry) -> list:
     "The columns a catalogue entry names: in `changes`, `eligible_if`, `service` and a per-column `cost`."
-    if not isinstance(entry, dict): return []
+    if not isinstance(entry, dict):
+        return []
     cols = [c for key in ("changes", "eligible_if", "service") if isinstance(entry.get(key), dict) for c in entry[key]]
     m = _COST.match(entry["cost"]) if isinstance(entry.get("cost"), str) else None
     return list(dict.fromkeys(map(str, cols + ([m.group(2)] if m else []))))
 
-def _without(spec:DatasetSpec, X:pd.DataFrame|None=None) -> str:
+
+def _without(spec: DatasetSpec, X: pd.DataFrame | None = None) -> str:
     "What the generic catalogue leaves out for `spec`, and why."
     gone = ["no outreach call (it changes no column, so the champion cannot score it; the tier strategies call)"]
     if not commitment_levels(spec, X):
@@ -301,64 +461,78 @@ def _without(spec:DatasetSpec, X:pd.DataFrame|None=None) -> str:
         gone.insert(0, f"no discount ({'the table has no value column' if not spec.value_col else not_read})")
     return "; ".join(gone)
 
-def catalogue_for(path=None,                # catalogue YAML; default `scheduled/offers.yml`
-                  spec:DatasetSpec|None=None, # the champion's dataset spec
-                  X:pd.DataFrame|None=None,  # typed features of the customers (numeric commitment levels)
-                  levels:dict|None=None,     # known category levels (default: the spec's)
-                  fallback:bool=True) -> tuple:  # use the generic catalogue when no offer of `path` fits
+
+def catalogue_for(
+    path=None,  # catalogue YAML; default `scheduled/offers.yml`
+    spec: DatasetSpec | None = None,  # the champion's dataset spec
+    X: pd.DataFrame | None = None,  # typed features of the customers (numeric commitment levels)
+    levels: dict | None = None,  # known category levels (default: the spec's)
+    fallback: bool = True,
+) -> tuple:  # use the generic catalogue when no offer of `path` fits
     "(offers, note): the catalogue at `path`, or the generic one (and why) when none of its offers fits the spec."
-    path = Path(path) if path else config.scheduled_dir()/"offers.yml"
+    path = Path(path) if path else config.scheduled_dir() / "offers.yml"
     doc = read_catalogue(path)
     fitting = [e for e in doc["offers"] if set(offer_columns(e)) <= set(spec.features)]
-    if fitting or not fallback: return load_offers(path, spec, levels), ""
+    if fitting or not fallback:
+        return load_offers(path, spec, levels), ""
     foreign = [c for c in dict.fromkeys(c for e in doc["offers"] for c in offer_columns(e)) if c not in spec.features]
     offers = generic_offers(spec, X, doc.get("currency", "$") if isinstance(doc.get("currency"), str) else "$")
     cols = ", ".join(foreign[:6]) + (", …" if len(foreign) > 6 else "")
     head = f"{path.name} does not fit this table: its offers use {cols}, which the champion's columns do not include. "
     names, left = ", ".join(o.name for o in offers), _without(spec, X)
-    used = (f"Using the generic catalogue built from the dataset spec: {names}; left out: {left}. " if offers else
-            f"The generic catalogue built from the dataset spec has no offer for it either: {left}. ")
+    used = (
+        f"Using the generic catalogue built from the dataset spec: {names}; left out: {left}. "
+        if offers
+        else f"The generic catalogue built from the dataset spec has no offer for it either: {left}. "
+    )
     how = "Write offers for this table with `churn-nb offers --template -o offers.yml`; run with -p offers offers.yml."
     return offers, head + used + how
 
 # %% ../notebooks/09_recommend.ipynb #2445dffd
-def level_rates(raw:pd.DataFrame, spec:DatasetSpec, column, least:int=30) -> pd.Series:
+def level_rates(raw: pd.DataFrame, spec: DatasetSpec, column, least: int = 30) -> pd.Series:
     "Churn rate per level of `column` in the labelled `raw` (levels with at least `least` customers), lowest first."
     y = pd.Series(target_vector(raw, spec), index=raw.index)
     text = lambda v: v if isinstance(v, float) else str(v).strip()
     level = raw[column].astype(object).where(raw[column].notna()).map(text)
     g = y.groupby(level).agg(["mean", "size"])
-    return g["mean"][g["size"] >= min(least, max(len(raw)//100, 1))].sort_values(kind="stable")
+    return g["mean"][g["size"] >= min(least, max(len(raw) // 100, 1))].sort_values(kind="stable")
 
-NOT_AN_OFFER = re.compile(r"^\s*(no|none|not|without|n/a|other|unknown)\b", re.I)   # taking a service away is no offer
+
+NOT_AN_OFFER = re.compile(r"^\s*(no|none|not|without|n/a|other|unknown)\b", re.I)  # taking a service away is no offer
+
 
 def who_they_are(column) -> bool:
     "True for a column about who the customer is (gender, age, marital status, region): no offer changes it."
     from churn_nb.features import feature_family
+
     personal = re.search("marital|sex|ethnic|religion|nationality", str(column), re.I)
     return feature_family(column) == "demographics" or bool(personal)
 
-def example_columns(spec:DatasetSpec, raw:pd.DataFrame|None=None, top:int=3, most_levels:int=12) -> list:
+
+def example_columns(spec: DatasetSpec, raw: pd.DataFrame | None = None, top: int = 3, most_levels: int = 12) -> list:
     "Up to `top` (column, best level, its churn rate or None) for examples: categorical columns whose levels differ."
     targets = lambda c: [l for l in spec.levels.get(c, []) if not NOT_AN_OFFER.match(str(l))]
     usable = lambda c: not is_commitment(c) and not who_they_are(c) and bool(targets(c))
     fits = lambda c: usable(c) and 2 <= len(spec.levels[c]) <= most_levels
     cols = [c for c in spec.categorical if fits(c)]
-    if raw is None or spec.target not in raw.columns: return [(c, targets(c)[-1], None) for c in cols[:top]]
+    if raw is None or spec.target not in raw.columns:
+        return [(c, targets(c)[-1], None) for c in cols[:top]]
     rates = {c: r for c in cols if len(r := level_rates(raw, spec, c)[lambda r: r.index.isin(spec.levels[c])]) >= 2}
     rates = {c: r for c, r in rates.items() if r.index.isin(targets(c)).any()}
     best = sorted(rates, key=lambda c: -(rates[c].iloc[-1] - rates[c].iloc[0]))[:top]
     return [(c, (b := rates[c][rates[c].index.isin(targets(c))]).index[0], float(b.iloc[0])) for c in best]
 
 # %% ../notebooks/09_recommend.ipynb #eabc6025
-FIELD_NOTES = dict(id="unique key, kept in outputs and the store (letters, digits, _ . -)",
-                   name="what business users read",
-                   cost='cost to the company per customer it goes to: a number, or "<factor> * <numeric column>"',
-                   changes='the customer after accepting: column -> new value ("*0.9", "+5", "-5" change a number)',
-                   eligible_if="who may get it: column -> qualifying values or [\">= 12\"] ({} = everyone)",
-                   service="holding the offer: acceptance = share of similar retained customers who hold it",
-                   acceptance="fixed acceptance (0..1), for an offer that is not a service",
-                   why="the reason users read (placeholders above)")
+FIELD_NOTES = dict(
+    id="unique key, kept in outputs and the store (letters, digits, _ . -)",
+    name="what business users read",
+    cost='cost to the company per customer it goes to: a number, or "<factor> * <numeric column>"',
+    changes='the customer after accepting: column -> new value ("*0.9", "+5", "-5" change a number)',
+    eligible_if='who may get it: column -> qualifying values or [">= 12"] ({} = everyone)',
+    service="holding the offer: acceptance = share of similar retained customers who hold it",
+    acceptance="fixed acceptance (0..1), for an offer that is not a service",
+    why="the reason users read (placeholders above)",
+)
 TEMPLATE_HEADER = """# Retention offers for {source}, written by `churn-nb offers --template`: a start to edit.
 # churn_nb recommends these offers to at-risk customers; churn_nb.recommend.load_offers checks them against the dataset.
 # Every cost below is a placeholder: put in what the offer really costs the company.
@@ -385,7 +559,7 @@ offers:
 """
 
 # %% ../notebooks/09_recommend.ipynb #492b95e1
-def entry_yaml(entry:dict, comment:str, notes:bool=False) -> str:
+def entry_yaml(entry: dict, comment: str, notes: bool = False) -> str:
     "One catalogue entry as YAML lines (JSON flow values) under a comment line; with `notes`, a comment per field."
     lines = [f"  # {comment}"]
     for n, (k, v) in enumerate(entry.items()):
@@ -393,27 +567,35 @@ def entry_yaml(entry:dict, comment:str, notes:bool=False) -> str:
         lines.append(f"{text:<64} # {FIELD_NOTES[k]}" if notes else text)
     return "\n".join(lines) + "\n"
 
-def generic_comment(entry:dict) -> str:
+
+def generic_comment(entry: dict) -> str:
     "What a generic entry is, for the comment above it."
-    (column, level), = entry["changes"].items()
-    if entry["id"] == "discount_10": return f"generic: 10% off '{column}' for 3 months (cost: 3 x 10% of it)"
+    ((column, level),) = entry["changes"].items()
+    if entry["id"] == "discount_10":
+        return f"generic: 10% off '{column}' for 3 months (cost: 3 x 10% of it)"
     shown = f"{level:g}" if isinstance(level, float) else level
     return f"generic: a longer commitment, {column} = {shown!r} for those on a shorter one; a welcome gift is its cost"
 
-def _example(spec, column, level, rate, money:bool) -> tuple:
+
+def _example(spec, column, level, rate, money: bool) -> tuple:
     "(entry, comment) of an example offer moving customers of `column` to `level`."
     others = [l for l in spec.levels[column] if l != level]
     seen = "chosen without data: check it"
-    if rate is not None: seen = f"churn rate {rate:.0%} in the data, the lowest of its levels"
+    if rate is not None:
+        seen = f"churn rate {rate:.0%} in the data, the lowest of its levels"
     comment = f"example: customers move to {column} = {level!r} ({seen}); set its cost"
     return move_entry(column, level, others, money), comment
 
 # %% ../notebooks/09_recommend.ipynb #d26b8ffd
-def offers_template(spec:DatasetSpec,
-                    raw:pd.DataFrame|None=None, # the labelled table: churn rates choose the example levels
-                    source:str="this table", top:int=3) -> str:
+def offers_template(
+    spec: DatasetSpec,
+    raw: pd.DataFrame | None = None,  # the labelled table: churn rates choose the example levels
+    source: str = "this table",
+    top: int = 3,
+) -> str:
     "A starting `offers.yml` for `spec`'s columns, commented and checked with `load_offers` (ValueError if none fits)."
     import tempfile
+
     X = raw[[c for c in spec.features if c in raw.columns]] if raw is not None else None
     money = bool(spec.value_col)
     parts = [(e, generic_comment(e)) for e in generic_entries(spec, X)]
@@ -427,24 +609,29 @@ def offers_template(spec:DatasetSpec,
     body = "\n".join(entry_yaml(e, why, n == 0) for n, (e, why) in enumerate(parts))
     text = TEMPLATE_HEADER.format(source=source, value=value) + body
     with tempfile.TemporaryDirectory() as d:
-        (Path(d)/"offers.yml").write_text(text, encoding="utf-8")
-        load_offers(Path(d)/"offers.yml", spec, spec.levels or None)
+        (Path(d) / "offers.yml").write_text(text, encoding="utf-8")
+        load_offers(Path(d) / "offers.yml", spec, spec.levels or None)
     return text
 
 # %% ../notebooks/09_recommend.ipynb #23b98d5f
-def _need(X:pd.DataFrame, cols, offer:Offer, what:str):
+def _need(X: pd.DataFrame, cols, offer: Offer, what: str):
     "Refuse a frame that lacks columns `offer` uses."
     missing = [c for c in cols if c not in X.columns]
-    if missing: raise data_error("customer rows", f"offer {offer.id!r} {what} column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which the rows do not have",
-                                 "pass the typed feature frame (churn_nb.data.features_frame) of the dataset the catalogue was checked against")
+    if missing:
+        raise data_error(
+            "customer rows",
+            f"offer {offer.id!r} {what} column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which the rows do not have",
+            "pass the typed feature frame (churn_nb.data.features_frame) of the dataset the catalogue was checked against",
+        )
 
-def eligible(X:pd.DataFrame, offer:Offer) -> np.ndarray:
+
+def eligible(X: pd.DataFrame, offer: Offer) -> np.ndarray:
     "True for the customers (rows of the typed feature frame `X`) the offer may be made to."
     _need(X, offer.eligible_if, offer, "is conditioned on")
     return matches(X, offer.eligible_if)
 
 # %% ../notebooks/09_recommend.ipynb #6fd1325d
-def apply_offer(X:pd.DataFrame, offer:Offer) -> pd.DataFrame:
+def apply_offer(X: pd.DataFrame, offer: Offer) -> pd.DataFrame:
     "A copy of the typed feature frame `X` as the customers would be after accepting `offer`."
     _need(X, offer.changes, offer, "changes")
     out = X.copy()
@@ -452,37 +639,53 @@ def apply_offer(X:pd.DataFrame, offer:Offer) -> pd.DataFrame:
         if isinstance(new, tuple):
             op, x = new
             v = out[col].to_numpy(dtype=float)
-            out[col] = v*x if op == "*" else v + x if op == "+" else v - x
-        else: out[col] = new
+            out[col] = v * x if op == "*" else v + x if op == "+" else v - x
+        else:
+            out[col] = new
     return out
 
 # %% ../notebooks/09_recommend.ipynb #65bdc708
-def offer_cost(X:pd.DataFrame, offer:Offer) -> np.ndarray:
+def offer_cost(X: pd.DataFrame, offer: Offer) -> np.ndarray:
     "What `offer` costs the company for each customer (row of `X`)."
-    if offer.cost_column is None: return np.full(len(X), offer.cost)
+    if offer.cost_column is None:
+        return np.full(len(X), offer.cost)
     _need(X, [offer.cost_column], offer, "costs per")
-    return offer.cost*X[offer.cost_column].to_numpy(dtype=float)
+    return offer.cost * X[offer.cost_column].to_numpy(dtype=float)
 
 # %% ../notebooks/09_recommend.ipynb #07dd7eb2
-def reference_sample(X_retained:pd.DataFrame, max_reference:int=5000, seed:int=0) -> pd.DataFrame:
+def reference_sample(X_retained: pd.DataFrame, max_reference: int = 5000, seed: int = 0) -> pd.DataFrame:
     "At most `max_reference` rows of `X_retained`, sampled without replacement (seeded), in their original order."
-    if len(X_retained) <= max_reference: return X_retained
+    if len(X_retained) <= max_reference:
+        return X_retained
     return X_retained.iloc[np.sort(np.random.default_rng(seed).choice(len(X_retained), max_reference, replace=False))]
 
 # %% ../notebooks/09_recommend.ipynb #1ac4a7f6
 MISSING = "(missing)"
 
-def distance_inputs(Xq:pd.DataFrame, Xr:pd.DataFrame) -> dict:
+
+def distance_inputs(Xq: pd.DataFrame, Xr: pd.DataFrame) -> dict:
     "Query and reference rows encoded for the distance: standardised numbers and category codes of the reference's levels."
     num = [c for c in Xr.columns if is_numeric_dtype(Xr[c]) and not is_bool_dtype(Xr[c])]
     cat = [c for c in Xr.columns if c not in num]
     mu, sd = Xr[num].mean().fillna(0.0), Xr[num].std(ddof=0)
     sd = sd.where(sd > 0, 1.0).fillna(1.0)
-    z = lambda X: ((X[num] - mu)/sd).fillna(0.0).to_numpy(dtype=np.float64).reshape(len(X), len(num))
+    z = lambda X: ((X[num] - mu) / sd).fillna(0.0).to_numpy(dtype=np.float64).reshape(len(X), len(num))
     text = lambda s: s.astype(object).where(s.notna(), MISSING)
     lv = {c: pd.Index(pd.unique(text(Xr[c]))) for c in cat}
-    codes = lambda X: np.column_stack([lv[c].get_indexer(text(X[c])) for c in cat]).astype(np.int64) if cat else np.zeros((len(X), 0), np.int64)
-    return dict(numeric=num, categorical=cat, Qn=z(Xq), Rn=z(Xr), Qc=codes(Xq), Rc=codes(Xr), n_levels=np.array([len(lv[c]) for c in cat], dtype=np.int64))
+    codes = lambda X: (
+        np.column_stack([lv[c].get_indexer(text(X[c])) for c in cat]).astype(np.int64)
+        if cat
+        else np.zeros((len(X), 0), np.int64)
+    )
+    return dict(
+        numeric=num,
+        categorical=cat,
+        Qn=z(Xq),
+        Rn=z(Xr),
+        Qc=codes(Xq),
+        Rc=codes(Xr),
+        n_levels=np.array([len(lv[c]) for c in cat], dtype=np.int64),
+    )
 
 # %% ../notebooks/09_recommend.ipynb #30fc6e45
 def _shares_numpy(Qn, Qc, Rn, Rc, ex_num, ex_cat, hold, svc_group, self_pos, k, chunk=256) -> np.ndarray:
@@ -492,31 +695,39 @@ def _shares_numpy(Qn, Qc, Rn, Rc, ex_num, ex_cat, hold, svc_group, self_pos, k, 
     for a in range(0, n, chunk):
         b = min(n, a + chunk)
         diff = [Qn[a:b, j, None] - Rn[None, :, j] for j in range(Qn.shape[1])]
-        sq = [d*d for d in diff]
+        sq = [d * d for d in diff]
         num = np.zeros((b - a, m))
-        for s in sq: num += s
+        for s in sq:
+            num += s
         for g in range(len(ex_num)):
             dist = num.copy()
-            for j in np.flatnonzero(ex_num[g]): dist -= sq[j]
+            for j in np.flatnonzero(ex_num[g]):
+                dist -= sq[j]
             mis = sum((Qc[a:b, j, None] != Rc[None, :, j]).astype(np.int64) for j in np.flatnonzero(~ex_cat[g]))
-            dist = dist + 2.0*mis
+            dist = dist + 2.0 * mis
             own = self_pos[a:b] >= 0
             dist[np.flatnonzero(own), self_pos[a:b][own]] = np.inf
             idx = np.argsort(dist, axis=1, kind="stable")[:, :k]
-            for s in np.flatnonzero(svc_group == g): out[a:b, s] = hold[s][idx].sum(1)/k
+            for s in np.flatnonzero(svc_group == g):
+                out[a:b, s] = hold[s][idx].sum(1) / k
     return out
 
 # %% ../notebooks/09_recommend.ipynb #cfbed316
 _B = 16  # references per block of the numba kernel
 
-def _blocked(A:np.ndarray, m:int) -> np.ndarray:
+
+def _blocked(A: np.ndarray, m: int) -> np.ndarray:
     "Last axis of `A` (m references) padded to whole blocks and reordered: position t*nb + j holds reference 16j + t."
-    nb = -(-m // _B); r = np.arange(nb*_B)
-    P = np.zeros(A.shape[:-1] + (nb*_B,), A.dtype); P[..., :m] = A
-    out = np.empty_like(P); out[..., (r % _B)*nb + r // _B] = P
+    nb = -(-m // _B)
+    r = np.arange(nb * _B)
+    P = np.zeros(A.shape[:-1] + (nb * _B,), A.dtype)
+    P[..., :m] = A
+    out = np.empty_like(P)
+    out[..., (r % _B) * nb + r // _B] = P
     return out
 
-def _pack(codes:np.ndarray, n_levels:np.ndarray) -> np.ndarray:
+
+def _pack(codes: np.ndarray, n_levels: np.ndarray) -> np.ndarray:
     "One-hot bits of category `codes` (rows × columns; -1 = unseen, no bit) packed into uint64 words (rows × words)."
     off = np.concatenate([[0], np.cumsum(n_levels)[:-1]]).astype(np.int64)
     out = np.zeros((len(codes), max(1, -(-int(n_levels.sum()) // 64))), np.uint64)
@@ -529,13 +740,21 @@ def _pack(codes:np.ndarray, n_levels:np.ndarray) -> np.ndarray:
 
 # %% ../notebooks/09_recommend.ipynb #4c054fc0
 if numba is not None:
+
     @numba.extending.intrinsic
     def _popcount(typingctx, x):
         "Set bits of a uint64 (LLVM ctpop)."
-        def codegen(context, builder, signature, args): return builder.ctpop(args[0])
+
+        def codegen(context, builder, signature, args):
+            return builder.ctpop(args[0])
+
         return numba.types.uint64(numba.types.uint64), codegen
+
     _jit, _pjit, _prange = numba.njit(cache=True), numba.njit(cache=True, parallel=True), numba.prange
-else: _jit = _pjit = (lambda f: f); _prange = range
+else:
+    _jit = _pjit = lambda f: f
+    _prange = range
+
 
 @_jit
 def _kth(a, n, k):
@@ -543,17 +762,25 @@ def _kth(a, n, k):
     lo, hi = 0, n - 1
     while hi > lo:
         x, y, z = a[lo], a[(lo + hi) >> 1], a[hi]
-        pivot = max(min(x, y), min(max(x, y), z))   # median of three
+        pivot = max(min(x, y), min(max(x, y), z))  # median of three
         i, j = lo, hi
         while i <= j:
-            while a[i] < pivot: i += 1
-            while a[j] > pivot: j -= 1
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
             if i <= j:
-                a[i], a[j] = a[j], a[i]; i += 1; j -= 1
-        if k <= j: hi = j
-        elif k >= i: lo = i
-        else: return a[k]
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
     return a[k]
+
 
 @_jit
 def _bound(bmin, k, steps=16):
@@ -561,175 +788,276 @@ def _bound(bmin, k, steps=16):
     lo, hi = np.inf, -np.inf
     for j in range(bmin.shape[0]):
         lo = min(lo, bmin[j])
-        if bmin[j] < np.inf: hi = max(hi, bmin[j])
-    if np.sum(bmin <= hi) < k: return np.inf
+        if bmin[j] < np.inf:
+            hi = max(hi, bmin[j])
+    if np.sum(bmin <= hi) < k:
+        return np.inf
     for _ in range(steps):
-        mid, c = 0.5*(lo + hi), 0
-        for j in range(bmin.shape[0]): c += bmin[j] <= mid
-        if c >= k: hi = mid
-        else: lo = mid
+        mid, c = 0.5 * (lo + hi), 0
+        for j in range(bmin.shape[0]):
+            c += bmin[j] <= mid
+        if c >= k:
+            hi = mid
+        else:
+            lo = mid
     return hi
+
 
 @_jit
 def _k_nearest(dist, bmin, k, nearest, cv, ci, tmp):
     "The `k` nearest references of blocked `dist` into `nearest`; ties: earlier reference first (a stable sort's first k)."
     nb = bmin.shape[0]
-    bound = _bound(bmin, k) if nb > k else np.inf         # k blocks have a distance <= bound, so the k nearest do too
+    bound = _bound(bmin, k) if nb > k else np.inf  # k blocks have a distance <= bound, so the k nearest do too
     nc = 0
-    for j in range(nb):                                   # candidates, in reference order, from blocks under the bound
-        if bmin[j] > bound: continue
+    for j in range(nb):  # candidates, in reference order, from blocks under the bound
+        if bmin[j] > bound:
+            continue
         for t in range(_B):
-            if dist[t*nb + j] <= bound:
-                cv[nc] = dist[t*nb + j]; ci[nc] = _B*j + t; nc += 1
+            if dist[t * nb + j] <= bound:
+                cv[nc] = dist[t * nb + j]
+                ci[nc] = _B * j + t
+                nc += 1
     tmp[:nc] = cv[:nc]
     kth, below = _kth(tmp, nc, k - 1), 0
-    for c in range(nc): below += cv[c] < kth
-    ties, o = k - below, 0                                # how many candidates at the k-th distance are taken
+    for c in range(nc):
+        below += cv[c] < kth
+    ties, o = k - below, 0  # how many candidates at the k-th distance are taken
     for c in range(nc):
         if cv[c] < kth or (cv[c] == kth and ties > 0):
-            ties -= cv[c] == kth; nearest[o] = ci[c]; o += 1
+            ties -= cv[c] == kth
+            nearest[o] = ci[c]
+            o += 1
 
 # %% ../notebooks/09_recommend.ipynb #da4c272b
 @_jit
 def _shares_rows(i0, i1, Qn, Qb, RnT, RbT, ex_num, gmask, gcols, hold, svc_group, self_pos, m, k, out):
     "`_shares_numba` for query rows i0..i1-1."
-    p = Qn.shape[1]; nw = Qb.shape[1]; M = RbT.shape[1]; nb = M // _B
-    num = np.empty(M); dist = np.empty(M); match = np.empty(M, np.int64); bmin = np.empty(nb)
-    nearest = np.empty(k, np.int64); cv = np.empty(M); ci = np.empty(M, np.int64); tmp = np.empty(M)
+    p = Qn.shape[1]
+    nw = Qb.shape[1]
+    M = RbT.shape[1]
+    nb = M // _B
+    num = np.empty(M)
+    dist = np.empty(M)
+    match = np.empty(M, np.int64)
+    bmin = np.empty(nb)
+    nearest = np.empty(k, np.int64)
+    cv = np.empty(M)
+    ci = np.empty(M, np.int64)
+    tmp = np.empty(M)
     for i in range(i0, i1):
         num[:] = 0.0
         for j in range(p):
             q = Qn[i, j]
             for r in range(M):
-                d = q - RnT[j, r]; num[r] += d*d
+                d = q - RnT[j, r]
+                num[r] += d * d
         for g in range(gmask.shape[0]):
             src = num
-            if ex_num[g].any():                                               # left-out numbers: subtract their terms
-                dist[:] = num; src = dist
+            if ex_num[g].any():  # left-out numbers: subtract their terms
+                dist[:] = num
+                src = dist
                 for j in range(p):
                     if ex_num[g, j]:
                         q = Qn[i, j]
                         for r in range(M):
-                            d = q - RnT[j, r]; dist[r] -= d*d
-            if nw > 1:                                                        # category matches of the columns that count
+                            d = q - RnT[j, r]
+                            dist[r] -= d * d
+            if nw > 1:  # category matches of the columns that count
                 match[:] = 0
                 for w in range(nw):
                     qm = Qb[i, w] & gmask[g, w]
-                    for r in range(M): match[r] += _popcount(qm & RbT[w, r])
+                    for r in range(M):
+                        match[r] += _popcount(qm & RbT[w, r])
             qm = Qb[i, 0] & gmask[g, 0]
             bmin[:] = np.inf
-            for t in range(_B):                                               # distance = numbers + 2 × mismatches; block minima
+            for t in range(_B):  # distance = numbers + 2 × mismatches; block minima
                 for j in range(nb):
-                    pos = t*nb + j
+                    pos = t * nb + j
                     hits = match[pos] if nw > 1 else np.int64(_popcount(qm & RbT[0, pos]))
-                    v = src[pos] + 2.0*(gcols[g] - hits)
+                    v = src[pos] + 2.0 * (gcols[g] - hits)
                     dist[pos] = v
                     bmin[j] = min(bmin[j], v)
-            for r in range(m, M): dist[(r % _B)*nb + r // _B] = np.inf      # padding, and the customer's own row,
-            if self_pos[i] >= 0: dist[(self_pos[i] % _B)*nb + self_pos[i] // _B] = np.inf
-            for j in (nb - 1, self_pos[i] // _B):                            # are never neighbours: their blocks' minima again
+            for r in range(m, M):
+                dist[(r % _B) * nb + r // _B] = np.inf  # padding, and the customer's own row,
+            if self_pos[i] >= 0:
+                dist[(self_pos[i] % _B) * nb + self_pos[i] // _B] = np.inf
+            for j in (nb - 1, self_pos[i] // _B):  # are never neighbours: their blocks' minima again
                 if j >= 0:
                     bmin[j] = np.inf
-                    for t in range(_B): bmin[j] = min(bmin[j], dist[t*nb + j])
+                    for t in range(_B):
+                        bmin[j] = min(bmin[j], dist[t * nb + j])
             _k_nearest(dist, bmin, k, nearest, cv, ci, tmp)
             for s in range(hold.shape[0]):
                 if svc_group[s] == g:
                     h = 0
-                    for t in range(k): h += hold[s, nearest[t]]
-                    out[i, s] = h/k
+                    for t in range(k):
+                        h += hold[s, nearest[t]]
+                    out[i, s] = h / k
+
 
 @_pjit
 def _shares_kernel(Qn, Qb, RnT, RbT, ex_num, gmask, gcols, hold, svc_group, self_pos, m, k):
     "Parallel over blocks of 64 query rows."
-    n = Qn.shape[0]; out = np.zeros((n, hold.shape[0])); nblocks = (n + 63)//64
+    n = Qn.shape[0]
+    out = np.zeros((n, hold.shape[0]))
+    nblocks = (n + 63) // 64
     for b in _prange(nblocks):
-        _shares_rows(b*64, min(n, b*64 + 64), Qn, Qb, RnT, RbT, ex_num, gmask, gcols, hold, svc_group, self_pos, m, k, out)
+        _shares_rows(
+            b * 64, min(n, b * 64 + 64), Qn, Qb, RnT, RbT, ex_num, gmask, gcols, hold, svc_group, self_pos, m, k, out
+        )
     return out
 
 # %% ../notebooks/09_recommend.ipynb #464cc3a7
-def _group_masks(ex_cat:np.ndarray, n_levels:np.ndarray) -> np.ndarray:
+def _group_masks(ex_cat: np.ndarray, n_levels: np.ndarray) -> np.ndarray:
     "Per group (row of `ex_cat`), the one-hot bits of every level of the categorical columns that count."
     off = np.concatenate([[0], np.cumsum(n_levels)[:-1]]).astype(np.int64)
     out = np.zeros((len(ex_cat), max(1, -(-int(n_levels.sum()) // 64))), np.uint64)
     for g in range(len(ex_cat)):
         for j in np.flatnonzero(~ex_cat[g]):
-            for bit in range(off[j], off[j] + n_levels[j]): out[g, bit >> 6] |= np.uint64(1) << np.uint64(bit & 63)
+            for bit in range(off[j], off[j] + n_levels[j]):
+                out[g, bit >> 6] |= np.uint64(1) << np.uint64(bit & 63)
     return out
+
 
 def _shares_numba(Qn, Qc, Rn, Rc, n_levels, ex_num, ex_cat, hold, svc_group, self_pos, k) -> np.ndarray:
     "`_shares_numpy`, compiled: bit-packed categories, blocked references, parallel over customers."
     m = len(Rn)
-    return _shares_kernel(np.ascontiguousarray(Qn), _pack(Qc, n_levels), _blocked(np.ascontiguousarray(Rn.T), m),
-                          _blocked(np.ascontiguousarray(_pack(Rc, n_levels).T), m), ex_num, _group_masks(ex_cat, n_levels),
-                          (~ex_cat).sum(1).astype(np.int64), hold, svc_group, self_pos, m, k)
+    return _shares_kernel(
+        np.ascontiguousarray(Qn),
+        _pack(Qc, n_levels),
+        _blocked(np.ascontiguousarray(Rn.T), m),
+        _blocked(np.ascontiguousarray(_pack(Rc, n_levels).T), m),
+        ex_num,
+        _group_masks(ex_cat, n_levels),
+        (~ex_cat).sum(1).astype(np.int64),
+        hold,
+        svc_group,
+        self_pos,
+        m,
+        k,
+    )
 
 # %% ../notebooks/09_recommend.ipynb #d016c5b6
-def neighbour_shares(Xq:pd.DataFrame, Xr:pd.DataFrame, services:list, k:int=25, engine:str|None=None) -> np.ndarray:
+def neighbour_shares(
+    Xq: pd.DataFrame, Xr: pd.DataFrame, services: list, k: int = 25, engine: str | None = None
+) -> np.ndarray:
     "Per row of `Xq` and service (a condition mapping): share of its `k` nearest rows of `Xr` holding the service."
-    if len(Xr) == 0: raise ValueError("the reference set of retained customers is empty. Fix: pass the retained customers (churn = No) as X_retained.")
+    if len(Xr) == 0:
+        raise ValueError(
+            "the reference set of retained customers is empty. Fix: pass the retained customers (churn = No) as X_retained."
+        )
     missing = [c for c in Xr.columns if c not in Xq.columns]
-    if missing: raise data_error("at-risk rows", f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} of the retained rows", "pass both as typed feature frames of the same dataset")
+    if missing:
+        raise data_error(
+            "at-risk rows",
+            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))} of the retained rows",
+            "pass both as typed feature frames of the same dataset",
+        )
     enc = distance_inputs(Xq[Xr.columns], Xr)
-    keys = list(dict.fromkeys(tuple(sorted(s)) for s in services))        # one search per set of left-out columns
+    keys = list(dict.fromkeys(tuple(sorted(s)) for s in services))  # one search per set of left-out columns
     ex_num = np.array([[c in key for c in enc["numeric"]] for key in keys], dtype=bool).reshape(len(keys), -1)
     ex_cat = np.array([[c in key for c in enc["categorical"]] for key in keys], dtype=bool).reshape(len(keys), -1)
     hold = np.stack([matches(Xr, s) for s in services]).astype(np.uint8)
     svc_group = np.array([keys.index(tuple(sorted(s))) for s in services], dtype=np.int64)
     self_pos = Xr.index.get_indexer(Xq.index).astype(np.int64) if Xr.index.is_unique else np.full(len(Xq), -1, np.int64)
     kk = min(k, len(Xr) - int((self_pos >= 0).any()))
-    if kk < 1: raise ValueError(f"k={k} neighbours cannot be found among {len(Xr)} retained customers. Fix: pass more retained customers.")
+    if kk < 1:
+        raise ValueError(
+            f"k={k} neighbours cannot be found among {len(Xr)} retained customers. Fix: pass more retained customers."
+        )
     engine = engine or ("numba" if numba is not None else "numpy")
     if engine not in ("numba", "numpy") or (engine == "numba" and numba is None):
-        raise ValueError(f"engine={engine!r} is not available. Fix: use engine='numpy'" + (" (or install numba)." if numba is None else " or engine='numba'."))
-    if engine == "numba": return _shares_numba(enc["Qn"], enc["Qc"], enc["Rn"], enc["Rc"], enc["n_levels"], ex_num, ex_cat, hold, svc_group, self_pos, kk)
+        raise ValueError(
+            f"engine={engine!r} is not available. Fix: use engine='numpy'"
+            + (" (or install numba)." if numba is None else " or engine='numba'.")
+        )
+    if engine == "numba":
+        return _shares_numba(
+            enc["Qn"], enc["Qc"], enc["Rn"], enc["Rc"], enc["n_levels"], ex_num, ex_cat, hold, svc_group, self_pos, kk
+        )
     return _shares_numpy(enc["Qn"], enc["Qc"], enc["Rn"], enc["Rc"], ex_num, ex_cat, hold, svc_group, self_pos, kk)
 
 # %% ../notebooks/09_recommend.ipynb #c53e7b96
-def acceptance(X_at_risk:pd.DataFrame, # typed feature frame of the at-risk customers
-               X_retained:pd.DataFrame, # typed feature frame of retained customers (churn = No), the reference
-               offers:list, # `Offer`s (`load_offers`)
-               k:int=25, # neighbours per customer
-               max_reference:int=5000, # reference rows sampled from `X_retained`
-               seed:int=0) -> pd.DataFrame:
+def acceptance(
+    X_at_risk: pd.DataFrame,  # typed feature frame of the at-risk customers
+    X_retained: pd.DataFrame,  # typed feature frame of retained customers (churn = No), the reference
+    offers: list,  # `Offer`s (`load_offers`)
+    k: int = 25,  # neighbours per customer
+    max_reference: int = 5000,  # reference rows sampled from `X_retained`
+    seed: int = 0,
+) -> pd.DataFrame:
     "Acceptance per at-risk customer (rows) and offer (columns): share of similar retained customers holding its service."
-    out = pd.DataFrame({o.id: np.full(len(X_at_risk), o.acceptance if o.acceptance is not None else np.nan) for o in offers}, index=X_at_risk.index)
+    out = pd.DataFrame(
+        {o.id: np.full(len(X_at_risk), o.acceptance if o.acceptance is not None else np.nan) for o in offers},
+        index=X_at_risk.index,
+    )
     svc = [o for o in offers if o.service]
-    for o in svc: _need(X_retained, o.service, o, "has a service on")
+    for o in svc:
+        _need(X_retained, o.service, o, "has a service on")
     if svc and len(X_at_risk):
-        shares = neighbour_shares(X_at_risk, reference_sample(X_retained, max_reference, seed), [o.service for o in svc], k)
-        for j, o in enumerate(svc): out[o.id] = shares[:, j]
+        shares = neighbour_shares(
+            X_at_risk, reference_sample(X_retained, max_reference, seed), [o.service for o in svc], k
+        )
+        for j, o in enumerate(svc):
+            out[o.id] = shares[:, j]
     return out
 
 # %% ../notebooks/09_recommend.ipynb #4f74e2bd
 SCORE_COLUMNS = ("row", "offer", "p_now", "p_after", "uplift", "acceptance", "cost", "value", "expected_value")
 
+
 def _aligned(a, X, name) -> np.ndarray:
     "`a` as a float array with one value per row of `X`."
     a = np.asarray(a, dtype=float).reshape(-1)
-    if len(a) != len(X): raise ValueError(f"{name} has {len(a)} values for {len(X)} customers. Fix: pass one value per row of X, in the same order.")
+    if len(a) != len(X):
+        raise ValueError(
+            f"{name} has {len(a)} values for {len(X)} customers. Fix: pass one value per row of X, in the same order."
+        )
     return a
 
-def score_offers(X:pd.DataFrame, p_now, value, predict, offers:list, accept:pd.DataFrame) -> pd.DataFrame:
+
+def score_offers(X: pd.DataFrame, p_now, value, predict, offers: list, accept: pd.DataFrame) -> pd.DataFrame:
     "Every eligible (customer, offer) pair with p_after, uplift, acceptance, cost and expected value."
     p_now, value = _aligned(p_now, X, "p_now"), _aligned(value, X, "value")
     missing = [o.id for o in offers if o.id not in accept.columns]
     if missing or not accept.index.equals(X.index):
-        raise ValueError(f"accept does not match: {'no column for offer ' + repr(missing[0]) if missing else 'its rows are not the rows of X'}. Fix: compute it with acceptance(X, X_retained, offers) on the same customers and offers.")
+        raise ValueError(
+            f"accept does not match: {'no column for offer ' + repr(missing[0]) if missing else 'its rows are not the rows of X'}. Fix: compute it with acceptance(X, X_retained, offers) on the same customers and offers."
+        )
     parts = []
     for n, o in enumerate(offers):
         pos = np.flatnonzero(eligible(X, o))
-        if not len(pos): continue
+        if not len(pos):
+            continue
         p_after = _aligned(predict(apply_offer(X.iloc[pos], o)), pos, f"predict's output for offer {o.id!r}")
         acc, cost, up = accept[o.id].to_numpy(dtype=float)[pos], offer_cost(X.iloc[pos], o), p_now[pos] - p_after
-        parts.append(pd.DataFrame(dict(row=pos, offer=n, p_now=p_now[pos], p_after=p_after, uplift=up, acceptance=acc, cost=cost, value=value[pos], expected_value=up*value[pos]*acc - cost)))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({c: pd.Series(dtype=int if c in ("row", "offer") else float) for c in SCORE_COLUMNS})
+        parts.append(
+            pd.DataFrame(
+                dict(
+                    row=pos,
+                    offer=n,
+                    p_now=p_now[pos],
+                    p_after=p_after,
+                    uplift=up,
+                    acceptance=acc,
+                    cost=cost,
+                    value=value[pos],
+                    expected_value=up * value[pos] * acc - cost,
+                )
+            )
+        )
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame({c: pd.Series(dtype=int if c in ("row", "offer") else float) for c in SCORE_COLUMNS})
+    )
 
 # %% ../notebooks/09_recommend.ipynb #b19f2099
-def rank_offers(scores:pd.DataFrame, top:int=3) -> pd.DataFrame:
+def rank_offers(scores: pd.DataFrame, top: int = 3) -> pd.DataFrame:
     "Each customer's up to `top` pairs with EV > 0, best first; adds `rank` (0 = the top offer)."
     ev, row = scores.expected_value.to_numpy(), scores.row.to_numpy()
     keep = np.flatnonzero(ev > 0)
-    order = keep[np.lexsort((-ev[keep], row[keep]))]                  # by customer, then best first (stable: catalogue order)
+    order = keep[np.lexsort((-ev[keep], row[keep]))]  # by customer, then best first (stable: catalogue order)
     r = row[order]
     first = np.flatnonzero(np.r_[True, r[1:] != r[:-1]]) if len(r) else np.zeros(0, int)
     rank = np.arange(len(r)) - np.repeat(first, np.diff(np.r_[first, len(r)]))
@@ -737,94 +1065,158 @@ def rank_offers(scores:pd.DataFrame, top:int=3) -> pd.DataFrame:
 
 # %% ../notebooks/09_recommend.ipynb #ce1f4e4b
 _S = np.dtypes.StringDType()
-def _whole(x) -> np.ndarray: return np.rint(x).astype(np.int64).astype(_S)
 
-def _fields(o:Offer, v:dict) -> dict:
+
+def _whole(x) -> np.ndarray:
+    return np.rint(x).astype(np.int64).astype(_S)
+
+
+def _fields(o: Offer, v: dict) -> dict:
     "Placeholder -> function giving its texts, for offer `o` and the arrays `v` of its ranked pairs."
-    return dict(name=lambda: o.name, id=lambda: o.id, uplift=lambda: np.strings.add(_whole(100*v["uplift"]), " points"),
-                **{c: (lambda c=c: np.strings.add(_whole(100*v[c]), "%")) for c in ("p_now", "p_after", "acceptance")},
-                **{c: (lambda c=c: np.strings.add(o.currency, _whole(v[c]))) for c in ("cost", "value", "expected_value")})
+    return dict(
+        name=lambda: o.name,
+        id=lambda: o.id,
+        uplift=lambda: np.strings.add(_whole(100 * v["uplift"]), " points"),
+        **{c: (lambda c=c: np.strings.add(_whole(100 * v[c]), "%")) for c in ("p_now", "p_after", "acceptance")},
+        **{c: (lambda c=c: np.strings.add(o.currency, _whole(v[c]))) for c in ("cost", "value", "expected_value")},
+    )
 
-def why_text(ranked:pd.DataFrame, offers:list) -> np.ndarray:
+
+def why_text(ranked: pd.DataFrame, offers: list) -> np.ndarray:
     "The one-line reason of each ranked pair, from its offer's `why` template (vectorised per offer)."
     out, which = np.empty(len(ranked), dtype=object), ranked.offer.to_numpy()
-    cols = {c: ranked[c].to_numpy(dtype=float) for c in ("p_now", "p_after", "uplift", "acceptance", "cost", "value", "expected_value")}
+    cols = {
+        c: ranked[c].to_numpy(dtype=float)
+        for c in ("p_now", "p_after", "uplift", "acceptance", "cost", "value", "expected_value")
+    }
     for n, o in enumerate(offers):
         sel = np.flatnonzero(which == n)
-        if not len(sel): continue
+        if not len(sel):
+            continue
         fill, text = _fields(o, {c: a[sel] for c, a in cols.items()}), np.full(len(sel), "", dtype=_S)
         for literal, f, _, _ in string.Formatter().parse(o.why):
             text = np.strings.add(text, literal)
-            if f: text = np.strings.add(text, fill[f]())
+            if f:
+                text = np.strings.add(text, fill[f]())
         out[sel] = text.astype(object)
     return out
 
 # %% ../notebooks/09_recommend.ipynb #b163599b
 OFFER_KEYS = ("id", "name", "p_after", "uplift", "acceptance", "cost", "expected_value", "why")
 
-def _json_text(t:str) -> str: return t if '"' not in t and "\\" not in t else json.dumps(t, ensure_ascii=False)[1:-1]
 
-def offer_json(ranked:pd.DataFrame, offers:list, why:np.ndarray) -> np.ndarray:
+def _json_text(t: str) -> str:
+    return t if '"' not in t and "\\" not in t else json.dumps(t, ensure_ascii=False)[1:-1]
+
+
+def offer_json(ranked: pd.DataFrame, offers: list, why: np.ndarray) -> np.ndarray:
     "Each ranked pair as a JSON object text with `OFFER_KEYS` (built without Python dicts: a million customers fit in memory)."
-    k = ranked.offer.to_numpy(); heads = np.array([f'{{"id": {json.dumps(o.id)}, "name": {json.dumps(o.name, ensure_ascii=False)}' for o in offers], dtype=object)[k]
+    k = ranked.offer.to_numpy()
+    heads = np.array(
+        [f'{{"id": {json.dumps(o.id)}, "name": {json.dumps(o.name, ensure_ascii=False)}' for o in offers], dtype=object
+    )[k]
     nums = zip(*(ranked[c].to_numpy(dtype=float).tolist() for c in OFFER_KEYS[2:-1]))
-    return np.array([f'{h}, "p_after": {a!r}, "uplift": {b!r}, "acceptance": {c!r}, "cost": {d!r}, "expected_value": {e!r}, "why": "{_json_text(w)}"}}'
-                     for h, (a, b, c, d, e), w in zip(heads, nums, why)], dtype=object)
+    return np.array(
+        [
+            f'{h}, "p_after": {a!r}, "uplift": {b!r}, "acceptance": {c!r}, "cost": {d!r}, "expected_value": {e!r}, "why": "{_json_text(w)}"}}'
+            for h, (a, b, c, d, e), w in zip(heads, nums, why)
+        ],
+        dtype=object,
+    )
 
-def offer_lists(ranked:pd.DataFrame, offers:list, index:pd.Index,
-                as_json:bool=False) -> pd.DataFrame: # True: `offers` as JSON text per customer (what the store keeps), not lists of dicts
+
+def offer_lists(
+    ranked: pd.DataFrame, offers: list, index: pd.Index, as_json: bool = False
+) -> pd.DataFrame:  # True: `offers` as JSON text per customer (what the store keeps), not lists of dicts
     "The per-customer frame of `recommend` from ranked pairs (`rank_offers`)."
-    k = ranked.offer.to_numpy(); ids = np.array([o.id for o in offers], dtype=object)[k]; why = why_text(ranked, offers)
-    counts = np.bincount(ranked.row.to_numpy(), minlength=len(index)); ends = np.cumsum(counts)
+    k = ranked.offer.to_numpy()
+    ids = np.array([o.id for o in offers], dtype=object)[k]
+    why = why_text(ranked, offers)
+    counts = np.bincount(ranked.row.to_numpy(), minlength=len(index))
+    ends = np.cumsum(counts)
     if as_json:
         objs = offer_json(ranked, offers, why).tolist()
-        lists = ["[" + ", ".join(objs[e - c:e]) + "]" for c, e in zip(counts.tolist(), ends.tolist())]
+        lists = ["[" + ", ".join(objs[e - c : e]) + "]" for c, e in zip(counts.tolist(), ends.tolist())]
     else:
-        cols = [ids, np.array([o.name for o in offers], dtype=object)[k], *(ranked[c].to_numpy().tolist() for c in OFFER_KEYS[2:-1]), why]
+        cols = [
+            ids,
+            np.array([o.name for o in offers], dtype=object)[k],
+            *(ranked[c].to_numpy().tolist() for c in OFFER_KEYS[2:-1]),
+            why,
+        ]
         recs = [dict(zip(OFFER_KEYS, t)) for t in zip(*cols)]
-        lists = [recs[e - c:e] for c, e in zip(counts.tolist(), ends.tolist())]
+        lists = [recs[e - c : e] for c, e in zip(counts.tolist(), ends.tolist())]
     top_id, top_ev = np.full(len(index), None, dtype=object), np.full(len(index), np.nan)
     first = ranked[ranked["rank"] == 0]
-    top_id[first.row.to_numpy()], top_ev[first.row.to_numpy()] = ids[first.index.to_numpy()], first.expected_value.to_numpy()
-    return pd.DataFrame({"offers": pd.Series(lists, index=index, dtype=object), "top_offer": pd.Series(top_id, index=index, dtype=object), "top_offer_value": top_ev}, index=index)
+    top_id[first.row.to_numpy()], top_ev[first.row.to_numpy()] = (
+        ids[first.index.to_numpy()],
+        first.expected_value.to_numpy(),
+    )
+    return pd.DataFrame(
+        {
+            "offers": pd.Series(lists, index=index, dtype=object),
+            "top_offer": pd.Series(top_id, index=index, dtype=object),
+            "top_offer_value": top_ev,
+        },
+        index=index,
+    )
 
-def recommend(X:pd.DataFrame, # typed feature frame of the at-risk customers
-              p_now, # churn probability of each row of X (the champion's)
-              value, # what keeping each customer is worth (e.g. 24 × MonthlyCharges)
-              predict, # the champion: typed feature frame -> churn probabilities (called once per offer)
-              offers:list, # `Offer`s (`load_offers`)
-              accept:pd.DataFrame, # `acceptance(X, X_retained, offers)`
-              top:int=3) -> pd.DataFrame:
+
+def recommend(
+    X: pd.DataFrame,  # typed feature frame of the at-risk customers
+    p_now,  # churn probability of each row of X (the champion's)
+    value,  # what keeping each customer is worth (e.g. 24 × MonthlyCharges)
+    predict,  # the champion: typed feature frame -> churn probabilities (called once per offer)
+    offers: list,  # `Offer`s (`load_offers`)
+    accept: pd.DataFrame,  # `acceptance(X, X_retained, offers)`
+    top: int = 3,
+) -> pd.DataFrame:
     "Each customer's up to `top` eligible offers with a positive expected value, best first."
     return offer_lists(rank_offers(score_offers(X, p_now, value, predict, offers, accept), top), offers, X.index)
 
 # %% ../notebooks/09_recommend.ipynb #f3da2654
-def offer_summary(ranked:pd.DataFrame, offers:list) -> pd.DataFrame:
+def offer_summary(ranked: pd.DataFrame, offers: list) -> pd.DataFrame:
     "Per catalogue offer, from the ranked pairs (`rank_offers`): customers with it on top, in their list, expected value saved by the top offers, mean uplift."
     g = ranked.groupby("offer")
     out = pd.DataFrame({"name": [o.name for o in offers]}, index=pd.Index([o.id for o in offers], name="offer"))
     n = np.arange(len(offers))
     out["top_customers"] = ranked[ranked["rank"] == 0].groupby("offer").size().reindex(n, fill_value=0).to_numpy()
     out["listed_customers"] = g.size().reindex(n, fill_value=0).to_numpy()
-    out["expected_value_saved"] = ranked[ranked["rank"] == 0].groupby("offer").expected_value.sum().reindex(n, fill_value=0.0).to_numpy()
+    out["expected_value_saved"] = (
+        ranked[ranked["rank"] == 0].groupby("offer").expected_value.sum().reindex(n, fill_value=0.0).to_numpy()
+    )
     out["mean_uplift"] = g.uplift.mean().reindex(n).to_numpy()
     return out.sort_values("expected_value_saved", ascending=False, kind="stable")
 
 # %% ../notebooks/09_recommend.ipynb #7603115f
-def reference_customers(customers:pd.DataFrame, tiers:np.ndarray) -> tuple:
+def reference_customers(customers: pd.DataFrame, tiers: np.ndarray) -> tuple:
     "(mask of the retained customers offers are compared with, what they are)."
     if "churned" in customers.columns and (customers.churned == 0).sum() >= 50:
         return (customers.churned == 0).to_numpy(), "customers labelled as retained"
     return tiers == TIERS[-1], f"{TIERS[-1]}-tier customers (this table has no labels)"
 
-def call_list(table:pd.DataFrame,   # a published per-customer table (`store.latest_scores()`)
-              n:int|None=None,      # how many customers (None: every High-tier one)
-              reasons:int=2,        # reasons per customer
-             ) -> pd.DataFrame:
+
+def call_list(
+    table: pd.DataFrame,  # a published per-customer table (`store.latest_scores()`)
+    n: int | None = None,  # how many customers (None: every High-tier one)
+    reasons: int = 2,  # reasons per customer
+) -> pd.DataFrame:
     "High-tier customers, most revenue at risk first: id, probability, revenue at risk, segment, reasons, top offer."
     from churn_nb.explain import reason_line
-    high = table[table.tier == TIERS[0]].sort_values("revenue_at_risk", ascending=False).head(n if n is not None else len(table))
+
+    high = (
+        table[table.tier == TIERS[0]]
+        .sort_values("revenue_at_risk", ascending=False)
+        .head(n if n is not None else len(table))
+    )
     lead = lambda o: (json.loads(o) or [{"why": "no offer with a positive expected value"}])[0]["why"]
-    return pd.DataFrame({"customer_id": high.customer_id, "probability": high.probability, "revenue_at_risk": high.revenue_at_risk,
-                         "segment": high.segment, "reasons": high.top_reasons.map(lambda r: reason_line(r, reasons)),
-                         "offer": high.top_offers.map(lead)}).reset_index(drop=True)
+    return pd.DataFrame(
+        {
+            "customer_id": high.customer_id,
+            "probability": high.probability,
+            "revenue_at_risk": high.revenue_at_risk,
+            "segment": high.segment,
+            "reasons": high.top_reasons.map(lambda r: reason_line(r, reasons)),
+            "offer": high.top_offers.map(lead),
+        }
+    ).reset_index(drop=True)

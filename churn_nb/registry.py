@@ -14,28 +14,33 @@ __all__ = ['model_uri', 'model_name', 'version_uri', 'model_version', 'Champion'
            'model_kind', 'champion_record']
 
 # %% ../notebooks/07b_registry.ipynb #2ff3e0b9
-def model_uri(name:str|None) -> str:
+def model_uri(name: str | None) -> str:
     "The URI `name` means: the champion for none or 'champion', a `models:/` URI as given, else an alias of the churn model."
-    if not name or name == "champion": return CHAMPION_URI
+    if not name or name == "champion":
+        return CHAMPION_URI
     return name if name.startswith("models:/") else f"models:/{MODEL_NAME}@{name}"
 
-def model_name(uri:str) -> str:
+
+def model_name(uri: str) -> str:
     "The registered model's name in `models:/name@alias` or `models:/name/version`."
     return uri.removeprefix("models:/").partition("@")[0].partition("/")[0]
 
-def version_uri(uri:str, version) -> str:
+
+def version_uri(uri: str, version) -> str:
     "`models:/name/version`: one fixed version of the model `uri` names."
     return f"models:/{model_name(uri)}/{version}"
 
 # %% ../notebooks/07b_registry.ipynb #d3608824
-def model_version(uri:str):
+def model_version(uri: str):
     "The registry entry behind `models:/name@alias` or `models:/name/version` (ChurnDataError when there is none)."
     from mlflow.exceptions import MlflowException
     from churn_nb.tracking import ensure_store
+
     client, name = ensure_store(), model_name(uri)
     alias = uri.partition("@")[2]
     try:
-        if alias: return client.get_model_version_by_alias(name, alias)
+        if alias:
+            return client.get_model_version_by_alias(name, alias)
         return client.get_model_version(name, uri.rpartition("/")[2])
     except MlflowException as e:
         fix = "Fix: train one first (churn-nb run train), or name an existing model version"
@@ -45,6 +50,7 @@ def model_version(uri:str):
 @dataclass
 class Champion:
     "The registered champion, loaded: its inner model, spec, explainer and where it came from."
+
     uri: str
     version: str
     run_id: str
@@ -52,21 +58,26 @@ class Champion:
     spec: DatasetSpec
     explainer: object
 
-def churn_model(uri:str):
+
+def churn_model(uri: str):
     "(registry entry, the churn_nb model inside the MLflow pyfunc) of the model `uri` names."
     import mlflow
+
     mv = model_version(uri)
     return mv, mlflow.pyfunc.load_model(version_uri(uri, mv.version)).unwrap_python_model()
 
-def load_champion(uri:str=CHAMPION_URI) -> Champion:
+
+def load_champion(uri: str = CHAMPION_URI) -> Champion:
     "Load the champion (or any `models:/` URI) with its spec and explainer."
     from churn_nb.explain import explainer_for
+
     mv, model = churn_model(uri)
     spec = DatasetSpec.from_dict(model.spec)
     explainer = explainer_for(model.model, spec, getattr(model, "background", None))
     return Champion(uri, str(mv.version), mv.run_id, model.model, spec, explainer)
 
-def model_spec(uri:str=CHAMPION_URI) -> DatasetSpec:
+
+def model_spec(uri: str = CHAMPION_URI) -> DatasetSpec:
     "The dataset spec of the registered model `uri` names."
     return DatasetSpec.from_dict(churn_model(uri)[1].spec)
 
@@ -74,19 +85,32 @@ def model_spec(uri:str=CHAMPION_URI) -> DatasetSpec:
 def model_kind(model) -> str:
     "The model's type in words: the class, with H2O's algorithm and model id or a pipeline's last step."
     kind = type(model).__name__
-    if hasattr(model, "algo"): return f"{kind} ({model.algo}: {model.model_id})"
-    if hasattr(model, "steps"): return f"{kind} ({type(model[-1]).__name__})"
+    if hasattr(model, "algo"):
+        return f"{kind} ({model.algo}: {model.model_id})"
+    if hasattr(model, "steps"):
+        return f"{kind} ({type(model[-1]).__name__})"
     return kind
 
-def champion_record(champ:Champion) -> dict:
+
+def champion_record(champ: Champion) -> dict:
     "Who the champion is: registry entry, training run and winning candidate, model type, explanation method, the candidate's metrics."
     from churn_nb.tracking import ensure_store
+
     client = ensure_store()
     mv, run = client.get_model_version(model_name(champ.uri), champ.version), client.get_run(champ.run_id)
     best = run.data.tags.get("churn_nb.best", "")
-    metrics = {k[len(best) + 1:]: v for k, v in sorted(run.data.metrics.items()) if best and k.startswith(best + ".")}
+    metrics = {k[len(best) + 1 :]: v for k, v in sorted(run.data.metrics.items()) if best and k.startswith(best + ".")}
     when = lambda ms: datetime.fromtimestamp(ms / 1000, timezone.utc)
-    return {"name": mv.name, "version": str(mv.version), "aliases": list(mv.aliases or []), "run_id": mv.run_id,
-            "candidate": best, "model": model_kind(champ.model), "explanations": champ.explainer.method,
-            "description": mv.description or "", "trained": when(run.info.start_time), "registered": when(mv.creation_timestamp),
-            "metrics": metrics}
+    return {
+        "name": mv.name,
+        "version": str(mv.version),
+        "aliases": list(mv.aliases or []),
+        "run_id": mv.run_id,
+        "candidate": best,
+        "model": model_kind(champ.model),
+        "explanations": champ.explainer.method,
+        "description": mv.description or "",
+        "trained": when(run.info.start_time),
+        "registered": when(mv.creation_timestamp),
+        "metrics": metrics,
+    }

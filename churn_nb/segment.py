@@ -33,18 +33,38 @@ __all__ = ['DEFAULTS', 'NUMBERS', 'TENURE_WORDS', 'START_WORDS', 'END_WORDS', 'M
 
 # %% ../notebooks/08_segment.ipynb #fe0fa1fd
 DEFAULTS = dict(
-    economics=dict(offer_cost=150.0, offer_success_rate=0.25, contact_cost=10.0, outreach_cost=5.0, outreach_success_rate=0.05),
+    economics=dict(
+        offer_cost=150.0, offer_success_rate=0.25, contact_cost=10.0, outreach_cost=5.0, outreach_success_rate=0.05
+    ),
     lifetime=dict(tenure_column="infer", horizon_months=24, fallback_months=12.0),
     segments=dict(k_min=3, k_max=8, sample_rows=20000, phrases={}),
-    strategies=dict(High=dict(action="Immediate retention offer: call within 48 hours with a loyalty discount or a better contract", channel="phone call by the retention team"),
-                    Medium=dict(action="Satisfaction survey, then proactive outreach on what the answers raise", channel="email and SMS"),
-                    Low=dict(action="Standard engagement: newsletter, loyalty programme, usual service", channel="email")),
-    segment_overrides={})
+    strategies=dict(
+        High=dict(
+            action="Immediate retention offer: call within 48 hours with a loyalty discount or a better contract",
+            channel="phone call by the retention team",
+        ),
+        Medium=dict(
+            action="Satisfaction survey, then proactive outreach on what the answers raise", channel="email and SMS"
+        ),
+        Low=dict(action="Standard engagement: newsletter, loyalty programme, usual service", channel="email"),
+    ),
+    segment_overrides={},
+)
 
 # %% ../notebooks/08_segment.ipynb #9a851670
 NUMBERS = {  # field -> (integer?, lowest, highest, what a good value looks like)
-    "economics.offer_cost": (False, 0, None, "give the offer's cost per customer, e.g. 150 (same currency as the value column)"),
-    "economics.offer_success_rate": (False, 0, 1, "give a share between 0 and 1 (0.25 = the offer keeps a quarter of the would-be churners it reaches)"),
+    "economics.offer_cost": (
+        False,
+        0,
+        None,
+        "give the offer's cost per customer, e.g. 150 (same currency as the value column)",
+    ),
+    "economics.offer_success_rate": (
+        False,
+        0,
+        1,
+        "give a share between 0 and 1 (0.25 = the offer keeps a quarter of the would-be churners it reaches)",
+    ),
     "economics.contact_cost": (False, 0, None, "give the cost of one call, e.g. 10"),
     "economics.outreach_cost": (False, 0, None, "give the cost of one survey/outreach contact, e.g. 5"),
     "economics.outreach_success_rate": (False, 0, 1, "give a share between 0 and 1, e.g. 0.05"),
@@ -55,15 +75,18 @@ NUMBERS = {  # field -> (integer?, lowest, highest, what a good value looks like
     "segments.sample_rows": (True, 100, None, "give a whole number of rows, at least 100, e.g. 20000"),
 }
 
-def config_error(source, name:str, problem:str, fix:str) -> ValueError:
+
+def config_error(source, name: str, problem: str, fix: str) -> ValueError:
     "A ValueError naming the settings file, the field, the problem and the fix."
     return ValueError(f"{source}: field '{name}': {problem}. Fix: {fix}.")
 
-def check_number(source, name:str, v):
+
+def check_number(source, name: str, v):
     "`v` if it obeys the rule of field `name` in `NUMBERS`, else a `config_error`."
     integer, lo, hi, fix = NUMBERS[name]
     ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
-    if isinstance(v, bool) or not ok_type: raise config_error(source, name, f"{v!r} is not {'a whole number' if integer else 'a number'}", fix)
+    if isinstance(v, bool) or not ok_type:
+        raise config_error(source, name, f"{v!r} is not {'a whole number' if integer else 'a number'}", fix)
     if not np.isfinite(v) or v < lo or (hi is not None and v > hi):
         raise config_error(source, name, f"{v!r} is out of range ({lo} to {hi if hi is not None else 'any'})", fix)
     return v
@@ -71,79 +94,153 @@ def check_number(source, name:str, v):
 # %% ../notebooks/08_segment.ipynb #55c398d6
 def _did_you_mean(name, known) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1)
-    return f"did you mean '{close[0]}'? Known: {', '.join(map(str, known))}" if close else f"use one of {', '.join(map(str, known))}"
+    return (
+        f"did you mean '{close[0]}'? Known: {', '.join(map(str, known))}"
+        if close
+        else f"use one of {', '.join(map(str, known))}"
+    )
 
-def merge_section(source, section:str, given, defaults:dict) -> dict:
+
+def merge_section(source, section: str, given, defaults: dict) -> dict:
     "`defaults` updated with the fields of `given` (a mapping); unknown fields are refused."
-    if given is None: return dict(defaults)
-    if not isinstance(given, dict): raise config_error(source, section, f"expected a mapping of fields, got {given!r}", f"write the fields of '{section}' indented below it")
+    if given is None:
+        return dict(defaults)
+    if not isinstance(given, dict):
+        raise config_error(
+            source,
+            section,
+            f"expected a mapping of fields, got {given!r}",
+            f"write the fields of '{section}' indented below it",
+        )
     unknown = [k for k in given if k not in defaults]
-    if unknown: raise config_error(source, f"{section}.{unknown[0]}", "unknown field", _did_you_mean(unknown[0], defaults))
+    if unknown:
+        raise config_error(source, f"{section}.{unknown[0]}", "unknown field", _did_you_mean(unknown[0], defaults))
     return {**defaults, **given}
 
 # %% ../notebooks/08_segment.ipynb #7deb51ec
 def _check_text(source, name, v):
-    if not isinstance(v, str) or not v.strip(): raise config_error(source, name, f"{v!r} is not a non-empty text", "write a short sentence")
+    if not isinstance(v, str) or not v.strip():
+        raise config_error(source, name, f"{v!r} is not a non-empty text", "write a short sentence")
     return v.strip()
 
-def check_strategy(source, name:str, given, default:dict|None) -> dict:
+
+def check_strategy(source, name: str, given, default: dict | None) -> dict:
     "A tier's strategy (`action`, `channel`); with `default` None only the given fields are kept (an override)."
     base = merge_section(source, name, given, default or dict(action="", channel=""))
     keep = base if default is not None else {k: base[k] for k in (given or {})}
     return {k: _check_text(source, f"{name}.{k}", v) for k, v in keep.items()}
 
-def check_tiers(source, section:str, given:dict) -> dict:
+
+def check_tiers(source, section: str, given: dict) -> dict:
     "Refuse tier names other than High, Medium, Low in `given`."
-    if not isinstance(given, dict): raise config_error(source, section, f"expected tiers, got {given!r}", f"write the tiers ({', '.join(TIERS)}) indented below '{section}'")
+    if not isinstance(given, dict):
+        raise config_error(
+            source,
+            section,
+            f"expected tiers, got {given!r}",
+            f"write the tiers ({', '.join(TIERS)}) indented below '{section}'",
+        )
     bad = [k for k in given if k not in TIERS]
-    if bad: raise config_error(source, f"{section}.{bad[0]}", f"unknown tier {bad[0]!r}", f"use the tier names {', '.join(TIERS)} (case matters); " + _did_you_mean(bad[0], TIERS))
+    if bad:
+        raise config_error(
+            source,
+            f"{section}.{bad[0]}",
+            f"unknown tier {bad[0]!r}",
+            f"use the tier names {', '.join(TIERS)} (case matters); " + _did_you_mean(bad[0], TIERS),
+        )
     return given
 
 # %% ../notebooks/08_segment.ipynb #d9142c41
 def check_phrases(source, phrases) -> dict:
-    "Segment-name phrases: `column: {high: …, low: …}` for numbers, `\"column=level\": …` for categories."
-    if phrases is None: return {}
-    if not isinstance(phrases, dict): raise config_error(source, "segments.phrases", f"expected a mapping, got {phrases!r}", 'write one phrase per line: "Contract=Two year": two-year contract')
+    'Segment-name phrases: `column: {high: …, low: …}` for numbers, `"column=level": …` for categories.'
+    if phrases is None:
+        return {}
+    if not isinstance(phrases, dict):
+        raise config_error(
+            source,
+            "segments.phrases",
+            f"expected a mapping, got {phrases!r}",
+            'write one phrase per line: "Contract=Two year": two-year contract',
+        )
     for k, v in phrases.items():
         if isinstance(v, dict):
             for side, text in merge_section(source, f"segments.phrases.{k}", v, dict(high=None, low=None)).items():
-                if text is not None: _check_text(source, f"segments.phrases.{k}.{side}", text)
-        else: _check_text(source, f"segments.phrases.{k}", v)
+                if text is not None:
+                    _check_text(source, f"segments.phrases.{k}.{side}", text)
+        else:
+            _check_text(source, f"segments.phrases.{k}", v)
     return {str(k): v for k, v in phrases.items()}
+
 
 def check_overrides(source, overrides) -> dict:
     "Per-segment strategy overrides: segment (name or number) -> tier -> action and/or channel."
-    if overrides is None: return {}
-    if not isinstance(overrides, dict): raise config_error(source, "segment_overrides", f"expected a mapping, got {overrides!r}", "write segment name -> tier -> action/channel, or {} for none")
+    if overrides is None:
+        return {}
+    if not isinstance(overrides, dict):
+        raise config_error(
+            source,
+            "segment_overrides",
+            f"expected a mapping, got {overrides!r}",
+            "write segment name -> tier -> action/channel, or {} for none",
+        )
     out = {}
     for seg, tiers in overrides.items():
-        out[str(seg)] = {t: check_strategy(source, f"segment_overrides.{seg}.{t}", s, None) for t, s in check_tiers(source, f"segment_overrides.{seg}", tiers).items()}
+        out[str(seg)] = {
+            t: check_strategy(source, f"segment_overrides.{seg}.{t}", s, None)
+            for t, s in check_tiers(source, f"segment_overrides.{seg}", tiers).items()
+        }
     return out
 
 # %% ../notebooks/08_segment.ipynb #450d51bb
-def tenure_setting(source, tc) -> str|None:
+def tenure_setting(source, tc) -> str | None:
     "`lifetime.tenure_column` checked: 'infer' (also for empty), None for 'none' (no tenure), else the column name."
-    if tc is None or (isinstance(tc, str) and tc.strip().lower() in ("", "infer")): return "infer"
+    if tc is None or (isinstance(tc, str) and tc.strip().lower() in ("", "infer")):
+        return "infer"
     if not isinstance(tc, str):
         fix = "write the column name, `infer` (or leave it empty) to find it from the spec, or `none` for no tenure"
         raise config_error(source, "lifetime.tenure_column", f"{tc!r} is not a column name", fix)
     return None if tc.strip().lower() == "none" else tc.strip()
 
-def check_retention(cfg:dict|None, source="retention settings") -> dict:
+
+def check_retention(cfg: dict | None, source="retention settings") -> dict:
     "Retention settings `cfg` merged into `DEFAULTS` and checked; bad fields raise a ValueError naming `source`, the field and the fix."
     cfg = {} if cfg is None else cfg
-    if not isinstance(cfg, dict): raise config_error(source, "(top level)", f"expected sections (economics, lifetime, …), got {cfg!r}", "start from the shipped scheduled/retention.yml")
+    if not isinstance(cfg, dict):
+        raise config_error(
+            source,
+            "(top level)",
+            f"expected sections (economics, lifetime, …), got {cfg!r}",
+            "start from the shipped scheduled/retention.yml",
+        )
     unknown = [k for k in cfg if k not in DEFAULTS]
-    if unknown: raise config_error(source, unknown[0], "unknown section", _did_you_mean(unknown[0], DEFAULTS))
+    if unknown:
+        raise config_error(source, unknown[0], "unknown section", _did_you_mean(unknown[0], DEFAULTS))
     out = dict(DEFAULTS)
-    for sec in ("economics", "lifetime", "segments"): out[sec] = merge_section(source, sec, cfg.get(sec), DEFAULTS[sec])
-    for name in NUMBERS: sec, f = name.split("."); check_number(source, name, out[sec][f])
+    for sec in ("economics", "lifetime", "segments"):
+        out[sec] = merge_section(source, sec, cfg.get(sec), DEFAULTS[sec])
+    for name in NUMBERS:
+        sec, f = name.split(".")
+        check_number(source, name, out[sec][f])
     out["lifetime"] = {**out["lifetime"], "tenure_column": tenure_setting(source, out["lifetime"]["tenure_column"])}
-    if out["lifetime"]["fallback_months"] > out["lifetime"]["horizon_months"]: raise config_error(source, "lifetime.fallback_months", f"{out['lifetime']['fallback_months']} is above horizon_months ({out['lifetime']['horizon_months']})", NUMBERS["lifetime.fallback_months"][3])
-    if out["segments"]["k_min"] > out["segments"]["k_max"]: raise config_error(source, "segments.k_min", f"k_min ({out['segments']['k_min']}) is above k_max ({out['segments']['k_max']})", "make k_min ≤ k_max, e.g. k_min: 3 and k_max: 8")
+    if out["lifetime"]["fallback_months"] > out["lifetime"]["horizon_months"]:
+        raise config_error(
+            source,
+            "lifetime.fallback_months",
+            f"{out['lifetime']['fallback_months']} is above horizon_months ({out['lifetime']['horizon_months']})",
+            NUMBERS["lifetime.fallback_months"][3],
+        )
+    if out["segments"]["k_min"] > out["segments"]["k_max"]:
+        raise config_error(
+            source,
+            "segments.k_min",
+            f"k_min ({out['segments']['k_min']}) is above k_max ({out['segments']['k_max']})",
+            "make k_min ≤ k_max, e.g. k_min: 3 and k_max: 8",
+        )
     out["segments"]["phrases"] = check_phrases(source, out["segments"]["phrases"])
     given = check_tiers(source, "strategies", cfg.get("strategies") or {})
-    out["strategies"] = {t: check_strategy(source, f"strategies.{t}", given.get(t), DEFAULTS["strategies"][t]) for t in TIERS}
+    out["strategies"] = {
+        t: check_strategy(source, f"strategies.{t}", given.get(t), DEFAULTS["strategies"][t]) for t in TIERS
+    }
     out["segment_overrides"] = check_overrides(source, cfg.get("segment_overrides"))
     return out
 
@@ -151,24 +248,35 @@ def check_retention(cfg:dict|None, source="retention settings") -> dict:
 def load_retention(path=None) -> dict:
     "Read and check the retention settings (default: `scheduled/retention.yml`); problems raise a ValueError naming the file, field and fix."
     import yaml
-    path = Path(path) if path else config.scheduled_dir()/"retention.yml"
-    if not path.is_file(): raise ValueError(f"{path}: file not found. Fix: give the path of a retention settings file (start from the shipped scheduled/retention.yml).")
-    try: cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e: raise ValueError(f"{path}: not valid YAML ({str(e).splitlines()[0]}, {getattr(e, 'problem_mark', '')}). Fix: correct the YAML syntax (indent with spaces, quote text containing ': ').") from None
+
+    path = Path(path) if path else config.scheduled_dir() / "retention.yml"
+    if not path.is_file():
+        raise ValueError(
+            f"{path}: file not found. Fix: give the path of a retention settings file (start from the shipped scheduled/retention.yml)."
+        )
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ValueError(
+            f"{path}: not valid YAML ({str(e).splitlines()[0]}, {getattr(e, 'problem_mark', '')}). Fix: correct the YAML syntax (indent with spaces, quote text containing ': ')."
+        ) from None
     return check_retention(cfg, path)
 
 # %% ../notebooks/08_segment.ipynb #b533c74e
-def draw_calibration(cal:dict) -> Figure:
+def draw_calibration(cal: dict) -> Figure:
     "The scoring run's check: reliability diagram (`evaluate.plot_reliability`) and the histogram of predictions."
     t, fig = cal["table"], Figure(figsize=(10, 4), dpi=100, layout="constrained")
     ax, hx = fig.subplots(1, 2)
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="perfect calibration")
     plot_reliability(ax, cal, f"model (ECE {cal['ece']:.3f}, Brier {cal['brier']:.3f})")
-    ax.set(title="Reliability", xlabel="mean predicted probability", ylabel="observed churn rate", xlim=(0, 1), ylim=(0, 1))
+    ax.set(
+        title="Reliability", xlabel="mean predicted probability", ylabel="observed churn rate", xlim=(0, 1), ylim=(0, 1)
+    )
     ax.legend(loc="upper left", fontsize=8)
     hx.bar(t.lower, t.customers, width=t.upper - t.lower, align="edge", edgecolor="white")
     hx.set(title="Predictions", xlabel="predicted probability", ylabel="customers", xlim=(0, 1))
-    for a in (ax, hx): a.grid(alpha=0.3)
+    for a in (ax, hx):
+        a.grid(alpha=0.3)
     return fig
 
 # %% ../notebooks/08_segment.ipynb #8a4ef08d
@@ -178,87 +286,107 @@ def kaplan_meier(tenure, churned) -> pd.DataFrame:
     m = int(t.max()) + 1
     at_risk = np.bincount(t, minlength=m)[::-1].cumsum()[::-1]
     churned = np.bincount(t[e], minlength=m)
-    return pd.DataFrame(dict(tenure=np.arange(m), at_risk=at_risk, churned=churned, survival=np.cumprod(1 - churned/at_risk)))
+    return pd.DataFrame(
+        dict(tenure=np.arange(m), at_risk=at_risk, churned=churned, survival=np.cumprod(1 - churned / at_risk))
+    )
 
 # %% ../notebooks/08_segment.ipynb #a6be30a8
-def restricted_remaining(survival, horizon:int=24, tail_months:int=12) -> tuple[np.ndarray, float]:
+def restricted_remaining(survival, horizon: int = 24, tail_months: int = 12) -> tuple[np.ndarray, float]:
     "Expected remaining months within `horizon` at each tenure of `survival`, and the monthly hazard of the geometric tail."
     S = np.asarray(survival, dtype=float)
     w = min(tail_months, len(S) - 1)
-    q = (S[-1]/S[-1 - w])**(1/w) if w > 0 and S[-1 - w] > 0 else 1.0     # monthly survival in the tail
-    ext = np.r_[S, S[-1]*q**np.arange(1, horizon + 1)]
+    q = (S[-1] / S[-1 - w]) ** (1 / w) if w > 0 and S[-1 - w] > 0 else 1.0  # monthly survival in the tail
+    ext = np.r_[S, S[-1] * q ** np.arange(1, horizon + 1)]
     area = np.r_[0, np.cumsum(ext)]
     t = np.arange(len(S))
-    with np.errstate(invalid="ignore", divide="ignore"): rem = np.where(S > 0, (area[t + horizon] - area[t])/S, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rem = np.where(S > 0, (area[t + horizon] - area[t]) / S, 0.0)
     return rem, float(1 - q)
 
 # %% ../notebooks/08_segment.ipynb #04125fc4
 @dataclass
 class Lifetime:
     "Expected remaining months by tenure (Kaplan–Meier, restricted to a horizon); `months(tenure)` looks them up."
-    table: pd.DataFrame|None     # per tenure month: at_risk, churned, survival, remaining_months (None: no tenure column)
-    tenure_column: str|None      # column the tenures are read from
-    horizon_months: int = 24     # how far ahead the remaining months count
+
+    table: (
+        pd.DataFrame | None
+    )  # per tenure month: at_risk, churned, survival, remaining_months (None: no tenure column)
+    tenure_column: str | None  # column the tenures are read from
+    horizon_months: int = 24  # how far ahead the remaining months count
     fallback_months: float = 12  # remaining months without a tenure
-    tail_hazard: float = float("nan") # monthly hazard beyond the longest tenure
-    note: str = ""               # how the lifetime was obtained, in words
-    tenure_scale: float = 1.0    # months per unit of the tenure column (years: 12, days: 1/30.44)
+    tail_hazard: float = float("nan")  # monthly hazard beyond the longest tenure
+    note: str = ""  # how the lifetime was obtained, in words
+    tenure_scale: float = 1.0  # months per unit of the tenure column (years: 12, days: 1/30.44)
 
     def months(self, tenure_values) -> np.ndarray:
         "Expected remaining months (≤ horizon) for each tenure; missing tenure → `fallback_months`."
         t = as_numbers(pd.Series(np.asarray(tenure_values))).to_numpy()
-        if self.table is None: return np.full(len(t), float(self.fallback_months))
+        if self.table is None:
+            return np.full(len(t), float(self.fallback_months))
         rem = self.table.remaining_months.to_numpy()
         idx = np.clip(np.nan_to_num(np.floor(t), nan=0), 0, len(rem) - 1).astype(int)
         return np.where(np.isnan(t), float(self.fallback_months), rem[idx])
 
-    def tenure_months(self, raw:pd.DataFrame, source="input") -> np.ndarray:
+    def tenure_months(self, raw: pd.DataFrame, source="input") -> np.ndarray:
         "The tenure of each row of `raw` in months (NaN without a tenure column)."
-        if not self.tenure_column: return np.full(len(raw), np.nan)
+        if not self.tenure_column:
+            return np.full(len(raw), np.nan)
         if self.tenure_column not in raw.columns:
             fix = "add it, or estimate the lifetime without it (tenure_column=None)"
             problem = "the tenure column the lifetime was estimated with is missing"
             raise data_error(source, problem, fix, column=self.tenure_column)
-        return np.round(_tenures(raw, self.tenure_column, source)*self.tenure_scale, 6)
+        return np.round(_tenures(raw, self.tenure_column, source) * self.tenure_scale, 6)
 
 # %% ../notebooks/08_segment.ipynb #ffff22eb
-TENURE_WORDS = re.compile(r"\b(tenure|lifetime|seniority|antig\w*|account (length|age)"
-                          r"|(subscription|membership|customer|client) (age|length|duration)"
-                          r"|(months|years|weeks|days) (with us|as (a )?customer|active|subscribed)"
-                          r"|time with us|(customer|member|client) since)\b")
-START_WORDS = re.compile(r"\b(activ\w*|start\w*|sign ?up|join\w*|open\w*|since|created|registr\w*|first"
-                         r"|begin\w*|onboard\w*|subscri\w*)\b")
+TENURE_WORDS = re.compile(
+    r"\b(tenure|lifetime|seniority|antig\w*|account (length|age)"
+    r"|(subscription|membership|customer|client) (age|length|duration)"
+    r"|(months|years|weeks|days) (with us|as (a )?customer|active|subscribed)"
+    r"|time with us|(customer|member|client) since)\b"
+)
+START_WORDS = re.compile(
+    r"\b(activ\w*|start\w*|sign ?up|join\w*|open\w*|since|created|registr\w*|first"
+    r"|begin\w*|onboard\w*|subscri\w*)\b"
+)
 END_WORDS = re.compile(r"\b(end\w*|expir\w*|renew\w*|cancel\w*|last|modif\w*|churn\w*|terminat\w*|next)\b")
-MONTHS_PER = {"year": 12.0, "yr": 12.0, "annual": 12.0, "month": 1.0, "week": 7/30.44, "day": 1/30.44}
+MONTHS_PER = {"year": 12.0, "yr": 12.0, "annual": 12.0, "month": 1.0, "week": 7 / 30.44, "day": 1 / 30.44}
 DAYS_PER_MONTH = 30.44
+
 
 def tenure_unit(column) -> tuple[float, str]:
     "(months per unit, the unit in words) of a tenure column, read from its name; months when the name says nothing."
     for word in humanize(column).split():
         for stem, scale in MONTHS_PER.items():
-            if word.startswith(stem): return scale, f"{stem}s" if stem != "annual" else "years"
+            if word.startswith(stem):
+                return scale, f"{stem}s" if stem != "annual" else "years"
     return 1.0, "months (the name gives no unit)"
 
-def tenure_candidates(spec:DatasetSpec) -> list:
+
+def tenure_candidates(spec: DatasetSpec) -> list:
     "(column, months per unit, unit) of the spec's tenure-like columns: numeric features named so, then start dates."
     dates = list(getattr(spec, "dates", None) or {})
     found = [(c, *tenure_unit(c)) for c in spec.numeric if c not in dates and TENURE_WORDS.search(humanize(c))]
     starts = [c for c in dates if START_WORDS.search(humanize(c)) and not END_WORDS.search(humanize(c))]
-    return found + [(c, 1/DAYS_PER_MONTH, "days since that date") for c in starts]
+    return found + [(c, 1 / DAYS_PER_MONTH, "days since that date") for c in starts]
 
 # %% ../notebooks/08_segment.ipynb #86e9dfdd
-def find_tenure(raw:pd.DataFrame, spec:DatasetSpec,
-                setting:str|None="infer") -> tuple:  # `lifetime.tenure_column`: a column, "infer", or None (no tenure)
+def find_tenure(
+    raw: pd.DataFrame, spec: DatasetSpec, setting: str | None = "infer"
+) -> tuple:  # `lifetime.tenure_column`: a column, "infer", or None (no tenure)
     "(column, months per unit, how chosen) of the tenure in `raw`: the configured column, else one from the spec."
-    if setting is None: return None, 1.0, "no tenure column (lifetime.tenure_column: none)"
+    if setting is None:
+        return None, 1.0, "no tenure column (lifetime.tenure_column: none)"
     if setting != "infer" and setting in raw.columns:
         scale, unit = tenure_unit(setting)
         return setting, scale, f"'{setting}' (lifetime.tenure_column), read as {unit}"
     absent = f"the configured tenure column '{setting}' is not in this table, so it was inferred: "
     why = "" if setting == "infer" else absent
     dates = getattr(spec, "dates", None) or {}
-    usable = [(c, s, u) for c, s, u in tenure_candidates(spec)   # a date after the reference day is no start: skipped
-              if c in raw.columns and not (c in dates and (as_numbers(raw[c]) < 0).any())]
+    usable = [
+        (c, s, u)
+        for c, s, u in tenure_candidates(spec)  # a date after the reference day is no start: skipped
+        if c in raw.columns and not (c in dates and (as_numbers(raw[c]) < 0).any())
+    ]
     if not usable:
         looked = "names like tenure, lifetime, subscription age, account length, months with us, or a start date"
         return None, 1.0, f"{why}no tenure-like column in this table (looked for {looked})"
@@ -266,122 +394,214 @@ def find_tenure(raw:pd.DataFrame, spec:DatasetSpec,
     return column, scale, f"{why}'{column}', inferred from its name, read as {unit}"
 
 # %% ../notebooks/08_segment.ipynb #45427935
-def _tenures(raw:pd.DataFrame, column:str, source) -> np.ndarray:
+def _tenures(raw: pd.DataFrame, column: str, source) -> np.ndarray:
     "Tenures in `raw[column]` as floats (NaN kept); negative ones are refused."
     t = as_numbers(raw[column]).to_numpy()
     neg = np.flatnonzero(t < 0)
-    fix = "tenure counts how long a customer has been with you (0 or more); " \
-          "correct those rows or set lifetime.tenure_column"
-    if len(neg): raise data_error(source, "negative tenure", fix, column=column, rows=raw.index[neg])
+    fix = (
+        "tenure counts how long a customer has been with you (0 or more); "
+        "correct those rows or set lifetime.tenure_column"
+    )
+    if len(neg):
+        raise data_error(source, "negative tenure", fix, column=column, rows=raw.index[neg])
     return t
 
-def remaining_lifetime(raw:pd.DataFrame, spec:DatasetSpec,
-                       tenure_column:str|None="infer", # time with us: a column, "infer" (from the spec), None (none)
-                       horizon_months:int=24,       # how far ahead value counts
-                       fallback_months:float=12,    # remaining months when there is no tenure
-                       tail_months:int=12,          # months of the curve's end that set the tail hazard
-                       source="data") -> Lifetime:
+
+def remaining_lifetime(
+    raw: pd.DataFrame,
+    spec: DatasetSpec,
+    tenure_column: str | None = "infer",  # time with us: a column, "infer" (from the spec), None (none)
+    horizon_months: int = 24,  # how far ahead value counts
+    fallback_months: float = 12,  # remaining months when there is no tenure
+    tail_months: int = 12,  # months of the curve's end that set the tail hazard
+    source="data",
+) -> Lifetime:
     "Kaplan–Meier remaining lifetime from the labelled table `raw` (churn is the event)."
-    check_number(source, "lifetime.horizon_months", horizon_months); check_number(source, "lifetime.fallback_months", fallback_months)
+    check_number(source, "lifetime.horizon_months", horizon_months)
+    check_number(source, "lifetime.fallback_months", fallback_months)
     column, scale, how = find_tenure(raw, spec, tenure_column)
     if column is None:
         note = f"{how}: every customer counts {fallback_months} remaining months"
         return Lifetime(None, None, horizon_months, fallback_months, note=note)
-    if spec.target not in raw.columns: raise data_error(source, "remaining lifetime needs the labelled table (churned or not)", "pass the training table, with its target column", column=spec.target)
-    t = np.round(_tenures(raw, column, source)*scale, 6)   # 6 decimals: years × 12 lands on whole months
+    if spec.target not in raw.columns:
+        raise data_error(
+            source,
+            "remaining lifetime needs the labelled table (churned or not)",
+            "pass the training table, with its target column",
+            column=spec.target,
+        )
+    t = np.round(_tenures(raw, column, source) * scale, 6)  # 6 decimals: years × 12 lands on whole months
     ok = ~np.isnan(t)
     table = kaplan_meier(t[ok], target_vector(raw, spec)[ok])
     table["remaining_months"], hazard = restricted_remaining(table.survival, horizon_months, tail_months)
     counts = f"{int(ok.sum())} customers, {int((~ok).sum())} left out for a missing value"
-    return Lifetime(table, column, horizon_months, fallback_months, hazard,
-                    f"Kaplan–Meier over {how}; {counts}; horizon {horizon_months} months", scale)
+    return Lifetime(
+        table,
+        column,
+        horizon_months,
+        fallback_months,
+        hazard,
+        f"Kaplan–Meier over {how}; {counts}; horizon {horizon_months} months",
+        scale,
+    )
 
 # %% ../notebooks/08_segment.ipynb #041c8574
-def draw_survival(life:Lifetime) -> Figure:
+def draw_survival(life: Lifetime) -> Figure:
     "The Kaplan–Meier curve (with its geometric tail) and the expected remaining months by tenure (a note when there is no tenure)."
     t, fig = life.table, Figure(figsize=(10, 4), dpi=100, layout="constrained")
     if t is None:
-        ax = fig.subplots(); ax.axis("off"); ax.text(0.5, 0.5, life.note or f"no tenure: {life.fallback_months} remaining months for everyone", ha="center", va="center", wrap=True)
+        ax = fig.subplots()
+        ax.axis("off")
+        ax.text(
+            0.5,
+            0.5,
+            life.note or f"no tenure: {life.fallback_months} remaining months for everyone",
+            ha="center",
+            va="center",
+            wrap=True,
+        )
         return fig
     sx, rx = fig.subplots(1, 2)
     sx.step(t.tenure, t.survival, where="post", label="Kaplan–Meier")
     tail = np.arange(len(t) - 1, len(t) + life.horizon_months)
-    sx.plot(tail, t.survival.iloc[-1]*(1 - life.tail_hazard)**(tail - tail[0]), "k--", lw=1, label=f"tail ({life.tail_hazard:.2%}/month)")
+    sx.plot(
+        tail,
+        t.survival.iloc[-1] * (1 - life.tail_hazard) ** (tail - tail[0]),
+        "k--",
+        lw=1,
+        label=f"tail ({life.tail_hazard:.2%}/month)",
+    )
     tenure = humanize(life.tenure_column)
     sx.set(title="Survival", xlabel=f"{tenure} (in months)", ylabel="share still with us", ylim=(0, 1.02))
     sx.legend(fontsize=8)
     rx.plot(t.tenure, t.remaining_months)
-    rx.set(title=f"Expected remaining months (within {life.horizon_months})", xlabel=f"current {tenure} (in months)",
-           ylabel="months", ylim=(0, life.horizon_months*1.05))
-    for a in (sx, rx): a.grid(alpha=0.3)
+    rx.set(
+        title=f"Expected remaining months (within {life.horizon_months})",
+        xlabel=f"current {tenure} (in months)",
+        ylabel="months",
+        ylim=(0, life.horizon_months * 1.05),
+    )
+    for a in (sx, rx):
+        a.grid(alpha=0.3)
     return fig
 
 # %% ../notebooks/08_segment.ipynb #7d27057f
-def _values(value, n:int, source="value") -> np.ndarray:
+def _values(value, n: int, source="value") -> np.ndarray:
     "Customer values as a float array of length `n`: finite and not negative."
     v = np.asarray(value, dtype=float).ravel()
-    if len(v) != n: raise data_error(source, f"{len(v)} values for {n} probabilities", "pass one value per customer, in the same order as the probabilities")
+    if len(v) != n:
+        raise data_error(
+            source,
+            f"{len(v)} values for {n} probabilities",
+            "pass one value per customer, in the same order as the probabilities",
+        )
     bad = np.flatnonzero(~(np.isfinite(v) & (v >= 0)))
-    if len(bad): raise data_error(source, f"customer values must be finite and not negative (e.g. {float(v[bad[0]])!r})", "compute them with customer_value()", rows=bad)
+    if len(bad):
+        raise data_error(
+            source,
+            f"customer values must be finite and not negative (e.g. {float(v[bad[0]])!r})",
+            "compute them with customer_value()",
+            rows=bad,
+        )
     return v
 
 # %% ../notebooks/08_segment.ipynb #32bb1d02
-def customer_value(raw:pd.DataFrame, spec:DatasetSpec, lifetime:Lifetime, source="input") -> pd.Series:
+def customer_value(raw: pd.DataFrame, spec: DatasetSpec, lifetime: Lifetime, source="input") -> pd.Series:
     "Value per period (`spec.value_col`) × expected remaining months per customer; 1 each without a value column."
     col = spec.value_col
-    if not col: return pd.Series(np.ones(len(raw)), index=raw.index, name="value")
-    if col not in raw.columns: raise data_error(source, "the value column is missing", "add it (value per period, e.g. monthly charges), or name the right one with value_col=", column=col)
+    if not col:
+        return pd.Series(np.ones(len(raw)), index=raw.index, name="value")
+    if col not in raw.columns:
+        raise data_error(
+            source,
+            "the value column is missing",
+            "add it (value per period, e.g. monthly charges), or name the right one with value_col=",
+            column=col,
+        )
     v = as_numbers(raw[col]).to_numpy()
     bad = np.flatnonzero(~np.isfinite(v))
-    if len(bad): raise data_error(source, "missing or non-numeric values", "fill them with each customer's value per period (0 if none)", column=col, rows=raw.index[bad])
-    if (v < 0).any(): raise data_error(source, "negative values", "the value column must hold what a customer pays per period (0 or more)", column=col, rows=raw.index[v < 0])
+    if len(bad):
+        raise data_error(
+            source,
+            "missing or non-numeric values",
+            "fill them with each customer's value per period (0 if none)",
+            column=col,
+            rows=raw.index[bad],
+        )
+    if (v < 0).any():
+        raise data_error(
+            source,
+            "negative values",
+            "the value column must hold what a customer pays per period (0 or more)",
+            column=col,
+            rows=raw.index[v < 0],
+        )
     months = lifetime.months(lifetime.tenure_months(raw, source))
-    return pd.Series(v*months, index=raw.index, name="value")
+    return pd.Series(v * months, index=raw.index, name="value")
+
 
 VALUE_UNITS = {"money": "revenue at risk", "customers": "customers at risk"}
 
-def value_unit(spec:DatasetSpec) -> str:
+
+def value_unit(spec: DatasetSpec) -> str:
     "'money' when the spec has a value column, else 'customers' (each customer counts 1)."
     return "money" if spec.value_col else "customers"
 
-def at_risk_words(unit:str|None) -> str:
+
+def at_risk_words(unit: str | None) -> str:
     "What the sum of p × value is called for a value unit: 'revenue at risk' or 'customers at risk'."
     return VALUE_UNITS.get(unit or "money", VALUE_UNITS["money"])
 
-def value_note(spec:DatasetSpec, lifetime:Lifetime) -> str:
+
+def value_note(spec: DatasetSpec, lifetime: Lifetime) -> str:
     "How customer value was counted, in words."
     if spec.value_col:
         months = f"expected remaining months (within {lifetime.horizon_months})"
         return f"customer value = '{spec.value_col}' per period × {months}"
-    return ("the table has no value column: each customer counts 1, so value at risk is customers at risk "
-            "(the sum of churn probabilities); name a value column (value_col) to weigh customers by what they pay")
+    return (
+        "the table has no value column: each customer counts 1, so value at risk is customers at risk "
+        "(the sum of churn probabilities); name a value column (value_col) to weigh customers by what they pay"
+    )
+
 
 def revenue_at_risk(p, value) -> pd.Series:
     "Churn probability × customer value: the value a customer's churn would cost, in expectation."
-    p = check_probabilities(p); v = _values(value, len(p))
-    return pd.Series(p*v, index=value.index if isinstance(value, pd.Series) else None, name="revenue_at_risk")
+    p = check_probabilities(p)
+    v = _values(value, len(p))
+    return pd.Series(p * v, index=value.index if isinstance(value, pd.Series) else None, name="revenue_at_risk")
 
 # %% ../notebooks/08_segment.ipynb #4a59a6dd
 ECONOMICS = tuple(DEFAULTS["economics"])
-NOBODY = float(np.nextafter(1.0, 2.0))   # a threshold above every probability
+NOBODY = float(np.nextafter(1.0, 2.0))  # a threshold above every probability
 
-def _economics(economics:dict) -> dict:
+
+def _economics(economics: dict) -> dict:
     "The economics of a retention config (whole config or its `economics` section), checked; missing fields take defaults."
     e = economics.get("economics", economics) if isinstance(economics, dict) else economics
     return check_retention({"economics": e}, "economics")["economics"]
 
-def profit_curve(p, value, economics:dict) -> pd.DataFrame:
+
+def profit_curve(p, value, economics: dict) -> pd.DataFrame:
     "Expected profit of giving the riskiest `customers` the offer (High) or the outreach (Medium), for every count."
     e, p = _economics(economics), check_probabilities(p)
     v = _values(value, len(p))
-    order = np.argsort(-p, kind="stable"); ps = p[order]; saved = ps*v[order]
+    order = np.argsort(-p, kind="stable")
+    ps = p[order]
+    saved = ps * v[order]
     cut = np.r_[True, ps[:-1] > ps[1:], True] if len(p) else np.array([True])
-    return pd.DataFrame(dict(customers=np.arange(len(p) + 1), share=np.arange(len(p) + 1)/max(len(p), 1), threshold=np.r_[NOBODY, ps], cut=cut,
-                             offer_profit=np.r_[0, np.cumsum(saved*e["offer_success_rate"] - e["offer_cost"] - e["contact_cost"])],
-                             outreach_profit=np.r_[0, np.cumsum(saved*e["outreach_success_rate"] - e["outreach_cost"])]))
+    return pd.DataFrame(
+        dict(
+            customers=np.arange(len(p) + 1),
+            share=np.arange(len(p) + 1) / max(len(p), 1),
+            threshold=np.r_[NOBODY, ps],
+            cut=cut,
+            offer_profit=np.r_[0, np.cumsum(saved * e["offer_success_rate"] - e["offer_cost"] - e["contact_cost"])],
+            outreach_profit=np.r_[0, np.cumsum(saved * e["outreach_success_rate"] - e["outreach_cost"])],
+        )
+    )
 
 # %% ../notebooks/08_segment.ipynb #b04a38de
-def choose_thresholds(p, value, economics:dict, curve:pd.DataFrame|None=None) -> dict:
+def choose_thresholds(p, value, economics: dict, curve: pd.DataFrame | None = None) -> dict:
     "High threshold maximising the offer's expected profit, then Medium maximising the outreach's among the rest."
     c = profit_curve(p, value, economics) if curve is None else curve
     cut, thr = c.cut.to_numpy(), c.threshold.to_numpy()
@@ -389,83 +609,123 @@ def choose_thresholds(p, value, economics:dict, curve:pd.DataFrame|None=None) ->
     k = int(np.argmax(np.where(cut, offer, -np.inf)))
     rest = np.where(cut[k:], outreach[k:] - outreach[k], -np.inf)
     m = int(np.argmax(rest))
-    return dict(high=float(thr[k]), medium=float(thr[k + m]), high_customers=k, medium_customers=m,
-                high_profit=float(offer[k]), medium_profit=float(rest[m]))
+    return dict(
+        high=float(thr[k]),
+        medium=float(thr[k + m]),
+        high_customers=k,
+        medium_customers=m,
+        high_profit=float(offer[k]),
+        medium_profit=float(rest[m]),
+    )
 
 # %% ../notebooks/08_segment.ipynb #9ca940e7
-def assign_tiers(p, thresholds:dict) -> pd.Categorical:
+def assign_tiers(p, thresholds: dict) -> pd.Categorical:
     "High where p ≥ thresholds['high'], Medium where p ≥ thresholds['medium'], else Low."
     p = check_probabilities(p)
     hi, me = float(thresholds["high"]), float(thresholds["medium"])
-    if me > hi: raise ValueError(f"thresholds: medium ({me}) is above high ({hi}). Fix: use choose_thresholds(), or give medium ≤ high.")
+    if me > hi:
+        raise ValueError(
+            f"thresholds: medium ({me}) is above high ({hi}). Fix: use choose_thresholds(), or give medium ≤ high."
+        )
     codes = np.where(p >= hi, 0, np.where(p >= me, 1, 2)).astype(np.int8)
     return pd.Categorical.from_codes(codes, categories=list(TIERS))
+
 
 def as_tiers(tiers, source="tiers") -> pd.Categorical:
     "`tiers` as a Categorical of High/Medium/Low; other values are refused."
     t = tiers.array if isinstance(tiers, pd.Series) else tiers
-    if isinstance(t, pd.Categorical) and list(t.categories) == list(TIERS): return t
-    values = np.asarray(t, dtype=object); bad = ~pd.Series(values).isin(TIERS).to_numpy()
-    if bad.any(): raise ValueError(f"{source}: unknown tier values {sorted({str(x) for x in values[bad]})[:5]} (rows {show_rows(np.flatnonzero(bad))}). Fix: use assign_tiers() (High, Medium, Low).")
+    if isinstance(t, pd.Categorical) and list(t.categories) == list(TIERS):
+        return t
+    values = np.asarray(t, dtype=object)
+    bad = ~pd.Series(values).isin(TIERS).to_numpy()
+    if bad.any():
+        raise ValueError(
+            f"{source}: unknown tier values {sorted({str(x) for x in values[bad]})[:5]} (rows {show_rows(np.flatnonzero(bad))}). Fix: use assign_tiers() (High, Medium, Low)."
+        )
     return pd.Categorical(values, categories=list(TIERS))
 
 # %% ../notebooks/08_segment.ipynb #3ef4335e
-def probability_thresholds(p, high:float=0.5) -> dict:
+def probability_thresholds(p, high: float = 0.5) -> dict:
     "Tiers without money: High from p ≥ `high`, Medium from the mean probability (at most `high`)."
     p = check_probabilities(p)
     medium = min(float(p.mean()), high) if len(p) else high
     k = int((p >= high).sum())
     m = int(((p >= medium) & (p < high)).sum())
-    return dict(high=high, medium=medium, high_customers=k, medium_customers=m, high_profit=None, medium_profit=None,
-                rule="probability")
+    return dict(
+        high=high,
+        medium=medium,
+        high_customers=k,
+        medium_customers=m,
+        high_profit=None,
+        medium_profit=None,
+        rule="probability",
+    )
 
-def tier_thresholds(p, value, economics:dict,
-                    unit:str="money") -> tuple:  # value_unit: money (profit-optimal tiers), customers (by probability)
+
+def tier_thresholds(
+    p, value, economics: dict, unit: str = "money"
+) -> tuple:  # value_unit: money (profit-optimal tiers), customers (by probability)
     "(thresholds, profit curve or None): profit-optimal tiers for a money value, probability tiers for customers."
-    if unit == "customers": return probability_thresholds(p), None
+    if unit == "customers":
+        return probability_thresholds(p), None
     curve = profit_curve(p, value, economics)
     return {**choose_thresholds(p, value, economics, curve), "rule": "profit"}, curve
 
-def tier_rule(th:dict) -> str:
+
+def tier_rule(th: dict) -> str:
     "How the thresholds `th` were chosen, in words."
     cuts = f"High from p ≥ {th['high']:.3f}, Medium from p ≥ {th['medium']:.3f}"
     if th.get("rule") != "probability":
         return f"{cuts}: the thresholds that maximise expected campaign profit under retention.yml's economics"
-    return (f"{cuts} (more likely to leave than stay; riskier than the mean customer): the table has no value column, "
-            "so the money costs of retention.yml cannot be weighed against customers")
+    return (
+        f"{cuts} (more likely to leave than stay; riskier than the mean customer): the table has no value column, "
+        "so the money costs of retention.yml cannot be weighed against customers"
+    )
 
 # %% ../notebooks/08_segment.ipynb #e0d34c91
-def draw_profit_curve(curve:pd.DataFrame, thresholds:dict, points:int=2000) -> Figure:
+def draw_profit_curve(curve: pd.DataFrame, thresholds: dict, points: int = 2000) -> Figure:
     "Expected profit of the offer by share contacted (riskiest first), the outreach on the rest, and the chosen cuts."
-    fig = Figure(figsize=(7, 4.2), dpi=100, layout="constrained"); ax = fig.subplots()
+    fig = Figure(figsize=(7, 4.2), dpi=100, layout="constrained")
+    ax = fig.subplots()
     n, k, m = len(curve) - 1, thresholds["high_customers"], thresholds["medium_customers"]
     at = np.unique(np.r_[np.linspace(0, n, points).astype(int), k, k + m])
     x, offer, outreach = curve.share.to_numpy()[at], curve.offer_profit.to_numpy()[at], curve.outreach_profit.to_numpy()
     ax.plot(x, offer, label="High: retention offer to the riskiest")
     after = at >= k
     ax.plot(x[after], outreach[at[after]] - outreach[k], label="Medium: outreach to the next ones")
-    ax.axvline(k/max(n, 1), color="C0", ls="--", lw=1, label=f"High: p ≥ {thresholds['high']:.3f} ({k} customers)")
-    ax.axvline((k + m)/max(n, 1), color="C1", ls="--", lw=1, label=f"Medium: p ≥ {thresholds['medium']:.3f} ({m} customers)")
+    ax.axvline(k / max(n, 1), color="C0", ls="--", lw=1, label=f"High: p ≥ {thresholds['high']:.3f} ({k} customers)")
+    ax.axvline(
+        (k + m) / max(n, 1), color="C1", ls="--", lw=1, label=f"Medium: p ≥ {thresholds['medium']:.3f} ({m} customers)"
+    )
     ax.axhline(0, color="k", lw=0.5)
-    ax.set(title="Expected profit of retention by tier", xlabel="share of customers, riskiest first", ylabel="expected profit"); ax.grid(alpha=0.3); ax.legend(fontsize=8)
+    ax.set(
+        title="Expected profit of retention by tier",
+        xlabel="share of customers, riskiest first",
+        ylabel="expected profit",
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return fig
 
 # %% ../notebooks/08_segment.ipynb #42b61b6c
 PROBABILITY_COLUMNS = ("probability", "churn_probability", "p")
 MAX_LEVELS = 30
 
-def segment_columns(spec:DatasetSpec) -> tuple[list, list]:
+
+def segment_columns(spec: DatasetSpec) -> tuple[list, list]:
     "Numeric and categorical columns segments use: the spec's features, never the target, id or a probability."
     skip = {spec.target, spec.id_col, *PROBABILITY_COLUMNS}
     return [c for c in spec.numeric if c not in skip], [c for c in spec.categorical if c not in skip]
 
-def category_codes(s:pd.Series, levels) -> np.ndarray:
+
+def category_codes(s: pd.Series, levels) -> np.ndarray:
     "Position of each value of `s` (as stripped text) in `levels`; -1 for missing, blank or unseen."
     codes, uniques = pd.factorize(s)
     look = pd.Index(list(levels), dtype=object).get_indexer(pd.Index([str(u).strip() for u in uniques], dtype=object))
     return np.append(look, -1)[codes]
 
-def top_levels(s:pd.Series, most:int=MAX_LEVELS) -> list:
+
+def top_levels(s: pd.Series, most: int = MAX_LEVELS) -> list:
     "The `most` most frequent non-blank levels of `s`, as stripped text."
     t = pd.Series([str(u).strip() for u in s.dropna()], dtype=object)
     counts = t[t != ""].value_counts()
@@ -475,62 +735,76 @@ def top_levels(s:pd.Series, most:int=MAX_LEVELS) -> list:
 @dataclass
 class Segmenter:
     "Behavioural segments: the encoding (scales, levels), the K-Means centres, readable names and profiles."
-    numeric: list                 # numeric columns, standardised with `means` and `scales`
+
+    numeric: list  # numeric columns, standardised with `means` and `scales`
     means: np.ndarray
     scales: np.ndarray
-    levels: dict                  # categorical column -> its one-hot levels
-    centers: np.ndarray|None = None   # k × (numeric + one-hot) centres
-    names: dict = field(default_factory=dict)      # segment -> readable name
-    profiles: pd.DataFrame|None = None             # per segment: size, share, churn rate, what distinguishes it
-    silhouette: dict = field(default_factory=dict) # k -> silhouette score
+    levels: dict  # categorical column -> its one-hot levels
+    centers: np.ndarray | None = None  # k × (numeric + one-hot) centres
+    names: dict = field(default_factory=dict)  # segment -> readable name
+    profiles: pd.DataFrame | None = None  # per segment: size, share, churn rate, what distinguishes it
+    silhouette: dict = field(default_factory=dict)  # k -> silhouette score
 
     @property
-    def columns(self) -> list: return self.numeric + [f"{c} = {l}" for c, ls in self.levels.items() for l in ls]
+    def columns(self) -> list:
+        return self.numeric + [f"{c} = {l}" for c, ls in self.levels.items() for l in ls]
 
-    def numbers(self, raw:pd.DataFrame) -> np.ndarray:
+    def numbers(self, raw: pd.DataFrame) -> np.ndarray:
         "Standardised numeric columns of `raw` (missing → 0, the mean)."
-        if not self.numeric: return np.zeros((len(raw), 0))
+        if not self.numeric:
+            return np.zeros((len(raw), 0))
         x = np.column_stack([as_numbers(raw[c]).to_numpy() for c in self.numeric])
-        return np.nan_to_num((x - self.means)/self.scales, nan=0.0)
+        return np.nan_to_num((x - self.means) / self.scales, nan=0.0)
 
-    def matrix(self, raw:pd.DataFrame) -> np.ndarray:
+    def matrix(self, raw: pd.DataFrame) -> np.ndarray:
         "The encoded (numeric + one-hot) matrix of `raw`: what K-Means is fitted on."
         blocks = [self.numbers(raw)]
         for c, ls in self.levels.items():
-            codes = category_codes(raw[c], ls); block = np.zeros((len(raw), len(ls)))
-            block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1; blocks.append(block)
+            codes = category_codes(raw[c], ls)
+            block = np.zeros((len(raw), len(ls)))
+            block[np.flatnonzero(codes >= 0), codes[codes >= 0]] = 1
+            blocks.append(block)
         return np.hstack(blocks)
 
 # %% ../notebooks/08_segment.ipynb #4a3ad9ab
-def segment_encoder(sample:pd.DataFrame, spec:DatasetSpec) -> Segmenter:
+def segment_encoder(sample: pd.DataFrame, spec: DatasetSpec) -> Segmenter:
     "A `Segmenter` without centres: the scales and levels of `sample`'s segment columns."
     numeric, categorical = segment_columns(spec)
     x = np.column_stack([as_numbers(sample[c]).to_numpy() for c in numeric]) if numeric else np.zeros((len(sample), 0))
-    means, scales = np.nan_to_num(np.nanmean(x, 0)) if numeric else np.zeros(0), np.nan_to_num(np.nanstd(x, 0)) if numeric else np.zeros(0)
+    means, scales = (
+        np.nan_to_num(np.nanmean(x, 0)) if numeric else np.zeros(0),
+        np.nan_to_num(np.nanstd(x, 0)) if numeric else np.zeros(0),
+    )
     return Segmenter(numeric, means, np.where(scales > 0, scales, 1.0), {c: top_levels(sample[c]) for c in categorical})
 
 # %% ../notebooks/08_segment.ipynb #c28a7f0e
 @patch
-def predict(self:Segmenter, raw:pd.DataFrame) -> np.ndarray:
+def predict(self: Segmenter, raw: pd.DataFrame) -> np.ndarray:
     "The nearest centre (segment number) for every row of `raw`."
     missing = [c for c in self.numeric + list(self.levels) if c not in raw.columns]
-    if missing: raise missing_columns_error(missing, "segments")
-    C = self.centers; d = len(self.numeric)
-    score = (C**2).sum(1) - 2*(self.numbers(raw) @ C[:, :d].T)
+    if missing:
+        raise missing_columns_error(missing, "segments")
+    C = self.centers
+    d = len(self.numeric)
+    score = (C**2).sum(1) - 2 * (self.numbers(raw) @ C[:, :d].T)
     for c, ls in self.levels.items():
-        lookup = np.vstack([-2*C[:, d:d + len(ls)].T, np.zeros(len(C))])   # one row per level, last row: no level
-        score += lookup[category_codes(raw[c], ls)]; d += len(ls)
+        lookup = np.vstack([-2 * C[:, d : d + len(ls)].T, np.zeros(len(C))])  # one row per level, last row: no level
+        score += lookup[category_codes(raw[c], ls)]
+        d += len(ls)
     return score.argmin(1).astype(np.int32)
 
 # %% ../notebooks/08_segment.ipynb #6854c681
-def fit_kmeans(X:np.ndarray, k_min:int=3, k_max:int=8, seed:int=0, silhouette_rows:int=5000) -> tuple:
+def fit_kmeans(X: np.ndarray, k_min: int = 3, k_max: int = 8, seed: int = 0, silhouette_rows: int = 5000) -> tuple:
     "K-Means for each k in [k_min, k_max]; returns the one with the best silhouette score and {k: score}."
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
     from threadpoolctl import threadpool_limits
+
     sub = np.random.default_rng(seed).permutation(len(X))[:silhouette_rows]
     fits, scores = {}, {}
-    with threadpool_limits(1):   # a sample this small: one thread is faster, and immune to oversubscription on a busy machine
+    with threadpool_limits(
+        1
+    ):  # a sample this small: one thread is faster, and immune to oversubscription on a busy machine
         for k in range(k_min, k_max + 1):
             fits[k] = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(X)
             labels = fits[k].labels_[sub]
@@ -539,97 +813,163 @@ def fit_kmeans(X:np.ndarray, k_min:int=3, k_max:int=8, seed:int=0, silhouette_ro
 
 # %% ../notebooks/08_segment.ipynb #1b600f9c
 YES, NO = {"yes", "y", "true", "t", "1", "1.0"}, {"no", "n", "false", "f", "0", "0.0"}
-DURATION_WORDS = {"tenure", "months", "days", "weeks", "years", "duration", "lifetime", "length", "since"}   # time with us
+DURATION_WORDS = {
+    "tenure",
+    "months",
+    "days",
+    "weeks",
+    "years",
+    "duration",
+    "lifetime",
+    "length",
+    "since",
+}  # time with us
 
 
-def numeric_phrase(column, high:bool, flag:bool=False, phrases:dict|None=None) -> str:
+def numeric_phrase(column, high: bool, flag: bool = False, phrases: dict | None = None) -> str:
     "'high x' / 'low x' (long/short for durations, 'x' / 'not x' for 0/1 flags), unless `phrases` has one."
     mine = (phrases or {}).get(str(column))
-    if isinstance(mine, dict) and mine.get("high" if high else "low"): return mine["high" if high else "low"]
+    if isinstance(mine, dict) and mine.get("high" if high else "low"):
+        return mine["high" if high else "low"]
     h = humanize(column)
-    if flag: return h if high else f"not {h}"
+    if flag:
+        return h if high else f"not {h}"
     words = ("long", "short") if DURATION_WORDS & set(h.split()) else ("high", "low")
     return f"{words[0] if high else words[1]} {h}"
 
-def level_phrase(column, level, phrases:dict|None=None) -> str:
+
+def level_phrase(column, level, phrases: dict | None = None) -> str:
     "'month-to-month contract', 'partner' / 'no partner' for yes/no, unless `phrases` has one for `column=level`."
     mine = (phrases or {}).get(f"{column}={level}")
-    if mine: return mine
+    if mine:
+        return mine
     h, l = humanize(column), str(level).strip()
-    if l.lower() in YES: return h
-    if l.lower() in NO: return re.sub(r"^(has|is) ", lambda m: f"{m[1]} {'no' if m[1] == 'has' else 'not'} ", h) if re.match(r"(has|is) ", h) else f"no {h}"
-    if re.match(r"(no|not|without)\b", l, re.I): return l.lower()
-    keep = re.search(r"[A-Z]{2}", l)   # acronyms (DSL) keep their case
+    if l.lower() in YES:
+        return h
+    if l.lower() in NO:
+        return (
+            re.sub(r"^(has|is) ", lambda m: f"{m[1]} {'no' if m[1] == 'has' else 'not'} ", h)
+            if re.match(r"(has|is) ", h)
+            else f"no {h}"
+        )
+    if re.match(r"(no|not|without)\b", l, re.I):
+        return l.lower()
+    keep = re.search(r"[A-Z]{2}", l)  # acronyms (DSL) keep their case
     return f"{l if keep else l.lower()} {h}"
 
 # %% ../notebooks/08_segment.ipynb #eaee5ab4
-def distinctions(seg:Segmenter, sample:pd.DataFrame, labels, segment:int, phrases:dict|None=None) -> pd.DataFrame:
+def distinctions(
+    seg: Segmenter, sample: pd.DataFrame, labels, segment: int, phrases: dict | None = None
+) -> pd.DataFrame:
     "What sets `segment` apart from the rest of `sample`: per column the phrase, its score (standardised difference) and the figures, strongest first."
     inside, rows = np.asarray(labels) == segment, []
     for c in seg.numeric:
-        x = as_numbers(sample[c]).to_numpy(); a, b, sd = np.nanmean(x[inside]), np.nanmean(x[~inside]), np.nanstd(x)
-        d = (a - b)/sd if sd > 0 else 0.0
+        x = as_numbers(sample[c]).to_numpy()
+        a, b, sd = np.nanmean(x[inside]), np.nanmean(x[~inside]), np.nanstd(x)
+        d = (a - b) / sd if sd > 0 else 0.0
         flag = set(np.unique(x[~np.isnan(x)])) <= {0.0, 1.0}
         rows.append((c, numeric_phrase(c, d > 0, flag, phrases), abs(d), f"{c} {a:.4g} vs {b:.4g}"))
     for c, ls in seg.levels.items():
-        codes = category_codes(sample[c], ls); ok = codes >= 0
-        s_in = np.bincount(codes[inside & ok], minlength=len(ls))/max(inside.sum(), 1)
-        s_out = np.bincount(codes[~inside & ok], minlength=len(ls))/max((~inside).sum(), 1)
-        p_all = np.bincount(codes[ok], minlength=len(ls))/len(codes); sd = np.sqrt(p_all*(1 - p_all))
-        d = np.where(sd > 0, (s_in - s_out)/np.where(sd > 0, sd, 1), 0.0); j = int(np.argmax(d)) if len(ls) else 0
-        if len(ls) and d[j] > 0: rows.append((c, level_phrase(c, ls[j], phrases), float(d[j]), f"{c} = {ls[j]} {s_in[j]:.0%} vs {s_out[j]:.0%}"))
-    return pd.DataFrame(rows, columns=["column", "phrase", "score", "detail"]).sort_values("score", ascending=False, kind="stable", ignore_index=True)
+        codes = category_codes(sample[c], ls)
+        ok = codes >= 0
+        s_in = np.bincount(codes[inside & ok], minlength=len(ls)) / max(inside.sum(), 1)
+        s_out = np.bincount(codes[~inside & ok], minlength=len(ls)) / max((~inside).sum(), 1)
+        p_all = np.bincount(codes[ok], minlength=len(ls)) / len(codes)
+        sd = np.sqrt(p_all * (1 - p_all))
+        d = np.where(sd > 0, (s_in - s_out) / np.where(sd > 0, sd, 1), 0.0)
+        j = int(np.argmax(d)) if len(ls) else 0
+        if len(ls) and d[j] > 0:
+            rows.append(
+                (c, level_phrase(c, ls[j], phrases), float(d[j]), f"{c} = {ls[j]} {s_in[j]:.0%} vs {s_out[j]:.0%}")
+            )
+    return pd.DataFrame(rows, columns=["column", "phrase", "score", "detail"]).sort_values(
+        "score", ascending=False, kind="stable", ignore_index=True
+    )
 
 # %% ../notebooks/08_segment.ipynb #dc604a47
 def distinct_phrases(phrases) -> list:
     "`phrases` without repeats: a phrase contained in an earlier one, or containing it, is dropped ('no internet' · 'no internet service')."
     kept = []
     for ph in phrases:
-        if not any(f" {ph} " in f" {k} " or f" {k} " in f" {ph} " for k in kept): kept.append(ph)
+        if not any(f" {ph} " in f" {k} " or f" {k} " in f" {ph} " for k in kept):
+            kept.append(ph)
     return kept
 
-def unique_names(phrases_by_segment:dict, words:int=3) -> dict:
+
+def unique_names(phrases_by_segment: dict, words: int = 3) -> dict:
     "Names of `words` distinct phrases each, lengthened where two segments would share one; last resort: the segment number."
     lists = {m: distinct_phrases(ph) for m, ph in phrases_by_segment.items()}
     n = dict.fromkeys(lists, words)
-    name = lambda m: " · ".join(lists[m][:n[m]]) or f"segment {m}"
+    name = lambda m: " · ".join(lists[m][: n[m]]) or f"segment {m}"
     for _ in range(max(map(len, lists.values()), default=0) + 1):
-        names = {m: name(m) for m in lists}; counts = Counter(names.values())
+        names = {m: name(m) for m in lists}
+        counts = Counter(names.values())
         dup = [m for m in lists if counts[names[m]] > 1 and n[m] < len(lists[m])]
-        if not dup: break
-        for m in dup: n[m] += 1
+        if not dup:
+            break
+        for m in dup:
+            n[m] += 1
     return {m: f"{v} (segment {m})" if counts[v] > 1 else v for m, v in names.items()}
 
 # %% ../notebooks/08_segment.ipynb #b222cbda
-def name_segments(seg:Segmenter, sample:pd.DataFrame, labels, phrases:dict|None=None, words:int=3) -> dict:
+def name_segments(seg: Segmenter, sample: pd.DataFrame, labels, phrases: dict | None = None, words: int = 3) -> dict:
     "Unique readable names for the segments of `sample` (with their `labels`)."
     phrases = check_phrases("segments.phrases", phrases)
-    return unique_names({m: distinctions(seg, sample, labels, m, phrases).phrase.tolist() for m in range(len(seg.centers))}, words)
+    return unique_names(
+        {m: distinctions(seg, sample, labels, m, phrases).phrase.tolist() for m in range(len(seg.centers))}, words
+    )
 
 # %% ../notebooks/08_segment.ipynb #2f6e37ab
-def segment_profiles(seg:Segmenter, sample:pd.DataFrame, labels, spec:DatasetSpec, words:int=3) -> pd.DataFrame:
+def segment_profiles(seg: Segmenter, sample: pd.DataFrame, labels, spec: DatasetSpec, words: int = 3) -> pd.DataFrame:
     "Per segment: name, size and share in `sample`, churn rate (if labelled) and what distinguishes it."
-    labels = np.asarray(labels); k = len(seg.centers)
+    labels = np.asarray(labels)
+    k = len(seg.centers)
     size = np.bincount(labels, minlength=k)
-    out = pd.DataFrame(dict(name=[seg.names[m] for m in range(k)], size=size, share=size/len(labels)), index=pd.RangeIndex(k, name="segment"))
-    if spec.target in sample.columns: out["churn_rate"] = np.bincount(labels, target_vector(sample, spec), k)/np.maximum(size, 1)
+    out = pd.DataFrame(
+        dict(name=[seg.names[m] for m in range(k)], size=size, share=size / len(labels)),
+        index=pd.RangeIndex(k, name="segment"),
+    )
+    if spec.target in sample.columns:
+        out["churn_rate"] = np.bincount(labels, target_vector(sample, spec), k) / np.maximum(size, 1)
     out["distinguishing"] = ["; ".join(distinctions(seg, sample, labels, m).detail.head(words)) for m in range(k)]
     return out
 
 # %% ../notebooks/08_segment.ipynb #30810ed4
-def fit_segments(raw:pd.DataFrame, spec:DatasetSpec,
-                 k_min:int=3, k_max:int=8,   # range of the number of segments
-                 sample_rows:int=20000,     # rows K-Means is fitted on
-                 seed:int=0,
-                 phrases:dict|None=None,    # nicer words: column -> {high, low}, "column=level" -> phrase
-                 words:int=3) -> Segmenter: # phrases per name
+def fit_segments(
+    raw: pd.DataFrame,
+    spec: DatasetSpec,
+    k_min: int = 3,
+    k_max: int = 8,  # range of the number of segments
+    sample_rows: int = 20000,  # rows K-Means is fitted on
+    seed: int = 0,
+    phrases: dict | None = None,  # nicer words: column -> {high, low}, "column=level" -> phrase
+    words: int = 3,
+) -> Segmenter:  # phrases per name
     "Behavioural segments of `raw`: K-Means on the features of a sample, k by silhouette, readable names and profiles."
-    for name, v in (("segments.k_min", k_min), ("segments.k_max", k_max), ("segments.sample_rows", sample_rows)): check_number("fit_segments", name, v)
-    if k_min > k_max: raise config_error("fit_segments", "segments.k_min", f"k_min ({k_min}) is above k_max ({k_max})", "make k_min ≤ k_max, e.g. k_min=3, k_max=8")
+    for name, v in (("segments.k_min", k_min), ("segments.k_max", k_max), ("segments.sample_rows", sample_rows)):
+        check_number("fit_segments", name, v)
+    if k_min > k_max:
+        raise config_error(
+            "fit_segments",
+            "segments.k_min",
+            f"k_min ({k_min}) is above k_max ({k_max})",
+            "make k_min ≤ k_max, e.g. k_min=3, k_max=8",
+        )
     sample = raw.sample(sample_rows, random_state=seed) if len(raw) > sample_rows else raw
-    if len(sample) <= k_max: raise data_error("fit_segments", f"{len(sample)} rows cannot make up to {k_max} segments", "give more customers, or a smaller k_max")
-    seg = segment_encoder(sample, spec); X = seg.matrix(sample)
-    if X.shape[1] == 0: raise data_error("fit_segments", "the dataset spec has no feature columns to segment on", "declare numeric= or categorical= columns in the spec")
+    if len(sample) <= k_max:
+        raise data_error(
+            "fit_segments",
+            f"{len(sample)} rows cannot make up to {k_max} segments",
+            "give more customers, or a smaller k_max",
+        )
+    seg = segment_encoder(sample, spec)
+    X = seg.matrix(sample)
+    if X.shape[1] == 0:
+        raise data_error(
+            "fit_segments",
+            "the dataset spec has no feature columns to segment on",
+            "declare numeric= or categorical= columns in the spec",
+        )
     km, seg.silhouette = fit_kmeans(X, k_min, k_max, seed)
     seg.centers, labels = km.cluster_centers_, km.labels_
     seg.names = name_segments(seg, sample, labels, phrases, words)
@@ -637,63 +977,89 @@ def fit_segments(raw:pd.DataFrame, spec:DatasetSpec,
     return seg
 
 # %% ../notebooks/08_segment.ipynb #d46bf270
-def retention_strategy(tiers, segments, config:dict, names:dict|None=None) -> pd.Series:
+def retention_strategy(tiers, segments, config: dict, names: dict | None = None) -> pd.Series:
     "Per customer: the strategy of its tier, with its segment's override where `config['segment_overrides']` has one."
     cfg = check_retention(config, "retention settings")
     t = as_tiers(tiers)
-    s = pd.Categorical(np.asarray(segments)); segs = list(s.categories) + [None]
+    s = pd.Categorical(np.asarray(segments))
+    segs = list(s.categories) + [None]
     texts = []
     for tier in TIERS:
         for g in segs:
             keys = [str(g)] + ([str(names[g])] if names and g in names else []) if g is not None else []
-            over = next((cfg["segment_overrides"][k][tier] for k in keys if tier in cfg["segment_overrides"].get(k, {})), {})
-            st = {**cfg["strategies"][tier], **over}; texts.append(f"{st['action']} — {st['channel']}")
-    codes = t.codes.astype(np.int64)*len(segs) + np.where(s.codes < 0, len(segs) - 1, s.codes)
+            over = next(
+                (cfg["segment_overrides"][k][tier] for k in keys if tier in cfg["segment_overrides"].get(k, {})), {}
+            )
+            st = {**cfg["strategies"][tier], **over}
+            texts.append(f"{st['action']} — {st['channel']}")
+    codes = t.codes.astype(np.int64) * len(segs) + np.where(s.codes < 0, len(segs) - 1, s.codes)
     uniq, inv = np.unique(np.array(texts, dtype=object), return_inverse=True)
-    return pd.Series(pd.Categorical.from_codes(inv[codes], categories=uniq), index=getattr(tiers, "index", None), name="strategy")
+    return pd.Series(
+        pd.Categorical.from_codes(inv[codes], categories=uniq), index=getattr(tiers, "index", None), name="strategy"
+    )
 
 # %% ../notebooks/08_segment.ipynb #68de3b87
 FRAME_COLUMNS = ("probability", "tier", "segment", "value", "revenue_at_risk")
 
-def _summary(frame:pd.DataFrame, by:str) -> pd.DataFrame:
+
+def _summary(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     "Customers, share, mean probability, value, revenue at risk and expected churners per `by`."
     missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
-    if missing: raise ValueError(f"frame: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. Fix: build it with columns {', '.join(FRAME_COLUMNS)}.")
+    if missing:
+        raise ValueError(
+            f"frame: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. Fix: build it with columns {', '.join(FRAME_COLUMNS)}."
+        )
     g = frame.groupby(by, observed=False, sort=True)
-    out = pd.DataFrame(dict(customers=g.size(), mean_probability=g.probability.mean(), value=g.value.sum(), revenue_at_risk=g.revenue_at_risk.sum(), expected_churners=g.probability.sum()))
-    out.insert(1, "share", out.customers/max(len(frame), 1))
+    out = pd.DataFrame(
+        dict(
+            customers=g.size(),
+            mean_probability=g.probability.mean(),
+            value=g.value.sum(),
+            revenue_at_risk=g.revenue_at_risk.sum(),
+            expected_churners=g.probability.sum(),
+        )
+    )
+    out.insert(1, "share", out.customers / max(len(frame), 1))
     return out
 
-def in_words(summary:pd.DataFrame, unit:str|None="money") -> pd.DataFrame:
+
+def in_words(summary: pd.DataFrame, unit: str | None = "money") -> pd.DataFrame:
     "A tier or segment summary to read: 'revenue at risk' named for the value unit; counting customers, no repeats."
     out = summary.rename(columns={"revenue_at_risk": at_risk_words(unit)})
     return out.drop(columns=["value", "expected_churners"], errors="ignore") if unit == "customers" else out
 
-def tier_summary(frame:pd.DataFrame) -> pd.DataFrame:
+
+def tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
     "Per tier (High, Medium, Low, all three always listed): customers, share, mean probability, value, revenue at risk, expected churners."
-    if "tier" not in frame.columns: return _summary(frame, "tier")
+    if "tier" not in frame.columns:
+        return _summary(frame, "tier")
     return _summary(frame.assign(tier=as_tiers(frame["tier"], "frame: column 'tier'")), "tier")
 
-def segment_summary(frame:pd.DataFrame, names:dict|None=None) -> pd.DataFrame:
+
+def segment_summary(frame: pd.DataFrame, names: dict | None = None) -> pd.DataFrame:
     "Per segment: its name (given `names`), the same figures as `tier_summary`, and the share of it in the High tier."
     out = _summary(frame, "segment")
     out["high_tier_share"] = (frame["tier"] == "High").groupby(frame["segment"]).mean().reindex(out.index)
-    if names: out.insert(0, "name", [names.get(s, str(s)) for s in out.index])
+    if names:
+        out.insert(0, "name", [names.get(s, str(s)) for s in out.index])
     return out
 
 # %% ../notebooks/08_segment.ipynb #e95b44e8
-def labelled(customers:pd.DataFrame, spec:DatasetSpec) -> pd.DataFrame:
+def labelled(customers: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
     "Scored customers with the target column back (the positive label or a text that is not it), for the lifetime."
-    if "churned" not in customers.columns: return customers
-    target = np.full(len(customers), f"not {spec.positive_label}", dtype=object)   # any label: 1, 1.0, True, "Yes"
+    if "churned" not in customers.columns:
+        return customers
+    target = np.full(len(customers), f"not {spec.positive_label}", dtype=object)  # any label: 1, 1.0, True, "Yes"
     target[customers["churned"].to_numpy() == 1] = spec.positive_label
     return customers.assign(**{spec.target: target})
 
-def lifetime_of(customers:pd.DataFrame,        # scored customers (`churned` 1/0 when the table had labels)
-                spec:DatasetSpec,              # the champion's dataset spec
-                life_cfg:dict,                 # the `lifetime` section of retention.yml
-                source:str="scored table",     # what `customers` is, for messages
-               ):
+
+def lifetime_of(
+    customers: pd.DataFrame,  # scored customers (`churned` 1/0 when the table had labels)
+    spec: DatasetSpec,  # the champion's dataset spec
+    life_cfg: dict,  # the `lifetime` section of retention.yml
+    source: str = "scored table",  # what `customers` is, for messages
+):
     "Remaining lifetime from scored customers' labels (`fallback_months` each when they have none)."
     h, f = life_cfg["horizon_months"], life_cfg["fallback_months"]
     if "churned" in customers.columns:

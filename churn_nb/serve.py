@@ -36,29 +36,40 @@ __all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'ID_SCHEMA', 'PROBLEMS', 'NO_RUN',
            'add_info_routes', 'openapi_schema', 'add_docs', 'create_app', 'asgi', 'run']
 
 # %% ../notebooks/11_serve.ipynb #b8600b5d
-MAX_ROWS = 1000           # customers per request
-MAX_BODY = 4 * 2**20      # bytes per request body (1,000 Telco customers take about 0.6 MB)
-MAX_ABS = 1e12            # sanity bound on every number; values outside the training range are scored, not refused
+MAX_ROWS = 1000  # customers per request
+MAX_BODY = 4 * 2**20  # bytes per request body (1,000 Telco customers take about 0.6 MB)
+MAX_ABS = 1e12  # sanity bound on every number; values outside the training range are scored, not refused
 
-def number_field(spec:DatasetSpec, column:str):
+
+def number_field(spec: DatasetSpec, column: str):
     "Request type of numeric feature `column`: a finite JSON number within ±`MAX_ABS`, or null (unknown)."
     r = spec.ranges.get(column)
     seen = f" Training range {r[0]:g} to {r[1]:g}; values outside it are scored." if r else ""
     number = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_ABS, le=MAX_ABS)]
     return Annotated[Optional[number], Field(description=f"A number; null when unknown.{seen}")]
 
-def level_field(spec:DatasetSpec, column:str):
+
+def level_field(spec: DatasetSpec, column: str):
     "Request type of categorical feature `column`: one of its training levels, or null (unknown)."
     levels = spec.levels.get(column)
-    if not levels: return Annotated[Optional[Annotated[str, Field(strict=True, max_length=500)]], Field(description="Text; null when unknown (the training levels were not recorded).")]
-    return Annotated[Optional[Literal[tuple(levels)]], Field(description=f"One of the {len(levels)} levels seen in training, spelt exactly; null when unknown.")]
+    if not levels:
+        return Annotated[
+            Optional[Annotated[str, Field(strict=True, max_length=500)]],
+            Field(description="Text; null when unknown (the training levels were not recorded)."),
+        ]
+    return Annotated[
+        Optional[Literal[tuple(levels)]],
+        Field(description=f"One of the {len(levels)} levels seen in training, spelt exactly; null when unknown."),
+    ]
 
-def iso_date(v:str) -> str:
+
+def iso_date(v: str) -> str:
     "`v` when it is a real ISO date or timestamp (the pattern is checked before), else ValueError."
     datetime.fromisoformat(v)
     return v
 
-def date_field(spec:DatasetSpec, column:str):
+
+def date_field(spec: DatasetSpec, column: str):
     "Request type of date feature `column`: an ISO date or timestamp as text, or null (unknown)."
     ref, r = spec.dates[column], spec.ranges.get(column)
     seen = f" Training range {r[1]:g} to {r[0]:g} days before it." if r else ""
@@ -67,35 +78,58 @@ def date_field(spec:DatasetSpec, column:str):
     return Annotated[Optional[text], Field(description=what)]
 
 # %% ../notebooks/11_serve.ipynb #9a9061a6
-def ignored_columns(spec:DatasetSpec) -> list:
+def ignored_columns(spec: DatasetSpec) -> list:
     "The table's columns the model does not read (left out by the spec, the target): requests may hold them."
     used = {*spec.features, spec.id_col, spec.value_col}
     return [c for c in dict.fromkeys([*spec.dropped, spec.target]) if c not in used]
 
-def ignored_fields(rows:list, spec:DatasetSpec) -> list:
+
+def ignored_fields(rows: list, spec: DatasetSpec) -> list:
     "The ignored columns that request customers `rows` hold, in the table's order."
     sent = set().union(*rows)
     return [c for c in ignored_columns(spec) if c in sent]
 
+
 def as_customer_id(v) -> str:
     "A customer id as the table holds it (text of 1 to 200 characters, or a whole number), as text; else ValueError."
-    if isinstance(v, str) and 1 <= len(v) <= 200: return v
-    if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**18: return str(v)
+    if isinstance(v, str) and 1 <= len(v) <= 200:
+        return v
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) < 10**18:
+        return str(v)
     raise ValueError("not a customer id")
 
-ID_SCHEMA = {"anyOf": [{"type": "string", "minLength": 1, "maxLength": 200},
-                       {"type": "integer", "minimum": 1 - 10**18, "maximum": 10**18 - 1}],
-             "description": "The customer's id (optional): text or a whole number, as in the table; echoed as text."}
 
-def customer_type(spec:DatasetSpec) -> type:
+ID_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": 200},
+        {"type": "integer", "minimum": 1 - 10**18, "maximum": 10**18 - 1},
+    ],
+    "description": "The customer's id (optional): text or a whole number, as in the table; echoed as text.",
+}
+
+
+def customer_type(spec: DatasetSpec) -> type:
     "A customer in requests: every feature (null when unknown), the id optional, the table's unused columns ignored."
     fields = {}
     if spec.id_col:
         fields[spec.id_col] = NotRequired[Annotated[str, PlainValidator(as_customer_id), WithJsonSchema(ID_SCHEMA)]]
-    fields |= {c: Required[number_field(spec, c)] for c in spec.numeric} | {c: Required[level_field(spec, c)] for c in spec.categorical}
+    fields |= {c: Required[number_field(spec, c)] for c in spec.numeric} | {
+        c: Required[level_field(spec, c)] for c in spec.categorical
+    }
     fields |= {c: Required[date_field(spec, c)] for c in spec.dates}
-    if spec.value_col and spec.value_col not in fields:   # /recommend values customers with it
-        fields[spec.value_col] = NotRequired[Annotated[Optional[float], Field(strict=True, allow_inf_nan=False, ge=0, le=MAX_ABS, description="Value per period (needed by /recommend).")]]
+    if spec.value_col and spec.value_col not in fields:  # /recommend values customers with it
+        fields[spec.value_col] = NotRequired[
+            Annotated[
+                Optional[float],
+                Field(
+                    strict=True,
+                    allow_inf_nan=False,
+                    ge=0,
+                    le=MAX_ABS,
+                    description="Value per period (needed by /recommend).",
+                ),
+            ]
+        ]
     what = "A column of the training table the model does not read: accepted and ignored."
     unused = Annotated[Any, Field(description=what)]
     fields |= {c: NotRequired[unused] for c in ignored_columns(spec) if c not in fields}
@@ -103,20 +137,32 @@ def customer_type(spec:DatasetSpec) -> type:
     T.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)
     return T
 
+
 def _one_of(self):
     given = self.model_fields_set & {"customer", "customers"}
-    if len(given) != 1: raise ValueError(f"the body holds {'both `customer` and `customers`' if given else 'neither `customer` nor `customers`'}; it needs exactly one: `customer` (one customer) or `customers` (a list of 1 to {MAX_ROWS})")
+    if len(given) != 1:
+        raise ValueError(
+            f"the body holds {'both `customer` and `customers`' if given else 'neither `customer` nor `customers`'}; it needs exactly one: `customer` (one customer) or `customers` (a list of 1 to {MAX_ROWS})"
+        )
     return self
 
-def request_model(spec:DatasetSpec) -> type[BaseModel]:
-    "The request body: `{\"customer\": {...}}` or `{\"customers\": [{...}, ...]}` (1 to `MAX_ROWS`)."
-    C = customer_type(spec)
-    return create_model("CustomersRequest", __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1, "maxProperties": 1}),
-                        customer=(C, Field(None, description="One customer.")),
-                        customers=(Annotated[list[C], Field(min_length=1, max_length=MAX_ROWS)], Field(None, description=f"1 to {MAX_ROWS} customers.")),
-                        __validators__={"one_of": model_validator(mode="after")(_one_of)})
 
-def request_rows(model:type[BaseModel], body:bytes) -> list:
+def request_model(spec: DatasetSpec) -> type[BaseModel]:
+    'The request body: `{"customer": {...}}` or `{"customers": [{...}, ...]}` (1 to `MAX_ROWS`).'
+    C = customer_type(spec)
+    return create_model(
+        "CustomersRequest",
+        __config__=ConfigDict(extra="forbid", strict=True, json_schema_extra={"minProperties": 1, "maxProperties": 1}),
+        customer=(C, Field(None, description="One customer.")),
+        customers=(
+            Annotated[list[C], Field(min_length=1, max_length=MAX_ROWS)],
+            Field(None, description=f"1 to {MAX_ROWS} customers."),
+        ),
+        __validators__={"one_of": model_validator(mode="after")(_one_of)},
+    )
+
+
+def request_rows(model: type[BaseModel], body: bytes) -> list:
     "The customers (dicts) of JSON `body`, parsed and validated in one pass; pydantic's `ValidationError` when anything is wrong."
     req = model.model_validate_json(body)
     return req.customers if req.customers is not None else [req.customer]
@@ -124,194 +170,347 @@ def request_rows(model:type[BaseModel], body:bytes) -> list:
 # %% ../notebooks/11_serve.ipynb #fd24c8eb
 class ApiError(Exception):
     "A refused request: its HTTP `status` and a JSON body naming the problem, the field and the fix."
-    def __init__(self, status:int, error:str, fix:str, field:str|None=None, allowed:list|None=None, errors:list|None=None):
-        super().__init__(error); self.status, self.error, self.fix, self.field, self.allowed, self.errors = status, error, fix, field, allowed, errors
-    def body(self) -> dict:
-        return {k: v for k, v in dict(error=self.error, field=self.field, fix=self.fix, allowed=self.allowed, errors=self.errors).items() if v is not None}
 
-def field_path(loc) -> str|None:
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        fix: str,
+        field: str | None = None,
+        allowed: list | None = None,
+        errors: list | None = None,
+    ):
+        super().__init__(error)
+        self.status, self.error, self.fix, self.field, self.allowed, self.errors = (
+            status,
+            error,
+            fix,
+            field,
+            allowed,
+            errors,
+        )
+
+    def body(self) -> dict:
+        return {
+            k: v
+            for k, v in dict(
+                error=self.error, field=self.field, fix=self.fix, allowed=self.allowed, errors=self.errors
+            ).items()
+            if v is not None
+        }
+
+
+def field_path(loc) -> str | None:
     "pydantic's location as a path: ('customers', 3, 'Contract') -> 'customers[3].Contract'."
     out = ""
-    for part in loc: out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or None
 
-def shown(value, n:int=80) -> str:
+
+def shown(value, n: int = 80) -> str:
     "A value as an error message shows it: JSON, shortened."
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= n else text[:n] + "…"
 
 # %% ../notebooks/11_serve.ipynb #2a0df117
-PROBLEMS = {   # pydantic error type -> (what is wrong, the fix); {where} {column} {value} {range} {msg} are filled in
-    "json_invalid": ("the body is not valid JSON ({msg})", 'send one JSON object: {{"customer": {{...}}}} or {{"customers": [{{...}}, ...]}}'),
+PROBLEMS = {  # pydantic error type -> (what is wrong, the fix); {where} {column} {value} {range} {msg} are filled in
+    "json_invalid": (
+        "the body is not valid JSON ({msg})",
+        'send one JSON object: {{"customer": {{...}}}} or {{"customers": [{{...}}, ...]}}',
+    ),
     "missing": ("{where} is missing", "give every customer the field '{column}' (null when the value is unknown)"),
-    "extra_forbidden": ("'{column}' is not a column of the champion's training table",
-                        "remove it or correct its name (case-sensitive); a customer holds the fields in `allowed`"),
-    "extra_body": ("'{column}' is not a field of the body", 'send {{"customer": {{...}}}} or {{"customers": [...]}} and nothing else'),
-    "literal_error": ("{value} is not a level of '{column}' the champion was trained on", "send one of the values in `allowed`, spelt exactly (null when unknown)"),
-    "float_type": ("{where} must be a JSON number, not {value}", "send a number such as 29.85 (not text, not true/false); null when unknown"),
+    "extra_forbidden": (
+        "'{column}' is not a column of the champion's training table",
+        "remove it or correct its name (case-sensitive); a customer holds the fields in `allowed`",
+    ),
+    "extra_body": (
+        "'{column}' is not a field of the body",
+        'send {{"customer": {{...}}}} or {{"customers": [...]}} and nothing else',
+    ),
+    "literal_error": (
+        "{value} is not a level of '{column}' the champion was trained on",
+        "send one of the values in `allowed`, spelt exactly (null when unknown)",
+    ),
+    "float_type": (
+        "{where} must be a JSON number, not {value}",
+        "send a number such as 29.85 (not text, not true/false); null when unknown",
+    ),
     "finite_number": ("{where} is NaN or infinite", "send a finite number, or null when unknown"),
     "bound": ("{where} = {value} is beyond the sanity bound ±1e12", "check the value{range}"),
     "too_short": ("`customers` is empty", f"send 1 to {MAX_ROWS} customers"),
-    "too_long": ("`customers` holds more than " + f"{MAX_ROWS:,} customers", f"split the batch into requests of at most {MAX_ROWS:,} customers"),
-    "id": ("{where}: the customer id must be text of 1 to 200 characters or a whole number, not {value}",
-           'send it as the table holds it: a JSON string such as "7590-VHVEG" or a whole number (or leave it out)'),
-    "object": ("{where} must be a JSON object, not {value}", 'send {{"customer": {{...}}}} (one customer) or {{"customers": [{{...}}, ...]}}'),
+    "too_long": (
+        "`customers` holds more than " + f"{MAX_ROWS:,} customers",
+        f"split the batch into requests of at most {MAX_ROWS:,} customers",
+    ),
+    "id": (
+        "{where}: the customer id must be text of 1 to 200 characters or a whole number, not {value}",
+        'send it as the table holds it: a JSON string such as "7590-VHVEG" or a whole number (or leave it out)',
+    ),
+    "object": (
+        "{where} must be a JSON object, not {value}",
+        'send {{"customer": {{...}}}} (one customer) or {{"customers": [{{...}}, ...]}}',
+    ),
     "list_type": ("`customers` must be a list, not {value}", "send a JSON array of customer objects"),
     "text": ("{where} must be text, not {value}", "send it as a JSON string; null when unknown"),
-    "date": ("{where} must be an ISO date such as 2016-01-28 (or a timestamp like 2016-01-28T10:30:00Z), not {value}",
-             "send the date as text in that form; null when unknown"),
+    "date": (
+        "{where} must be an ISO date such as 2016-01-28 (or a timestamp like 2016-01-28T10:30:00Z), not {value}",
+        "send the date as text in that form; null when unknown",
+    ),
     "value_error": ("{msg}", 'send {{"customer": {{...}}}} (one customer) or {{"customers": [{{...}}, ...]}}'),
 }
 
-def _kind(e:dict, spec:DatasetSpec, column) -> str:
+
+def _kind(e: dict, spec: DatasetSpec, column) -> str:
     "The `PROBLEMS` entry of pydantic error `e` about `column`."
     t = e["type"]
-    if t == "extra_forbidden" and len(e["loc"]) == 1: return "extra_body"
-    if column is not None and column == spec.id_col: return "id"
-    if column in spec.dates and t != "missing": return "date"
-    if t == "string_type" and column in spec.categorical: return "literal_error" if column in spec.levels else "text"
-    if t in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"): return "bound"
-    if t in ("float_parsing", "string_type"): return "float_type"
-    if t in ("dict_type", "model_type", "model_attributes_type"): return "object"
+    if t == "extra_forbidden" and len(e["loc"]) == 1:
+        return "extra_body"
+    if column is not None and column == spec.id_col:
+        return "id"
+    if column in spec.dates and t != "missing":
+        return "date"
+    if t == "string_type" and column in spec.categorical:
+        return "literal_error" if column in spec.levels else "text"
+    if t in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
+        return "bound"
+    if t in ("float_parsing", "string_type"):
+        return "float_type"
+    if t in ("dict_type", "model_type", "model_attributes_type"):
+        return "object"
     return t
 
-def explain_error(e:dict, spec:DatasetSpec, fields:list) -> dict:
-    "One pydantic error as {field, error, fix, allowed}."
-    loc = e["loc"]; column = loc[-1] if loc and isinstance(loc[-1], str) else None
-    kind = _kind(e, spec, column)
-    if kind not in PROBLEMS: return dict(field=field_path(loc), error=f"{field_path(loc) or 'the body'}: {e['msg']}", fix="see the request schema at /docs")
-    r = spec.ranges.get(column)
-    fill = dict(where=field_path(loc) or "the body", column=column, value=shown(e.get("input")), msg=str((e.get("ctx") or {}).get("error", e["msg"])).strip(),
-                range=f" (training range {r[0]:g} to {r[1]:g})" if r else "")
-    error, fix = (s.format(**fill) for s in PROBLEMS[kind])
-    allowed = spec.levels.get(column) if kind == "literal_error" else fields if kind == "extra_forbidden" else ["customer", "customers"] if kind == "extra_body" else None
-    return {k: v for k, v in dict(field=field_path(loc), error=error, fix=fix, allowed=allowed).items() if v is not None}
 
-def validation_error(exc:ValidationError, spec:DatasetSpec, fields:list) -> ApiError:
+def explain_error(e: dict, spec: DatasetSpec, fields: list) -> dict:
+    "One pydantic error as {field, error, fix, allowed}."
+    loc = e["loc"]
+    column = loc[-1] if loc and isinstance(loc[-1], str) else None
+    kind = _kind(e, spec, column)
+    if kind not in PROBLEMS:
+        return dict(
+            field=field_path(loc),
+            error=f"{field_path(loc) or 'the body'}: {e['msg']}",
+            fix="see the request schema at /docs",
+        )
+    r = spec.ranges.get(column)
+    fill = dict(
+        where=field_path(loc) or "the body",
+        column=column,
+        value=shown(e.get("input")),
+        msg=str((e.get("ctx") or {}).get("error", e["msg"])).strip(),
+        range=f" (training range {r[0]:g} to {r[1]:g})" if r else "",
+    )
+    error, fix = (s.format(**fill) for s in PROBLEMS[kind])
+    allowed = (
+        spec.levels.get(column)
+        if kind == "literal_error"
+        else fields
+        if kind == "extra_forbidden"
+        else ["customer", "customers"]
+        if kind == "extra_body"
+        else None
+    )
+    return {
+        k: v for k, v in dict(field=field_path(loc), error=error, fix=fix, allowed=allowed).items() if v is not None
+    }
+
+
+def validation_error(exc: ValidationError, spec: DatasetSpec, fields: list) -> ApiError:
     "The `ApiError` (400 for malformed JSON, else 422) of a request that failed validation."
     problems = [explain_error(e, spec, fields) for e in exc.errors(include_url=False)[:50]]
     first, more = problems[0], len(exc.errors()) - 1
     status = 400 if exc.errors()[0]["type"] == "json_invalid" else 422
-    return ApiError(status, first["error"] + (f" (and {more} more problem{'s' if more > 1 else ''}, listed in `errors`)" if more else ""),
-                    first["fix"], first.get("field"), first.get("allowed"), problems if more else None)
+    return ApiError(
+        status,
+        first["error"] + (f" (and {more} more problem{'s' if more > 1 else ''}, listed in `errors`)" if more else ""),
+        first["fix"],
+        first.get("field"),
+        first.get("allowed"),
+        problems if more else None,
+    )
 
 # %% ../notebooks/11_serve.ipynb #9d33d176
-def date_block(rows:list, spec:DatasetSpec) -> np.ndarray:
+def date_block(rows: list, spec: DatasetSpec) -> np.ndarray:
     "Date features of validated request customers as days before their reference (NaN for null), a row per column."
     days = [days_before(pd.Series([r[c] for r in rows], dtype=object), ref).to_numpy() for c, ref in spec.dates.items()]
     return np.array(days, dtype=float).reshape(len(spec.dates), len(rows))
 
-def typed_frame(rows:list, spec:DatasetSpec) -> pd.DataFrame:
+
+def typed_frame(rows: list, spec: DatasetSpec) -> pd.DataFrame:
     "Validated customers as the explainers' typed frame: float64 numbers and days, text categories, NaN for unknown."
     n, k = len(spec.numeric), len(spec.categorical)
     numbers = np.array([[r[c] for r in rows] for c in spec.numeric], dtype=float).reshape(n, len(rows))
-    levels = np.array([[np.nan if (v := r[c]) is None else v for r in rows] for c in spec.categorical], dtype=object).reshape(k, len(rows))
+    levels = np.array(
+        [[np.nan if (v := r[c]) is None else v for r in rows] for c in spec.categorical], dtype=object
+    ).reshape(k, len(rows))
     days = date_block(rows, spec)
-    try: from pandas.api.internals import create_dataframe_from_blocks   # pandas >= 3: the blocks as they are
+    try:
+        from pandas.api.internals import create_dataframe_from_blocks  # pandas >= 3: the blocks as they are
     except ImportError:
-        parts = [pd.DataFrame(numbers.T, columns=spec.numeric),
-                 pd.DataFrame(levels.T, columns=spec.categorical, dtype=object),
-                 pd.DataFrame(days.T, columns=list(spec.dates))]
+        parts = [
+            pd.DataFrame(numbers.T, columns=spec.numeric),
+            pd.DataFrame(levels.T, columns=spec.categorical, dtype=object),
+            pd.DataFrame(days.T, columns=list(spec.dates)),
+        ]
         return pd.concat(parts, axis=1)
     blocks = [(b, np.arange(s, s + len(b))) for b, s in ((numbers, 0), (levels, n), (days, n + k)) if len(b)]
     return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(len(rows)), columns=pd.Index(spec.features))
 
-def iso_text(s:pd.Series) -> pd.Series:
+
+def iso_text(s: pd.Series) -> pd.Series:
     "The dates of column `s` as the ISO text requests carry (a plain date at midnight), None where blank."
     d = as_dates(s)
     text = d.dt.strftime("%Y-%m-%d").where(d == d.dt.normalize(), d.dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
     return text.astype(object).where(d.notna(), None)
 
-def customer_records(raw:pd.DataFrame, spec:DatasetSpec) -> list:
+
+def customer_records(raw: pd.DataFrame, spec: DatasetSpec) -> list:
     "Rows of a table as request customers (JSON-ready): typed features, ISO dates, null for blanks, the id as text."
     X = features_frame(raw, spec).astype(object)
-    for c in spec.dates: X[c] = iso_text(raw[c])
+    for c in spec.dates:
+        X[c] = iso_text(raw[c])
     X = X.where(X.notna(), None)
-    if spec.id_col: X.insert(0, spec.id_col, raw[spec.id_col].astype(str).str.strip().to_numpy())
+    if spec.id_col:
+        X.insert(0, spec.id_col, raw[spec.id_col].astype(str).str.strip().to_numpy())
     return X.to_dict("records")
 
 # %% ../notebooks/11_serve.ipynb #0f18e728
 @dataclass(frozen=True)
 class Tiers:
     "Risk-tier thresholds of the latest published scoring run, or why there are none."
-    thresholds: dict|None; run_id: str|None; model_version: str|None; note: str
+
+    thresholds: dict | None
+    run_id: str | None
+    model_version: str | None
+    note: str
+
     def of(self, p) -> list:
         "The tier of each probability in `p`, as `segment.assign_tiers` gives it (None without thresholds)."
-        if self.thresholds is None: return [None] * len(p)
-        p = np.asarray(p, dtype=float)   # assign_tiers' rule without its Categorical, which costs more than a prediction
+        if self.thresholds is None:
+            return [None] * len(p)
+        p = np.asarray(p, dtype=float)  # assign_tiers' rule without its Categorical, which costs more than a prediction
         high, medium, low = TIERS
-        return np.where(p >= self.thresholds["high"], high, np.where(p >= self.thresholds["medium"], medium, low)).tolist()
+        return np.where(
+            p >= self.thresholds["high"], high, np.where(p >= self.thresholds["medium"], medium, low)
+        ).tolist()
+
 
 NO_RUN = "no scoring run has been published yet, so there are no tier thresholds. Fix: run `churn-nb run scoring` (or `churn-nb run pipeline`)"
+
 
 def latest_tiers() -> Tiers:
     "The tier thresholds of the latest published scoring run."
     from churn_nb import store
+
     s = store.latest_summary()
-    if s is None: return Tiers(None, None, None, NO_RUN)
+    if s is None:
+        return Tiers(None, None, None, NO_RUN)
     th = {k: float(s["thresholds"][k]) for k in ("high", "medium")}
-    return Tiers(th, s["run_id"], str(s["model_version"]), f"thresholds of scoring run {s['run_id']}: High from p ≥ {th['high']:.4f}, Medium from p ≥ {th['medium']:.4f}")
+    return Tiers(
+        th,
+        s["run_id"],
+        str(s["model_version"]),
+        f"thresholds of scoring run {s['run_id']}: High from p ≥ {th['high']:.4f}, Medium from p ≥ {th['medium']:.4f}",
+    )
 
 # %% ../notebooks/11_serve.ipynb #28a19cee
-def _date_pick(spec:DatasetSpec, c:str, i:int, rng) -> str|None:
+def _date_pick(spec: DatasetSpec, c: str, i: int, rng) -> str | None:
     "A made-up date of column `c` within its training range: the middle for the first customer, then random."
     r = spec.ranges.get(c)
-    if r is None: return None
+    if r is None:
+        return None
     days = round(sum(r) / 2) if i == 0 else int(rng.integers(int(r[0]), int(r[1]) + 1))
     return (pd.Timestamp(spec.dates[c]) - pd.Timedelta(days=days)).strftime("%Y-%m-%d")
 
-def spec_rows(spec:DatasetSpec, n:int=1, seed:int=0) -> list:
+
+def spec_rows(spec: DatasetSpec, n: int = 1, seed: int = 0) -> list:
     "`n` made-up request customers from the spec alone (numbers within the training range, training levels): examples and warm-up."
     rng, rows = np.random.default_rng(seed), []
     whole = lambda r: float(r[0]).is_integer() and float(r[1]).is_integer()
-    pick = lambda r, i: (round(sum(r) / 2) if whole(r) else round(sum(r) / 2, 2)) if i == 0 else float(rng.integers(r[0], r[1] + 1)) if whole(r) else round(float(rng.uniform(*r)), 2)
+    pick = lambda r, i: (
+        (round(sum(r) / 2) if whole(r) else round(sum(r) / 2, 2))
+        if i == 0
+        else float(rng.integers(r[0], r[1] + 1))
+        if whole(r)
+        else round(float(rng.uniform(*r)), 2)
+    )
     for i in range(n):
         num = {c: pick(r, i) if (r := spec.ranges.get(c)) else None for c in spec.numeric}
-        cat = {c: (lv[0] if i == 0 else str(rng.choice(lv))) if (lv := spec.levels.get(c)) else None for c in spec.categorical}
+        cat = {
+            c: (lv[0] if i == 0 else str(rng.choice(lv))) if (lv := spec.levels.get(c)) else None
+            for c in spec.categorical
+        }
         dates = {c: _date_pick(spec, c, i, rng) for c in spec.dates}
         rows.append(({spec.id_col: f"example-{i + 1}"} if spec.id_col else {}) | num | cat | dates)
     return rows
 
+
 @dataclass(frozen=True)
 class Serving:
     "A loaded champion and what requests need: request model, fields, an example, the /model description."
-    champion: object          # `registry.Champion`: version, run, spec, explainer
-    request: type             # the request body's pydantic model
-    fields: list              # a customer's fields
-    example: dict             # a made-up customer for the docs
-    info: dict                # what GET /model answers
+
+    champion: object  # `registry.Champion`: version, run, spec, explainer
+    request: type  # the request body's pydantic model
+    fields: list  # a customer's fields
+    example: dict  # a made-up customer for the docs
+    info: dict  # what GET /model answers
+
     @property
-    def version(self) -> str: return self.champion.version
+    def version(self) -> str:
+        return self.champion.version
+
     @property
-    def spec(self) -> DatasetSpec: return self.champion.spec
+    def spec(self) -> DatasetSpec:
+        return self.champion.spec
 
 # %% ../notebooks/11_serve.ipynb #79ae3883
-def input_schema(spec:DatasetSpec) -> dict:
+def input_schema(spec: DatasetSpec) -> dict:
     "What a request customer holds, for GET /model: columns with ranges, levels, reference dates; the id; the limits."
     numeric = {c: {"training_range": spec.ranges.get(c)} for c in spec.numeric}
     dates = {c: {"reference": ref, "training_range_days": spec.ranges.get(c)} for c, ref in spec.dates.items()}
     categorical = {c: spec.levels.get(c) for c in spec.categorical}
-    return {"id_column": spec.id_col, "numeric": numeric, "categorical": categorical, "dates": dates,
-            "ignored": ignored_columns(spec), "value_column": spec.value_col, "unknown_value": None,
-            "number_bound": MAX_ABS, "max_customers": MAX_ROWS, "max_body_bytes": MAX_BODY}
+    return {
+        "id_column": spec.id_col,
+        "numeric": numeric,
+        "categorical": categorical,
+        "dates": dates,
+        "ignored": ignored_columns(spec),
+        "value_column": spec.value_col,
+        "unknown_value": None,
+        "number_bound": MAX_ABS,
+        "max_customers": MAX_ROWS,
+        "max_body_bytes": MAX_BODY,
+    }
 
-def warm_up(s:Serving):
+
+def warm_up(s: Serving):
     "Run every request path once on made-up rows (1 and 1,000 customers): JIT compilation and class loading happen now, not in a request."
     from churn_nb.explain import top_reasons
+
     for n in (1, 1000, 1):
         rows = request_rows(s.request, orjson.dumps({"customers": spec_rows(s.spec, n)}))
         X = typed_frame(rows, s.spec)
-        for _ in range(3): s.champion.explainer.predict(X)
-        ex = s.champion.explainer.explain(X); top_reasons(ex, X, s.spec)
+        for _ in range(3):
+            s.champion.explainer.predict(X)
+        ex = s.champion.explainer.explain(X)
+        top_reasons(ex, X, s.spec)
 
-def load_serving(uri:str=CHAMPION_URI, version:str|None=None) -> Serving:
+
+def load_serving(uri: str = CHAMPION_URI, version: str | None = None) -> Serving:
     "Load champion `uri` (version `version` of its model when given), build its request model and warm it up."
     from churn_nb.registry import champion_record, load_champion, version_uri
+
     champ = load_champion(uri if version is None else version_uri(uri, version))
     info = champion_record(champ) | {"uri": uri, "input": input_schema(champ.spec)}
     Req = request_model(champ.spec)
     C = customer_type(champ.spec)
-    s = Serving(champ, Req, list(C.__annotations__), spec_rows(champ.spec)[0], info | {"customer_schema": TypeAdapter(C).json_schema()})
+    s = Serving(
+        champ,
+        Req,
+        list(C.__annotations__),
+        spec_rows(champ.spec)[0],
+        info | {"customer_schema": TypeAdapter(C).json_schema()},
+    )
     warm_up(s)
     return s
 
@@ -319,327 +518,692 @@ def load_serving(uri:str=CHAMPION_URI, version:str|None=None) -> Serving:
 @dataclass(frozen=True)
 class OfferContext:
     "What /recommend needs from the latest published scoring run: the catalogue, the retained customers, the lifetime."
-    catalogue: list; reference: pd.DataFrame; lifetime: object; run_id: str; note: str; top: int = 3; neighbours: int = 25
 
-def offer_context(spec:DatasetSpec, top:int=3, neighbours:int=25, seed:int=0) -> OfferContext:
+    catalogue: list
+    reference: pd.DataFrame
+    lifetime: object
+    run_id: str
+    note: str
+    top: int = 3
+    neighbours: int = 25
+
+
+def offer_context(spec: DatasetSpec, top: int = 3, neighbours: int = 25, seed: int = 0) -> OfferContext:
     "The offer context of the latest published scoring run for a champion with `spec` (ChurnDataError when there is none that fits)."
     import pyarrow.parquet as pq
     from churn_nb import recommend as rc, segment as sg, store
+
     run = store.latest_run()
-    if run is None: raise ChurnDataError("no scoring run has been published yet. Fix: run `churn-nb run scoring` (or `churn-nb run pipeline`)")
-    have = pq.read_schema(store.run_dir(run)/"customers.parquet").names
-    if missing := [c for c in spec.features if c not in have]: raise ChurnDataError(f"scoring run {run} lacks column(s) {', '.join(missing)} that the champion reads. Fix: run `churn-nb run scoring` with this champion")
-    mart = store.latest_mart("customers", [c for c in dict.fromkeys(["customer_id", "tier", "churned", *spec.features, spec.value_col]) if c in have])
+    if run is None:
+        raise ChurnDataError(
+            "no scoring run has been published yet. Fix: run `churn-nb run scoring` (or `churn-nb run pipeline`)"
+        )
+    have = pq.read_schema(store.run_dir(run) / "customers.parquet").names
+    if missing := [c for c in spec.features if c not in have]:
+        raise ChurnDataError(
+            f"scoring run {run} lacks column(s) {', '.join(missing)} that the champion reads. Fix: run `churn-nb run scoring` with this champion"
+        )
+    mart = store.latest_mart(
+        "customers",
+        [c for c in dict.fromkeys(["customer_id", "tier", "churned", *spec.features, spec.value_col]) if c in have],
+    )
     ref, note = rc.reference_customers(mart, mart.tier.to_numpy())
-    reference = rc.reference_sample(mart[spec.features].set_axis(pd.Index(mart.customer_id.astype(str)))[ref], 5000, seed)   # as the run's `acceptance` samples it
-    life = sg.lifetime_of(mart, spec, sg.load_retention()["lifetime"], source=f"scoring run {run}")   # as the segment step estimates it
-    catalogue, offers_note = rc.catalogue_for(None, spec, mart[spec.features], spec.levels or None)   # as the recommend step chooses it
-    rc.acceptance(reference.head(1), reference, catalogue, k=neighbours, max_reference=len(reference))   # compiles the neighbour kernel now
-    said = f"acceptance compared with {len(reference):,} {note} of scoring run {run}" + (f"; offers: {offers_note}" if offers_note else "")
+    reference = rc.reference_sample(
+        mart[spec.features].set_axis(pd.Index(mart.customer_id.astype(str)))[ref], 5000, seed
+    )  # as the run's `acceptance` samples it
+    life = sg.lifetime_of(
+        mart, spec, sg.load_retention()["lifetime"], source=f"scoring run {run}"
+    )  # as the segment step estimates it
+    catalogue, offers_note = rc.catalogue_for(
+        None, spec, mart[spec.features], spec.levels or None
+    )  # as the recommend step chooses it
+    rc.acceptance(
+        reference.head(1), reference, catalogue, k=neighbours, max_reference=len(reference)
+    )  # compiles the neighbour kernel now
+    said = f"acceptance compared with {len(reference):,} {note} of scoring run {run}" + (
+        f"; offers: {offers_note}" if offers_note else ""
+    )
     return OfferContext(catalogue, reference, life, run, said, top, neighbours)
 
 # %% ../notebooks/11_serve.ipynb #f2f6cfaf
 @dataclass(frozen=True)
 class Live:
     "What requests read, swapped whole (one assignment): the served champion, the latest run's tiers and offer context."
-    serving: Serving; tiers: Tiers; offers: OfferContext|None; offers_note: str; run: str|None
+
+    serving: Serving
+    tiers: Tiers
+    offers: OfferContext | None
+    offers_note: str
+    run: str | None
+
     @property
-    def tier_note(self) -> str|None:
+    def tier_note(self) -> str | None:
         "Why `tier` is null, or that the thresholds come from a run scored by another champion version; None when all is in order."
         t = self.tiers
-        if t.thresholds is None: return t.note
-        if t.model_version != self.serving.version: return f"tiers use the thresholds of scoring run {t.run_id}, scored by champion version {t.model_version}; version {self.serving.version} is served (its own thresholds come with the next scoring run)"
+        if t.thresholds is None:
+            return t.note
+        if t.model_version != self.serving.version:
+            return f"tiers use the thresholds of scoring run {t.run_id}, scored by champion version {t.model_version}; version {self.serving.version} is served (its own thresholds come with the next scoring run)"
         return None
 
-UP, DOWN = 3, 2   # reasons per customer raising / lowering the risk, as the scheduled scoring stores them
 
-def ids_of(rows:list, spec:DatasetSpec) -> list:
+UP, DOWN = 3, 2  # reasons per customer raising / lowering the risk, as the scheduled scoring stores them
+
+
+def ids_of(rows: list, spec: DatasetSpec) -> list:
     "The customer id of each request customer (None when not given)."
     return [r.get(spec.id_col) for r in rows] if spec.id_col else [None] * len(rows)
 
-def predict_answer(live:Live, rows:list, X:pd.DataFrame) -> tuple:
-    "(results, probabilities, tiers, extra fields) of /predict."
-    p = live.serving.champion.explainer.predict(X).tolist(); tiers = live.tiers.of(p)
-    return [{"customer_id": i, "probability": q, "tier": t} for i, q, t in zip(ids_of(rows, live.serving.spec), p, tiers)], p, tiers, {}
 
-def explain_answer(live:Live, rows:list, X:pd.DataFrame) -> tuple:
+def predict_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
+    "(results, probabilities, tiers, extra fields) of /predict."
+    p = live.serving.champion.explainer.predict(X).tolist()
+    tiers = live.tiers.of(p)
+    return (
+        [{"customer_id": i, "probability": q, "tier": t} for i, q, t in zip(ids_of(rows, live.serving.spec), p, tiers)],
+        p,
+        tiers,
+        {},
+    )
+
+
+def explain_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
     "(results, probabilities, tiers, extra fields) of /explain: contributions in probability points and the top reasons."
     from churn_nb.explain import top_reasons
-    s = live.serving; ex = s.champion.explainer.explain(X); p = ex.probability.tolist(); tiers = live.tiers.of(p)
+
+    s = live.serving
+    ex = s.champion.explainer.explain(X)
+    p = ex.probability.tolist()
+    tiers = live.tiers.of(p)
     reasons, feats = top_reasons(ex, X, s.spec, UP, DOWN), list(ex.contributions.columns)
-    results = [{"customer_id": i, "probability": q, "tier": t, "base": b, "contributions": dict(zip(feats, c)), "top_reasons": orjson.Fragment(r)}
-               for i, q, t, b, c, r in zip(ids_of(rows, s.spec), p, tiers, ex.base.tolist(), ex.contributions.to_numpy().tolist(), reasons)]
+    results = [
+        {
+            "customer_id": i,
+            "probability": q,
+            "tier": t,
+            "base": b,
+            "contributions": dict(zip(feats, c)),
+            "top_reasons": orjson.Fragment(r),
+        }
+        for i, q, t, b, c, r in zip(
+            ids_of(rows, s.spec), p, tiers, ex.base.tolist(), ex.contributions.to_numpy().tolist(), reasons
+        )
+    ]
     return results, p, tiers, {"method": ex.method, "exact": ex.exact}
 
 # %% ../notebooks/11_serve.ipynb #47774ab7
-def recommend_answer(live:Live, rows:list, X:pd.DataFrame) -> tuple:
+def recommend_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
     "(results, probabilities, tiers, extra fields) of /recommend: the customer's value and up to three offers with a positive expected value."
     from churn_nb import recommend as rc, segment as sg
+
     s, o = live.serving, live.offers
-    if o is None: raise ApiError(503, f"offers cannot be ranked now: {live.offers_note}", "run `churn-nb run scoring` with the current champion; the API picks the new run up by itself")
-    predict = s.champion.explainer.predict; p = predict(X); tiers = live.tiers.of(p); ids = ids_of(rows, s.spec)
-    X = X.set_axis(pd.Index([i if i is not None else f"request row {n}" for n, i in enumerate(ids)]))   # a customer of the reference is not its own neighbour
-    V = X if s.spec.value_col in X.columns else X.assign(**{s.spec.value_col: [r.get(s.spec.value_col) for r in rows]}) if s.spec.value_col else X
+    if o is None:
+        raise ApiError(
+            503,
+            f"offers cannot be ranked now: {live.offers_note}",
+            "run `churn-nb run scoring` with the current champion; the API picks the new run up by itself",
+        )
+    predict = s.champion.explainer.predict
+    p = predict(X)
+    tiers = live.tiers.of(p)
+    ids = ids_of(rows, s.spec)
+    X = X.set_axis(
+        pd.Index([i if i is not None else f"request row {n}" for n, i in enumerate(ids)])
+    )  # a customer of the reference is not its own neighbour
+    V = (
+        X
+        if s.spec.value_col in X.columns
+        else X.assign(**{s.spec.value_col: [r.get(s.spec.value_col) for r in rows]})
+        if s.spec.value_col
+        else X
+    )
     value = sg.customer_value(V, s.spec, o.lifetime, "request").to_numpy()
     accept = rc.acceptance(X, o.reference, o.catalogue, k=o.neighbours, max_reference=len(o.reference))
     offers = rc.recommend(X, p, value, predict, o.catalogue, accept, o.top).offers.tolist()
-    results = [{"customer_id": i, "probability": q, "tier": t, "value": v, "offers": f} for i, q, t, v, f in zip(ids, p.tolist(), tiers, value.tolist(), offers)]
+    results = [
+        {"customer_id": i, "probability": q, "tier": t, "value": v, "offers": f}
+        for i, q, t, v, f in zip(ids, p.tolist(), tiers, value.tolist(), offers)
+    ]
     return results, p.tolist(), tiers, {"reference": o.note}
+
 
 ANSWERS = {"predict": predict_answer, "explain": explain_answer, "recommend": recommend_answer}
 
 # %% ../notebooks/11_serve.ipynb #8bd8d6f0
 class PredictionLog:
     "Predictions on their way to the store: a bounded queue drained in batches by a background thread; `add` never waits."
-    def __init__(self, capacity:int=100_000,   # requests held at most; more are dropped (and counted)
-                 batch:int=5000, model_name:str="churn"):
+
+    def __init__(
+        self,
+        capacity: int = 100_000,  # requests held at most; more are dropped (and counted)
+        batch: int = 5000,
+        model_name: str = "churn",
+    ):
         self.queue, self.batch, self.model_name = queue.Queue(maxsize=capacity), batch, model_name
-        self.written = self.dropped = self.failed = 0; self.error, self._thread, self._stop = None, None, threading.Event()
-    def add(self, request_id:str, endpoint:str, version:str, ids:list, probabilities:list, tiers:list):
+        self.written = self.dropped = self.failed = 0
+        self.error, self._thread, self._stop = None, None, threading.Event()
+
+    def add(self, request_id: str, endpoint: str, version: str, ids: list, probabilities: list, tiers: list):
         "Queue one request's predictions."
-        try: self.queue.put_nowait((request_id, endpoint, version, ids, probabilities, tiers, datetime.now(timezone.utc).replace(tzinfo=None)))
-        except queue.Full: self.dropped += len(ids)
+        try:
+            self.queue.put_nowait(
+                (
+                    request_id,
+                    endpoint,
+                    version,
+                    ids,
+                    probabilities,
+                    tiers,
+                    datetime.now(timezone.utc).replace(tzinfo=None),
+                )
+            )
+        except queue.Full:
+            self.dropped += len(ids)
+
     def _rows(self, items) -> list:
-        return [dict(request_id=rid, row=n, customer_id=i, endpoint=ep, model_name=self.model_name, model_version=v, probability=p, tier=t, requested_at=at)
-                for rid, ep, v, ids, ps, ts, at in items for n, (i, p, t) in enumerate(zip(ids, ps, ts))]
+        return [
+            dict(
+                request_id=rid,
+                row=n,
+                customer_id=i,
+                endpoint=ep,
+                model_name=self.model_name,
+                model_version=v,
+                probability=p,
+                tier=t,
+                requested_at=at,
+            )
+            for rid, ep, v, ids, ps, ts, at in items
+            for n, (i, p, t) in enumerate(zip(ids, ps, ts))
+        ]
 
 # %% ../notebooks/11_serve.ipynb #ef263bda
 @patch
-def drain(self:PredictionLog, wait:float=0.5) -> int:
+def drain(self: PredictionLog, wait: float = 0.5) -> int:
     "Write what is queued (up to about `batch` rows) to the store; the number of rows written (0 when nothing came within `wait` seconds)."
     from churn_nb import store
-    try: items = [self.queue.get(timeout=wait)]
-    except queue.Empty: return 0
+
+    try:
+        items = [self.queue.get(timeout=wait)]
+    except queue.Empty:
+        return 0
     while sum(len(x[3]) for x in items) < self.batch:
-        try: items.append(self.queue.get_nowait())
-        except queue.Empty: break
+        try:
+            items.append(self.queue.get_nowait())
+        except queue.Empty:
+            break
     rows = self._rows(items)
-    try: store.record_predictions(rows)
-    except Exception as e:   # the API keeps answering; the failure is counted, kept for /health and printed to the server log
-        self.failed += len(rows); self.error = f"{type(e).__name__}: {str(e)[:300]}"; traceback.print_exc(); return 0
-    self.written += len(rows); return len(rows)
+    try:
+        store.record_predictions(rows)
+    except (
+        Exception
+    ) as e:  # the API keeps answering; the failure is counted, kept for /health and printed to the server log
+        self.failed += len(rows)
+        self.error = f"{type(e).__name__}: {str(e)[:300]}"
+        traceback.print_exc()
+        return 0
+    self.written += len(rows)
+    return len(rows)
+
 
 @patch
-def start(self:PredictionLog):
+def start(self: PredictionLog):
     "Start the background writer."
+
     def loop():
-        while not (self._stop.is_set() and self.queue.empty()): self.drain(0.2)
-    self._thread = threading.Thread(target=loop, name="churn_nb-prediction-log", daemon=True); self._thread.start()
+        while not (self._stop.is_set() and self.queue.empty()):
+            self.drain(0.2)
+
+    self._thread = threading.Thread(target=loop, name="churn_nb-prediction-log", daemon=True)
+    self._thread.start()
+
 
 @patch
-def close(self:PredictionLog, timeout:float=30):
+def close(self: PredictionLog, timeout: float = 30):
     "Write what is still queued and stop the writer."
     self._stop.set()
-    if self._thread: self._thread.join(timeout)
+    if self._thread:
+        self._thread.join(timeout)
 
 # %% ../notebooks/11_serve.ipynb #c9934789
 POLL_SECONDS = 2.0
 
+
 class ChurnApi:
     "The API's state: `live` (swapped whole when the champion or the latest scoring run changes), the prediction log, background problems."
-    def __init__(self, model_uri:str=CHAMPION_URI, poll_seconds:float=POLL_SECONDS, log_predictions:bool=True):
+
+    def __init__(self, model_uri: str = CHAMPION_URI, poll_seconds: float = POLL_SECONDS, log_predictions: bool = True):
         self.uri, self.poll_seconds, self.started = model_uri, poll_seconds, time.time()
-        self.problems, self._lock, self._stop, self._thread, self._failed = {}, threading.Lock(), threading.Event(), None, None
+        self.problems, self._lock, self._stop, self._thread, self._failed = (
+            {},
+            threading.Lock(),
+            threading.Event(),
+            None,
+            None,
+        )
         self.live = self._live(load_serving(model_uri), None)
         self.log = PredictionLog(model_name=self.live.serving.info["name"]) if log_predictions else None
 
-    def _live(self, serving:Serving, current:Live|None) -> Live:
+    def _live(self, serving: Serving, current: Live | None) -> Live:
         "A `Live` for `serving` with the latest run's tiers and offer context (reused from `current` when unchanged)."
         from churn_nb import store
+
         run = store.latest_run()
         tiers = current.tiers if current and current.run == run else latest_tiers()
-        if current and current.serving is serving and current.run == run: return Live(serving, tiers, current.offers, current.offers_note, run)
-        try: offers = offer_context(serving.spec); return Live(serving, tiers, offers, offers.note, run)
-        except (ChurnDataError, ValueError, OSError) as e: return Live(serving, tiers, None, str(e), run)   # e.g. no published run yet: /recommend says so
-        except Exception as e:   # a bug here must not stop /predict and /explain; /recommend and /model say what happened, the log has the traceback
-            traceback.print_exc(); return Live(serving, tiers, None, f"the offers' context failed to load ({type(e).__name__}: {str(e)[:300]})", run)
+        if current and current.serving is serving and current.run == run:
+            return Live(serving, tiers, current.offers, current.offers_note, run)
+        try:
+            offers = offer_context(serving.spec)
+            return Live(serving, tiers, offers, offers.note, run)
+        except (ChurnDataError, ValueError, OSError) as e:
+            return Live(serving, tiers, None, str(e), run)  # e.g. no published run yet: /recommend says so
+        except Exception as e:  # a bug here must not stop /predict and /explain; /recommend and /model say what happened, the log has the traceback
+            traceback.print_exc()
+            return Live(
+                serving, tiers, None, f"the offers' context failed to load ({type(e).__name__}: {str(e)[:300]})", run
+            )
 
 # %% ../notebooks/11_serve.ipynb #0caca51a
 @patch
-def refresh(self:ChurnApi) -> bool:
+def refresh(self: ChurnApi) -> bool:
     "Load a new champion if the alias moved and new tiers and offers if a run was published, then swap them in; True when something changed."
     from churn_nb import store
     from churn_nb.registry import model_version
+
     with self._lock:
         live, version = self.live, str(model_version(self.uri).version)
-        if self._failed and self._failed[0] == version: raise RuntimeError(self._failed[1])   # not loaded again until the alias moves
+        if self._failed and self._failed[0] == version:
+            raise RuntimeError(self._failed[1])  # not loaded again until the alias moves
         if version != live.serving.version:
-            try: serving, self._failed = load_serving(self.uri, version), None
+            try:
+                serving, self._failed = load_serving(self.uri, version), None
             except Exception as e:
-                self._failed = (version, f"version {version} cannot be served: {type(e).__name__}: {str(e)[:300]}"); raise
-        else: serving = live.serving
-        if serving is live.serving and store.latest_run() == live.run: return False
+                self._failed = (version, f"version {version} cannot be served: {type(e).__name__}: {str(e)[:300]}")
+                raise
+        else:
+            serving = live.serving
+        if serving is live.serving and store.latest_run() == live.run:
+            return False
         swapped = serving is not live.serving
         self.live, live = self._live(serving, live), None
-        if swapped: gc.unfreeze(); gc.collect()   # the old champion's objects were frozen with the long-lived ones: let them go
-        gc.freeze()   # the new objects join the long-lived ones: no cyclic-GC pass walks them again
+        if swapped:
+            gc.unfreeze()
+            gc.collect()  # the old champion's objects were frozen with the long-lived ones: let them go
+        gc.freeze()  # the new objects join the long-lived ones: no cyclic-GC pass walks them again
         return True
 
+
 @patch
-def _poll(self:ChurnApi):
+def _poll(self: ChurnApi):
     while not self._stop.wait(self.poll_seconds):
-        try: self.refresh(); self.problems.pop("refresh", None)
-        except Exception as e:   # keep serving the current champion; say what went wrong in /health and (once) in the log
+        try:
+            self.refresh()
+            self.problems.pop("refresh", None)
+        except (
+            Exception
+        ) as e:  # keep serving the current champion; say what went wrong in /health and (once) in the log
             problem = f"{type(e).__name__}: {str(e)[:500]} (still serving version {self.live.serving.version})"
-            if self.problems.get("refresh") != problem: traceback.print_exc()
+            if self.problems.get("refresh") != problem:
+                traceback.print_exc()
             self.problems["refresh"] = problem
 
-@patch
-def start(self:ChurnApi):
-    "Start the background threads: the registry poller and the prediction log's writer."
-    if self.log: self.log.start()
-    if self.poll_seconds and self.poll_seconds > 0:
-        self._thread = threading.Thread(target=self._poll, name="churn_nb-champion-poller", daemon=True); self._thread.start()
 
 @patch
-def stop(self:ChurnApi):
+def start(self: ChurnApi):
+    "Start the background threads: the registry poller and the prediction log's writer."
+    if self.log:
+        self.log.start()
+    if self.poll_seconds and self.poll_seconds > 0:
+        self._thread = threading.Thread(target=self._poll, name="churn_nb-champion-poller", daemon=True)
+        self._thread.start()
+
+
+@patch
+def stop(self: ChurnApi):
     "Stop polling and write the predictions still queued."
     self._stop.set()
-    if self._thread: self._thread.join(30)
-    if self.log: self.log.close()
+    if self._thread:
+        self._thread.join(30)
+    if self.log:
+        self.log.close()
+
 
 @patch
-def health(self:ChurnApi) -> dict:
+def health(self: ChurnApi) -> dict:
     "What GET /health answers."
     log = self.log
-    return {"status": "degraded" if self.problems or (log and log.error) else "ok", "model_name": self.live.serving.info["name"], "model_version": self.live.serving.version,
-            "uptime_seconds": round(time.time() - self.started, 1), "problems": dict(self.problems),
-            "predictions_log": None if log is None else {"written": log.written, "queued_requests": log.queue.qsize(), "dropped": log.dropped, "failed": log.failed, "error": log.error}}
+    return {
+        "status": "degraded" if self.problems or (log and log.error) else "ok",
+        "model_name": self.live.serving.info["name"],
+        "model_version": self.live.serving.version,
+        "uptime_seconds": round(time.time() - self.started, 1),
+        "problems": dict(self.problems),
+        "predictions_log": None
+        if log is None
+        else {
+            "written": log.written,
+            "queued_requests": log.queue.qsize(),
+            "dropped": log.dropped,
+            "failed": log.failed,
+            "error": log.error,
+        },
+    }
 
 # %% ../notebooks/11_serve.ipynb #eedd06b0
-def respond(body:dict, status:int=200, request_id:str|None=None) -> Response:
+def respond(body: dict, status: int = 200, request_id: str | None = None) -> Response:
     "A JSON answer (orjson), with the request id as `X-Request-ID`."
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers={"X-Request-ID": request_id} if request_id else None)
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
 
-async def read_body(content_type:str, content_length:str, chunks) -> bytes:
+
+async def read_body(content_type: str, content_length: str, chunks) -> bytes:
     "A request's JSON body from the async iterable `chunks`: 415 unless it is JSON, 413 beyond `MAX_BODY` (checked before and while reading)."
     kind = content_type.split(";")[0].strip().lower()
-    if kind != "application/json": raise ApiError(415, f"the body is {kind or 'of no declared type'}, not JSON", "send it as JSON with the header Content-Type: application/json")
-    if content_length.isdigit() and int(content_length) > MAX_BODY: raise ApiError(413, f"the body has {int(content_length):,} bytes, more than {MAX_BODY:,}", f"send at most {MAX_ROWS:,} customers per request, without extra whitespace")
+    if kind != "application/json":
+        raise ApiError(
+            415,
+            f"the body is {kind or 'of no declared type'}, not JSON",
+            "send it as JSON with the header Content-Type: application/json",
+        )
+    if content_length.isdigit() and int(content_length) > MAX_BODY:
+        raise ApiError(
+            413,
+            f"the body has {int(content_length):,} bytes, more than {MAX_BODY:,}",
+            f"send at most {MAX_ROWS:,} customers per request, without extra whitespace",
+        )
     body = bytearray()
     async for chunk in chunks:
         body += chunk
-        if len(body) > MAX_BODY: raise ApiError(413, f"the body has more than {MAX_BODY:,} bytes", f"send at most {MAX_ROWS:,} customers per request, without extra whitespace")
+        if len(body) > MAX_BODY:
+            raise ApiError(
+                413,
+                f"the body has more than {MAX_BODY:,} bytes",
+                f"send at most {MAX_ROWS:,} customers per request, without extra whitespace",
+            )
     return bytes(body)
 
-def parse_rows(serving:Serving, body:bytes) -> list:
-    "The validated customers of `body`, or the `ApiError` that says what is wrong."
-    try: return request_rows(serving.request, body)
-    except ValidationError as e: raise validation_error(e, serving.spec, serving.fields) from None
 
-def refusal(exc:ChurnDataError) -> ApiError:
+def parse_rows(serving: Serving, body: bytes) -> list:
+    "The validated customers of `body`, or the `ApiError` that says what is wrong."
+    try:
+        return request_rows(serving.request, body)
+    except ValidationError as e:
+        raise validation_error(e, serving.spec, serving.fields) from None
+
+
+def refusal(exc: ChurnDataError) -> ApiError:
     "A library refusal of request data as a 422 (its message already names the column and the fix)."
     problem, _, fix = str(exc).partition(" Fix: ")
     return ApiError(422, problem, fix.rstrip(".") or "correct the request data")
 
 # %% ../notebooks/11_serve.ipynb #e0fe37af
-def add_error_handlers(app:FastAPI):
+def add_error_handlers(app: FastAPI):
     "JSON answers for every refusal and failure: ApiError, library refusals, unknown paths and methods, internal errors (no traceback)."
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
+
     @app.exception_handler(ApiError)
-    async def api_error(request, exc): return respond(exc.body(), exc.status)
+    async def api_error(request, exc):
+        return respond(exc.body(), exc.status)
+
     @app.exception_handler(ChurnDataError)
-    async def data_refused(request, exc): return respond(refusal(exc).body(), 422)
+    async def data_refused(request, exc):
+        return respond(refusal(exc).body(), 422)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(request, exc): return respond({"error": "the request does not match the schema", "fix": "see /docs", "errors": json.loads(json.dumps(exc.errors(), default=str))}, 422)
+    async def invalid(request, exc):
+        return respond(
+            {
+                "error": "the request does not match the schema",
+                "fix": "see /docs",
+                "errors": json.loads(json.dumps(exc.errors(), default=str)),
+            },
+            422,
+        )
+
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
-        fix = "see /docs: POST /predict, /explain, /recommend; GET /health, /model" if exc.status_code == 404 else f"use {'POST' if request.url.path in ('/predict', '/explain', '/recommend') else 'GET'} for {request.url.path}" if exc.status_code == 405 else "see /docs"
-        what = {404: f"there is no endpoint {request.url.path}", 405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
+        fix = (
+            "see /docs: POST /predict, /explain, /recommend; GET /health, /model"
+            if exc.status_code == 404
+            else f"use {'POST' if request.url.path in ('/predict', '/explain', '/recommend') else 'GET'} for {request.url.path}"
+            if exc.status_code == 405
+            else "see /docs"
+        )
+        what = {
+            404: f"there is no endpoint {request.url.path}",
+            405: f"{request.method} is not allowed on {request.url.path}",
+        }.get(exc.status_code, str(exc.detail))
         return respond({"error": what, "fix": fix}, exc.status_code)
+
     @app.exception_handler(Exception)
-    async def internal(request, exc):   # never expected for any input; the traceback goes to the server log, not to the client
+    async def internal(
+        request, exc
+    ):  # never expected for any input; the traceback goes to the server log, not to the client
         traceback.print_exception(exc)
         return respond(INTERNAL, 500)
 
 # %% ../notebooks/11_serve.ipynb #b54ee9ea
 class Reason(BaseModel):
-    feature: str; family: str; value: float|str|None; points: float; text: str
+    feature: str
+    family: str
+    value: float | str | None
+    points: float
+    text: str
+
+
 class OfferOut(BaseModel):
-    id: str; name: str; p_after: float; uplift: float; acceptance: float; cost: float; expected_value: float; why: str
+    id: str
+    name: str
+    p_after: float
+    uplift: float
+    acceptance: float
+    cost: float
+    expected_value: float
+    why: str
+
+
 class PredictResult(BaseModel):
-    customer_id: str|None = Field(description="as sent (null when not sent)"); probability: float; tier: Literal[TIERS]|None
+    customer_id: str | None = Field(description="as sent (null when not sent)")
+    probability: float
+    tier: Literal[TIERS] | None
+
+
 class ExplainResult(PredictResult):
-    base: float; contributions: dict[str, float] = Field(description="probability points per column; base + their sum = probability"); top_reasons: list[Reason]
+    base: float
+    contributions: dict[str, float] = Field(description="probability points per column; base + their sum = probability")
+    top_reasons: list[Reason]
+
+
 class RecommendResult(PredictResult):
-    value: float = Field(description="value per period × expected remaining months"); offers: list[OfferOut] = Field(description="up to 3 offers with a positive expected value, best first")
+    value: float = Field(description="value per period × expected remaining months")
+    offers: list[OfferOut] = Field(description="up to 3 offers with a positive expected value, best first")
+
+
 class Answer(BaseModel):
-    request_id: str; model_name: str; model_version: str; tier_note: str|None = Field(description="why tiers are null, or whose thresholds they use")
+    request_id: str
+    model_name: str
+    model_version: str
+    tier_note: str | None = Field(description="why tiers are null, or whose thresholds they use")
     ignored: list[str] = Field(description="the request's columns the model does not read (e.g. the target)")
-class PredictAnswer(Answer): results: list[PredictResult]
-class ExplainAnswer(Answer): results: list[ExplainResult]; method: str; exact: bool
-class RecommendAnswer(Answer): results: list[RecommendResult]; reference: str
+
+
+class PredictAnswer(Answer):
+    results: list[PredictResult]
+
+
+class ExplainAnswer(Answer):
+    results: list[ExplainResult]
+    method: str
+    exact: bool
+
+
+class RecommendAnswer(Answer):
+    results: list[RecommendResult]
+    reference: str
+
+
 class Refusal(BaseModel):
-    error: str; field: str|None = None; fix: str; allowed: list|None = None; errors: list[dict]|None = None
+    error: str
+    field: str | None = None
+    fix: str
+    allowed: list | None = None
+    errors: list[dict] | None = None
+
 
 DOCUMENTED = {"predict": PredictAnswer, "explain": ExplainAnswer, "recommend": RecommendAnswer}
-REFUSALS = {400: "malformed JSON", 413: "body over 4 MiB", 415: "not JSON", 422: "invalid customer data (the field, the fix, the allowed values)"}
+REFUSALS = {
+    400: "malformed JSON",
+    413: "body over 4 MiB",
+    415: "not JSON",
+    422: "invalid customer data (the field, the fix, the allowed values)",
+}
 
 # %% ../notebooks/11_serve.ipynb #5dcd66ad
-INTERNAL = {"error": "internal error while answering this request", "fix": "not a problem with the request: report it with the time of the request; the server log has the details"}
+INTERNAL = {
+    "error": "internal error while answering this request",
+    "fix": "not a problem with the request: report it with the time of the request; the server log has the details",
+}
 
-async def scoring_answer(api:ChurnApi, endpoint:str, content_type:str, content_length:str, chunks) -> Response:
+
+async def scoring_answer(api: ChurnApi, endpoint: str, content_type: str, content_length: str, chunks) -> Response:
     "The answer of POST /`endpoint`: body checked and read, validated, answered, logged — refusals and failures as JSON answers too."
-    live = api.live; rid = uuid.uuid4().hex   # the state this request uses, read once
+    live = api.live
+    rid = uuid.uuid4().hex  # the state this request uses, read once
     try:
         rows = parse_rows(live.serving, await read_body(content_type, content_length, chunks))
         results, p, tiers, extra = ANSWERS[endpoint](live, rows, typed_frame(rows, live.serving.spec))
-    except ApiError as e: return respond(e.body(), e.status)
-    except ChurnDataError as e: return respond(refusal(e).body(), 422)
-    except Exception as e:   # never expected for any input; the traceback goes to the server log, not to the client
-        traceback.print_exception(e); return respond(INTERNAL, 500)
-    if api.log: api.log.add(rid, endpoint, live.serving.version, ids_of(rows, live.serving.spec), p, tiers)
+    except ApiError as e:
+        return respond(e.body(), e.status)
+    except ChurnDataError as e:
+        return respond(refusal(e).body(), 422)
+    except Exception as e:  # never expected for any input; the traceback goes to the server log, not to the client
+        traceback.print_exception(e)
+        return respond(INTERNAL, 500)
+    if api.log:
+        api.log.add(rid, endpoint, live.serving.version, ids_of(rows, live.serving.spec), p, tiers)
     s = live.serving
     head = {"request_id": rid, "model_name": s.info["name"], "model_version": s.version, "tier_note": live.tier_note}
     return respond({**head, "ignored": ignored_fields(rows, s.spec), "results": results, **extra}, request_id=rid)
 
-def add_scoring_routes(app:FastAPI, api:ChurnApi):
-    "POST /predict, /explain, /recommend as FastAPI routes (documented; `asgi` answers them without FastAPI's layers when served)."
-    docs = {"predict": "Churn probability and risk tier of one customer or a batch.", "explain": "Probability, tier, each column's contribution (probability points) and the top reasons.",
-            "recommend": "Probability, tier, the customer's value and up to three offers with a positive expected value."}
-    def route(endpoint):
-        async def answer_endpoint(request:Request): return await scoring_answer(api, endpoint, request.headers.get("content-type", ""), request.headers.get("content-length", ""), request.stream())
-        return answer_endpoint
-    for endpoint in ANSWERS:
-        app.add_api_route(f"/{endpoint}", route(endpoint), methods=["POST"], summary=docs[endpoint], response_class=JSONResponse, operation_id=endpoint,
-                          responses={200: {"model": DOCUMENTED[endpoint], "description": "answers in the order of the request"}, **{s: {"model": Refusal, "description": d} for s, d in REFUSALS.items()},
-                                     **({503: {"model": Refusal, "description": "no published scoring run to take offers' context from"}} if endpoint == "recommend" else {})},
-                          openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomersRequest"}}}}})
 
-def add_info_routes(app:FastAPI, api:ChurnApi):
+def add_scoring_routes(app: FastAPI, api: ChurnApi):
+    "POST /predict, /explain, /recommend as FastAPI routes (documented; `asgi` answers them without FastAPI's layers when served)."
+    docs = {
+        "predict": "Churn probability and risk tier of one customer or a batch.",
+        "explain": "Probability, tier, each column's contribution (probability points) and the top reasons.",
+        "recommend": "Probability, tier, the customer's value and up to three offers with a positive expected value.",
+    }
+
+    def route(endpoint):
+        async def answer_endpoint(request: Request):
+            return await scoring_answer(
+                api,
+                endpoint,
+                request.headers.get("content-type", ""),
+                request.headers.get("content-length", ""),
+                request.stream(),
+            )
+
+        return answer_endpoint
+
+    for endpoint in ANSWERS:
+        app.add_api_route(
+            f"/{endpoint}",
+            route(endpoint),
+            methods=["POST"],
+            summary=docs[endpoint],
+            response_class=JSONResponse,
+            operation_id=endpoint,
+            responses={
+                200: {"model": DOCUMENTED[endpoint], "description": "answers in the order of the request"},
+                **{s: {"model": Refusal, "description": d} for s, d in REFUSALS.items()},
+                **(
+                    {503: {"model": Refusal, "description": "no published scoring run to take offers' context from"}}
+                    if endpoint == "recommend"
+                    else {}
+                ),
+            },
+            openapi_extra={
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CustomersRequest"}}},
+                }
+            },
+        )
+
+
+def add_info_routes(app: FastAPI, api: ChurnApi):
     "GET /health and GET /model."
-    @app.get("/health", summary="Is the API up, which champion version it serves, the prediction log, background problems.")
-    async def health(): return respond(api.health())
-    @app.get("/model", summary="The served champion: name, version, run, metrics, explanations, input schema, tier thresholds, offers.")
+
+    @app.get(
+        "/health", summary="Is the API up, which champion version it serves, the prediction log, background problems."
+    )
+    async def health():
+        return respond(api.health())
+
+    @app.get(
+        "/model",
+        summary="The served champion: name, version, run, metrics, explanations, input schema, tier thresholds, offers.",
+    )
     async def model():
-        live = api.live; t = live.tiers
-        return respond({**live.serving.info, "tiers": {"thresholds": t.thresholds, "run_id": t.run_id, "note": live.tier_note or t.note}, "offers": live.offers_note})
+        live = api.live
+        t = live.tiers
+        return respond(
+            {
+                **live.serving.info,
+                "tiers": {"thresholds": t.thresholds, "run_id": t.run_id, "note": live.tier_note or t.note},
+                "offers": live.offers_note,
+            }
+        )
 
 # %% ../notebooks/11_serve.ipynb #61de078b
-def openapi_schema(app:FastAPI, api:ChurnApi) -> dict:
+def openapi_schema(app: FastAPI, api: ChurnApi) -> dict:
     "The OpenAPI schema, with the request model of the champion being served (rebuilt when it changes)."
     from fastapi.openapi.utils import get_openapi
+
     s = api.live.serving
     if getattr(app.state, "openapi_for", None) is not s:
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         req = s.request.model_json_schema(ref_template="#/components/schemas/{model}")
-        schema.setdefault("components", {}).setdefault("schemas", {}).update(req.pop("$defs", {}) | {"CustomersRequest": req})
-        examples = {"one customer": {"value": {"customer": s.example}}, "a batch": {"value": {"customers": spec_rows(s.spec, 3)}}}
-        for endpoint in ANSWERS: schema["paths"][f"/{endpoint}"]["post"]["requestBody"]["content"]["application/json"]["examples"] = examples
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(
+            req.pop("$defs", {}) | {"CustomersRequest": req}
+        )
+        examples = {
+            "one customer": {"value": {"customer": s.example}},
+            "a batch": {"value": {"customers": spec_rows(s.spec, 3)}},
+        }
+        for endpoint in ANSWERS:
+            schema["paths"][f"/{endpoint}"]["post"]["requestBody"]["content"]["application/json"]["examples"] = examples
         app.state.openapi_schema, app.state.openapi_for = schema, s
     return app.state.openapi_schema
 
-def add_docs(app:FastAPI, api:ChurnApi):
+
+def add_docs(app: FastAPI, api: ChurnApi):
     "/openapi.json for the served champion, and /docs: Swagger UI served from this machine (fastapi-offline's bundled assets), nothing from a CDN."
     import fastapi_offline
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
+
     app.openapi = lambda: openapi_schema(app, api)
-    app.mount("/docs-assets", StaticFiles(directory=Path(fastapi_offline.__file__).parent/"static"), name="docs-assets")
+    app.mount(
+        "/docs-assets", StaticFiles(directory=Path(fastapi_offline.__file__).parent / "static"), name="docs-assets"
+    )
+
     @app.get("/docs", include_in_schema=False)
-    async def docs(): return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} — docs", swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-                                                 swagger_css_url="/docs-assets/swagger-ui.css", swagger_favicon_url="/docs-assets/favicon.png", swagger_ui_parameters={"validatorUrl": None})
+    async def docs():
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} — docs",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
 # %% ../notebooks/11_serve.ipynb #f07807ad
 DESCRIPTION = """Churn probability, reasons and next-best offers for customers, from the registered champion (`models:/churn@champion`).
@@ -649,50 +1213,88 @@ Send `{"customer": {...}}` or `{"customers": [...]}` (1 to 1,000) with every fea
 the table's other columns (the target, columns training left out) may be sent too and are ignored (listed in `ignored`).
 Every refusal is a JSON body with `error`, `field`, `fix` (and `allowed` values for a category)."""
 
-def create_app(model_uri:str=CHAMPION_URI,       # the champion to serve (an alias is followed as it moves)
-               poll_seconds:float=POLL_SECONDS,   # how often to check the alias and the latest scoring run (0: never)
-               log_predictions:bool=True,         # record every prediction in the store
-               url:str|None=None) -> FastAPI:     # printed once the app is ready to answer
+
+def create_app(
+    model_uri: str = CHAMPION_URI,  # the champion to serve (an alias is followed as it moves)
+    poll_seconds: float = POLL_SECONDS,  # how often to check the alias and the latest scoring run (0: never)
+    log_predictions: bool = True,  # record every prediction in the store
+    url: str | None = None,
+) -> FastAPI:  # printed once the app is ready to answer
     "The churn_nb API (the champion is loaded now; the background threads start with the app)."
     import churn_nb
+
     api = ChurnApi(model_uri, poll_seconds, log_predictions)
+
     @asynccontextmanager
     async def lifespan(app):
-        api.start(); gc.collect(); gc.freeze()   # the loaded champion joins the long-lived objects: the cyclic GC stops walking it
-        if url: print(f"churn_nb API on {url} (docs {url}/docs) serving {api.live.serving.info['name']} version {api.live.serving.version}", flush=True)
-        try: yield
-        finally: api.stop()
-    app = FastAPI(title="churn_nb API", version=churn_nb.__version__, description=DESCRIPTION, docs_url=None, redoc_url=None, lifespan=lifespan)
+        api.start()
+        gc.collect()
+        gc.freeze()  # the loaded champion joins the long-lived objects: the cyclic GC stops walking it
+        if url:
+            print(
+                f"churn_nb API on {url} (docs {url}/docs) serving {api.live.serving.info['name']} version {api.live.serving.version}",
+                flush=True,
+            )
+        try:
+            yield
+        finally:
+            api.stop()
+
+    app = FastAPI(
+        title="churn_nb API",
+        version=churn_nb.__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.api = api
-    add_error_handlers(app); add_scoring_routes(app, api); add_info_routes(app, api); add_docs(app, api)
+    add_error_handlers(app)
+    add_scoring_routes(app, api)
+    add_info_routes(app, api)
+    add_docs(app, api)
     return app
 
 # %% ../notebooks/11_serve.ipynb #c594058e
-def asgi(app:FastAPI):
+def asgi(app: FastAPI):
     "`app` as served: POST /predict, /explain and /recommend answered straight from ASGI with `scoring_answer` (FastAPI's routing and dependency layers take a fifth of a one-customer request), everything else by FastAPI."
     api, paths = app.state.api, {f"/{e}": e for e in ANSWERS}
+
     async def churn_nb_api(scope, receive, send):
         endpoint = paths.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if endpoint is None: return await app(scope, receive, send)
+        if endpoint is None:
+            return await app(scope, receive, send)
+
         async def chunks():
             while True:
                 message = await receive()
-                if message["type"] == "http.disconnect": raise ApiError(400, "the client disconnected before sending the whole body", "send the whole body")
+                if message["type"] == "http.disconnect":
+                    raise ApiError(400, "the client disconnected before sending the whole body", "send the whole body")
                 yield message.get("body", b"")
-                if not message.get("more_body"): return
+                if not message.get("more_body"):
+                    return
+
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        response = await scoring_answer(api, endpoint, headers.get("content-type", ""), headers.get("content-length", ""), chunks())
+        response = await scoring_answer(
+            api, endpoint, headers.get("content-type", ""), headers.get("content-length", ""), chunks()
+        )
         await response(scope, receive, send)
+
     return churn_nb_api
 
 # %% ../notebooks/11_serve.ipynb #2e20c098
-def run(host:str=config.HOST,                  # the address to bind (127.0.0.1: this machine only)
-        port:int=config.PORTS["api"],           # 5055
-        model_uri:str=CHAMPION_URI,             # the champion to serve; its alias is followed as it moves
-        poll_seconds:float=POLL_SECONDS,        # how often to check the alias and the latest scoring run
-        log_predictions:bool=True):             # record every prediction in the store
+def run(
+    host: str = config.HOST,  # the address to bind (127.0.0.1: this machine only)
+    port: int = config.PORTS["api"],  # 5055
+    model_uri: str = CHAMPION_URI,  # the champion to serve; its alias is followed as it moves
+    poll_seconds: float = POLL_SECONDS,  # how often to check the alias and the latest scoring run
+    log_predictions: bool = True,
+):  # record every prediction in the store
     "Serve the API until stopped (blocking); prints its URL once it answers."
     import sys, uvicorn
+
     app = create_app(model_uri, poll_seconds, log_predictions, url=f"http://{host}:{port}")
-    sys.setswitchinterval(0.001)   # background threads (poller, log writer) hand the GIL back to requests within 1 ms
-    uvicorn.run(asgi(app), host=host, port=port, workers=1, access_log=False, log_level="warning", timeout_graceful_shutdown=10)
+    sys.setswitchinterval(0.001)  # background threads (poller, log writer) hand the GIL back to requests within 1 ms
+    uvicorn.run(
+        asgi(app), host=host, port=port, workers=1, access_log=False, log_level="warning", timeout_graceful_shutdown=10
+    )

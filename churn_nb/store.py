@@ -21,36 +21,87 @@ __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK
 
 # %% ../notebooks/10_store.ipynb #3dd97909
 META = sa.MetaData()
-SCORING_RUNS = sa.Table("scoring_runs", META,
-    sa.Column("run_id", sa.String(64), primary_key=True), sa.Column("model_name", sa.String(200)), sa.Column("model_version", sa.String(32)),
-    sa.Column("model_run_id", sa.String(64)), sa.Column("source", sa.Text), sa.Column("customers", sa.Integer), sa.Column("scored_at", sa.DateTime),
-    sa.Column("published_at", sa.DateTime), sa.Column("summary", sa.Text))
-CUSTOMER_SCORES = sa.Table("customer_scores", META,
-    sa.Column("run_id", sa.String(64), primary_key=True), sa.Column("customer_id", sa.String(200), primary_key=True),
-    sa.Column("model_version", sa.String(32)), sa.Column("scored_at", sa.DateTime), sa.Column("probability", sa.Float), sa.Column("tier", sa.String(16)),
-    sa.Column("segment", sa.String(300)), sa.Column("value", sa.Float), sa.Column("revenue_at_risk", sa.Float), sa.Column("strategy", sa.Text),
-    sa.Column("top_reasons", sa.Text), sa.Column("top_offers", sa.Text), sa.Column("top_offer", sa.String(100)), sa.Column("top_offer_value", sa.Float),
-    sa.Index("ix_customer_scores_customer", "customer_id"))
+SCORING_RUNS = sa.Table(
+    "scoring_runs",
+    META,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("model_version", sa.String(32)),
+    sa.Column("model_run_id", sa.String(64)),
+    sa.Column("source", sa.Text),
+    sa.Column("customers", sa.Integer),
+    sa.Column("scored_at", sa.DateTime),
+    sa.Column("published_at", sa.DateTime),
+    sa.Column("summary", sa.Text),
+)
+CUSTOMER_SCORES = sa.Table(
+    "customer_scores",
+    META,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("model_version", sa.String(32)),
+    sa.Column("scored_at", sa.DateTime),
+    sa.Column("probability", sa.Float),
+    sa.Column("tier", sa.String(16)),
+    sa.Column("segment", sa.String(300)),
+    sa.Column("value", sa.Float),
+    sa.Column("revenue_at_risk", sa.Float),
+    sa.Column("strategy", sa.Text),
+    sa.Column("top_reasons", sa.Text),
+    sa.Column("top_offers", sa.Text),
+    sa.Column("top_offer", sa.String(100)),
+    sa.Column("top_offer_value", sa.Float),
+    sa.Index("ix_customer_scores_customer", "customer_id"),
+)
 SCORE_COLUMNS = [c.name for c in CUSTOMER_SCORES.columns]
-FEEDBACK = sa.Table("feedback", META,
-    sa.Column("feedback_id", sa.Integer, primary_key=True, autoincrement=True), sa.Column("customer_id", sa.String(200), nullable=False, index=True),
-    sa.Column("run_id", sa.String(64)), sa.Column("text", sa.Text, nullable=False), sa.Column("author", sa.String(200)), sa.Column("created_at", sa.DateTime, nullable=False))
-API_PREDICTIONS = sa.Table("api_predictions", META,
-    sa.Column("request_id", sa.String(64), primary_key=True), sa.Column("row", sa.Integer, primary_key=True), sa.Column("customer_id", sa.String(200), index=True),
-    sa.Column("endpoint", sa.String(32)), sa.Column("model_name", sa.String(200)), sa.Column("model_version", sa.String(32)),
-    sa.Column("probability", sa.Float), sa.Column("tier", sa.String(16)), sa.Column("requested_at", sa.DateTime, nullable=False))
+FEEDBACK = sa.Table(
+    "feedback",
+    META,
+    sa.Column("feedback_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(200), nullable=False, index=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("author", sa.String(200)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+API_PREDICTIONS = sa.Table(
+    "api_predictions",
+    META,
+    sa.Column("request_id", sa.String(64), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True),
+    sa.Column("customer_id", sa.String(200), index=True),
+    sa.Column("endpoint", sa.String(32)),
+    sa.Column("model_name", sa.String(200)),
+    sa.Column("model_version", sa.String(32)),
+    sa.Column("probability", sa.Float),
+    sa.Column("tier", sa.String(16)),
+    sa.Column("requested_at", sa.DateTime, nullable=False),
+)
 FEEDBACK_MAX_CHARS = 2000
 
 _ENGINES = {}
-def engine(url:str|None=None) -> sa.Engine:
+
+
+def engine(url: str | None = None) -> sa.Engine:
     "The store's engine (`config.store_url()` by default), its tables created on first use."
     url = url or config.store_url()
     if url not in _ENGINES:
         eng = sa.create_engine(url, future=True)
-        if eng.dialect.name == "sqlite":   # wait for other writers; WAL lets readers (the dashboard) read while a run is published
-            sa.event.listen(eng, "connect", lambda con, _: [con.execute(f"PRAGMA {p}") for p in ("busy_timeout = 60000", "journal_mode = WAL", "synchronous = NORMAL")])
+        if (
+            eng.dialect.name == "sqlite"
+        ):  # wait for other writers; WAL lets readers (the dashboard) read while a run is published
+            sa.event.listen(
+                eng,
+                "connect",
+                lambda con, _: [
+                    con.execute(f"PRAGMA {p}")
+                    for p in ("busy_timeout = 60000", "journal_mode = WAL", "synchronous = NORMAL")
+                ],
+            )
         from churn_nb.tracking import store_lock
-        with store_lock(url): META.create_all(eng, checkfirst=True)   # a fresh SQLite file: one process creates the schema
+
+        with store_lock(url):
+            META.create_all(eng, checkfirst=True)  # a fresh SQLite file: one process creates the schema
         _ENGINES[url] = eng
     return _ENGINES[url]
 
@@ -58,117 +109,186 @@ def engine(url:str|None=None) -> sa.Engine:
 class StoreError(ValueError):
     "A scoring run that cannot be written to the store as it is."
 
-def check_scores(frame:pd.DataFrame, run_id:str):
+
+def check_scores(frame: pd.DataFrame, run_id: str):
     "Refuse a per-customer frame the store cannot take, naming the column or rows."
     missing = [c for c in SCORE_COLUMNS if c != "run_id" and c not in frame.columns]
-    if missing: raise StoreError(f"run {run_id}: the scores lack column(s) {', '.join(missing)}. Fix: run the score, segment and recommend steps of this run in order")
+    if missing:
+        raise StoreError(
+            f"run {run_id}: the scores lack column(s) {', '.join(missing)}. Fix: run the score, segment and recommend steps of this run in order"
+        )
     if frame.customer_id.isna().any() or frame.customer_id.duplicated().any():
-        raise StoreError(f"run {run_id}: customer_id is blank or repeated in {int(frame.customer_id.isna().sum() + frame.customer_id.duplicated().sum())} rows. Fix: score a table with one row per customer id")
+        raise StoreError(
+            f"run {run_id}: customer_id is blank or repeated in {int(frame.customer_id.isna().sum() + frame.customer_id.duplicated().sum())} rows. Fix: score a table with one row per customer id"
+        )
     p = frame.probability.to_numpy(dtype=float)
-    if not np.all((p >= 0) & (p <= 1)): raise StoreError(f"run {run_id}: probability outside [0, 1] or missing in {int((~((p >= 0) & (p <= 1))).sum())} rows. Fix: report this; the model produced invalid output")
+    if not np.all((p >= 0) & (p <= 1)):
+        raise StoreError(
+            f"run {run_id}: probability outside [0, 1] or missing in {int((~((p >= 0) & (p <= 1))).sum())} rows. Fix: report this; the model produced invalid output"
+        )
 
-def publish(frames, run:dict, url:str|None=None, chunk:int=50_000, on_chunk=None):
+
+def publish(frames, run: dict, url: str | None = None, chunk: int = 50_000, on_chunk=None):
     "Write run `run` (a `scoring_runs` record) and its per-customer `frames` (a DataFrame, or chunks of one) in one transaction, replacing what the run wrote before; `on_chunk(frame)` after each."
     frames = [frames] if isinstance(frames, pd.DataFrame) else frames
     with engine(url).begin() as con:
         con.execute(CUSTOMER_SCORES.delete().where(CUSTOMER_SCORES.c.run_id == run["run_id"]))
         con.execute(SCORING_RUNS.delete().where(SCORING_RUNS.c.run_id == run["run_id"]))
         con.execute(SCORING_RUNS.insert(), [{c.name: run.get(c.name) for c in SCORING_RUNS.columns}])
-        for frame in frames:   # a bad chunk raises inside the transaction: nothing of the run is kept
+        for frame in frames:  # a bad chunk raises inside the transaction: nothing of the run is kept
             check_scores(frame, run["run_id"])
             insert_rows(con, frame.assign(run_id=run["run_id"])[SCORE_COLUMNS], chunk)
-            if on_chunk: on_chunk(frame)
+            if on_chunk:
+                on_chunk(frame)
 
-def _plain(frame:pd.DataFrame) -> pd.DataFrame:
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     "`frame` with Python values the DB driver takes: None for missing, datetimes as SQLAlchemy's SQLite text."
     out = frame.astype(object).where(frame.notna(), None)
     for c in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[c]): out[c] = frame[c].dt.strftime("%Y-%m-%d %H:%M:%S.%f").where(frame[c].notna(), None)
+        if pd.api.types.is_datetime64_any_dtype(frame[c]):
+            out[c] = frame[c].dt.strftime("%Y-%m-%d %H:%M:%S.%f").where(frame[c].notna(), None)
     return out
 
-def insert_rows(con, rows:pd.DataFrame, chunk:int=50_000):
+
+def insert_rows(con, rows: pd.DataFrame, chunk: int = 50_000):
     "Insert `rows` into customer_scores: SQLite through the driver's executemany (fast), other databases through SQLAlchemy."
     import gc
-    enabled = gc.isenabled(); gc.disable()   # millions of short-lived tuples: the cycle collector (and JPype's Java GC hooked to it) only slows the insert
-    try: _insert(con, rows, chunk)
-    finally:
-        if enabled: gc.enable()
 
-def _insert(con, rows:pd.DataFrame, chunk:int):
+    enabled = gc.isenabled()
+    gc.disable()  # millions of short-lived tuples: the cycle collector (and JPype's Java GC hooked to it) only slows the insert
+    try:
+        _insert(con, rows, chunk)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _insert(con, rows: pd.DataFrame, chunk: int):
     if con.dialect.name == "sqlite":
         sql = f"INSERT INTO customer_scores ({', '.join(rows.columns)}) VALUES ({', '.join('?' * len(rows.columns))})"
-        for start in range(0, len(rows), chunk): con.exec_driver_sql(sql, list(_plain(rows.iloc[start:start + chunk]).itertuples(index=False, name=None)))
+        for start in range(0, len(rows), chunk):
+            con.exec_driver_sql(sql, list(_plain(rows.iloc[start : start + chunk]).itertuples(index=False, name=None)))
     else:
-        for start in range(0, len(rows), chunk): con.execute(CUSTOMER_SCORES.insert(), rows.iloc[start:start + chunk].to_dict("records"))
+        for start in range(0, len(rows), chunk):
+            con.execute(CUSTOMER_SCORES.insert(), rows.iloc[start : start + chunk].to_dict("records"))
 
 # %% ../notebooks/10_store.ipynb #fb2b068b
-def runs(url:str|None=None) -> pd.DataFrame:
+def runs(url: str | None = None) -> pd.DataFrame:
     "The published scoring runs, newest first."
     with engine(url).connect() as con:
         return pd.read_sql(sa.select(SCORING_RUNS).order_by(SCORING_RUNS.c.published_at.desc()), con)
 
-def latest_run_id(url:str|None=None) -> str|None:
+
+def latest_run_id(url: str | None = None) -> str | None:
     "The latest published scoring run of the SQL store at `url` (None before the first); `latest_run` reads the same from the marts."
     with engine(url).connect() as con:
-        return con.execute(sa.select(SCORING_RUNS.c.run_id).order_by(SCORING_RUNS.c.published_at.desc()).limit(1)).scalar()
+        return con.execute(
+            sa.select(SCORING_RUNS.c.run_id).order_by(SCORING_RUNS.c.published_at.desc()).limit(1)
+        ).scalar()
 
-def latest_scores(url:str|None=None) -> pd.DataFrame:
+
+def latest_scores(url: str | None = None) -> pd.DataFrame:
     "The latest published run's per-customer table (empty, with the columns, before the first run)."
     run_id = latest_run_id(url)
     with engine(url).connect() as con:
         return pd.read_sql(sa.select(CUSTOMER_SCORES).where(CUSTOMER_SCORES.c.run_id == (run_id or "")), con)
 
-def customer_history(customer_id:str, url:str|None=None) -> pd.DataFrame:
+
+def customer_history(customer_id: str, url: str | None = None) -> pd.DataFrame:
     "One customer's rows across published runs, oldest first."
-    q = (sa.select(CUSTOMER_SCORES, SCORING_RUNS.c.published_at).join(SCORING_RUNS, SCORING_RUNS.c.run_id == CUSTOMER_SCORES.c.run_id)
-           .where(CUSTOMER_SCORES.c.customer_id == str(customer_id)).order_by(SCORING_RUNS.c.published_at))
-    with engine(url).connect() as con: return pd.read_sql(q, con)
+    q = (
+        sa.select(CUSTOMER_SCORES, SCORING_RUNS.c.published_at)
+        .join(SCORING_RUNS, SCORING_RUNS.c.run_id == CUSTOMER_SCORES.c.run_id)
+        .where(CUSTOMER_SCORES.c.customer_id == str(customer_id))
+        .order_by(SCORING_RUNS.c.published_at)
+    )
+    with engine(url).connect() as con:
+        return pd.read_sql(q, con)
 
 # %% ../notebooks/10_store.ipynb #bfb41810
-def save_feedback(customer_id:str,       # the customer the note is about
-                  text:str,              # what the user wrote (1–2000 characters)
-                  author:str|None=None,  # who wrote it, if known
-                  run_id:str|None=None,  # the scoring run the user was looking at
-                  url:str|None=None) -> dict:
+def save_feedback(
+    customer_id: str,  # the customer the note is about
+    text: str,  # what the user wrote (1–2000 characters)
+    author: str | None = None,  # who wrote it, if known
+    run_id: str | None = None,  # the scoring run the user was looking at
+    url: str | None = None,
+) -> dict:
     "Save one feedback note about a customer; return the stored record."
     text, customer_id = (text or "").strip(), str(customer_id or "").strip()
-    if not customer_id: raise StoreError("feedback: no customer id. Fix: pick a customer first")
-    if not text: raise StoreError(f"feedback for {customer_id}: the note is empty. Fix: write what the customer said or what was done")
-    if len(text) > FEEDBACK_MAX_CHARS: raise StoreError(f"feedback for {customer_id}: the note has {len(text):,} characters, more than {FEEDBACK_MAX_CHARS:,}. Fix: shorten it")
-    record = {"customer_id": customer_id, "run_id": run_id, "text": text, "author": author, "created_at": datetime.now(timezone.utc).replace(tzinfo=None)}
-    with engine(url).begin() as con: record["feedback_id"] = con.execute(FEEDBACK.insert().values(**record)).inserted_primary_key[0]
+    if not customer_id:
+        raise StoreError("feedback: no customer id. Fix: pick a customer first")
+    if not text:
+        raise StoreError(
+            f"feedback for {customer_id}: the note is empty. Fix: write what the customer said or what was done"
+        )
+    if len(text) > FEEDBACK_MAX_CHARS:
+        raise StoreError(
+            f"feedback for {customer_id}: the note has {len(text):,} characters, more than {FEEDBACK_MAX_CHARS:,}. Fix: shorten it"
+        )
+    record = {
+        "customer_id": customer_id,
+        "run_id": run_id,
+        "text": text,
+        "author": author,
+        "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+    }
+    with engine(url).begin() as con:
+        record["feedback_id"] = con.execute(FEEDBACK.insert().values(**record)).inserted_primary_key[0]
     return record
 
-def feedback_for(customer_id:str, url:str|None=None) -> pd.DataFrame:
+
+def feedback_for(customer_id: str, url: str | None = None) -> pd.DataFrame:
     "The feedback notes about one customer, newest first."
-    q = sa.select(FEEDBACK).where(FEEDBACK.c.customer_id == str(customer_id)).order_by(FEEDBACK.c.created_at.desc(), FEEDBACK.c.feedback_id.desc())
-    with engine(url).connect() as con: return pd.read_sql(q, con)
+    q = (
+        sa.select(FEEDBACK)
+        .where(FEEDBACK.c.customer_id == str(customer_id))
+        .order_by(FEEDBACK.c.created_at.desc(), FEEDBACK.c.feedback_id.desc())
+    )
+    with engine(url).connect() as con:
+        return pd.read_sql(q, con)
 
 # %% ../notebooks/10_store.ipynb #cb80ef99
 PREDICTION_FIELDS = [c.name for c in API_PREDICTIONS.columns]
 
-def record_predictions(rows:list,          # dicts with the `api_predictions` fields
-                       url:str|None=None):
-    "Append API predictions to the store in one transaction (a request id repeated with the same row is refused)."
-    if not rows: return
-    unknown = set().union(*rows) - set(PREDICTION_FIELDS)
-    if unknown: raise StoreError(f"api_predictions: unknown field(s) {', '.join(sorted(unknown))}. Fix: use {', '.join(PREDICTION_FIELDS)}")
-    with engine(url).begin() as con: con.execute(API_PREDICTIONS.insert(), [{f: r.get(f) for f in PREDICTION_FIELDS} for r in rows])
 
-def predictions(request_id:str|None=None, url:str|None=None) -> pd.DataFrame:
+def record_predictions(
+    rows: list,  # dicts with the `api_predictions` fields
+    url: str | None = None,
+):
+    "Append API predictions to the store in one transaction (a request id repeated with the same row is refused)."
+    if not rows:
+        return
+    unknown = set().union(*rows) - set(PREDICTION_FIELDS)
+    if unknown:
+        raise StoreError(
+            f"api_predictions: unknown field(s) {', '.join(sorted(unknown))}. Fix: use {', '.join(PREDICTION_FIELDS)}"
+        )
+    with engine(url).begin() as con:
+        con.execute(API_PREDICTIONS.insert(), [{f: r.get(f) for f in PREDICTION_FIELDS} for r in rows])
+
+
+def predictions(request_id: str | None = None, url: str | None = None) -> pd.DataFrame:
     "Recorded API predictions (of one request, or all), oldest first."
     q = sa.select(API_PREDICTIONS).order_by(API_PREDICTIONS.c.requested_at, API_PREDICTIONS.c.row)
-    if request_id is not None: q = q.where(API_PREDICTIONS.c.request_id == request_id)
-    with engine(url).connect() as con: return pd.read_sql(q, con)
+    if request_id is not None:
+        q = q.where(API_PREDICTIONS.c.request_id == request_id)
+    with engine(url).connect() as con:
+        return pd.read_sql(q, con)
 
 # %% ../notebooks/10_store.ipynb #514e261d
-def run_dir(run_id:str) -> Path: return config.marts_dir()/"runs"/run_id
+def run_dir(run_id: str) -> Path:
+    return config.marts_dir() / "runs" / run_id
 
-def write_table(path:Path, t):
+
+def write_table(path: Path, t):
     "Write `t` — a DataFrame, chunks of one (an iterable), or a Parquet file to copy — to Parquet file `path`."
     import pyarrow as pa, pyarrow.parquet as pq
-    if isinstance(t, pd.DataFrame): return t.to_parquet(path, index=False)
-    if isinstance(t, (str, Path)): return shutil.copyfile(t, path)
+
+    if isinstance(t, pd.DataFrame):
+        return t.to_parquet(path, index=False)
+    if isinstance(t, (str, Path)):
+        return shutil.copyfile(t, path)
     writer = None
     try:
         for part in t:
@@ -176,46 +296,67 @@ def write_table(path:Path, t):
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table.cast(writer.schema))
     finally:
-        if writer: writer.close()
+        if writer:
+            writer.close()
 
-def write_marts(run_id:str, tables:dict, summary:dict) -> Path:
+
+def write_marts(run_id: str, tables: dict, summary: dict) -> Path:
     "Write a run's Parquet `tables` (name -> what `write_table` takes) and `summary` into `marts/runs/<run_id>/`, replacing it whole."
-    final = run_dir(run_id); staging = final.with_name(f".{run_id}.{uuid.uuid4().hex[:8]}")
+    final = run_dir(run_id)
+    staging = final.with_name(f".{run_id}.{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
-    for name, t in tables.items(): write_table(staging/f"{name}.parquet", t)
-    (staging/"summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    for name, t in tables.items():
+        write_table(staging / f"{name}.parquet", t)
+    (staging / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     old = final.with_name(f".{run_id}.old.{uuid.uuid4().hex[:8]}")
-    if final.exists(): os.replace(final, old)
-    os.replace(staging, final); shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    shutil.rmtree(old, ignore_errors=True)
     return final
 
-def point_latest(run_id:str, history_row:dict):
-    "Make `run_id` the latest run of the marts and add its line to `history.parquet`."
-    d = config.marts_dir(); hist_path = d/"history.parquet"
-    hist = pd.read_parquet(hist_path) if hist_path.exists() else pd.DataFrame()
-    hist = pd.concat([hist[hist.run_id != run_id] if len(hist) else hist, pd.DataFrame([history_row])], ignore_index=True)
-    tmp = d/f".history.{uuid.uuid4().hex[:8]}.parquet"; hist.to_parquet(tmp, index=False); os.replace(tmp, hist_path)
-    tmp = d/f".latest.{uuid.uuid4().hex[:8]}.json"; tmp.write_text(json.dumps({"run_id": run_id})); os.replace(tmp, d/"latest.json")
 
-def latest_run(marts:Path|None=None) -> str|None:
+def point_latest(run_id: str, history_row: dict):
+    "Make `run_id` the latest run of the marts and add its line to `history.parquet`."
+    d = config.marts_dir()
+    hist_path = d / "history.parquet"
+    hist = pd.read_parquet(hist_path) if hist_path.exists() else pd.DataFrame()
+    hist = pd.concat(
+        [hist[hist.run_id != run_id] if len(hist) else hist, pd.DataFrame([history_row])], ignore_index=True
+    )
+    tmp = d / f".history.{uuid.uuid4().hex[:8]}.parquet"
+    hist.to_parquet(tmp, index=False)
+    os.replace(tmp, hist_path)
+    tmp = d / f".latest.{uuid.uuid4().hex[:8]}.json"
+    tmp.write_text(json.dumps({"run_id": run_id}))
+    os.replace(tmp, d / "latest.json")
+
+
+def latest_run(marts: Path | None = None) -> str | None:
     "The run id `latest.json` of the marts (`config.marts_dir()` by default) names; None before the first run; creates nothing."
-    pointer = Path(marts or config.marts_dir())/"latest.json"
-    if not pointer.exists(): return None
+    pointer = Path(marts or config.marts_dir()) / "latest.json"
+    if not pointer.exists():
+        return None
     return str(json.loads(pointer.read_text())["run_id"])
 
-def latest_mart(name:str="customers", columns:list|None=None) -> pd.DataFrame|None:
+
+def latest_mart(name: str = "customers", columns: list | None = None) -> pd.DataFrame | None:
     "Table `name` of the latest run's marts (only `columns`), or None before the first run."
     run_id = latest_run()
-    if run_id is None: return None
-    return pd.read_parquet(run_dir(run_id)/f"{name}.parquet", columns=columns)
+    if run_id is None:
+        return None
+    return pd.read_parquet(run_dir(run_id) / f"{name}.parquet", columns=columns)
 
-def latest_summary() -> dict|None:
+
+def latest_summary() -> dict | None:
     "The latest run's summary (None before the first run)."
     run_id = latest_run()
-    if run_id is None: return None
-    return json.loads((run_dir(run_id)/"summary.json").read_text())
+    if run_id is None:
+        return None
+    return json.loads((run_dir(run_id) / "summary.json").read_text())
+
 
 def history() -> pd.DataFrame:
     "One line per published run (for trends), oldest first."
-    f = config.marts_dir()/"history.parquet"
+    f = config.marts_dir() / "history.parquet"
     return pd.read_parquet(f).sort_values("published_at", ignore_index=True) if f.exists() else pd.DataFrame()

@@ -29,50 +29,63 @@ __all__ = ['MIN_FRESH_ROWS', 'sqlite_path', 'file_lock', 'store_lock', 'kept_env
 # %% ../notebooks/03_tracking.ipynb #d66194ef
 _READY = set()
 
-def sqlite_path(uri:str) -> Path|None:
+
+def sqlite_path(uri: str) -> Path | None:
     "The database file of a `sqlite:///` URI, else None."
-    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+
 
 @contextmanager
-def file_lock(path:Path):
+def file_lock(path: Path):
     "An exclusive advisory lock on `path` (created if needed) while the block runs."
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
-def store_lock(uri:str):
+
+def store_lock(uri: str):
     "The lock guarding schema and experiment creation for `uri` (a no-op for non-SQLite stores)."
     db = sqlite_path(uri)
     return file_lock(db.with_name(db.name + ".lock")) if db else nullcontext()
 
 # %% ../notebooks/03_tracking.ipynb #15eae16b
 @contextmanager
-def kept_environment(*names:str):
+def kept_environment(*names: str):
     "Restore environment variables `names` to their values before the block."
     saved = {n: os.environ.get(n) for n in names}
-    try: yield
+    try:
+        yield
     finally:
         for n, v in saved.items():
-            if v is None: os.environ.pop(n, None)
-            else: os.environ[n] = v
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
 
 # %% ../notebooks/03_tracking.ipynb #53f5b113
 def ensure_store() -> MlflowClient:
     "Point MLflow at the configured store, create its schema once (under a lock), return a client."
     uri = config.tracking_uri()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # runs are unattended; bars only clutter reports
-    with kept_environment("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"): mlflow.set_tracking_uri(uri); mlflow.set_registry_uri(uri)
+    os.environ.setdefault(
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"
+    )  # runs are unattended; bars only clutter reports
+    with kept_environment("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
     if uri not in _READY:
         with store_lock(uri):
             client = MlflowClient(uri, uri)
-            client.search_experiments(max_results=1); client.search_registered_models(max_results=1)
+            client.search_experiments(max_results=1)
+            client.search_registered_models(max_results=1)
         _READY.add(uri)
     return MlflowClient(uri, uri)
 
 # %% ../notebooks/03_tracking.ipynb #ffcae3a7
-def experiment_id(name:str="churn") -> str:
+def experiment_id(name: str = "churn") -> str:
     "Id of experiment `name`, created (artifacts in the workspace) if it does not exist."
     client, uri = ensure_store(), config.tracking_uri()
     with store_lock(uri):
@@ -82,175 +95,258 @@ def experiment_id(name:str="churn") -> str:
             location = f"{config.artifact_root()}/{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}" if local else None
             return client.create_experiment(name, artifact_location=location)
     if exp.lifecycle_stage == "deleted":
-        raise ValueError(f"experiment: '{name}' was deleted in MLflow. Fix: restore it (mlflow experiments restore --experiment-id {exp.experiment_id}) or pass another name (-p experiment NAME).")
+        raise ValueError(
+            f"experiment: '{name}' was deleted in MLflow. Fix: restore it (mlflow experiments restore --experiment-id {exp.experiment_id}) or pass another name (-p experiment NAME)."
+        )
     return exp.experiment_id
 
 # %% ../notebooks/03_tracking.ipynb #23ff4ea9
 class RunInterrupted(BaseException):
     "A termination signal (SIGTERM, SIGHUP) arrived while a run was in progress."
 
+
 @contextmanager
 def signals_interrupt(signals=(signal.SIGTERM, signal.SIGHUP)):
     "Within the block, turn termination `signals` into `RunInterrupted` (main thread only)."
-    if threading.current_thread() is not threading.main_thread(): yield; return
-    def handler(signum, frame): raise RunInterrupted(f"received {signal.Signals(signum).name}")
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise RunInterrupted(f"received {signal.Signals(signum).name}")
+
     previous = {s: signal.signal(s, handler) for s in signals}
-    try: yield
+    try:
+        yield
     finally:
-        for s, h in previous.items(): signal.signal(s, h)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 # %% ../notebooks/03_tracking.ipynb #f7db8e57
 def process_tags() -> dict:
     "Tags identifying this process: host, pid and start time."
     me = psutil.Process()
-    return {"churn_nb.host": socket.gethostname(), "churn_nb.pid": str(me.pid), "churn_nb.pid_started": f"{me.create_time():.3f}"}
+    return {
+        "churn_nb.host": socket.gethostname(),
+        "churn_nb.pid": str(me.pid),
+        "churn_nb.pid_started": f"{me.create_time():.3f}",
+    }
 
-def same_process(pid:int, started:float) -> bool:
+
+def same_process(pid: int, started: float) -> bool:
     "Whether process `pid`, started at `started` (so not a reused pid), still runs (a zombie does not)."
     try:
         p = psutil.Process(int(pid))
         return abs(p.create_time() - float(started)) < 0.01 and p.is_running() and p.status() != psutil.STATUS_ZOMBIE
-    except (ValueError, TypeError, psutil.Error): return False
+    except (ValueError, TypeError, psutil.Error):
+        return False
 
-def process_alive(tags:dict) -> bool:
+
+def process_alive(tags: dict) -> bool:
     "Whether the process named by `process_tags`-style `tags` still runs on this host."
     return "churn_nb.pid" in tags and same_process(tags["churn_nb.pid"], tags.get("churn_nb.pid_started"))
 
 # %% ../notebooks/03_tracking.ipynb #c48ed1de
-def alias_version(alias:str, client:MlflowClient, name:str=MODEL_NAME):
+def alias_version(alias: str, client: MlflowClient, name: str = MODEL_NAME):
     "The model version `alias` points to, or None."
-    try: return client.get_model_version_by_alias(name, alias)
-    except MlflowException: return None
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
 
-def restore_alias(client:MlflowClient, run) -> str|None:
+
+def restore_alias(client: MlflowClient, run) -> str | None:
     "Put back an alias that `run` moved; returns what was done."
     tags = run.data.tags
     alias = tags.get("churn_nb.gate.alias")
-    if not alias: return None
+    if not alias:
+        return None
     current = alias_version(alias, client)
-    if current is None or current.tags.get("churn_nb.run_id") != run.info.run_id: return None
+    if current is None or current.tags.get("churn_nb.run_id") != run.info.run_id:
+        return None
     previous = tags.get("churn_nb.gate.previous")
-    if previous: client.set_registered_model_alias(MODEL_NAME, alias, previous)
-    else: client.delete_registered_model_alias(MODEL_NAME, alias)
+    if previous:
+        client.set_registered_model_alias(MODEL_NAME, alias, previous)
+    else:
+        client.delete_registered_model_alias(MODEL_NAME, alias)
     return f"alias '{alias}' restored to version {previous}" if previous else f"alias '{alias}' removed (it was new)"
 
 # %% ../notebooks/03_tracking.ipynb #dee8df0d
-def close_run(client:MlflowClient, run_id:str, status:str, why:str):
+def close_run(client: MlflowClient, run_id: str, status: str, why: str):
     "End `run_id` with `status` (FAILED or KILLED), record `why`, and put back any alias it moved."
     run = client.get_run(run_id)
     undone = restore_alias(client, run)
     client.set_tag(run_id, "churn_nb.error", (why + (f"; {undone}" if undone else ""))[:4900])
     client.set_terminated(run_id, status)
 
-def reap_stale_runs(client:MlflowClient|None=None) -> list:
+
+def reap_stale_runs(client: MlflowClient | None = None) -> list:
     "Mark runs of this host whose process is gone KILLED (undoing their alias moves); returns their ids."
     client = client or ensure_store()
     exps = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(exps, f"attributes.status = 'RUNNING' and tags.`churn_nb.host` = '{socket.gethostname()}'") if exps else []
+    runs = (
+        client.search_runs(exps, f"attributes.status = 'RUNNING' and tags.`churn_nb.host` = '{socket.gethostname()}'")
+        if exps
+        else []
+    )
     dead = [r for r in runs if not process_alive(r.data.tags)]
-    for r in dead: close_run(client, r.info.run_id, "KILLED", "the process running it ended without closing the run (killed)")
+    for r in dead:
+        close_run(client, r.info.run_id, "KILLED", "the process running it ended without closing the run (killed)")
     return [r.info.run_id for r in dead]
 
 # %% ../notebooks/03_tracking.ipynb #14c44274
 @contextmanager
-def tracked_run(experiment:str="churn", # experiment name (created if missing)
-                run_name:str|None=None, tags:dict|None=None):
+def tracked_run(
+    experiment: str = "churn",  # experiment name (created if missing)
+    run_name: str | None = None,
+    tags: dict | None = None,
+):
     "An MLflow run that ends FINISHED only on success: FAILED on error, KILLED on interrupt; aliases put back."
     client = ensure_store()
     exp = experiment_id(experiment)
     reap_stale_runs(client)
     report = os.environ.get("CHURN_NB_REPORT_DIR")
-    run = mlflow.start_run(experiment_id=exp, run_name=run_name, tags={**process_tags(), **(tags or {}), **({"churn_nb.report_dir": report} if report else {})})
+    run = mlflow.start_run(
+        experiment_id=exp,
+        run_name=run_name,
+        tags={**process_tags(), **(tags or {}), **({"churn_nb.report_dir": report} if report else {})},
+    )
     try:
-        with signals_interrupt(): yield run
+        with signals_interrupt():
+            yield run
     except BaseException as e:
         mlflow.end_run("KILLED" if isinstance(e, (KeyboardInterrupt, RunInterrupted)) else "FAILED")
-        close_run(client, run.info.run_id, "KILLED" if isinstance(e, (KeyboardInterrupt, RunInterrupted)) else "FAILED", f"{type(e).__name__}: {e}")
+        close_run(
+            client,
+            run.info.run_id,
+            "KILLED" if isinstance(e, (KeyboardInterrupt, RunInterrupted)) else "FAILED",
+            f"{type(e).__name__}: {e}",
+        )
         raise
     mlflow.end_run("FINISHED")
 
 # %% ../notebooks/03_tracking.ipynb #5f554a15
 class ChurnModel(mlflow.pyfunc.PythonModel):
     "One churn model artifact: raw customer rows in, churn probability out (preprocessing inside)."
-    def __init__(self, model, spec:dict,     # `model` has predict_proba on raw rows
-                 background:pd.DataFrame|None=None): # typed training rows that explanations compare with (see `explain`)
+
+    def __init__(
+        self,
+        model,
+        spec: dict,  # `model` has predict_proba on raw rows
+        background: pd.DataFrame | None = None,
+    ):  # typed training rows that explanations compare with (see `explain`)
         self.model, self.spec, self.background = model, spec, background
-    def predict(self, context, model_input:pd.DataFrame, params=None) -> pd.DataFrame:
+
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         X = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         return pd.DataFrame({"churn_probability": np.asarray(self.model.predict_proba(X))[:, 1]}, index=X.index)
 
 # %% ../notebooks/03_tracking.ipynb #b1b8e576
-def model_signature(spec:DatasetSpec, raw:pd.DataFrame):
+def model_signature(spec: DatasetSpec, raw: pd.DataFrame):
     "Signature of a churn model for rows like `raw`: the spec's features in, `churn_probability` out."
     from mlflow.models import ModelSignature
     from mlflow.types.schema import AnyType, ColSpec, Schema
-    text = lambda c: c in spec.categorical and (pd.api.types.is_string_dtype(raw[c]) or pd.api.types.is_object_dtype(raw[c]))
+
+    text = lambda c: (
+        c in spec.categorical and (pd.api.types.is_string_dtype(raw[c]) or pd.api.types.is_object_dtype(raw[c]))
+    )
     inputs = [ColSpec("string" if text(c) else AnyType(), c) for c in spec.features]
     return ModelSignature(Schema(inputs), Schema([ColSpec("double", "churn_probability")]))
+
 
 def pip_requirements() -> list:
     "What a churn model needs installed to load: churn_nb and the versions it was trained with."
     import churn_nb, sklearn
-    return [f"churn_nb=={churn_nb.__version__}", f"mlflow=={mlflow.__version__}", f"scikit-learn=={sklearn.__version__}", f"pandas=={pd.__version__}", f"numpy=={np.__version__}"]
+
+    return [
+        f"churn_nb=={churn_nb.__version__}",
+        f"mlflow=={mlflow.__version__}",
+        f"scikit-learn=={sklearn.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+    ]
 
 # %% ../notebooks/03_tracking.ipynb #f7826bc5
 @contextmanager
-def quiet_logger(name:str, level:int=40):
+def quiet_logger(name: str, level: int = 40):
     "Raise logger `name` to `level` (default ERROR) while the block runs."
     import logging
-    logger = logging.getLogger(name); old = logger.level
+
+    logger = logging.getLogger(name)
+    old = logger.level
     logger.setLevel(level)
-    try: yield
-    finally: logger.setLevel(old)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)
+
 
 @contextmanager
-def quiet_stderr(*prefixes:str):
+def quiet_stderr(*prefixes: str):
     "Drop stderr lines starting with one of `prefixes` while the block runs; pass every other line on."
     import contextlib, io, sys
+
     buf = io.StringIO()
     try:
-        with contextlib.redirect_stderr(buf): yield
+        with contextlib.redirect_stderr(buf):
+            yield
     finally:
         kept = [l for l in buf.getvalue().splitlines(keepends=True) if not l.startswith(prefixes)]
-        if kept: sys.stderr.write("".join(kept))
+        if kept:
+            sys.stderr.write("".join(kept))
 
-def background_rows(raw:pd.DataFrame, spec:DatasetSpec, n:int=1000, seed:int=0) -> pd.DataFrame:
+
+def background_rows(raw: pd.DataFrame, spec: DatasetSpec, n: int = 1000, seed: int = 0) -> pd.DataFrame:
     "Up to `n` typed training rows, kept in the model so its explanations have a fixed reference."
     return features_frame(raw.sample(min(n, len(raw)), random_state=seed), spec).reset_index(drop=True)
 
-def log_churn_model(model, spec:DatasetSpec, raw:pd.DataFrame, name:str, extra_pip:list|None=None, **kw):
+
+def log_churn_model(model, spec: DatasetSpec, raw: pd.DataFrame, name: str, extra_pip: list | None = None, **kw):
     "Log `model` as one pyfunc churn model (signature, raw input example, spec in metadata) in the active run."
     with quiet_logger("mlflow.pyfunc"):
-        return mlflow.pyfunc.log_model(name=name, python_model=ChurnModel(model, spec.to_dict(), background_rows(raw, spec)), signature=model_signature(spec, raw),
-                                       input_example=raw[spec.features].head(5), pip_requirements=pip_requirements() + (extra_pip or []),
-                                       metadata={"churn_nb": {"spec": spec.to_dict(), "candidate": name}}, **kw)
+        return mlflow.pyfunc.log_model(
+            name=name,
+            python_model=ChurnModel(model, spec.to_dict(), background_rows(raw, spec)),
+            signature=model_signature(spec, raw),
+            input_example=raw[spec.features].head(5),
+            pip_requirements=pip_requirements() + (extra_pip or []),
+            metadata={"churn_nb": {"spec": spec.to_dict(), "candidate": name}},
+            **kw,
+        )
 
 # %% ../notebooks/03_tracking.ipynb #978292cd
 @dataclass
 class GateDecision:
     "What the champion gate decided, and why."
-    alias: str                  # "champion" or "challenger"
-    version: str                # the registered version of the candidate
-    metric: str                 # the metric compared, on the same holdout
+
+    alias: str  # "champion" or "challenger"
+    version: str  # the registered version of the candidate
+    metric: str  # the metric compared, on the same holdout
     candidate_score: float
-    champion_version: str|None  # the champion before the gate
-    champion_score: float|None  # its score on the same holdout (None: no champion, or it cannot score this data)
+    champion_version: str | None  # the champion before the gate
+    champion_score: float | None  # its score on the same holdout (None: no champion, or it cannot score this data)
     reason: str
 
-def choose_alias(candidate_score:float, champion_score:float|None) -> str:
+
+def choose_alias(candidate_score: float, champion_score: float | None) -> str:
     "champion if there is none to beat or the candidate is strictly better, else challenger."
     return "champion" if champion_score is None or candidate_score > champion_score else "challenger"
 
 # %% ../notebooks/03_tracking.ipynb #962bf08c
-def score_version(version, holdout:pd.DataFrame, y, metric:str="roc_auc", name:str=MODEL_NAME) -> tuple:
+def score_version(version, holdout: pd.DataFrame, y, metric: str = "roc_auc", name: str = MODEL_NAME) -> tuple:
     "(score, note) of registered `version` on `holdout`; score None when it cannot score these rows."
-    try: p = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").predict(holdout)["churn_probability"]
+    try:
+        p = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").predict(holdout)["churn_probability"]
     except (MlflowException, ChurnDataError, KeyError, ValueError, TypeError) as e:
-        return None, f"the champion (version {version.version}) cannot score this data ({type(e).__name__}: {str(e)[:300]})"
+        return (
+            None,
+            f"the champion (version {version.version}) cannot score this data ({type(e).__name__}: {str(e)[:300]})",
+        )
     return classification_metrics(y, p)[metric], ""
 
 # %% ../notebooks/03_tracking.ipynb #a4791153
-MIN_FRESH_ROWS = 100   # fewest unseen holdout rows (with both classes) the gate compares on
+MIN_FRESH_ROWS = 100  # fewest unseen holdout rows (with both classes) the gate compares on
+
 
 def fitted_ids(version) -> tuple:
     "(id column, run's data hash, ids as text) of the rows a registered `version` was fitted on; empty when not recorded."
@@ -258,32 +354,49 @@ def fitted_ids(version) -> tuple:
     try:
         record = mlflow.artifacts.load_dict(f"runs:/{run_id}/dataset/split.json")
         tags = mlflow.get_run(run_id).data.tags
-    except (MlflowException, OSError, ValueError): return None, None, set()
+    except (MlflowException, OSError, ValueError):
+        return None, None, set()
     ids = record["train_ids"] + (record["holdout_ids"] if tags.get("churn_nb.fitted_on") == "all" else [])
     return record.get("id_col"), tags.get("dataset.sha256"), set(map(str, ids))
 
 # %% ../notebooks/03_tracking.ipynb #0d3411a8
-def gate_rows(champion,               # the champion's model version
-              holdout:pd.DataFrame, y,
-              candidate_proba,        # the candidate's probabilities on `holdout` (None: compare on all of it)
-              run_id:str) -> tuple:   # the run registering the candidate
+def gate_rows(
+    champion,  # the champion's model version
+    holdout: pd.DataFrame,
+    y,
+    candidate_proba,  # the candidate's probabilities on `holdout` (None: compare on all of it)
+    run_id: str,
+) -> tuple:  # the run registering the candidate
     "(mask of holdout rows the champion was not fitted on, or None for all rows; where the comparison was made)."
     id_col, data_hash, seen = fitted_ids(champion)
     same_table = data_hash is not None and data_hash == mlflow.get_run(run_id).data.tags.get("dataset.sha256")
-    if id_col and id_col in holdout: keys = holdout[id_col]
-    elif id_col is None and same_table: keys = holdout.index.to_series()
-    else: return None, "on the same holdout"
+    if id_col and id_col in holdout:
+        keys = holdout[id_col]
+    elif id_col is None and same_table:
+        keys = holdout.index.to_series()
+    else:
+        return None, "on the same holdout"
     fresh = ~keys.astype(str).isin(seen).to_numpy()
-    if fresh.all(): return None, "on the same holdout"
+    if fresh.all():
+        return None, "on the same holdout"
     enough = fresh.sum() >= MIN_FRESH_ROWS and len(np.unique(np.asarray(y)[fresh])) == 2
-    if enough and candidate_proba is not None: return fresh, f"on the {fresh.sum()} holdout rows it was never fitted on"
-    return None, f"on the same holdout (the champion was fitted on {(~fresh).sum()} of its rows, so its score is optimistic)"
+    if enough and candidate_proba is not None:
+        return fresh, f"on the {fresh.sum()} holdout rows it was never fitted on"
+    return (
+        None,
+        f"on the same holdout (the champion was fitted on {(~fresh).sum()} of its rows, so its score is optimistic)",
+    )
 
 # %% ../notebooks/03_tracking.ipynb #fd10fca8
-def register_through_gate(model_uri:str,        # the logged model to register
-                          candidate_score:float, # its `metric` on `holdout`
-                          holdout:pd.DataFrame, y, metric:str="roc_auc", name:str=MODEL_NAME,
-                          candidate_proba=None) -> GateDecision: # its probabilities on `holdout`, to compare on rows the champion never saw
+def register_through_gate(
+    model_uri: str,  # the logged model to register
+    candidate_score: float,  # its `metric` on `holdout`
+    holdout: pd.DataFrame,
+    y,
+    metric: str = "roc_auc",
+    name: str = MODEL_NAME,
+    candidate_proba=None,
+) -> GateDecision:  # its probabilities on `holdout`, to compare on rows the champion never saw
     "Register `model_uri` as `name` and alias it champion or challenger; log the decision first. Needs an active run."
     client, run_id = ensure_store(), mlflow.active_run().info.run_id
     champ = alias_version("champion", client, name)
@@ -292,16 +405,39 @@ def register_through_gate(model_uri:str,        # the logged model to register
         candidate_score = classification_metrics(np.asarray(y)[rows], np.asarray(candidate_proba)[rows])[metric]
     compared_y = y if rows is None else np.asarray(y)[rows]
     compared = holdout if rows is None else holdout[rows]
-    champ_score, note = score_version(champ, compared, compared_y, metric, name) if champ else (None, "there is no champion yet")
+    champ_score, note = (
+        score_version(champ, compared, compared_y, metric, name) if champ else (None, "there is no champion yet")
+    )
     alias = choose_alias(candidate_score, champ_score)
-    with quiet_stderr("Successfully registered model", "Created version"):  # the decision is reported below, not as stderr noise
-        mv = mlflow.register_model(model_uri, name, tags={"churn_nb.run_id": run_id, f"holdout_{metric}": f"{candidate_score:.6f}"})
-    reason = note or f"candidate {metric} {candidate_score:.4f} {'>' if alias == 'champion' else '<='} champion's {champ_score:.4f} {where}"
-    decision = GateDecision(alias, mv.version, metric, candidate_score, champ.version if champ else None, champ_score, reason)
+    with quiet_stderr(
+        "Successfully registered model", "Created version"
+    ):  # the decision is reported below, not as stderr noise
+        mv = mlflow.register_model(
+            model_uri, name, tags={"churn_nb.run_id": run_id, f"holdout_{metric}": f"{candidate_score:.6f}"}
+        )
+    reason = (
+        note
+        or f"candidate {metric} {candidate_score:.4f} {'>' if alias == 'champion' else '<='} champion's {champ_score:.4f} {where}"
+    )
+    decision = GateDecision(
+        alias, mv.version, metric, candidate_score, champ.version if champ else None, champ_score, reason
+    )
     client.update_model_version(name, mv.version, description=f"Registered by run {run_id} as {alias}: {reason}.")
     previous = alias_version(alias, client, name)
     mlflow.log_dict(asdict(decision), "gate.json")
-    mlflow.set_tags({"churn_nb.gate.decision": alias, "churn_nb.gate.reason": reason[:4900], "churn_nb.gate.alias": alias, "churn_nb.gate.previous": previous.version if previous else ""})
-    mlflow.log_metrics({f"gate_candidate_{metric}": candidate_score, **({f"gate_champion_{metric}": champ_score} if champ_score is not None else {})})
+    mlflow.set_tags(
+        {
+            "churn_nb.gate.decision": alias,
+            "churn_nb.gate.reason": reason[:4900],
+            "churn_nb.gate.alias": alias,
+            "churn_nb.gate.previous": previous.version if previous else "",
+        }
+    )
+    mlflow.log_metrics(
+        {
+            f"gate_candidate_{metric}": candidate_score,
+            **({f"gate_champion_{metric}": champ_score} if champ_score is not None else {}),
+        }
+    )
     client.set_registered_model_alias(name, alias, mv.version)
     return decision

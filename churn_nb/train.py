@@ -9,8 +9,28 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 import pandas as pd
 import mlflow
-from .baselines import DEFAULT_MODELS, Candidate, best_blend, choose, final_fit, fit_baselines, leaderboard, try_candidate
-from .data import DatasetSpec, Split, as_list, fingerprint, load_dataset, source_name, split_holdout, split_record, row_ids, target_vector
+from churn_nb.baselines import (
+    DEFAULT_MODELS,
+    Candidate,
+    best_blend,
+    choose,
+    final_fit,
+    fit_baselines,
+    leaderboard,
+    try_candidate,
+)
+from churn_nb.data import (
+    DatasetSpec,
+    Split,
+    as_list,
+    fingerprint,
+    load_dataset,
+    source_name,
+    split_holdout,
+    split_record,
+    row_ids,
+    target_vector,
+)
 from .evaluate import evaluation_figures, evaluation_panel
 from .tracking import GateDecision, log_churn_model, register_through_gate, tracked_run
 from .automl import AUTOML_EXCLUDE, AUTOML_MAX_MODELS, fit_automl
@@ -21,34 +41,56 @@ __all__ = ['CV_FOLDS_LARGE', 'TIME_BUDGETS', 'TIME_BUDGET_LARGE', 'AUTOML_MIN_SE
            'time_budget_for', 'automl_seconds', 'fit_candidates', 'automl_arguments', 'train']
 
 # %% ../notebooks/06a_train.ipynb #3e69f728
-def log_dataset(df:pd.DataFrame, spec:DatasetSpec, split:Split, source:str) -> dict:
+def log_dataset(df: pd.DataFrame, spec: DatasetSpec, split: Split, source: str) -> dict:
     "Log the source, spec, fingerprint and split of the training data to the active run; return the fingerprint."
     fp = fingerprint(df, spec)
-    mlflow.log_params({"data": source, "target": spec.target, "positive_label": spec.positive_label, "id_col": spec.id_col, "value_col": spec.value_col,
-                       "numeric": ",".join(spec.numeric)[:6000], "categorical": ",".join(spec.categorical)[:6000]})
+    mlflow.log_params(
+        {
+            "data": source,
+            "target": spec.target,
+            "positive_label": spec.positive_label,
+            "id_col": spec.id_col,
+            "value_col": spec.value_col,
+            "numeric": ",".join(spec.numeric)[:6000],
+            "categorical": ",".join(spec.categorical)[:6000],
+        }
+    )
     mlflow.set_tags({f"dataset.{k}": v for k, v in fp.items()})
-    mlflow.log_metrics({"dataset_rows": fp["rows"], "dataset_positive_rate": fp["positive_rate"], "train_rows": len(split.train), "holdout_rows": len(split.holdout)})
-    for name, d in (("fingerprint", fp), ("spec", spec.to_dict()), ("split", split_record(split, spec))): mlflow.log_dict(d, f"dataset/{name}.json")
+    mlflow.log_metrics(
+        {
+            "dataset_rows": fp["rows"],
+            "dataset_positive_rate": fp["positive_rate"],
+            "train_rows": len(split.train),
+            "holdout_rows": len(split.holdout),
+        }
+    )
+    for name, d in (("fingerprint", fp), ("spec", spec.to_dict()), ("split", split_record(split, spec))):
+        mlflow.log_dict(d, f"dataset/{name}.json")
     return fp
 
 # %% ../notebooks/06a_train.ipynb #052c144d
-def log_candidate(c:Candidate, spec:DatasetSpec, split:Split):
+def log_candidate(c: Candidate, spec: DatasetSpec, split: Split):
     "Log a working candidate's metrics and model (and AutoML's details) to the active run; return the model's info."
     cv = {f"{c.name}.cv_{k}": v for k, v in c.cv.items()}
     hold = {f"{c.name}.holdout_{k}": v for k, v in c.holdout.items()}
     mlflow.log_metrics({**cv, **hold, f"{c.name}.fit_seconds": c.fit_seconds})
-    if "leaderboard" in c.info: log_automl(c, split, spec)
+    if "leaderboard" in c.info:
+        log_automl(c, split, spec)
     return log_churn_model(c.model, spec, split.train, c.name, extra_pip=c.info.get("pip"))
 
-def log_failures(candidates:list):
+
+def log_failures(candidates: list):
     "Tag the active run with the candidates that failed and why, and say so on stderr (the others go on)."
     import sys
+
     failed = [c for c in candidates if not c.ok]
-    for c in failed: print(f"candidate {c.name} failed: {c.error} (the other candidates go on)", file=sys.stderr)
-    if failed: mlflow.set_tag("churn_nb.failed_candidates", "; ".join(f"{c.name}: {c.error}" for c in failed)[:4900])
+    for c in failed:
+        print(f"candidate {c.name} failed: {c.error} (the other candidates go on)", file=sys.stderr)
+    if failed:
+        mlflow.set_tag("churn_nb.failed_candidates", "; ".join(f"{c.name}: {c.error}" for c in failed)[:4900])
 
 # %% ../notebooks/06a_train.ipynb #5f262d2b
-def log_candidates(candidates:list, spec:DatasetSpec, split:Split) -> tuple[dict, object]:
+def log_candidates(candidates: list, spec: DatasetSpec, split: Split) -> tuple[dict, object]:
     "Log every candidate (failures with their error), the leaderboard and the holdout charts; return (model infos, chart panel)."
     working = [c for c in candidates if c.ok]
     infos = {c.name: log_candidate(c, spec, split) for c in working}
@@ -56,141 +98,253 @@ def log_candidates(candidates:list, spec:DatasetSpec, split:Split) -> tuple[dict
     board = leaderboard(candidates)
     mlflow.log_text(board.to_csv(index=False), "leaderboard.csv")
     mlflow.log_text(board.to_html(index=False, float_format="%.4f"), "leaderboard.html")
-    if not working: return infos, None
+    if not working:
+        return infos, None
     y, probs = target_vector(split.holdout, spec), {c.name: c.holdout_proba for c in working}
-    for fname, fig in evaluation_figures(y, probs).items(): mlflow.log_figure(fig, f"plots/{fname}")
+    for fname, fig in evaluation_figures(y, probs).items():
+        mlflow.log_figure(fig, f"plots/{fname}")
     panel = evaluation_panel(y, probs)
     mlflow.log_figure(panel, "plots/evaluation.png")
     return infos, panel
 
 # %% ../notebooks/06a_train.ipynb #b47685fe
-def log_automl(c:Candidate, split:Split, spec:DatasetSpec):
+def log_automl(c: Candidate, split: Split, spec: DatasetSpec):
     "Log an AutoML candidate's leaderboard, settings, parity and holdout predictions to the active run."
     board = c.info["leaderboard"]
-    mlflow.log_text(board.to_csv(index=False), "automl/leaderboard.csv"); mlflow.log_text(board.to_html(index=False, float_format="%.4f"), "automl/leaderboard.html")
-    mlflow.log_text(json.dumps({k: v for k, v in c.info.items() if k not in ("leaderboard", "holdout_in_cluster")}, indent=1, default=str), "automl/info.json")
-    mlflow.log_metrics({"automl.parity_max_abs_diff": c.info["parity_max_abs_diff"], "automl.models": len(board),
-                        **({"automl.peak_jvm_mb": c.info["cluster"]["peak_jvm_mb"]} if c.info["cluster"].get("peak_jvm_mb") else {})})
+    mlflow.log_text(board.to_csv(index=False), "automl/leaderboard.csv")
+    mlflow.log_text(board.to_html(index=False, float_format="%.4f"), "automl/leaderboard.html")
+    mlflow.log_text(
+        json.dumps(
+            {k: v for k, v in c.info.items() if k not in ("leaderboard", "holdout_in_cluster")}, indent=1, default=str
+        ),
+        "automl/info.json",
+    )
+    mlflow.log_metrics(
+        {
+            "automl.parity_max_abs_diff": c.info["parity_max_abs_diff"],
+            "automl.models": len(board),
+            **(
+                {"automl.peak_jvm_mb": c.info["cluster"]["peak_jvm_mb"]} if c.info["cluster"].get("peak_jvm_mb") else {}
+            ),
+        }
+    )
     mlflow.set_tags({"automl.leader": c.info["leader"], "automl.explainer": c.info["explainer"]})
     preds = pd.DataFrame({"id": row_ids(split.holdout, spec), "exported": c.holdout_proba})
-    if "holdout_in_cluster" in c.info: preds["in_cluster"] = c.info["holdout_in_cluster"]
+    if "holdout_in_cluster" in c.info:
+        preds["in_cluster"] = c.info["holdout_in_cluster"]
     mlflow.log_text(preds.to_csv(index=False), "automl/holdout_predictions.csv")
 
 # %% ../notebooks/06a_train.ipynb #22f15367
 @dataclass
 class TrainResult:
     "What a training run produced."
+
     run_id: str
     spec: DatasetSpec
     fingerprint: dict
     leaderboard: pd.DataFrame
-    best: str                 # name of the chosen candidate (best CV ROC AUC; a blend only if it adds enough)
-    decision: GateDecision    # what the champion gate did with it
-    panel: object             # ROC, PR, calibration and lift on the holdout (matplotlib Figure)
-    automl_leaderboard: pd.DataFrame|None = None  # H2O's leaderboard, when AutoML ran
+    best: str  # name of the chosen candidate (best CV ROC AUC; a blend only if it adds enough)
+    decision: GateDecision  # what the champion gate did with it
+    panel: object  # ROC, PR, calibration and lift on the holdout (matplotlib Figure)
+    automl_leaderboard: pd.DataFrame | None = None  # H2O's leaderboard, when AutoML ran
     fitted_on: str = "train"  # "all": the registered model was fitted again on every row (`baselines.final_fit`)
-    notes: list = field(default_factory=list)  # training choices made for this table beyond the spec's notes (e.g. an algorithm left out)
+    notes: list = field(
+        default_factory=list
+    )  # training choices made for this table beyond the spec's notes (e.g. an algorithm left out)
 
-def _given(x): return None if x is None or (isinstance(x, str) and not x.strip()) else x
+
+def _given(x):
+    return None if x is None or (isinstance(x, str) and not x.strip()) else x
 
 # %% ../notebooks/06a_train.ipynb #d674f7d4
 def check_training_params(seed, holdout, cv_folds, time_budget=0):
     "Refuse training parameters outside their range, naming the parameter and the fix."
-    if not isinstance(seed, int) or isinstance(seed, bool): raise ValueError(f"seed: {seed!r} is not an integer. Fix: -p seed 0")
-    if not 0.05 <= holdout <= 0.5: raise ValueError(f"holdout: {holdout!r} is outside 0.05–0.5. Fix: -p holdout 0.2")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ValueError(f"seed: {seed!r} is not an integer. Fix: -p seed 0")
+    if not 0.05 <= holdout <= 0.5:
+        raise ValueError(f"holdout: {holdout!r} is outside 0.05–0.5. Fix: -p holdout 0.2")
     if not isinstance(cv_folds, int) or not (cv_folds == 0 or 2 <= cv_folds <= 20):
-        raise ValueError(f"cv_folds: {cv_folds!r} is neither 0 (by table size) nor an integer in 2–20. Fix: -p cv_folds 5")
+        raise ValueError(
+            f"cv_folds: {cv_folds!r} is neither 0 (by table size) nor an integer in 2–20. Fix: -p cv_folds 5"
+        )
     if not isinstance(time_budget, int) or isinstance(time_budget, bool) or time_budget < -1:
-        raise ValueError(f"time_budget: {time_budget!r} is not -1 (none), 0 (by table size) or a number of seconds. Fix: -p time_budget 0")
+        raise ValueError(
+            f"time_budget: {time_budget!r} is not -1 (none), 0 (by table size) or a number of seconds. Fix: -p time_budget 0"
+        )
 
-CV_FOLDS_LARGE = 50_000   # training rows above which 3 folds are used instead of 5
 
-def cv_folds_for(train_rows:int, # rows of the training part
-                 requested:int=0) -> int:
+CV_FOLDS_LARGE = 50_000  # training rows above which 3 folds are used instead of 5
+
+
+def cv_folds_for(
+    train_rows: int,  # rows of the training part
+    requested: int = 0,
+) -> int:
     "CV folds: `requested` when given, else 5, or 3 above `CV_FOLDS_LARGE` training rows (a fold of 16,000+ rows is a stable estimate)."
-    if requested: return requested
+    if requested:
+        return requested
     return 5 if train_rows <= CV_FOLDS_LARGE else 3
 
 # %% ../notebooks/06a_train.ipynb #cd758f76
-TIME_BUDGETS = ((10_000, 0),)     # (up to this many rows, seconds for a training run, 0: none); beyond: TIME_BUDGET_LARGE
+TIME_BUDGETS = ((10_000, 0),)  # (up to this many rows, seconds for a training run, 0: none); beyond: TIME_BUDGET_LARGE
 TIME_BUDGET_LARGE = 780
-AUTOML_MIN_SECONDS = 30           # AutoML always gets at least this long
+AUTOML_MIN_SECONDS = 30  # AutoML always gets at least this long
 
-def time_budget_for(rows:int,           # rows of the customer table
-                    requested:int=0) -> int:
+
+def time_budget_for(
+    rows: int,  # rows of the customer table
+    requested: int = 0,
+) -> int:
     "Seconds a training run aims for (0: no budget): `requested` when given (-1: none), else none up to 10,000 rows and 780 beyond."
-    if requested: return max(requested, 0)
+    if requested:
+        return max(requested, 0)
     return next((seconds for limit, seconds in TIME_BUDGETS if rows <= limit), TIME_BUDGET_LARGE)
 
-def automl_seconds(budget:int,      # the run's time budget (0: none)
-                   elapsed:float,   # seconds the run has used before AutoML
-                   requested:int=0) -> int:
+
+def automl_seconds(
+    budget: int,  # the run's time budget (0: none)
+    elapsed: float,  # seconds the run has used before AutoML
+    requested: int = 0,
+) -> int:
     "AutoML's time cap: `requested` when given, else what `budget` leaves after `elapsed` and a reserve for the final fit and logging (0: none)."
-    if requested or not budget: return requested
+    if requested or not budget:
+        return requested
     reserve = 20 + 0.2 * elapsed
     return max(AUTOML_MIN_SECONDS, int(budget - elapsed - reserve))
 
 # %% ../notebooks/06a_train.ipynb #432d5702
-def fit_candidates(spec:DatasetSpec, split:Split, models, seed:int, automl:bool, automl_params:dict, blend:bool,
-                   budget:int=0, started:float|None=None) -> list: # the run's time budget (0: none) and its start (`time.perf_counter`)
+def fit_candidates(
+    spec: DatasetSpec,
+    split: Split,
+    models,
+    seed: int,
+    automl: bool,
+    automl_params: dict,
+    blend: bool,
+    budget: int = 0,
+    started: float | None = None,
+) -> list:  # the run's time budget (0: none) and its start (`time.perf_counter`)
     "The baselines, AutoML (capped by what the budget leaves) and the best blend, each scored; one that fails is recorded and the others go on."
     candidates = fit_baselines(spec, split, models, seed) if as_list(models) else []
     elapsed = time.perf_counter() - (started or time.perf_counter())
     cap = automl_seconds(budget, elapsed, automl_params.get("max_runtime_secs", 0))
-    if automl: candidates.append(try_candidate("h2o_automl", fit_automl, spec, split, seed, **{**automl_params, "max_runtime_secs": cap}))
+    if automl:
+        candidates.append(
+            try_candidate("h2o_automl", fit_automl, spec, split, seed, **{**automl_params, "max_runtime_secs": cap})
+        )
     mixed = best_blend(candidates, split, spec) if blend else None
     return candidates + ([mixed] if mixed is not None else [])
 
+
 def automl_arguments(max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes) -> dict:
     "`fit_automl`'s keyword arguments from the training parameters (0 folds: the split's; comma-separated algorithms)."
-    return dict(max_models=max_models, max_runtime_secs=max_runtime_secs, nfolds=nfolds or None,
-                include_algos=as_list(include_algos) or None, exclude_algos=as_list(exclude_algos),
-                balance_classes=balance_classes)
+    return dict(
+        max_models=max_models,
+        max_runtime_secs=max_runtime_secs,
+        nfolds=nfolds or None,
+        include_algos=as_list(include_algos) or None,
+        exclude_algos=as_list(exclude_algos),
+        balance_classes=balance_classes,
+    )
 
 # %% ../notebooks/06a_train.ipynb #bffdf7dc
-def train(data=None,              # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
-          query:str|None=None,    # table name or query, for SQL sources
-          target=None, positive_label=None, id_col=None, value_col=None, numeric=None, categorical=None, drop=None, # spec overrides ("" = infer)
-          seed:int=0,             # seeds the split, the folds and the models
-          experiment:str="churn", # MLflow experiment
-          models=DEFAULT_MODELS,  # baselines to try
-          holdout:float=0.2,      # share of rows kept aside for the gate
-          cv_folds:int=0,         # stratified CV folds (baselines, and AutoML unless `nfolds`); 0: by table size (`cv_folds_for`)
-          automl:bool=True,       # add H2O AutoML to the candidates (needs Java 17)
-          max_models:int=AUTOML_MAX_MODELS, # AutoML base models; with `seed`, runs are reproducible
-          max_runtime_secs:int=0, # AutoML time cap (0: what `time_budget` leaves)
-          time_budget:int=0,      # seconds the whole run aims for (0: by table size, `time_budget_for`; -1: none)
-          nfolds:int=0,           # AutoML's own folds (0: the baselines' folds)
-          include_algos="", exclude_algos=",".join(AUTOML_EXCLUDE), # H2O algorithms to use / skip (comma-separated)
-          balance_classes:bool=False, # oversample the minority class in AutoML
-          blend:bool=True,        # also try the mean of the best candidates
-          strict:bool=False) -> TrainResult: # refuse constant and empty columns instead of dropping them
+def train(
+    data=None,  # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
+    query: str | None = None,  # table name or query, for SQL sources
+    target=None,
+    positive_label=None,
+    id_col=None,
+    value_col=None,
+    numeric=None,
+    categorical=None,
+    drop=None,  # spec overrides ("" = infer)
+    seed: int = 0,  # seeds the split, the folds and the models
+    experiment: str = "churn",  # MLflow experiment
+    models=DEFAULT_MODELS,  # baselines to try
+    holdout: float = 0.2,  # share of rows kept aside for the gate
+    cv_folds: int = 0,  # stratified CV folds (baselines, and AutoML unless `nfolds`); 0: by table size (`cv_folds_for`)
+    automl: bool = True,  # add H2O AutoML to the candidates (needs Java 17)
+    max_models: int = AUTOML_MAX_MODELS,  # AutoML base models; with `seed`, runs are reproducible
+    max_runtime_secs: int = 0,  # AutoML time cap (0: what `time_budget` leaves)
+    time_budget: int = 0,  # seconds the whole run aims for (0: by table size, `time_budget_for`; -1: none)
+    nfolds: int = 0,  # AutoML's own folds (0: the baselines' folds)
+    include_algos="",
+    exclude_algos=",".join(AUTOML_EXCLUDE),  # H2O algorithms to use / skip (comma-separated)
+    balance_classes: bool = False,  # oversample the minority class in AutoML
+    blend: bool = True,  # also try the mean of the best candidates
+    strict: bool = False,
+) -> TrainResult:  # refuse constant and empty columns instead of dropping them
     "Train and score candidates on a customer table, log everything, register the chosen one through the champion gate."
-    overrides = dict(target=target, positive_label=positive_label, id_col=id_col, value_col=value_col,
-                     numeric=numeric, categorical=categorical, drop=drop)
+    overrides = dict(
+        target=target,
+        positive_label=positive_label,
+        id_col=id_col,
+        value_col=value_col,
+        numeric=numeric,
+        categorical=categorical,
+        drop=drop,
+    )
     overrides = {k: _given(v) for k, v in overrides.items() if _given(v) is not None}
     aml = automl_arguments(max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes)
     started = time.perf_counter()
-    with tracked_run(experiment, f"train {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "train"}) as run:
-        params = dict(seed=seed, models=models, holdout=holdout, cv_folds=cv_folds, query=query, automl=automl, blend=blend, time_budget=time_budget)
-        automl_params = dict(max_models=max_models, max_runtime_secs=max_runtime_secs, nfolds=nfolds,
-                             include_algos=include_algos, exclude_algos=exclude_algos, balance_classes=balance_classes)
+    with tracked_run(
+        experiment, f"train {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "train"}
+    ) as run:
+        params = dict(
+            seed=seed,
+            models=models,
+            holdout=holdout,
+            cv_folds=cv_folds,
+            query=query,
+            automl=automl,
+            blend=blend,
+            time_budget=time_budget,
+        )
+        automl_params = dict(
+            max_models=max_models,
+            max_runtime_secs=max_runtime_secs,
+            nfolds=nfolds,
+            include_algos=include_algos,
+            exclude_algos=exclude_algos,
+            balance_classes=balance_classes,
+        )
         mlflow.log_params({**params, **({f"automl.{k}": v for k, v in automl_params.items()} if automl else {})})
         check_training_params(seed, holdout, cv_folds, time_budget)
         if not as_list(models) and not automl:
-            raise ValueError("models: no candidates to train. Fix: name baselines (-p models logreg,hgb) or enable AutoML (-p automl true).")
+            raise ValueError(
+                "models: no candidates to train. Fix: name baselines (-p models logreg,hgb) or enable AutoML (-p automl true)."
+            )
         df, spec = load_dataset(_given(data), _given(query), strict=strict, **overrides)
         split = split_holdout(df, spec, seed, holdout, cv_folds_for(round(len(df) * (1 - holdout)), cv_folds))
         fp = log_dataset(df, spec, split, source_name(_given(data)))
-        candidates = fit_candidates(spec, split, models, seed, automl, aml, blend, time_budget_for(len(df), time_budget), started)
+        candidates = fit_candidates(
+            spec, split, models, seed, automl, aml, blend, time_budget_for(len(df), time_budget), started
+        )
         best = final_fit(choose(candidates), split, spec)
         candidates = [best if c.name == best.name else c for c in candidates]
         infos, panel = log_candidates(candidates, spec, split)
         mlflow.set_tags({"churn_nb.best": best.name, "churn_nb.fitted_on": best.info["fitted_on"]})
         y_hold = target_vector(split.holdout, spec)
-        decision = register_through_gate(infos[best.name].model_uri, best.holdout["roc_auc"], split.holdout, y_hold,
-                                         candidate_proba=best.holdout_proba)
+        decision = register_through_gate(
+            infos[best.name].model_uri,
+            best.holdout["roc_auc"],
+            split.holdout,
+            y_hold,
+            candidate_proba=best.holdout_proba,
+        )
     boards = [c.info["leaderboard"] for c in candidates if "leaderboard" in c.info]
-    notes = [c.info["settings"][k] for c in candidates for k in ("left_out", "time_cap") if k in c.info.get("settings", {})]
-    return TrainResult(run.info.run_id, spec, fp, leaderboard(candidates), best.name, decision, panel, boards[0] if boards else None,
-                       best.info["fitted_on"], notes)
+    notes = [
+        c.info["settings"][k] for c in candidates for k in ("left_out", "time_cap") if k in c.info.get("settings", {})
+    ]
+    return TrainResult(
+        run.info.run_id,
+        spec,
+        fp,
+        leaderboard(candidates),
+        best.name,
+        decision,
+        panel,
+        boards[0] if boards else None,
+        best.info["fitted_on"],
+        notes,
+    )

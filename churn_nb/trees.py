@@ -27,125 +27,203 @@ __all__ = ['SCALES', 'AGGREGATES', 'NODE_DTYPES', 'SMALL_ROWS', 'SHAPLEY_W', 'MA
 
 # %% ../notebooks/07a_trees.ipynb #2e88dfc3
 SCALES, AGGREGATES = ("logit", "probability"), ("sum", "mean")
-NODE_DTYPES = dict(feature=np.int32, threshold=np.float64, cat_offset=np.int64, missing_left=np.bool_,
-                   left=np.int32, right=np.int32, value=np.float64, cover=np.float64)
+NODE_DTYPES = dict(
+    feature=np.int32,
+    threshold=np.float64,
+    cat_offset=np.int64,
+    missing_left=np.bool_,
+    left=np.int32,
+    right=np.int32,
+    value=np.float64,
+    cover=np.float64,
+)
+
 
 @dataclass(repr=False, eq=False)
 class TreeEnsemble:
     "Binary-classification trees as flat arrays: tree t owns nodes `roots[t]` … `roots[t+1] - 1`, parents before children."
-    feature: np.ndarray      # int32 per node: the model column it splits on; -1 for a leaf
-    threshold: np.ndarray    # float64 per node: a number goes right when x >= threshold (NaN: every number goes left)
-    cat_offset: np.ndarray   # int64 per node: where its levels start in `cat_left`; -1 for a split on a number
-    cat_left: np.ndarray     # bool per (categorical split, level of its column): that level goes left
-    missing_left: np.ndarray # bool per node: missing values (NaN, unknown levels) go left
-    left: np.ndarray         # int32 per node: left child (index in these arrays); -1 for a leaf
-    right: np.ndarray        # int32 per node: right child; -1 for a leaf
-    value: np.ndarray        # float64 per node: the leaf's value (unused inside the tree)
-    cover: np.ndarray        # float64 per node: training weight that reached it
-    roots: np.ndarray        # int32 per tree: its root, which is its first node
-    base: float              # constant added to the trees' output
-    scale: str               # "logit" or "probability": what base + trees is
-    aggregate: str           # "sum" or "mean" of the trees
-    columns: list            # (name, list of levels or None for a number) per column of the model matrix
-    source: str = ""         # what it was read from
-    float32: bool = False    # round numbers to float32 before comparing (scikit-learn's forests and XGBoost do)
+
+    feature: np.ndarray  # int32 per node: the model column it splits on; -1 for a leaf
+    threshold: np.ndarray  # float64 per node: a number goes right when x >= threshold (NaN: every number goes left)
+    cat_offset: np.ndarray  # int64 per node: where its levels start in `cat_left`; -1 for a split on a number
+    cat_left: np.ndarray  # bool per (categorical split, level of its column): that level goes left
+    missing_left: np.ndarray  # bool per node: missing values (NaN, unknown levels) go left
+    left: np.ndarray  # int32 per node: left child (index in these arrays); -1 for a leaf
+    right: np.ndarray  # int32 per node: right child; -1 for a leaf
+    value: np.ndarray  # float64 per node: the leaf's value (unused inside the tree)
+    cover: np.ndarray  # float64 per node: training weight that reached it
+    roots: np.ndarray  # int32 per tree: its root, which is its first node
+    base: float  # constant added to the trees' output
+    scale: str  # "logit" or "probability": what base + trees is
+    aggregate: str  # "sum" or "mean" of the trees
+    columns: list  # (name, list of levels or None for a number) per column of the model matrix
+    source: str = ""  # what it was read from
+    float32: bool = False  # round numbers to float32 before comparing (scikit-learn's forests and XGBoost do)
 
     def __post_init__(self):
-        for k, dt in NODE_DTYPES.items(): setattr(self, k, np.ascontiguousarray(getattr(self, k), dtype=dt))
-        self.cat_left, self.roots = np.ascontiguousarray(self.cat_left, dtype=np.bool_), np.ascontiguousarray(self.roots, dtype=np.int32)
+        for k, dt in NODE_DTYPES.items():
+            setattr(self, k, np.ascontiguousarray(getattr(self, k), dtype=dt))
+        self.cat_left, self.roots = (
+            np.ascontiguousarray(self.cat_left, dtype=np.bool_),
+            np.ascontiguousarray(self.roots, dtype=np.int32),
+        )
         self.columns = [(str(n), None if lv is None else [str(v) for v in lv]) for n, lv in self.columns]
         self.base, self.float32 = float(self.base), bool(self.float32)
         check_ensemble(self)
-    def __getstate__(self): return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}   # not the TreeSHAP tables
-    def __setstate__(self, state): self.__dict__.update(state)
+
+    def __getstate__(self):
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}  # not the TreeSHAP tables
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
     @property
-    def n_trees(self) -> int: return len(self.roots)
+    def n_trees(self) -> int:
+        return len(self.roots)
+
     @property
-    def n_leaves(self) -> int: return int((self.feature < 0).sum())
+    def n_leaves(self) -> int:
+        return int((self.feature < 0).sum())
+
     def __repr__(self):
         return f"TreeEnsemble({self.source or 'trees'}: {self.n_trees} trees, {self.n_leaves} leaves, {len(self.columns)} columns, {self.aggregate} on the {self.scale} scale)"
 
 # %% ../notebooks/07a_trees.ipynb #41d0ebcb
-def level_counts(E:TreeEnsemble) -> np.ndarray:
+def level_counts(E: TreeEnsemble) -> np.ndarray:
     "Number of levels of each model column (0 for a number)."
     return np.array([0 if lv is None else len(lv) for _, lv in E.columns], dtype=np.int64)
 
-def tree_ends(E:TreeEnsemble) -> np.ndarray:
+
+def tree_ends(E: TreeEnsemble) -> np.ndarray:
     "One past the last node of each tree."
     return np.append(E.roots[1:], len(E.feature)).astype(np.int32)
 
-def _bad(problem:str, nodes) -> ValueError:
+
+def _bad(problem: str, nodes) -> ValueError:
     nodes = np.flatnonzero(nodes)
-    return ValueError(f"TreeEnsemble: {problem} (nodes {', '.join(map(str, nodes[:5]))}{' …' if len(nodes) > 5 else ''}). Fix: build it with from_h2o or from_sklearn, or correct these arrays")
+    return ValueError(
+        f"TreeEnsemble: {problem} (nodes {', '.join(map(str, nodes[:5]))}{' …' if len(nodes) > 5 else ''}). Fix: build it with from_h2o or from_sklearn, or correct these arrays"
+    )
 
 # %% ../notebooks/07a_trees.ipynb #00211df8
-def check_ensemble(E:TreeEnsemble):
+def check_ensemble(E: TreeEnsemble):
     "Raise a `ValueError` naming the field and the nodes when `E`'s arrays do not describe trees the kernels can walk."
-    if E.scale not in SCALES: raise ValueError(f"TreeEnsemble: scale {E.scale!r} is not one of {', '.join(SCALES)}")
-    if E.aggregate not in AGGREGATES: raise ValueError(f"TreeEnsemble: aggregate {E.aggregate!r} is not one of {', '.join(AGGREGATES)}")
+    if E.scale not in SCALES:
+        raise ValueError(f"TreeEnsemble: scale {E.scale!r} is not one of {', '.join(SCALES)}")
+    if E.aggregate not in AGGREGATES:
+        raise ValueError(f"TreeEnsemble: aggregate {E.aggregate!r} is not one of {', '.join(AGGREGATES)}")
     sizes, n = {k: len(getattr(E, k)) for k in NODE_DTYPES}, len(E.feature)
-    if len(set(sizes.values())) > 1: raise ValueError(f"TreeEnsemble: the node arrays differ in length: {sizes}")
-    if n == 0 or len(E.roots) == 0: raise ValueError(f"TreeEnsemble ({E.source or 'arrays'}): no trees. Fix: convert a fitted model with at least one tree")
-    if E.roots[0] != 0 or np.any(np.diff(E.roots) <= 0) or E.roots[-1] >= n: raise ValueError(f"TreeEnsemble: roots must start at 0 and increase, below {n} nodes: {E.roots[:8]}")
+    if len(set(sizes.values())) > 1:
+        raise ValueError(f"TreeEnsemble: the node arrays differ in length: {sizes}")
+    if n == 0 or len(E.roots) == 0:
+        raise ValueError(
+            f"TreeEnsemble ({E.source or 'arrays'}): no trees. Fix: convert a fitted model with at least one tree"
+        )
+    if E.roots[0] != 0 or np.any(np.diff(E.roots) <= 0) or E.roots[-1] >= n:
+        raise ValueError(f"TreeEnsemble: roots must start at 0 and increase, below {n} nodes: {E.roots[:8]}")
     inner, idx, ends = E.feature >= 0, np.arange(n), np.repeat(tree_ends(E), np.diff(np.append(E.roots, n)))
-    if np.any(E.feature >= len(E.columns)): raise _bad(f"feature beyond the {len(E.columns)} columns", E.feature >= len(E.columns))
+    if np.any(E.feature >= len(E.columns)):
+        raise _bad(f"feature beyond the {len(E.columns)} columns", E.feature >= len(E.columns))
     for side in (E.left, E.right):
-        if np.any(inner & ((side <= idx) | (side >= ends))): raise _bad("a child must come after its parent, inside its tree", inner & ((side <= idx) | (side >= ends)))
+        if np.any(inner & ((side <= idx) | (side >= ends))):
+            raise _bad("a child must come after its parent, inside its tree", inner & ((side <= idx) | (side >= ends)))
     parents, is_root = np.bincount(np.concatenate([E.left[inner], E.right[inner]]), minlength=n), np.isin(idx, E.roots)
-    if np.any(parents != ~is_root): raise _bad("every node but a root needs exactly one parent", parents != ~is_root)
+    if np.any(parents != ~is_root):
+        raise _bad("every node but a root needs exactly one parent", parents != ~is_root)
     counts, f = level_counts(E), np.where(inner, E.feature, 0)
     bad = inner & (E.cat_offset >= 0) & ((counts[f] == 0) | (E.cat_offset + counts[f] > len(E.cat_left)))
-    if bad.any(): raise _bad("a categorical split on a number, or levels beyond cat_left", bad)
-    if np.any(inner & ~(E.cover > 0)) or np.any(~(E.cover >= 0)): raise _bad("an inner node without cover, or a negative cover", (inner & ~(E.cover > 0)) | ~(E.cover >= 0))
+    if bad.any():
+        raise _bad("a categorical split on a number, or levels beyond cat_left", bad)
+    if np.any(inner & ~(E.cover > 0)) or np.any(~(E.cover >= 0)):
+        raise _bad("an inner node without cover, or a negative cover", (inner & ~(E.cover > 0)) | ~(E.cover >= 0))
 
 # %% ../notebooks/07a_trees.ipynb #b8e917a6
-SMALL_ROWS = 64   # frames up to this many rows (an API request's few customers) take per-row paths: dict lookups, no thread start
+SMALL_ROWS = (
+    64  # frames up to this many rows (an API request's few customers) take per-row paths: dict lookups, no thread start
+)
 
-def level_lookup(E:TreeEnsemble) -> list:
+
+def level_lookup(E: TreeEnsemble) -> list:
     "Per model column, {level: index} (None for a number); built once per ensemble."
-    if "_lookup" not in E.__dict__: E._lookup = [None if lv is None else {v: i for i, v in enumerate(lv)} for _, lv in E.columns]
+    if "_lookup" not in E.__dict__:
+        E._lookup = [None if lv is None else {v: i for i, v in enumerate(lv)} for _, lv in E.columns]
     return E._lookup
 
-def _encode_small(E:TreeEnsemble, X:pd.DataFrame, fill:dict, source) -> np.ndarray:
+
+def _encode_small(E: TreeEnsemble, X: pd.DataFrame, fill: dict, source) -> np.ndarray:
     "`encode` for a few rows: the frame's values read once, a dict lookup per category value (no per-column pandas work)."
     V, at, kinds = X.to_numpy(dtype=object), {c: i for i, c in enumerate(X.columns)}, X.dtypes.to_numpy()
     A = np.empty((len(X), len(E.columns)))
     for j, ((name, levels), lookup) in enumerate(zip(E.columns, level_lookup(E))):
         v = V[:, at[name]]
-        if levels is not None: A[:, j] = [lookup.get(fill.get(name) if pd.isna(x) else x, np.nan) for x in v]
-        elif is_numeric_dtype(kinds[at[name]]): A[:, j] = [np.nan if pd.isna(x) else float(x) for x in v]
-        else: raise data_error(source, "holds text, but the model reads a number here", "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers", column=name)
+        if levels is not None:
+            A[:, j] = [lookup.get(fill.get(name) if pd.isna(x) else x, np.nan) for x in v]
+        elif is_numeric_dtype(kinds[at[name]]):
+            A[:, j] = [np.nan if pd.isna(x) else float(x) for x in v]
+        else:
+            raise data_error(
+                source,
+                "holds text, but the model reads a number here",
+                "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers",
+                column=name,
+            )
     return A
 
-def encode(E:TreeEnsemble, X:pd.DataFrame, source="input",
-           fill:dict|None=None) -> np.ndarray:  # column -> the level a blank stands for (scikit-learn's "(missing)"); else blanks are NaN
+
+def encode(
+    E: TreeEnsemble, X: pd.DataFrame, source="input", fill: dict | None = None
+) -> np.ndarray:  # column -> the level a blank stands for (scikit-learn's "(missing)"); else blanks are NaN
     "Typed feature columns as the model matrix: numbers as they are, categories as their level's index in `E.columns`; unknown levels and blanks are NaN."
     missing = [name for name, _ in E.columns if name not in X.columns]
-    if missing: raise missing_columns_error(missing, source)
-    if len(X) <= SMALL_ROWS: return _encode_small(E, X, fill or {}, source)
+    if missing:
+        raise missing_columns_error(missing, source)
+    if len(X) <= SMALL_ROWS:
+        return _encode_small(E, X, fill or {}, source)
     X = X.fillna(fill) if fill else X
     A = np.empty((len(X), len(E.columns)))
     for j, (name, levels) in enumerate(E.columns):
         if levels is not None:
-            codes = pd.Index(levels).get_indexer(X[name])             # -1: a blank or a level the model does not know
+            codes = pd.Index(levels).get_indexer(X[name])  # -1: a blank or a level the model does not know
             A[:, j] = np.where(codes < 0, np.nan, codes)
-        elif is_numeric_dtype(X[name]): A[:, j] = X[name].to_numpy(dtype=float, na_value=np.nan)
-        else: raise data_error(source, "holds text, but the model reads a number here", "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers", column=name)
+        elif is_numeric_dtype(X[name]):
+            A[:, j] = X[name].to_numpy(dtype=float, na_value=np.nan)
+        else:
+            raise data_error(
+                source,
+                "holds text, but the model reads a number here",
+                "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers",
+                column=name,
+            )
     return A
 
 # %% ../notebooks/07a_trees.ipynb #8a7cfd00
 @njit(cache=True, inline="always")
 def goes_right(v, node, feature, threshold, cat_offset, cat_left, missing_left, n_levels, f32) -> bool:
     "Whether value `v` takes node `node`'s right branch (NaN and unknown levels: where missing values go)."
-    if np.isnan(v): return not missing_left[node]
+    if np.isnan(v):
+        return not missing_left[node]
     off = cat_offset[node]
-    if off < 0: return (np.float64(np.float32(v)) if f32 else v) >= threshold[node]
-    if v < 0 or v >= n_levels[feature[node]]: return not missing_left[node]
+    if off < 0:
+        return (np.float64(np.float32(v)) if f32 else v) >= threshold[node]
+    if v < 0 or v >= n_levels[feature[node]]:
+        return not missing_left[node]
     return not cat_left[off + np.int64(v)]
 
-def node_arrays(E:TreeEnsemble) -> tuple:
+
+def node_arrays(E: TreeEnsemble) -> tuple:
     "The arrays the kernels read, as one tuple."
-    return (E.feature, E.threshold, E.cat_offset, E.cat_left, E.missing_left, E.left, E.right, E.value, level_counts(E), E.float32)
+    return (
+        E.feature,
+        E.threshold,
+        E.cat_offset,
+        E.cat_left,
+        E.missing_left,
+        E.left,
+        E.right,
+        E.value,
+        level_counts(E),
+        E.float32,
+    )
 
 # %% ../notebooks/07a_trees.ipynb #971e2cb9
 @njit(cache=True, inline="always")
@@ -156,63 +234,93 @@ def _row_output(T, roots, A, i, base, divisor) -> float:
     for t in range(roots.size):
         node = roots[t]
         while feature[node] >= 0:
-            r = goes_right(A[i, feature[node]], node, feature, threshold, cat_offset, cat_left, missing_left, n_levels, f32)
+            r = goes_right(
+                A[i, feature[node]], node, feature, threshold, cat_offset, cat_left, missing_left, n_levels, f32
+            )
             node = right[node] if r else left[node]
         s += value[node]
     return base + s / divisor
 
+
 @njit(parallel=True, cache=True)
 def _predict_rows(T, roots, A, base, divisor):
     out = np.empty(A.shape[0])
-    for i in prange(A.shape[0]): out[i] = _row_output(T, roots, A, i, base, divisor)
+    for i in prange(A.shape[0]):
+        out[i] = _row_output(T, roots, A, i, base, divisor)
     return out
+
 
 @njit(cache=True)
 def _predict_rows_serial(T, roots, A, base, divisor):
     "`_predict_rows` in the calling thread: for a few rows, waking the worker threads costs more than the work."
     out = np.empty(A.shape[0])
-    for i in range(A.shape[0]): out[i] = _row_output(T, roots, A, i, base, divisor)
+    for i in range(A.shape[0]):
+        out[i] = _row_output(T, roots, A, i, base, divisor)
     return out
 
-def model_matrix(E:TreeEnsemble, A) -> np.ndarray:
+
+def model_matrix(E: TreeEnsemble, A) -> np.ndarray:
     "`A` as a C-ordered float64 matrix with `E`'s columns, or a `ValueError` saying how to build it."
     A = np.ascontiguousarray(A, dtype=np.float64)
     if A.ndim != 2 or A.shape[1] != len(E.columns):
-        raise ValueError(f"A: shape {A.shape}, but the model reads {len(E.columns)} columns ({', '.join(n for n, _ in E.columns[:3])}, …). Fix: build A with encode(E, features_frame(raw, spec)) for H2O, sklearn_matrix(pipeline, raw) for scikit-learn")
+        raise ValueError(
+            f"A: shape {A.shape}, but the model reads {len(E.columns)} columns ({', '.join(n for n, _ in E.columns[:3])}, …). Fix: build A with encode(E, features_frame(raw, spec)) for H2O, sklearn_matrix(pipeline, raw) for scikit-learn"
+        )
     return A
 
-def divisor(E:TreeEnsemble) -> float: return float(E.n_trees) if E.aggregate == "mean" else 1.0
+
+def divisor(E: TreeEnsemble) -> float:
+    return float(E.n_trees) if E.aggregate == "mean" else 1.0
 
 # %% ../notebooks/07a_trees.ipynb #8fe695b4
-def predict_raw(E:TreeEnsemble, A) -> np.ndarray:
+def predict_raw(E: TreeEnsemble, A) -> np.ndarray:
     "The model's output for each row of model matrix `A`, on its own scale (`E.scale`: log-odds or probability)."
     A = model_matrix(E, A)
-    return (_predict_rows_serial if len(A) <= SMALL_ROWS else _predict_rows)(node_arrays(E), E.roots, A, E.base, divisor(E))
+    return (_predict_rows_serial if len(A) <= SMALL_ROWS else _predict_rows)(
+        node_arrays(E), E.roots, A, E.base, divisor(E)
+    )
 
-def predict_probability(E:TreeEnsemble, A) -> np.ndarray:
+
+def predict_probability(E: TreeEnsemble, A) -> np.ndarray:
     "Churn probability of each row of model matrix `A`."
     raw = predict_raw(E, A)
     return 1.0 / (1.0 + np.exp(-raw)) if E.scale == "logit" else raw
 
 # %% ../notebooks/07a_trees.ipynb #d9ea116d
-def coalition_value(E:TreeEnsemble, x:np.ndarray, known:set) -> float:
+def coalition_value(E: TreeEnsemble, x: np.ndarray, known: set) -> float:
     "v(known): the model's output for row `x` when only the columns in `known` are seen (unknown splits averaged by cover): the game TreeSHAP solves."
     T = node_arrays(E)
+
     def value(node):
         f = E.feature[node]
-        if f < 0: return E.value[node]
-        if f in known: return value(E.right[node] if goes_right(x[f], node, T[0], T[1], T[2], T[3], T[4], T[8], T[9]) else E.left[node])
+        if f < 0:
+            return E.value[node]
+        if f in known:
+            return value(
+                E.right[node] if goes_right(x[f], node, T[0], T[1], T[2], T[3], T[4], T[8], T[9]) else E.left[node]
+            )
         l, r = E.left[node], E.right[node]
         return (E.cover[l] * value(l) + E.cover[r] * value(r)) / E.cover[node]
+
     return E.base + sum(value(r) for r in E.roots) / divisor(E)
 
-def shapley_by_enumeration(E:TreeEnsemble, x:np.ndarray) -> np.ndarray:
+
+def shapley_by_enumeration(E: TreeEnsemble, x: np.ndarray) -> np.ndarray:
     "Shapley values of `coalition_value` by brute force over all subsets of columns (+ v(∅) last): the definition, for checking the fast engine on small models."
     n = len(E.columns)
-    phi, v = np.zeros(n + 1), {S: coalition_value(E, x, set(S)) for r in range(n + 1) for S in itertools.combinations(range(n), r)}
+    phi, v = (
+        np.zeros(n + 1),
+        {S: coalition_value(E, x, set(S)) for r in range(n + 1) for S in itertools.combinations(range(n), r)},
+    )
     for i in range(n):
         for S, vS in v.items():
-            if i not in S: phi[i] += math.factorial(len(S)) * math.factorial(n - len(S) - 1) / math.factorial(n) * (v[tuple(sorted(S + (i,)))] - vS)
+            if i not in S:
+                phi[i] += (
+                    math.factorial(len(S))
+                    * math.factorial(n - len(S) - 1)
+                    / math.factorial(n)
+                    * (v[tuple(sorted(S + (i,)))] - vS)
+                )
     phi[n] = v[()]
     return phi
 
@@ -221,29 +329,41 @@ def shapley_by_enumeration(E:TreeEnsemble, x:np.ndarray) -> np.ndarray:
 def path_bits(feature, left, right) -> tuple:
     "Per node: its parent, whether it is a right child, the bit of its parent's column among the distinct columns above it, and how many distinct columns its path has."
     n = feature.size
-    parent, is_right, bit, depth = np.full(n, -1, np.int32), np.zeros(n, np.bool_), np.zeros(n, np.int32), np.zeros(n, np.int32)
+    parent, is_right, bit, depth = (
+        np.full(n, -1, np.int32),
+        np.zeros(n, np.bool_),
+        np.zeros(n, np.int32),
+        np.zeros(n, np.int32),
+    )
     for p in range(n):
         if feature[p] >= 0:
-            parent[left[p]] = p; parent[right[p]] = p; is_right[right[p]] = True
+            parent[left[p]] = p
+            parent[right[p]] = p
+            is_right[right[p]] = True
     for c in range(n):
         p = parent[c]
-        if p < 0: continue
+        if p < 0:
+            continue
         b, child, a = -1, p, parent[p]
-        while a >= 0:                                   # an ancestor that split on the same column keeps its bit
-            if feature[a] == feature[p]: b = bit[child]
+        while a >= 0:  # an ancestor that split on the same column keeps its bit
+            if feature[a] == feature[p]:
+                b = bit[child]
             child, a = a, parent[a]
         if b < 0:
             b = depth[p]
             depth[c] = depth[p] + 1
-        else: depth[c] = depth[p]
+        else:
+            depth[c] = depth[p]
         bit[c] = b
     return parent, is_right, bit, depth
+
 
 @njit(cache=True)
 def leaf_paths(feature, cover, parent, bit, depth, leaves) -> tuple:
     "Per leaf l: the distinct columns on its path (`feat[off[l]:off[l+1]]`) and their zero fractions z (share of the cover that follows the path's splits on that column)."
     off = np.zeros(leaves.size + 1, np.int64)
-    for l in range(leaves.size): off[l + 1] = off[l] + depth[leaves[l]]
+    for l in range(leaves.size):
+        off[l + 1] = off[l] + depth[leaves[l]]
     feat, z = np.empty(off[-1], np.int32), np.ones(off[-1])
     for l in range(leaves.size):
         c = leaves[l]
@@ -255,12 +375,14 @@ def leaf_paths(feature, cover, parent, bit, depth, leaves) -> tuple:
     return off, feat, z
 
 # %% ../notebooks/07a_trees.ipynb #e79fbc0b
-def shapley_weights(n:int=64) -> np.ndarray:
+def shapley_weights(n: int = 64) -> np.ndarray:
     "W[d, s] = s! (d-s-1)! / d!: the Shapley weight of a coalition of s of a leaf's d path columns (s < d)."
     W = np.zeros((n, n))
     for d in range(1, n):
-        for s in range(d): W[d, s] = 1.0 / (d * math.comb(d - 1, s))
+        for s in range(d):
+            W[d, s] = 1.0 / (d * math.comb(d - 1, s))
     return W
+
 
 SHAPLEY_W = shapley_weights()
 
@@ -269,41 +391,50 @@ SHAPLEY_W = shapley_weights()
 def leaf_shap(z, F, v, W, e, phi):
     "Shapley values (into `phi`) of the d columns of one leaf's path: zero fractions `z`, failed columns `F` (bit k: the row leaves the path at column k), leaf value `v`."
     d = z.size
-    zu, s = 1.0, 0                   # zu: product of the failed columns' z; e[t]: elementary symmetric polynomials of the followed ones' z
+    zu, s = (
+        1.0,
+        0,
+    )  # zu: product of the failed columns' z; e[t]: elementary symmetric polynomials of the followed ones' z
     e[0] = 1.0
     for k in range(d):
-        if (F >> k) & 1: zu *= z[k]
+        if (F >> k) & 1:
+            zu *= z[k]
         else:
             s += 1
             e[s] = 0.0
-            for t in range(s, 0, -1): e[t] += z[k] * e[t - 1]
+            for t in range(s, 0, -1):
+                e[t] += z[k] * e[t - 1]
     Wd, fail = W[d], 0.0
-    if s < d:                        # every failed column gets -v zu G(followed)
+    if s < d:  # every failed column gets -v zu G(followed)
         g = 0.0
-        for t in range(s + 1): g += Wd[s - t] * e[t]
+        for t in range(s + 1):
+            g += Wd[s - t] * e[t]
         fail = -v * zu * g
     for k in range(d):
         if (F >> k) & 1:
             phi[k] = fail
             continue
-        g, et = Wd[s - 1], 1.0       # G(followed without k): its polynomials by the leave-one-out recurrence
+        g, et = Wd[s - 1], 1.0  # G(followed without k): its polynomials by the leave-one-out recurrence
         for t in range(1, s):
             et = e[t] - z[k] * et
             g += Wd[s - 1 - t] * et
         phi[k] = v * (1.0 - z[k]) * zu * g
+
 
 @njit(cache=True)
 def fill_tables(off, z, value, table_off, tables, W):
     "For each leaf with a table (`table_off` >= 0): its path's Shapley values for every pattern F of failed columns, at `tables[table_off + F·d :][:d]`."
     e = np.empty(W.shape[0] + 1)
     for l in range(value.size):
-        if table_off[l] < 0: continue
+        if table_off[l] < 0:
+            continue
         a, d = off[l], off[l + 1] - off[l]
         for F in range(1 << d):
-            leaf_shap(z[a:a + d], F, value[l], W, e, tables[table_off[l] + F * d: table_off[l] + (F + 1) * d])
+            leaf_shap(z[a : a + d], F, value[l], W, e, tables[table_off[l] + F * d : table_off[l] + (F + 1) * d])
 
 # %% ../notebooks/07a_trees.ipynb #1da9ed45
 MAX_PATH_COLUMNS, MAX_TABLE_COLUMNS = 62, 16
+
 
 @njit(cache=True)
 def expected_value(off, z, value) -> float:
@@ -311,11 +442,13 @@ def expected_value(off, z, value) -> float:
     total = 0.0
     for l in range(value.size):
         p = value[l]
-        for k in range(off[l], off[l + 1]): p *= z[k]
+        for k in range(off[l], off[l + 1]):
+            p *= z[k]
         total += p
     return total
 
-def table_offsets(d:np.ndarray, table_mb:float) -> tuple:
+
+def table_offsets(d: np.ndarray, table_mb: float) -> tuple:
     "Where each leaf's table starts (-1: no table): the shortest paths first, while the tables fit in `table_mb`."
     size = np.left_shift(1, np.minimum(d, MAX_TABLE_COLUMNS)).astype(np.int64) * d
     order = np.argsort(d, kind="stable")
@@ -326,20 +459,28 @@ def table_offsets(d:np.ndarray, table_mb:float) -> tuple:
     return table_off, int(size[keep].sum())
 
 # %% ../notebooks/07a_trees.ipynb #5818c1aa
-def shap_plan(E:TreeEnsemble, table_mb:float=64) -> tuple:
+def shap_plan(E: TreeEnsemble, table_mb: float = 64) -> tuple:
     "What `tree_shap` precomputes once per model: per-node path bits, per-leaf paths and zero fractions, tables of the short paths, v(∅), the largest tree."
-    if getattr(E, "_plan_mb", None) == table_mb: return E._plan
+    if getattr(E, "_plan_mb", None) == table_mb:
+        return E._plan
     parent, is_right, bit, depth = path_bits(E.feature, E.left, E.right)
-    if depth.max() > MAX_PATH_COLUMNS: raise ValueError(f"tree_shap: a path of {E.source} splits on {depth.max()} distinct columns; at most {MAX_PATH_COLUMNS} are supported")
+    if depth.max() > MAX_PATH_COLUMNS:
+        raise ValueError(
+            f"tree_shap: a path of {E.source} splits on {depth.max()} distinct columns; at most {MAX_PATH_COLUMNS} are supported"
+        )
     leaves = np.flatnonzero(E.feature < 0).astype(np.int32)
     off, feat, z = leaf_paths(E.feature, E.cover, parent, bit, depth, leaves)
     value = E.value[leaves] / divisor(E)
     table_off, size = table_offsets(np.diff(off), table_mb)
     tables = np.empty(size)
     fill_tables(off, z, value, table_off, tables, SHAPLEY_W)
-    leaf_id = np.full(len(E.feature), -1, np.int32); leaf_id[leaves] = np.arange(len(leaves))
-    E._plan = ((parent, is_right, bit, leaf_id, off, feat, z, value, table_off, tables),
-               E.base + expected_value(off, z, value), int(np.diff(np.append(E.roots, len(E.feature))).max()))
+    leaf_id = np.full(len(E.feature), -1, np.int32)
+    leaf_id[leaves] = np.arange(len(leaves))
+    E._plan = (
+        (parent, is_right, bit, leaf_id, off, feat, z, value, table_off, tables),
+        E.base + expected_value(off, z, value),
+        int(np.diff(np.append(E.roots, len(E.feature))).max()),
+    )
     E._plan_mb = table_mb
     return E._plan
 
@@ -360,6 +501,7 @@ def goes_block(Xb, nb, node, f, goes, ln, threshold, cat_offset, cat_left, missi
             v = Xb[f, j]
             goes[ln, j] = (not cat_left[off + np.int64(v)]) if (v >= 0) & (v < nl) else nml
 
+
 @njit(cache=True, inline="always")
 def add_leaf(phib, nb, l, failed, ln, off, feat, z, value, table_off, tables, W, e, phi):
     "Add leaf l's contributions for each row j of the block (its failure pattern: failed[ln, j]) to phib[column, j]."
@@ -367,11 +509,13 @@ def add_leaf(phib, nb, l, failed, ln, off, feat, z, value, table_off, tables, W,
     if table_off[l] >= 0:
         for j in range(nb):
             t = table_off[l] + failed[ln, j] * d
-            for k in range(d): phib[feat[a + k], j] += tables[t + k]
+            for k in range(d):
+                phib[feat[a + k], j] += tables[t + k]
     else:
         for j in range(nb):
-            leaf_shap(z[a:a + d], failed[ln, j], value[l], W, e, phi)
-            for k in range(d): phib[feat[a + k], j] += phi[k]
+            leaf_shap(z[a : a + d], failed[ln, j], value[l], W, e, phi)
+            for k in range(d):
+                phib[feat[a + k], j] += phi[k]
 
 # %% ../notebooks/07a_trees.ipynb #2fa0ee48
 @njit(parallel=True, cache=True)
@@ -380,7 +524,7 @@ def _shap_rows(T, roots, ends, P, A, expected, max_nodes, W, B, nt):
     parent, is_right, bit, leaf_id, off, feat, z, value, table_off, tables = P
     n, m = A.shape
     out = np.empty((n, m + 1))
-    Xbs, phibs = np.empty((nt, m, B)), np.empty((nt, m, B))                 # one workspace per thread (nt threads), allocated once
+    Xbs, phibs = np.empty((nt, m, B)), np.empty((nt, m, B))  # one workspace per thread (nt threads), allocated once
     faileds, goess = np.empty((nt, max_nodes, B), np.int64), np.empty((nt, max_nodes, B), np.bool_)
     es, phis = np.empty((nt, W.shape[0] + 1)), np.empty((nt, W.shape[0]))
     for b in prange(-(-n // B)):
@@ -389,31 +533,53 @@ def _shap_rows(T, roots, ends, P, A, expected, max_nodes, W, B, nt):
         r0 = b * B
         nb = min(B, n - r0)
         for j in range(nb):
-            for f in range(m): Xb[f, j] = A[r0 + j, f]
+            for f in range(m):
+                Xb[f, j] = A[r0 + j, f]
         phib[:, :nb] = 0.0
         for t in range(roots.size):
             r = roots[t]
             for node in range(r, ends[t]):
                 ln, p = node - r, parent[node]
-                if p < 0: failed[0, :nb] = 0
+                if p < 0:
+                    failed[0, :nb] = 0
                 else:
                     lp, isr, sh = p - r, is_right[node], bit[node]
-                    for j in range(nb): failed[ln, j] = failed[lp, j] | (np.int64(goes[lp, j] != isr) << sh)
-                if feature[node] >= 0: goes_block(Xb, nb, node, feature[node], goes, ln, threshold, cat_offset, cat_left, missing_left, n_levels, f32)
-                else: add_leaf(phib, nb, leaf_id[node], failed, ln, off, feat, z, value, table_off, tables, W, e, phi)
+                    for j in range(nb):
+                        failed[ln, j] = failed[lp, j] | (np.int64(goes[lp, j] != isr) << sh)
+                if feature[node] >= 0:
+                    goes_block(
+                        Xb,
+                        nb,
+                        node,
+                        feature[node],
+                        goes,
+                        ln,
+                        threshold,
+                        cat_offset,
+                        cat_left,
+                        missing_left,
+                        n_levels,
+                        f32,
+                    )
+                else:
+                    add_leaf(phib, nb, leaf_id[node], failed, ln, off, feat, z, value, table_off, tables, W, e, phi)
         for j in range(nb):
-            for f in range(m): out[r0 + j, f] = phib[f, j]
+            for f in range(m):
+                out[r0 + j, f] = phib[f, j]
             out[r0 + j, m] = expected
     return out
 
 # %% ../notebooks/07a_trees.ipynb #09f4d4b3
-def tree_shap(E:TreeEnsemble, A,
-              table_mb:float=64) -> np.ndarray: # memory for the per-leaf tables of short paths (0: compute every leaf per row)
+def tree_shap(
+    E: TreeEnsemble, A, table_mb: float = 64
+) -> np.ndarray:  # memory for the per-leaf tables of short paths (0: compute every leaf per row)
     "Exact path-dependent TreeSHAP of each row of model matrix `A`: (n, columns + 1), the last column the expected value; each row adds up to `predict_raw`."
     A = model_matrix(E, A)
     P, expected, max_nodes = shap_plan(E, table_mb)
-    block = int(np.clip(65536 // max_nodes, 16, 256))                    # rows per block: its workspace stays in the CPU's caches
-    return _shap_rows(node_arrays(E), E.roots, tree_ends(E), P, A, expected, max_nodes, SHAPLEY_W, block, numba.get_num_threads())
+    block = int(np.clip(65536 // max_nodes, 16, 256))  # rows per block: its workspace stays in the CPU's caches
+    return _shap_rows(
+        node_arrays(E), E.roots, tree_ends(E), P, A, expected, max_nodes, SHAPLEY_W, block, numba.get_num_threads()
+    )
 
 # %% ../notebooks/07a_trees.ipynb #66c75b4d
 def right_of(threshold) -> np.ndarray:
@@ -421,17 +587,31 @@ def right_of(threshold) -> np.ndarray:
     t = np.asarray(threshold, dtype=float)
     return np.where(np.isposinf(t), np.nan, np.nextafter(t, np.inf))
 
-def join_trees(trees:list, **meta) -> TreeEnsemble:
+
+def join_trees(trees: list, **meta) -> TreeEnsemble:
     "One `TreeEnsemble` from per-tree dicts of node arrays (children as positions in the tree, -1 for none; `cats`: per node the levels going left, or None)."
     sizes = np.array([len(t["feature"]) for t in trees], dtype=np.int64)
     roots = np.cumsum(sizes) - sizes
     join = lambda k: np.concatenate([np.asarray(t[k]) for t in trees])
-    shift = lambda k: np.concatenate([np.where(np.asarray(t[k]) >= 0, np.asarray(t[k]) + r, -1) for t, r in zip(trees, roots)])
+    shift = lambda k: np.concatenate(
+        [np.where(np.asarray(t[k]) >= 0, np.asarray(t[k]) + r, -1) for t, r in zip(trees, roots)]
+    )
     cats = [c for t in trees for c in t["cats"]]
     lengths = np.array([0 if c is None else len(c) for c in cats], dtype=np.int64)
     cat_left = np.concatenate([np.asarray(c, bool) for c in cats if c is not None] or [np.zeros(0, bool)])
-    return TreeEnsemble(join("feature"), join("threshold"), np.where(lengths > 0, np.cumsum(lengths) - lengths, -1), cat_left, join("missing_left"),
-                        shift("left"), shift("right"), join("value"), join("cover"), roots, **meta)
+    return TreeEnsemble(
+        join("feature"),
+        join("threshold"),
+        np.where(lengths > 0, np.cumsum(lengths) - lengths, -1),
+        cat_left,
+        join("missing_left"),
+        shift("left"),
+        shift("right"),
+        join("value"),
+        join("cover"),
+        roots,
+        **meta,
+    )
 
 # %% ../notebooks/07a_trees.ipynb #ece5d434
 def sklearn_tree(est) -> dict:
@@ -439,90 +619,160 @@ def sklearn_tree(est) -> dict:
     t = est.tree_
     leaf, v = t.children_left < 0, t.value[:, 0, :]
     total = v.sum(axis=1)
-    return dict(feature=np.where(leaf, -1, t.feature), threshold=right_of(t.threshold), missing_left=t.missing_go_to_left.astype(bool),
-                left=t.children_left, right=t.children_right, value=v[:, 1] / np.where(total == 0, 1, total),
-                cover=t.weighted_n_node_samples, cats=[None] * t.node_count)
+    return dict(
+        feature=np.where(leaf, -1, t.feature),
+        threshold=right_of(t.threshold),
+        missing_left=t.missing_go_to_left.astype(bool),
+        left=t.children_left,
+        right=t.children_right,
+        value=v[:, 1] / np.where(total == 0, 1, total),
+        cover=t.weighted_n_node_samples,
+        cats=[None] * t.node_count,
+    )
 
-def in_bitset(bitset, L:int) -> bool:
+
+def in_bitset(bitset, L: int) -> bool:
     "Whether level L is in a scikit-learn categorical bitset (uint32 words)."
     return bool((int(bitset[L >> 5]) >> (L & 31)) & 1)
 
 # %% ../notebooks/07a_trees.ipynb #df3dee75
-def hgb_inputs(model, n_inputs:int) -> tuple:
+def hgb_inputs(model, n_inputs: int) -> tuple:
     "A HistGradientBoostingClassifier's own feature order (categories first) and category codes: the input column of each of its features, and per categorical feature its categories (input values, in code order)."
     pre = getattr(model, "_preprocessor", None)
-    if pre is None: return np.arange(n_inputs), {}
-    source = np.concatenate([np.flatnonzero(model.is_categorical_), np.flatnonzero(~model.is_categorical_)])   # its ColumnTransformer: encoder first, then numbers
+    if pre is None:
+        return np.arange(n_inputs), {}
+    source = np.concatenate(
+        [np.flatnonzero(model.is_categorical_), np.flatnonzero(~model.is_categorical_)]
+    )  # its ColumnTransformer: encoder first, then numbers
     return source, {k: np.asarray(c, dtype=float) for k, c in enumerate(pre.named_transformers_["encoder"].categories_)}
 
-def hgb_levels_left(node, raw_left, known, categories, n_levels:int) -> list:
+
+def hgb_levels_left(node, raw_left, known, categories, n_levels: int) -> list:
     "Per level of the input column, whether a categorical split sends it left; levels the model did not see go where missing values go."
+
     def left(L):
         code = np.flatnonzero(categories == L)
-        if len(code) == 0: return bool(node["missing_go_to_left"])
-        return True if in_bitset(raw_left, int(code[0])) else False if in_bitset(known, int(code[0])) else bool(node["missing_go_to_left"])
+        if len(code) == 0:
+            return bool(node["missing_go_to_left"])
+        return (
+            True
+            if in_bitset(raw_left, int(code[0]))
+            else False
+            if in_bitset(known, int(code[0]))
+            else bool(node["missing_go_to_left"])
+        )
+
     return [left(L) for L in range(n_levels)]
 
-def hgb_tree(predictor, source, categories:dict, n_levels:list, known, f_idx_map) -> dict:
+
+def hgb_tree(predictor, source, categories: dict, n_levels: list, known, f_idx_map) -> dict:
     "One tree of a HistGradientBoostingClassifier as node arrays over the model matrix's columns; node counts as cover."
     nodes = predictor.nodes
     leaf, cats = nodes["is_leaf"].astype(bool), [None] * len(nodes)
     for i in np.flatnonzero(~leaf & nodes["is_categorical"].astype(bool)):
         k = int(nodes["feature_idx"][i])
-        cats[i] = hgb_levels_left(nodes[i], predictor.raw_left_cat_bitsets[nodes["bitset_idx"][i]], known[f_idx_map[k]], categories[k], n_levels[source[k]])
-    return dict(feature=np.where(leaf, -1, source[nodes["feature_idx"]]), threshold=right_of(nodes["num_threshold"]), missing_left=nodes["missing_go_to_left"].astype(bool),
-                left=np.where(leaf, -1, nodes["left"].astype(np.int64)), right=np.where(leaf, -1, nodes["right"].astype(np.int64)),
-                value=nodes["value"], cover=nodes["count"].astype(float), cats=cats)
+        cats[i] = hgb_levels_left(
+            nodes[i],
+            predictor.raw_left_cat_bitsets[nodes["bitset_idx"][i]],
+            known[f_idx_map[k]],
+            categories[k],
+            n_levels[source[k]],
+        )
+    return dict(
+        feature=np.where(leaf, -1, source[nodes["feature_idx"]]),
+        threshold=right_of(nodes["num_threshold"]),
+        missing_left=nodes["missing_go_to_left"].astype(bool),
+        left=np.where(leaf, -1, nodes["left"].astype(np.int64)),
+        right=np.where(leaf, -1, nodes["right"].astype(np.int64)),
+        value=nodes["value"],
+        cover=nodes["count"].astype(float),
+        cats=cats,
+    )
 
 # %% ../notebooks/07a_trees.ipynb #c7a7a7a3
 def prep_levels(prep) -> dict:
     "Levels of each ordinal-encoded output column of a fitted ColumnTransformer: {column: [level, …]} (the code is the position)."
     from sklearn.preprocessing import OrdinalEncoder
+
     out = {}
     for _, trans, cols in getattr(prep, "transformers_", []):
         enc = trans.steps[-1][1] if hasattr(trans, "steps") else trans
-        if isinstance(enc, OrdinalEncoder): out.update({c: [str(v) for v in cats] for c, cats in zip(cols, enc.categories_)})
+        if isinstance(enc, OrdinalEncoder):
+            out.update({c: [str(v) for v in cats] for c, cats in zip(cols, enc.categories_)})
     return out
 
-def sklearn_hgb(model, names:list, prep) -> TreeEnsemble:
+
+def sklearn_hgb(model, names: list, prep) -> TreeEnsemble:
     "The trees of a fitted binary HistGradientBoostingClassifier whose input columns are `names` (categories: ordinal codes of `prep`)."
     source, categories = hgb_inputs(model, len(names))
     levels = prep_levels(prep) if prep is not None else {}
-    for k, cats in categories.items(): levels.setdefault(names[source[k]], [str(i) for i in range(int(np.nanmax(cats, initial=-1)) + 1)])
+    for k, cats in categories.items():
+        levels.setdefault(names[source[k]], [str(i) for i in range(int(np.nanmax(cats, initial=-1)) + 1)])
     is_cat = model.is_categorical_ if model.is_categorical_ is not None else np.zeros(len(names), bool)
     columns = [(n, levels[n] if c else None) for n, c in zip(names, is_cat)]
     known, f_idx_map = model._bin_mapper.make_known_categories_bitsets()
     n_levels = [0 if lv is None else len(lv) for _, lv in columns]
     trees = [hgb_tree(p, source, categories, n_levels, known, f_idx_map) for (p,) in model._predictors]
-    return join_trees(trees, base=float(np.ravel(model._baseline_prediction)[0]), scale="logit", aggregate="sum", columns=columns, source=type(model).__name__)
+    return join_trees(
+        trees,
+        base=float(np.ravel(model._baseline_prediction)[0]),
+        scale="logit",
+        aggregate="sum",
+        columns=columns,
+        source=type(model).__name__,
+    )
 
 # %% ../notebooks/07a_trees.ipynb #5a4d1e94
 def from_sklearn(pipeline) -> TreeEnsemble:
     "The trees of a fitted churn_nb pipeline (RandomForest / ExtraTrees / DecisionTree on one-hot columns, HistGradientBoosting with native categories); they read `sklearn_matrix(pipeline, raw)`."
     from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.tree import DecisionTreeClassifier
+
     model = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
     kind = type(model).__name__
-    if not isinstance(model, (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier)):
-        raise ValueError(f"from_sklearn: {kind} is not a tree model this engine reads. Fix: pass a pipeline whose model is a RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier or HistGradientBoostingClassifier (e.g. churn_nb.baselines.random_forest)")
-    if not hasattr(model, "classes_"): raise ValueError(f"from_sklearn: the {kind} is not fitted. Fix: fit the pipeline first")
-    if len(model.classes_) != 2: raise ValueError(f"from_sklearn: the {kind} has {len(model.classes_)} classes. Fix: fit it on the 0/1 churn target")
-    names = list(pipeline[:-1].get_feature_names_out()) if hasattr(pipeline, "steps") and len(pipeline.steps) > 1 else [f"x{j}" for j in range(model.n_features_in_)]
-    if isinstance(model, HistGradientBoostingClassifier): return sklearn_hgb(model, names, dict(pipeline.steps).get("prep"))
+    if not isinstance(
+        model, (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier)
+    ):
+        raise ValueError(
+            f"from_sklearn: {kind} is not a tree model this engine reads. Fix: pass a pipeline whose model is a RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier or HistGradientBoostingClassifier (e.g. churn_nb.baselines.random_forest)"
+        )
+    if not hasattr(model, "classes_"):
+        raise ValueError(f"from_sklearn: the {kind} is not fitted. Fix: fit the pipeline first")
+    if len(model.classes_) != 2:
+        raise ValueError(
+            f"from_sklearn: the {kind} has {len(model.classes_)} classes. Fix: fit it on the 0/1 churn target"
+        )
+    names = (
+        list(pipeline[:-1].get_feature_names_out())
+        if hasattr(pipeline, "steps") and len(pipeline.steps) > 1
+        else [f"x{j}" for j in range(model.n_features_in_)]
+    )
+    if isinstance(model, HistGradientBoostingClassifier):
+        return sklearn_hgb(model, names, dict(pipeline.steps).get("prep"))
     trees = [sklearn_tree(e) for e in getattr(model, "estimators_", [model])]
-    return join_trees(trees, base=0.0, scale="probability", aggregate="mean", columns=[(n, None) for n in names], source=kind, float32=True)
+    return join_trees(
+        trees,
+        base=0.0,
+        scale="probability",
+        aggregate="mean",
+        columns=[(n, None) for n in names],
+        source=kind,
+        float32=True,
+    )
 
-def sklearn_matrix(pipeline, raw:pd.DataFrame) -> np.ndarray:
+
+def sklearn_matrix(pipeline, raw: pd.DataFrame) -> np.ndarray:
     "What a pipeline's model sees for raw rows (every step but the last), as the float64 model matrix of `from_sklearn(pipeline)`."
     out = pipeline[:-1].transform(raw)
     return np.ascontiguousarray(out.to_numpy(dtype=float) if hasattr(out, "to_numpy") else out, dtype=float)
 
 # %% ../notebooks/07a_trees.ipynb #6f13105e
-def column_groups(E:TreeEnsemble, features:list) -> list:
+def column_groups(E: TreeEnsemble, features: list) -> list:
     "The feature each model column of `E` comes from (`Contract = Month-to-month` -> `Contract`, `missingindicator_TotalCharges` -> `TotalCharges`)."
     return [source_column(name, list(features)) for name, _ in E.columns]
 
-def group_contributions(E:TreeEnsemble, phi:np.ndarray, features:list, index=None) -> pd.DataFrame:
+
+def group_contributions(E: TreeEnsemble, phi: np.ndarray, features: list, index=None) -> pd.DataFrame:
     "`tree_shap` output summed per feature: one column per feature of `features` plus `bias` (the expected value); rows still add up to `predict_raw`."
     features, owners = list(features), column_groups(E, features)
     S = np.zeros((len(owners) + 1, len(features) + 1))
@@ -532,87 +782,144 @@ def group_contributions(E:TreeEnsemble, phi:np.ndarray, features:list, index=Non
 
 # %% ../notebooks/07a_trees.ipynb #d61c4f63
 H2O_ALGOS = ("gbm", "drf", "xgboost")
-H2O_FIX = "Fix: explain a binomial GBM, DRF or XGBoost model (a MojoScorer's explainer: from_scorer(scorer, 'explainer'))"
+H2O_FIX = (
+    "Fix: explain a binomial GBM, DRF or XGBoost model (a MojoScorer's explainer: from_scorer(scorer, 'explainer'))"
+)
+
 
 def h2o_algo(model) -> str:
     "The algorithm of an h2o-genmodel MOJO model: gbm, drf, xgboost, stackedensemble, glm, …"
     algo = getattr(model, "_algoName", None)
-    if algo is None: raise ValueError(f"from_h2o: {type(model).__name__} is not an h2o-genmodel MOJO model. Fix: pass load_mojo(...) or MojoScorer._java_model(which).model, or use from_scorer(scorer)")
+    if algo is None:
+        raise ValueError(
+            f"from_h2o: {type(model).__name__} is not an h2o-genmodel MOJO model. Fix: pass load_mojo(...) or MojoScorer._java_model(which).model, or use from_scorer(scorer)"
+        )
     return str(algo).lower()
+
 
 def h2o_columns(model) -> list:
     "(name, levels or None for a number) of each column an h2o-genmodel model reads, in its order."
-    names = [str(n) for n in model.getNames()][:int(model.nfeatures())]
-    return [(n, None if (lv := model.getDomainValues(j)) is None else [str(v) for v in lv]) for j, n in enumerate(names)]
+    names = [str(n) for n in model.getNames()][: int(model.nfeatures())]
+    return [
+        (n, None if (lv := model.getDomainValues(j)) is None else [str(v) for v in lv]) for j, n in enumerate(names)
+    ]
 
 # %% ../notebooks/07a_trees.ipynb #9ad78d3f
-def check_h2o(model, algo:str):
+def check_h2o(model, algo: str):
     "Refuse a model the engine cannot reproduce exactly, naming the algorithm, the reason and the fix."
-    if algo not in H2O_ALGOS: raise ValueError(f"from_h2o: the model is {algo!r}, not a tree ensemble this engine reads ({', '.join(H2O_ALGOS)}). {H2O_FIX}")
-    if str(model.getModelCategory()) != "Binomial": raise ValueError(f"from_h2o: the {algo} model is {model.getModelCategory()}, not binomial. {H2O_FIX}")
-    if int(model.getNTreeGroups()) == 0: raise ValueError(f"from_h2o: the {algo} model has no trees. Fix: train it with ntrees >= 1")
-    if int(model.getNTreesPerGroup()) != 1: raise ValueError(f"from_h2o: the {algo} model has {model.getNTreesPerGroup()} trees per iteration. {H2O_FIX}")
+    if algo not in H2O_ALGOS:
+        raise ValueError(
+            f"from_h2o: the model is {algo!r}, not a tree ensemble this engine reads ({', '.join(H2O_ALGOS)}). {H2O_FIX}"
+        )
+    if str(model.getModelCategory()) != "Binomial":
+        raise ValueError(f"from_h2o: the {algo} model is {model.getModelCategory()}, not binomial. {H2O_FIX}")
+    if int(model.getNTreeGroups()) == 0:
+        raise ValueError(f"from_h2o: the {algo} model has no trees. Fix: train it with ntrees >= 1")
+    if int(model.getNTreesPerGroup()) != 1:
+        raise ValueError(f"from_h2o: the {algo} model has {model.getNTreesPerGroup()} trees per iteration. {H2O_FIX}")
     if algo in ("gbm", "drf") and str(model.getCategoricalEncoding()) not in ("AUTO", "Enum"):
-        raise ValueError(f"from_h2o: the {algo} model encodes categories as {model.getCategoricalEncoding()}. Fix: train it with categorical_encoding='AUTO'")
+        raise ValueError(
+            f"from_h2o: the {algo} model encodes categories as {model.getCategoricalEncoding()}. Fix: train it with categorical_encoding='AUTO'"
+        )
     if algo == "gbm" and (str(model._family) != "bernoulli" or str(model._link_function) != "logit"):
-        raise ValueError(f"from_h2o: the GBM's distribution is {model._family} (link {model._link_function}). Fix: train it with distribution='bernoulli'")
+        raise ValueError(
+            f"from_h2o: the GBM's distribution is {model._family} (link {model._link_function}). Fix: train it with distribution='bernoulli'"
+        )
     if algo == "drf" and (bool(model.isBinomialDoubleTrees()) or bool(model._balanceClasses)):
-        raise ValueError("from_h2o: a DRF with binomial_double_trees or balance_classes turns its trees into a probability non-additively. Fix: train it without them, or explain a GBM")
+        raise ValueError(
+            "from_h2o: a DRF with binomial_double_trees or balance_classes turns its trees into a probability non-additively. Fix: train it without them, or explain a GBM"
+        )
     if algo == "xgboost" and (str(model._boosterType) != "gbtree" or bool(model._sparse)):
-        raise ValueError(f"from_h2o: the XGBoost model uses booster {model._boosterType}{' on a sparse matrix (zeros count as missing)' if model._sparse else ''}. Fix: train it with booster='gbtree', dmatrix_type='dense', or explain a GBM")
+        raise ValueError(
+            f"from_h2o: the XGBoost model uses booster {model._boosterType}{' on a sparse matrix (zeros count as missing)' if model._sparse else ''}. Fix: train it with booster='gbtree', dmatrix_type='dense', or explain a GBM"
+        )
 
 # %% ../notebooks/07a_trees.ipynb #2af1e4cb
-def h2o_graph(model, algo:str) -> tuple:
+def h2o_graph(model, algo: str) -> tuple:
     "The model's trees as an h2o-genmodel SharedTreeGraph, and the same trees as nested dicts (its JSON, made by one call into Java)."
     import jpype
+
     graph = model.convert(-1, None) if algo == "xgboost" else model.computeGraph(-1)
     gson = jpype.JClass("ai.h2o.com.google.gson.Gson", loader=model.getClass().getClassLoader())()
     return graph, json.loads(str(gson.toJson(graph.toJson())))
 
-def preorder(root:dict) -> list:
+
+def preorder(root: dict) -> list:
     "The nodes of a nested tree (dicts with leftChild / rightChild) in preorder: (node, path from the root as L/R letters, parent's position, is a right child)."
     out, stack = [], [(root, "", -1, False)]
     while stack:
         node, path, parent, is_right = stack.pop()
         out.append((node, path, parent, is_right))
-        if "leftChild" in node: stack += [(node["rightChild"], path + "R", len(out) - 1, True), (node["leftChild"], path + "L", len(out) - 1, False)]
+        if "leftChild" in node:
+            stack += [
+                (node["rightChild"], path + "R", len(out) - 1, True),
+                (node["leftChild"], path + "L", len(out) - 1, False),
+            ]
     return out
 
 # %% ../notebooks/07a_trees.ipynb #742eb525
-def h2o_levels_left(java_node, n_levels:int) -> list:
+def h2o_levels_left(java_node, n_levels: int) -> list:
     "Per level, whether an H2O bitset split sends it left (as the MOJO's scoreTree: levels outside the bitset's range go where missing values go)."
     bs, na_left = java_node.getBs(), bool(java_node.isLeftward())
-    if bool(java_node.isNaVsRest()): return [True] * n_levels     # NA versus the rest: no bitset, every level goes left
-    if bs is None: raise ValueError("from_h2o: a categorical split has neither a bitset nor NA-versus-rest, which the MOJO cannot score either. Fix: explain another tree model")
+    if bool(java_node.isNaVsRest()):
+        return [True] * n_levels  # NA versus the rest: no bitset, every level goes left
+    if bs is None:
+        raise ValueError(
+            "from_h2o: a categorical split has neither a bitset nor NA-versus-rest, which the MOJO cannot score either. Fix: explain another tree model"
+        )
     return [not bool(bs.contains(L)) if bool(bs.isInRange(L)) else na_left for L in range(n_levels)]
 
-def h2o_split(node:dict, java_node, levels) -> tuple:
-    "(threshold, levels going left or None, missing goes left) of an inner GBM / DRF node."
-    if node["isCategorical"]: return 0.0, h2o_levels_left(java_node(), len(levels)), node["leftward"]
-    return (float(np.float32(node["splitValue"])) if "splitValue" in node else np.nan), None, node["leftward"]   # no value: NA versus the rest
 
-def xgb_split(node:dict, java_node, levels, slot_level:int) -> tuple:
+def h2o_split(node: dict, java_node, levels) -> tuple:
+    "(threshold, levels going left or None, missing goes left) of an inner GBM / DRF node."
+    if node["isCategorical"]:
+        return 0.0, h2o_levels_left(java_node(), len(levels)), node["leftward"]
+    return (
+        (float(np.float32(node["splitValue"])) if "splitValue" in node else np.nan),
+        None,
+        node["leftward"],
+    )  # no value: NA versus the rest
+
+
+def xgb_split(node: dict, java_node, levels, slot_level: int) -> tuple:
     "(threshold, levels going left or None, missing goes left) of an inner XGBoost node: a number, or a one-hot slot (level `slot_level`, -2 for the missing slot) made a categorical split."
     split = np.float32(node["splitValue"])
-    if slot_level == -1: return float(split), None, bool(java_node().getLeftChild().isInclusiveNa())   # XGBoost's default_left
-    hot = lambda is_hot: not (np.float32(1.0 if is_hot else 0.0) >= split)                             # XGBoost: x < split goes left
+    if slot_level == -1:
+        return float(split), None, bool(java_node().getLeftChild().isInclusiveNa())  # XGBoost's default_left
+    hot = lambda is_hot: not (np.float32(1.0 if is_hot else 0.0) >= split)  # XGBoost: x < split goes left
     return 0.0, [hot(L == slot_level) for L in range(len(levels))], hot(slot_level == -2)
 
 # %% ../notebooks/07a_trees.ipynb #927bbc37
-def h2o_tree(tree:dict, subgraph, columns:list, split, slots=None) -> dict:
+def h2o_tree(tree: dict, subgraph, columns: list, split, slots=None) -> dict:
     "One H2O tree (JSON of the graph + its Java subgraph) as node arrays; `split` reads an inner node, `slots` maps XGBoost's slots to (column, level)."
     nodes = preorder(tree["root"])
     n = len(nodes)
-    t = dict(feature=np.full(n, -1), threshold=np.zeros(n), missing_left=np.zeros(n, bool), left=np.full(n, -1), right=np.full(n, -1),
-             value=np.zeros(n), cover=np.zeros(n), cats=[None] * n)
+    t = dict(
+        feature=np.full(n, -1),
+        threshold=np.zeros(n),
+        missing_left=np.zeros(n, bool),
+        left=np.full(n, -1),
+        right=np.full(n, -1),
+        value=np.zeros(n),
+        cover=np.zeros(n),
+        cats=[None] * n,
+    )
     for i, (node, path, parent, is_right) in enumerate(nodes):
-        if "weight" not in node: raise ValueError("from_h2o: the MOJO has no node weights (cover), which TreeSHAP needs. Fix: export it with H2O >= 3.26")
-        t["cover"][i] = np.float32(node["weight"])                       # the JSON has each float32's shortest text
-        if parent >= 0: t["right" if is_right else "left"][parent] = i
-        if "leftChild" not in node: t["value"][i] = np.float32(node.get("predValue", np.nan)); continue
+        if "weight" not in node:
+            raise ValueError(
+                "from_h2o: the MOJO has no node weights (cover), which TreeSHAP needs. Fix: export it with H2O >= 3.26"
+            )
+        t["cover"][i] = np.float32(node["weight"])  # the JSON has each float32's shortest text
+        if parent >= 0:
+            t["right" if is_right else "left"][parent] = i
+        if "leftChild" not in node:
+            t["value"][i] = np.float32(node.get("predValue", np.nan))
+            continue
         java_node = lambda p=path: subgraph.walkNodes(p)
-        if slots is None: f, info = node["colId"], ()
-        else: f, info = slots[0][node["colId"]], (slots[1][node["colId"]],)
+        if slots is None:
+            f, info = node["colId"], ()
+        else:
+            f, info = slots[0][node["colId"]], (slots[1][node["colId"]],)
         t["feature"][i] = f
         t["threshold"][i], t["cats"][i], t["missing_left"][i] = split(node, java_node, columns[f][1], *info)
     return t
@@ -620,7 +927,11 @@ def h2o_tree(tree:dict, subgraph, columns:list, split, slots=None) -> dict:
 # %% ../notebooks/07a_trees.ipynb #fdfa607a
 def xgb_slots(model) -> tuple:
     "For each input slot of an H2O XGBoost model's trees (one-hot categories first, then numbers): its model column, and the level it is hot for (-2: the missing slot, -1: a number)."
-    offsets, n_cats, first = [int(v) for v in model._catOffsets], int(model._cats), 0 if model._useAllFactorLevels else 1
+    offsets, n_cats, first = (
+        [int(v) for v in model._catOffsets],
+        int(model._cats),
+        0 if model._useAllFactorLevels else 1,
+    )
     column, level = [], []
     for g in range(n_cats):
         size = offsets[g + 1] - offsets[g]
@@ -629,9 +940,11 @@ def xgb_slots(model) -> tuple:
     column += list(range(n_cats, n_cats + int(model._nums)))
     return np.array(column), np.array(level + [-1] * int(model._nums))
 
+
 def from_h2o(model) -> TreeEnsemble:
     "The trees of an h2o-genmodel MOJO model — binomial GBM, DRF or XGBoost — read without an H2O cluster."
     from churn_nb.automl import balance_shift
+
     algo = h2o_algo(model)
     check_h2o(model, algo)
     graph, trees = h2o_graph(model, algo)
@@ -640,10 +953,19 @@ def from_h2o(model) -> TreeEnsemble:
     per_tree = [h2o_tree(tree, graph.subgraphArray.get(i), columns, split, slots) for i, tree in enumerate(trees)]
     meta = dict(columns=columns, source=f"h2o {algo}")
     if algo == "drf":
-        for t in per_tree: t["value"] = -t["value"]                        # the trees vote for class 0: p(churn) = 1 - mean
+        for t in per_tree:
+            t["value"] = -t["value"]  # the trees vote for class 0: p(churn) = 1 - mean
         return join_trees(per_tree, base=1.0, scale="probability", aggregate="mean", **meta)
-    return join_trees(per_tree, base=float(model.getInitF()) + balance_shift(model), scale="logit", aggregate="sum", float32=algo == "xgboost", **meta)
+    return join_trees(
+        per_tree,
+        base=float(model.getInitF()) + balance_shift(model),
+        scale="logit",
+        aggregate="sum",
+        float32=algo == "xgboost",
+        **meta,
+    )
 
-def from_scorer(scorer, which:str="explainer") -> TreeEnsemble:
+
+def from_scorer(scorer, which: str = "explainer") -> TreeEnsemble:
     "The trees of a `MojoScorer`'s explainer (or its `leader`), read from its MOJO."
     return from_h2o(scorer._java_model(which).model)

@@ -2,6 +2,7 @@
 here), on the shared `scored` workspace (H2O AutoML champion, published scoring run): every kind of bad input answered
 with a 4xx JSON body, parity with the scheduled scoring, the prediction log, the offline docs, schemathesis against
 /openapi.json, and a champion swap under load in a workspace of its own."""
+
 import json, re, sqlite3, subprocess, sys, threading, time
 from pathlib import Path
 import numpy as np
@@ -23,10 +24,11 @@ def api(scored):
 def records(api):
     "The Telco sample as request customers, typed by the served champion's input schema (numbers, levels, null: blank)."
     schema = requests.get(f"{api}/model").json()["input"]
-    raw = pd.read_csv(ROOT/"churn_nb"/"sample"/"telco_churn.csv.gz")
+    raw = pd.read_csv(ROOT / "churn_nb" / "sample" / "telco_churn.csv.gz")
     out = pd.DataFrame({c: pd.to_numeric(raw[c].astype(str).str.strip(), errors="coerce") for c in schema["numeric"]})
     out = out.astype(object).where(out.notna(), None)
-    for c in schema["categorical"]: out[c] = raw[c].astype(str).str.strip()   # the sample has no blank categories
+    for c in schema["categorical"]:
+        out[c] = raw[c].astype(str).str.strip()  # the sample has no blank categories
     out.insert(0, schema["id_column"], raw[schema["id_column"]].astype(str))
     return out.to_dict("records")
 
@@ -36,52 +38,75 @@ LATEST_RUN = "SELECT run_id FROM scoring_runs ORDER BY published_at DESC LIMIT 1
 
 def store_rows(workspace, sql, *args):
     "Rows of the workspace's customer store (SQLite), read directly."
-    with sqlite3.connect(Path(workspace)/"churn_nb.db") as con: return con.execute(sql, args).fetchall()
+    with sqlite3.connect(Path(workspace) / "churn_nb.db") as con:
+        return con.execute(sql, args).fetchall()
 
 
 def latest_scores(workspace):
     "customer id -> (probability, tier, top reasons) of the latest published scoring run."
-    rows = store_rows(workspace, "SELECT customer_id, probability, tier, top_reasons FROM customer_scores "
-                                 f"WHERE run_id = ({LATEST_RUN})")
+    rows = store_rows(
+        workspace,
+        f"SELECT customer_id, probability, tier, top_reasons FROM customer_scores WHERE run_id = ({LATEST_RUN})",
+    )
     return {r[0]: r[1:] for r in rows}
 
 
 # ---- every bad input: a 4xx JSON answer naming the field and the fix, never a 5xx or a traceback ----
 
+
 def one(records, **changes):
     c = {**records[0], **changes}
     return {k: v for k, v in c.items() if v is not DROP}
 
+
 DROP = object()
 JSON = {"content-type": "application/json"}
 
-BAD = {   # name -> (body maker: records -> (bytes or JSON-able, headers), status, field)
+BAD = {  # name -> (body maker: records -> (bytes or JSON-able, headers), status, field)
     "wrong type (true for a number)": (lambda r: ({"customer": one(r, tenure=True)}, None), 422, "customer.tenure"),
-    "a string for a number":
-        (lambda r: ({"customer": one(r, MonthlyCharges="29.85")}, None), 422, "customer.MonthlyCharges"),
+    "a string for a number": (
+        lambda r: ({"customer": one(r, MonthlyCharges="29.85")}, None),
+        422,
+        "customer.MonthlyCharges",
+    ),
     "a number for a category": (lambda r: ({"customer": one(r, Contract=2)}, None), 422, "customer.Contract"),
     "unknown level": (lambda r: ({"customer": one(r, PaymentMethod="Bitcoin")}, None), 422, "customer.PaymentMethod"),
     "level with stray spaces": (lambda r: ({"customer": one(r, Contract=" Two year")}, None), 422, "customer.Contract"),
     "missing field": (lambda r: ({"customer": one(r, Contract=DROP)}, None), 422, "customer.Contract"),
-    "a field the table never had":
-        (lambda r: ({"customer": one(r, **{"Shoe size": 42})}, None), 422, "customer.Shoe size"),
+    "a field the table never had": (
+        lambda r: ({"customer": one(r, **{"Shoe size": 42})}, None),
+        422,
+        "customer.Shoe size",
+    ),
     "misspelt field": (lambda r: ({"customer": {**one(r, tenure=DROP), "Tenure": 3}}, None), 422, "customer.tenure"),
-    "NaN":
-        (lambda r: (b'{"customer": ' + json.dumps(one(r, TotalCharges=float("nan"))).encode() + b"}", JSON), 422,
-         "customer.TotalCharges"),
-    "Infinity":
-        (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=float("inf"))).encode() + b"}", JSON), 422,
-         "customer.tenure"),
+    "NaN": (
+        lambda r: (b'{"customer": ' + json.dumps(one(r, TotalCharges=float("nan"))).encode() + b"}", JSON),
+        422,
+        "customer.TotalCharges",
+    ),
+    "Infinity": (
+        lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=float("inf"))).encode() + b"}", JSON),
+        422,
+        "customer.tenure",
+    ),
     "huge number": (lambda r: ({"customer": one(r, TotalCharges=1e300)}, None), 422, "customer.TotalCharges"),
-    "huge integer":
-        (lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=10**400)).encode() + b"}", JSON), 422,
-         "customer.tenure"),
-    "id neither text nor a whole number":
-        (lambda r: ({"customer": one(r, customerID=12.5)}, None), 422, "customer.customerID"),
+    "huge integer": (
+        lambda r: (b'{"customer": ' + json.dumps(one(r, tenure=10**400)).encode() + b"}", JSON),
+        422,
+        "customer.tenure",
+    ),
+    "id neither text nor a whole number": (
+        lambda r: ({"customer": one(r, customerID=12.5)}, None),
+        422,
+        "customer.customerID",
+    ),
     "empty batch": (lambda r: ({"customers": []}, None), 422, "customers"),
     "1,001 customers": (lambda r: ({"customers": r[:1001]}, None), 422, "customers"),
-    "a bad customer deep in a batch":
-        (lambda r: ({"customers": r[:40] + [one(r, gender="X")]}, None), 422, "customers[40].gender"),
+    "a bad customer deep in a batch": (
+        lambda r: ({"customers": r[:40] + [one(r, gender="X")]}, None),
+        422,
+        "customers[40].gender",
+    ),
     "customer and customers": (lambda r: ({"customer": r[0], "customers": r[:2]}, None), 422, None),
     "neither": (lambda r: ({}, None), 422, None),
     "customer null": (lambda r: ({"customer": None}, None), 422, "customer"),
@@ -90,8 +115,11 @@ BAD = {   # name -> (body maker: records -> (bytes or JSON-able, headers), statu
     "malformed JSON": (lambda r: (b'{"customer": {"tenure": 1,', JSON), 400, None),
     "empty body": (lambda r: (b"", JSON), 400, None),
     "not UTF-8": (lambda r: (b'{"customer": "\xff\xfe"}', JSON), 400, None),
-    "wrong content type":
-        (lambda r: (json.dumps({"customer": r[0]}).encode(), {"content-type": "text/plain"}), 415, None),
+    "wrong content type": (
+        lambda r: (json.dumps({"customer": r[0]}).encode(), {"content-type": "text/plain"}),
+        415,
+        None,
+    ),
     "form data": (lambda r: (b"tenure=1", {"content-type": "application/x-www-form-urlencoded"}), 415, None),
     "no content type": (lambda r: (json.dumps({"customer": r[0]}).encode(), {"content-type": ""}), 415, None),
     "body over 4 MiB": (lambda r: (b'{"customers": [' + b" " * (4 * 2**20) + b"]}", JSON), 413, None),
@@ -109,11 +137,17 @@ def test_bad_input_gets_a_4xx_json_answer(api, records, name):
         got = r.json()
         assert isinstance(got["error"], str) and got["error"] and isinstance(got["fix"], str) and got["fix"], got
         assert "Traceback" not in r.text and 'File "' not in r.text
-        if field: assert got["field"] == field, got
+        if field:
+            assert got["field"] == field, got
     if name == "unknown level":
-        assert got["allowed"] == ["Bank transfer (automatic)", "Credit card (automatic)", "Electronic check",
-                                  "Mailed check"]
-    if name == "a field the table never had": assert "Contract" in got["allowed"] and "Shoe size" not in got["allowed"]
+        assert got["allowed"] == [
+            "Bank transfer (automatic)",
+            "Credit card (automatic)",
+            "Electronic check",
+            "Mailed check",
+        ]
+    if name == "a field the table never had":
+        assert "Contract" in got["allowed"] and "Shoe size" not in got["allowed"]
 
 
 def test_the_tables_own_unused_columns_are_accepted_and_listed_as_ignored(api, records):
@@ -128,8 +162,11 @@ def test_the_tables_own_unused_columns_are_accepted_and_listed_as_ignored(api, r
 
 
 def test_wrong_path_and_method(api):
-    for r, status in ((requests.get(f"{api}/predict"), 405), (requests.post(f"{api}/predictions", json={}), 404),
-                      (requests.delete(f"{api}/model"), 405)):
+    for r, status in (
+        (requests.get(f"{api}/predict"), 405),
+        (requests.post(f"{api}/predictions", json={}), 404),
+        (requests.delete(f"{api}/model"), 405),
+    ):
         assert r.status_code == status and {"error", "fix"} <= set(r.json()), r.text
 
 
@@ -142,6 +179,7 @@ def test_a_batch_with_several_problems_lists_them_all(api, records):
 
 
 # ---- what the API answers ----
+
 
 def test_health_and_model(api, scored):
     h = requests.get(f"{api}/health").json()
@@ -170,21 +208,26 @@ def test_probabilities_tiers_and_reasons_equal_batch_scoring(api, scored, record
         assert [x["tier"] for x in got] == [stored[x["customer_id"]][1] for x in got]
     # the reason objects the store holds
     assert [x["top_reasons"] for x in got] == [json.loads(stored[x["customer_id"]][2]) for x in got]
-    for x in got: assert abs(x["base"] + sum(x["contributions"].values()) - x["probability"]) <= 1e-6
-    for c in sample[:25]:   # one customer per request: the small-request paths agree too
+    for x in got:
+        assert abs(x["base"] + sum(x["contributions"].values()) - x["probability"]) <= 1e-6
+    for c in sample[:25]:  # one customer per request: the small-request paths agree too
         x = requests.post(f"{api}/predict", json={"customer": c}).json()["results"][0]
         assert abs(x["probability"] - stored[c["customerID"]][0]) <= 1e-9 and x["tier"] == stored[c["customerID"]][1]
 
 
 def test_recommend_ranks_offers_as_the_scoring_run(api, scored, records):
-    rows = store_rows(scored, "SELECT customer_id, top_offers FROM customer_scores "
-                              f"WHERE run_id = ({LATEST_RUN}) AND tier = 'High' AND top_offers != '[]' LIMIT 30")
+    rows = store_rows(
+        scored,
+        "SELECT customer_id, top_offers FROM customer_scores "
+        f"WHERE run_id = ({LATEST_RUN}) AND tier = 'High' AND top_offers != '[]' LIMIT 30",
+    )
     by_id = {c["customerID"]: c for c in records}
     got = requests.post(f"{api}/recommend", json={"customers": [by_id[i] for i, _ in rows]}, timeout=120).json()
     for x, (cid, offers) in zip(got["results"], rows):
         assert x["customer_id"] == cid and [o["id"] for o in x["offers"]] == [o["id"] for o in json.loads(offers)]
-        np.testing.assert_allclose([o["expected_value"] for o in x["offers"]],
-                                   [o["expected_value"] for o in json.loads(offers)], rtol=1e-6)
+        np.testing.assert_allclose(
+            [o["expected_value"] for o in x["offers"]], [o["expected_value"] for o in json.loads(offers)], rtol=1e-6
+        )
 
 
 def test_every_prediction_is_logged_with_its_request_id(api, scored, records):
@@ -192,9 +235,14 @@ def test_every_prediction_is_logged_with_its_request_id(api, scored, records):
     rid = r.headers["x-request-id"]
     assert rid == r.json()["request_id"]
     for _ in range(100):
-        rows = store_rows(scored, "SELECT row, customer_id, endpoint, model_version, probability, tier "
-                                  "FROM api_predictions WHERE request_id = ? ORDER BY row", rid)
-        if rows: break
+        rows = store_rows(
+            scored,
+            "SELECT row, customer_id, endpoint, model_version, probability, tier "
+            "FROM api_predictions WHERE request_id = ? ORDER BY row",
+            rid,
+        )
+        if rows:
+            break
         time.sleep(0.1)
     want = [(i, c["customerID"], "predict", champion(scored)) for i, c in enumerate(records[10:13])]
     assert [(row[0], row[1], row[2], row[3]) for row in rows] == want
@@ -204,7 +252,7 @@ def test_every_prediction_is_logged_with_its_request_id(api, scored, records):
 def test_docs_work_offline(api):
     html = requests.get(f"{api}/docs").text
     urls = re.findall(r"""(?:src|href)=["']([^"']+)""", html) + re.findall(r"url: ?'([^']+)'", html)
-    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls   # nothing from a CDN
+    assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls  # nothing from a CDN
     assert all(requests.get(f"{api}{u}").status_code == 200 for u in urls)
     schema = requests.get(f"{api}/openapi.json").json()
     assert set(schema["paths"]) == {"/predict", "/explain", "/recommend", "/health", "/model"}
@@ -213,11 +261,35 @@ def test_docs_work_offline(api):
 
 
 def test_schemathesis_finds_no_server_error(api, tmp_path):
-    st = Path(sys.executable).parent/"schemathesis"
-    out = subprocess.run([str(st), "run", f"{api}/openapi.json", "--checks", "not_a_server_error", "--max-time", "30",
-                          "--max-examples", "60", "--workers", "1", "--seed", "0", "--generation-database", "none",
-                          "--request-timeout", "60", "--phases", "examples,coverage,fuzzing", "--no-color"],
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    st = Path(sys.executable).parent / "schemathesis"
+    out = subprocess.run(
+        [
+            str(st),
+            "run",
+            f"{api}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-time",
+            "30",
+            "--max-examples",
+            "60",
+            "--workers",
+            "1",
+            "--seed",
+            "0",
+            "--generation-database",
+            "none",
+            "--request-timeout",
+            "60",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     # all five operations, fuzzed and coverage-tested
     assert "Tested: 5" in out.stdout and "No issues found" in out.stdout, out.stdout[-2000:]
@@ -232,6 +304,7 @@ for models in ("logreg", "hgb"): train(models=models, automl=False, cv_folds=2) 
 ensure_store().set_registered_model_alias("churn", "champion", "1")
 """
 
+
 def test_champion_swap_under_load(tmp_path):
     trained = run_python(TRAIN_TWO, tmp_path)
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -239,13 +312,30 @@ def test_champion_swap_under_load(tmp_path):
     try:
         schema = requests.get(f"{url}/model").json()
         assert schema["version"] == "1"
-        customer = {"customerID": "7590-VHVEG", "gender": "Female", "SeniorCitizen": 0, "Partner": "Yes",
-                    "Dependents": "No", "tenure": 1, "PhoneService": "No", "MultipleLines": "No phone service",
-                    "InternetService": "DSL", "OnlineSecurity": "No", "OnlineBackup": "Yes", "DeviceProtection": "No",
-                    "TechSupport": "No", "StreamingTV": "No", "StreamingMovies": "No", "Contract": "Month-to-month",
-                    "PaperlessBilling": "Yes", "PaymentMethod": "Electronic check", "MonthlyCharges": 29.85,
-                    "TotalCharges": 29.85}
+        customer = {
+            "customerID": "7590-VHVEG",
+            "gender": "Female",
+            "SeniorCitizen": 0,
+            "Partner": "Yes",
+            "Dependents": "No",
+            "tenure": 1,
+            "PhoneService": "No",
+            "MultipleLines": "No phone service",
+            "InternetService": "DSL",
+            "OnlineSecurity": "No",
+            "OnlineBackup": "Yes",
+            "DeviceProtection": "No",
+            "TechSupport": "No",
+            "StreamingTV": "No",
+            "StreamingMovies": "No",
+            "Contract": "Month-to-month",
+            "PaperlessBilling": "Yes",
+            "PaymentMethod": "Electronic check",
+            "MonthlyCharges": 29.85,
+            "TotalCharges": 29.85,
+        }
         answers, failures, stop = [], [], threading.Event()
+
         def load():
             with requests.Session() as s:
                 while not stop.is_set():
@@ -254,17 +344,23 @@ def test_champion_swap_under_load(tmp_path):
                         r = s.post(f"{url}/predict", json=body, timeout=30)
                         if r.status_code == 200:
                             answers.append((r.json()["model_version"], r.json()["results"][0]["probability"]))
-                        else: failures.append((r.status_code, r.text[:300]))
-                    except requests.RequestException as e: failures.append(repr(e))
+                        else:
+                            failures.append((r.status_code, r.text[:300]))
+                    except requests.RequestException as e:
+                        failures.append(repr(e))
+
         threads = [threading.Thread(target=load) for _ in range(2)]
-        for t in threads: t.start()
+        for t in threads:
+            t.start()
         time.sleep(3)
         client(tmp_path).set_registered_model_alias("churn", "champion", "2")
         deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and requests.get(f"{url}/model").json()["version"] != "2": time.sleep(0.25)
+        while time.monotonic() < deadline and requests.get(f"{url}/model").json()["version"] != "2":
+            time.sleep(0.25)
         time.sleep(3)
         stop.set()
-        for t in threads: t.join(60)
+        for t in threads:
+            t.join(60)
         assert not failures, failures[:5]
         versions = [v for v, _ in answers]
         assert versions.count("1") > 20 and versions.count("2") > 20, (versions.count("1"), versions.count("2"))
@@ -273,4 +369,5 @@ def test_champion_swap_under_load(tmp_path):
         p = {v: {round(q, 12) for w, q in answers if w == v} for v in ("1", "2")}
         # each version answers the same for the same customer; the two differ
         assert len(p["1"]) == 1 and len(p["2"]) == 1 and p["1"] != p["2"]
-    finally: stop_api(proc)
+    finally:
+        stop_api(proc)

@@ -2,28 +2,36 @@
 Debian's chromium (no browser download) through every page, with every request checked to stay on 127.0.0.1.
 Screenshots go to reports/screenshots/. Each test opens its own page (a test that changes the workspace gets a copy and
 a server of its own), so any test passes alone and in any order."""
+
 import json, shutil, time, urllib.request
 from pathlib import Path
 import pandas as pd
 import pytest
-from playwright import sync_api   # a dev requirement: the browser tests never skip silently
+from playwright import sync_api  # a dev requirement: the browser tests never skip silently
 from conftest import WAIT, Dashboard, champion, copy_workspace, leave, open_page, shot, use_workspace
 
-expect = sync_api.expect   # assertions that wait: the page's widgets arrive one message at a time
-READY = {"Overview": ".cn-page-overview", "Risk list": ".cn-risk-table table", "Customer": ".cn-customer-head",
-         "What-if": ".cn-whatif-p", "Model": ".cn-model-card h3"}   # tab -> what shows that it is built
+expect = sync_api.expect  # assertions that wait: the page's widgets arrive one message at a time
+READY = {
+    "Overview": ".cn-page-overview",
+    "Risk list": ".cn-risk-table table",
+    "Customer": ".cn-customer-head",
+    "What-if": ".cn-whatif-p",
+    "Model": ".cn-model-card h3",
+}  # tab -> what shows that it is built
 
 
-def store_url(ws): return f"sqlite:///{Path(ws).resolve()}/churn_nb.db"
+def store_url(ws):
+    return f"sqlite:///{Path(ws).resolve()}/churn_nb.db"
 
 
 def latest_summary(ws):
     "The summary of the workspace's latest published scoring run (its marts)."
-    run = json.loads((Path(ws)/"marts"/"latest.json").read_text())["run_id"]
-    return json.loads((Path(ws)/"marts"/"runs"/run/"summary.json").read_text())
+    run = json.loads((Path(ws) / "marts" / "latest.json").read_text())["run_id"]
+    return json.loads((Path(ws) / "marts" / "runs" / run / "summary.json").read_text())
 
 
-def body_text(page): return page.inner_text("body")
+def body_text(page):
+    return page.inner_text("body")
 
 
 def tab(page, name):
@@ -44,11 +52,12 @@ def visit(browser, url):
 @pytest.fixture(scope="module")
 def ws(scored, tmp_path_factory):
     "A copy of the scored workspace for the tests that only read (and add feedback): never written into the shared one."
-    return copy_workspace(scored, tmp_path_factory.mktemp("dashboard")/"ws")
+    return copy_workspace(scored, tmp_path_factory.mktemp("dashboard") / "ws")
 
 
 @pytest.fixture(scope="module")
-def logs(tmp_path_factory): return tmp_path_factory.mktemp("dashboard-logs")
+def logs(tmp_path_factory):
+    return tmp_path_factory.mktemp("dashboard-logs")
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +77,7 @@ def page(server, browser):
 @pytest.fixture
 def own_server(scored, tmp_path, logs):
     "A private copy of the scored workspace and a dashboard on it, for a test that publishes a run or moves the alias."
-    d = Dashboard(copy_workspace(scored, tmp_path/"ws"), logs)
+    d = Dashboard(copy_workspace(scored, tmp_path / "ws"), logs)
     yield d
     d.stop()
 
@@ -82,8 +91,13 @@ def own_page(own_server, browser):
 def test_overview_shows_the_runs_figures(page, ws):
     k = latest_summary(ws)["kpis"]
     text = body_text(page)
-    for v in (f"{k['customers']:,}", f"{100 * k['predicted_churn_rate']:.1f}%", f"{k['high_risk_customers']:,}",
-              f"{k['revenue_at_risk']:,.0f}"): assert v in text
+    for v in (
+        f"{k['customers']:,}",
+        f"{100 * k['predicted_churn_rate']:.1f}%",
+        f"{k['high_risk_customers']:,}",
+        f"{k['revenue_at_risk']:,.0f}",
+    ):
+        assert v in text
     assert "By risk tier" in text and "By segment" in text and "Trend across scoring runs" in text
     assert page.locator(".cn-page-overview table").count() == 2
     shot(page, "overview")
@@ -94,8 +108,9 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     from churn_nb.dashboard import filter_columns
     from churn_nb.features import humanize
     from churn_nb.recommend import call_list
+
     summary = latest_summary(ws)
-    mart = pd.read_parquet(Path(ws)/"marts"/"runs"/summary["run_id"]/"customers.parquet")
+    mart = pd.read_parquet(Path(ws) / "marts" / "runs" / summary["run_id"] / "customers.parquet")
     # the filters are the run's most important categorical and numeric columns, labelled in words
     # (not Telco's Contract and tenure by name)
     chosen = filter_columns(mart, summary)
@@ -105,7 +120,7 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     cat, label = chosen["category"], humanize(chosen["category"]).capitalize()
     high = mart[mart.tier == "High"][cat].astype(str).value_counts()
     assert len(high) > 1, f"every High-tier customer has the same {cat}: filtering by it would change nothing"
-    level = high.index[-1]   # the rarest level among the High tier: the filter must drop most rows
+    level = high.index[-1]  # the rarest level among the High tier: the filter must drop most rows
     tab(page, "Risk list")
     assert page.inner_text(".cn-risk-category .widget-label") == label
     assert page.inner_text(".cn-risk-number .widget-label") == humanize(chosen["number"]).capitalize()
@@ -122,7 +137,8 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     # the call list of the filtered customers: every row a High-tier customer with that level, the store's probability
     page.click("button.cn-risk-export")
     page.wait_for_selector(".cn-download")
-    with page.expect_download() as dl: page.click(".cn-download")
+    with page.expect_download() as dl:
+        page.click(".cn-download")
     got = pd.read_csv(dl.value.path())
     scores = store.latest_scores(store_url(ws)).set_index("customer_id")
     assert len(got) and set(got.customer_id.astype(str)) <= set(mart.customer_id[in_filter])
@@ -133,9 +149,12 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     page.keyboard.press("Tab")
     page.wait_for_timeout(300)
     page.click("button.cn-risk-export")
-    page.wait_for_function("() => document.querySelector('.cn-download') "
-                           "&& document.querySelector('.cn-download').innerText.includes('(200 ')")
-    with page.expect_download() as dl: page.click(".cn-download")
+    page.wait_for_function(
+        "() => document.querySelector('.cn-download') "
+        "&& document.querySelector('.cn-download').innerText.includes('(200 ')"
+    )
+    with page.expect_download() as dl:
+        page.click(".cn-download")
     got, want = pd.read_csv(dl.value.path()), call_list(scores.reset_index(), 200)
     assert list(got.columns) == ["customer_id", "probability", "revenue_at_risk", "segment", "reasons", "offer"]
     assert list(got.customer_id) == list(want.customer_id)
@@ -143,12 +162,15 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     shot(page, "risk-list")
 
 
-HEAD_SHOWS = ("id => document.querySelector('.cn-customer-head') "
-              "&& document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id)")
+HEAD_SHOWS = (
+    "id => document.querySelector('.cn-customer-head') "
+    "&& document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id)"
+)
 
 
 def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
     from churn_nb import store
+
     # a row of the risk list opens that customer on the Customer tab
     tab(page, "Risk list")
     first = page.locator(".cn-risk-table tbody tr td:first-child").first.inner_text()
@@ -187,10 +209,10 @@ def test_whatif_slider_moves_the_probability(page):
     tab(page, "What-if")
     before = page.inner_text(".cn-whatif-p")
     page.locator(".cn-whatif-tenure .noUi-handle").focus()
-    page.keyboard.press("End")     # tenure to its maximum
+    page.keyboard.press("End")  # tenure to its maximum
     page.wait_for_function("b => document.querySelector('.cn-whatif-p').innerText != b", arg=before)
     after = page.inner_text(".cn-whatif-p")
-    assert float(after.rstrip("%")) < float(before.rstrip("%"))     # a longer tenure lowers the churn risk
+    assert float(after.rstrip("%")) < float(before.rstrip("%"))  # a longer tenure lowers the churn risk
     assert "points from the start" in page.inner_text(".cn-whatif-result")
     assert page.locator(".cn-whatif-result li").count() >= 1
     page.select_option(".cn-whatif-Contract select", label="Two year")
@@ -210,25 +232,33 @@ def test_model_page_shows_the_champion(page, scored):
 def test_new_champion_is_picked_up(own_page, own_server):
     "A new champion version (the same model registered again, in the copy's registry) reaches What-if, no restart."
     from churn_nb.tracking import ensure_store
+
     page = own_page
     tab(page, "What-if")
     with use_workspace(own_server.workspace):
         c = ensure_store()
         mv = c.get_model_version_by_alias("churn", "champion")
-        new = c.create_model_version("churn", source=mv.source, run_id=mv.run_id,
-                                     model_id=getattr(mv, "model_id", None),
-                                     description="registered again by the dashboard test")
+        new = c.create_model_version(
+            "churn",
+            source=mv.source,
+            run_id=mv.run_id,
+            model_id=getattr(mv, "model_id", None),
+            description="registered again by the dashboard test",
+        )
         c.set_registered_model_alias("churn", "champion", new.version)
     picked_up = "v => document.querySelector('.cn-status').innerText.includes(`champion version ${v} picked up`)"
     page.wait_for_function(picked_up, arg=str(new.version), timeout=60_000)
-    answered = ("v => { const r = document.querySelector('.cn-whatif-result'); "
-                "return r && r.innerText.includes(`champion version ${v}`); }")
+    answered = (
+        "v => { const r = document.querySelector('.cn-whatif-result'); "
+        "return r && r.innerText.includes(`champion version ${v}`); }"
+    )
     page.wait_for_function(answered, arg=str(new.version), timeout=WAIT)
     assert "Traceback" not in body_text(page)
 
 
 def test_no_request_leaves_localhost_and_no_code_is_shown(page, server):
-    for name in READY: tab(page, name)   # every page, built in this visit
+    for name in READY:
+        tab(page, name)  # every page, built in this visit
     assert page.outside == []
     for html in (page.content(), urllib.request.urlopen(server.url, timeout=60).read().decode()):
         assert "dashboard.app()" not in html and "from churn_nb import" not in html
@@ -238,17 +268,24 @@ def test_no_request_leaves_localhost_and_no_code_is_shown(page, server):
 def test_new_run_is_picked_up_and_a_broken_mart_shows_a_short_message(own_page, own_server):
     "A new scoring run appears without a restart; its broken contributions cost the waterfall only, in one line."
     from churn_nb import store
+
     page, ws = own_page, own_server.workspace
     old = latest_summary(ws)
     new_id = "dashboard-test-run"
-    src, dst = Path(ws)/"marts"/"runs"/old["run_id"], Path(ws)/"marts"/"runs"/new_id
+    src, dst = Path(ws) / "marts" / "runs" / old["run_id"], Path(ws) / "marts" / "runs" / new_id
     shutil.copytree(src, dst)
-    (dst/"summary.json").write_text(json.dumps({**old, "run_id": new_id, "scored_at": "2030-01-02T03:04:05+00:00"}))
-    (dst/"contributions.parquet").write_bytes(b"this is not a parquet file")
+    (dst / "summary.json").write_text(json.dumps({**old, "run_id": new_id, "scored_at": "2030-01-02T03:04:05+00:00"}))
+    (dst / "contributions.parquet").write_bytes(b"this is not a parquet file")
     with use_workspace(ws):
-        store.point_latest(new_id, {**store.history().iloc[-1].to_dict(), "run_id": new_id,
-                                    "scored_at": "2030-01-02T03:04:05+00:00",
-                                    "published_at": pd.Timestamp("2030-01-02 03:05")})
+        store.point_latest(
+            new_id,
+            {
+                **store.history().iloc[-1].to_dict(),
+                "run_id": new_id,
+                "scored_at": "2030-01-02T03:04:05+00:00",
+                "published_at": pd.Timestamp("2030-01-02 03:05"),
+            },
+        )
     shown = "() => document.querySelector('.cn-status').innerText.includes('02 Jan 2030')"
     page.wait_for_function(shown, timeout=60_000)
     tab(page, "Overview")
@@ -257,14 +294,14 @@ def test_new_run_is_picked_up_and_a_broken_mart_shows_a_short_message(own_page, 
     page.wait_for_selector(".cn-customer-waterfall .cn-error", timeout=WAIT)
     msg = page.inner_text(".cn-customer-waterfall")
     assert msg.startswith("Could not draw the waterfall of reasons:") and "Fix:" in msg and len(msg.splitlines()) == 1
-    assert page.locator(".cn-customer-reasons li").count() >= 1         # the rest of the page still works
+    assert page.locator(".cn-customer-reasons li").count() >= 1  # the rest of the page still works
     assert "Traceback" not in body_text(page)
-    assert "Traceback" in own_server.log_text()   # the details are in the server's log
+    assert "Traceback" in own_server.log_text()  # the details are in the server's log
     shot(page, "broken-mart")
 
 
 def test_empty_workspace_explains_what_to_do(browser, tmp_path, logs):
-    ws = tmp_path/"empty"
+    ws = tmp_path / "empty"
     ws.mkdir()
     d = Dashboard(ws, logs)
     try:
@@ -274,8 +311,10 @@ def test_empty_workspace_explains_what_to_do(browser, tmp_path, logs):
         assert "Traceback" not in text and p.outside == []
         shot(p, "nothing-scored")
         leave(p)
-        deadline = time.monotonic() + 20      # leaving shuts the visit's kernel down (not left for culling)
-        while "Kernel shutdown" not in d.log_text() and time.monotonic() < deadline: time.sleep(0.2)
+        deadline = time.monotonic() + 20  # leaving shuts the visit's kernel down (not left for culling)
+        while "Kernel shutdown" not in d.log_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert "Kernel shutdown" in d.log_text() and "_xsrf' argument missing" not in d.log_text()
-    finally: d.stop()
-    assert list(ws.iterdir()) == []      # the dashboard created nothing in the workspace
+    finally:
+        d.stop()
+    assert list(ws.iterdir()) == []  # the dashboard created nothing in the workspace

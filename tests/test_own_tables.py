@@ -8,6 +8,7 @@ dashboard. The tables are generated here with a known churn mechanism, so the te
 - `wide`: 70 columns, a yes/no target with 6 % churners, two ISO date columns, an entirely empty column, a constant
   column, a mostly-missing column whose missingness predicts churn.
 Small budgets (no AutoML, two baselines) keep CI short; `churn-nb bench tables` runs the defaults on real tables."""
+
 import json
 from pathlib import Path
 import numpy as np
@@ -26,20 +27,81 @@ def churn_from(rng, logit) -> np.ndarray:
 
 def make_bank(n=50_000, seed=0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    names = np.array([a + b for a in ("Ab", "Bel", "Cor", "Dun", "El", "Far", "Gil", "Hol", "Ir", "Jo", "Kel", "Lam", "Mor", "Nor",
-                                      "Ol", "Pen", "Quin", "Ros", "Sal", "Tor")
-                      for b in [f"{x}{y}" for x in ("a", "e", "i", "o", "u") for y in ("n", "rs", "ck", "lby", "ton", "well", "man", "ford",
-                                                                                      "ley", "wood", "by", "field", "ham", "more", "dale",
-                                                                                      "gate", "stone", "worth", "ridge", "ston")]])
+    names = np.array(
+        [
+            a + b
+            for a in (
+                "Ab",
+                "Bel",
+                "Cor",
+                "Dun",
+                "El",
+                "Far",
+                "Gil",
+                "Hol",
+                "Ir",
+                "Jo",
+                "Kel",
+                "Lam",
+                "Mor",
+                "Nor",
+                "Ol",
+                "Pen",
+                "Quin",
+                "Ros",
+                "Sal",
+                "Tor",
+            )
+            for b in [
+                f"{x}{y}"
+                for x in ("a", "e", "i", "o", "u")
+                for y in (
+                    "n",
+                    "rs",
+                    "ck",
+                    "lby",
+                    "ton",
+                    "well",
+                    "man",
+                    "ford",
+                    "ley",
+                    "wood",
+                    "by",
+                    "field",
+                    "ham",
+                    "more",
+                    "dale",
+                    "gate",
+                    "stone",
+                    "worth",
+                    "ridge",
+                    "ston",
+                )
+            ]
+        ]
+    )
     age, products, active = rng.integers(18, 80, n), rng.integers(1, 5, n), rng.integers(0, 2, n)
     geo = rng.choice(["France", "Germany", "Spain"], n, p=[0.5, 0.25, 0.25])
     balance = np.where(rng.random(n) < 0.35, 0.0, rng.normal(110_000, 30_000, n).round(2))
     logit = -2.2 + 0.06 * (age - 40) + 0.9 * (geo == "Germany") - 0.9 * active + 0.8 * (products >= 3)
-    return pd.DataFrame({"RowNumber": np.arange(1, n + 1), "CustomerId": rng.permutation(n) + 15_600_000,
-                         "Surname": rng.choice(names, n), "CreditScore": rng.integers(350, 851, n), "Geography": geo,
-                         "Gender": rng.choice(["Female", "Male"], n), "Age": age, "Tenure": rng.integers(0, 11, n),
-                         "Balance": balance, "NumOfProducts": products, "HasCrCard": rng.integers(0, 2, n),
-                         "IsActiveMember": active, "MonthlyRevenue": rng.gamma(4, 12, n).round(2), "Exited": churn_from(rng, logit)})
+    return pd.DataFrame(
+        {
+            "RowNumber": np.arange(1, n + 1),
+            "CustomerId": rng.permutation(n) + 15_600_000,
+            "Surname": rng.choice(names, n),
+            "CreditScore": rng.integers(350, 851, n),
+            "Geography": geo,
+            "Gender": rng.choice(["Female", "Male"], n),
+            "Age": age,
+            "Tenure": rng.integers(0, 11, n),
+            "Balance": balance,
+            "NumOfProducts": products,
+            "HasCrCard": rng.integers(0, 2, n),
+            "IsActiveMember": active,
+            "MonthlyRevenue": rng.gamma(4, 12, n).round(2),
+            "Exited": churn_from(rng, logit),
+        }
+    )
 
 
 def make_cards(n=6_000, seed=1) -> pd.DataFrame:
@@ -48,10 +110,20 @@ def make_cards(n=6_000, seed=1) -> pd.DataFrame:
     card = rng.choice(["Blue", "Silver", "Gold", "Platinum"], n, p=[0.85, 0.1, 0.04, 0.01])
     logit = -0.5 - 0.04 * (trans - 60) + 0.45 * contacts - 0.3 * (card != "Blue")
     flag = np.where(churn_from(rng, logit) == 1, "Attrited Customer", "Existing Customer")
-    return pd.DataFrame({"CLIENTNUM": rng.permutation(n) + 700_000_000, "Attrition_Flag": flag, "Customer_Age": rng.integers(26, 74, n),
-                         "Gender": rng.choice(["F", "M"], n), "Education_Level": rng.choice(["Graduate", "High School", "Unknown", "Doctorate"], n),
-                         "Card_Category": card, "Months_on_book": rng.integers(13, 57, n), "Total_Trans_Ct": trans,
-                         "Contacts_Count_12_mon": contacts, "Avg_Utilization_Ratio": rng.random(n).round(3)})
+    return pd.DataFrame(
+        {
+            "CLIENTNUM": rng.permutation(n) + 700_000_000,
+            "Attrition_Flag": flag,
+            "Customer_Age": rng.integers(26, 74, n),
+            "Gender": rng.choice(["F", "M"], n),
+            "Education_Level": rng.choice(["Graduate", "High School", "Unknown", "Doctorate"], n),
+            "Card_Category": card,
+            "Months_on_book": rng.integers(13, 57, n),
+            "Total_Trans_Ct": trans,
+            "Contacts_Count_12_mon": contacts,
+            "Avg_Utilization_Ratio": rng.random(n).round(3),
+        }
+    )
 
 
 def make_wide(n=4_000, seed=2) -> pd.DataFrame:
@@ -60,7 +132,9 @@ def make_wide(n=4_000, seed=2) -> pd.DataFrame:
     last = pd.Timestamp("2024-06-30") - pd.to_timedelta(rng.integers(0, 200, n), unit="D")
     promo = np.where(rng.random(n) < 0.7, np.nan, rng.normal(5, 2, n).round(1))
     X = rng.normal(size=(n, 60))
-    logit = -3.3 + 0.9 * X[:, 0] - 0.7 * X[:, 1] + 0.9 * np.isnan(promo) + 0.004 * (pd.Timestamp("2024-06-30") - last).days
+    logit = (
+        -3.3 + 0.9 * X[:, 0] - 0.7 * X[:, 1] + 0.9 * np.isnan(promo) + 0.004 * (pd.Timestamp("2024-06-30") - last).days
+    )
     df = pd.DataFrame(X.round(4), columns=[f"m{i:02d}" for i in range(60)])
     df.insert(0, "account", [f"A-{v:07d}" for v in rng.permutation(n)])
     df["plan"] = rng.choice(["basic", "plus", "pro"], n)
@@ -80,8 +154,8 @@ def table(request, tmp_path_factory):
     name = request.param
     ws = tmp_path_factory.mktemp(f"own-{name}")
     df = TABLES[name]()
-    df.to_csv(ws/f"{name}.csv", index=False)
-    out = churn_nb("run", "pipeline", "-p", "data", str(ws/f"{name}.csv"), *SMALL, workspace=ws, timeout=1500)
+    df.to_csv(ws / f"{name}.csv", index=False)
+    out = churn_nb("run", "pipeline", "-p", "data", str(ws / f"{name}.csv"), *SMALL, workspace=ws, timeout=1500)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     return name, ws, df
 
@@ -89,14 +163,18 @@ def table(request, tmp_path_factory):
 def spec_of(ws):
     "The dataset spec the workspace's champion was trained with (read from its training run, explicitly by URI)."
     from churn_nb.data import DatasetSpec
+
     c = client(ws)
     run_id = c.get_model_version_by_alias("churn", "champion").run_id
-    return DatasetSpec.from_dict(json.loads(Path(c.download_artifacts(run_id, "dataset/spec.json", str(ws))).read_text()))
+    return DatasetSpec.from_dict(
+        json.loads(Path(c.download_artifacts(run_id, "dataset/spec.json", str(ws))).read_text())
+    )
 
 
 def scores(ws) -> pd.DataFrame:
     "The latest published run's customers in the workspace's store."
     from churn_nb import store
+
     return store.latest_scores(f"sqlite:///{Path(ws).resolve()}/churn_nb.db")
 
 
@@ -116,9 +194,10 @@ def test_the_pipeline_scores_segments_and_publishes_every_customer(table):
     if name == "wide":
         assert spec.target == "churned" and spec.positive_label == "yes", notes
         assert {"notes", "country"} <= set(spec.dropped) and set(spec.dates) == {"signup_date", "last_contact"}, notes
-    report = sorted((Path(ws)/"reports"/"runs").glob("*-recommend/scoring_report.html"))[-1].read_text()
-    if spec.value_col is None: assert "customers at risk" in report.lower()
-    assert "offer" in report.lower()   # which catalogue was used, and why (the offers.yml of the sample does not fit)
+    report = sorted((Path(ws) / "reports" / "runs").glob("*-recommend/scoring_report.html"))[-1].read_text()
+    if spec.value_col is None:
+        assert "customers at risk" in report.lower()
+    assert "offer" in report.lower()  # which catalogue was used, and why (the offers.yml of the sample does not fit)
 
 
 def request_rows(df: pd.DataFrame, k: int, seed=0) -> list:
@@ -162,7 +241,7 @@ def test_a_dashboard_page_renders_the_table(table, tmp_path, browser):
         text = page.inner_text("body")
         assert f"{len(df):,}" in text and "By risk tier" in text, text[:1500]
         assert "Traceback" not in text
-        assert page.outside == [], page.outside   # every request stayed on 127.0.0.1
+        assert page.outside == [], page.outside  # every request stayed on 127.0.0.1
         shot(page, f"own-table-{name}")
         leave(page)
     finally:

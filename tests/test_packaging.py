@@ -1,4 +1,5 @@
 """The package: requirements in one place, a wheel that installs and works in a fresh environment, light imports, the shipped sample."""
+
 import configparser, gzip, hashlib, shlex, subprocess, sys, zipfile
 from pathlib import Path
 import yaml
@@ -6,12 +7,13 @@ from conftest import ROOT
 
 
 def settings_requirements():
-    cfg = configparser.ConfigParser(delimiters=["="]); cfg.read(ROOT/"settings.ini")
+    cfg = configparser.ConfigParser(delimiters=["="])
+    cfg.read(ROOT / "settings.ini")
     return shlex.split(cfg["DEFAULT"]["requirements"]) + shlex.split(cfg["DEFAULT"]["dev_requirements"])
 
 
 def test_environment_yml_matches_settings_ini():
-    env = yaml.safe_load((ROOT/"environment.yml").read_text())
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
     deps = env["dependencies"]
     assert "python=3.11" in deps and "openjdk=17" in deps
     pip = next(d["pip"] for d in deps if isinstance(d, dict))
@@ -20,14 +22,21 @@ def test_environment_yml_matches_settings_ini():
 
 def test_pins_we_rely_on():
     reqs = settings_requirements()
-    for pin in ("nbdev>=2.4.14,<3", "execnb<0.2", "fastcore<2", "h2o==3.46.0.11"): assert pin in reqs
+    for pin in ("nbdev>=2.4.14,<3", "execnb<0.2", "fastcore<2", "h2o==3.46.0.11"):
+        assert pin in reqs
 
 
 def test_bundled_sample_is_the_ibm_file_with_its_license():
-    sample = ROOT/"churn_nb"/"sample"
-    assert hashlib.md5(gzip.decompress((sample/"telco_churn.csv.gz").read_bytes())).hexdigest() == "3b0bfab28a8101b4e4fdd08025a5c235"
-    assert "Apache License" in (sample/"LICENSE").read_text()
-    assert "IBM/telco-customer-churn-on-icp4d" in (sample/"NOTICE").read_text() and "IBM/telco-customer-churn-on-icp4d" in (ROOT/"README.md").read_text()
+    sample = ROOT / "churn_nb" / "sample"
+    assert (
+        hashlib.md5(gzip.decompress((sample / "telco_churn.csv.gz").read_bytes())).hexdigest()
+        == "3b0bfab28a8101b4e4fdd08025a5c235"
+    )
+    assert "Apache License" in (sample / "LICENSE").read_text()
+    assert (
+        "IBM/telco-customer-churn-on-icp4d" in (sample / "NOTICE").read_text()
+        and "IBM/telco-customer-churn-on-icp4d" in (ROOT / "README.md").read_text()
+    )
 
 
 def test_import_is_light():
@@ -37,18 +46,37 @@ def test_import_is_light():
 
 
 def test_wheel_installs_and_works_in_a_fresh_virtualenv(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path/"dist"), str(ROOT)], check=True, capture_output=True)
-    (wheel,) = list((tmp_path/"dist").glob("churn_nb-*.whl"))
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = list((tmp_path / "dist").glob("churn_nb-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"churn_nb/sample/telco_churn.csv.gz", "churn_nb/sample/LICENSE", "churn_nb/sample/NOTICE", "churn_nb/scheduled/train.ipynb", "churn_nb/scheduled/schedule.yml",
-            "churn_nb/scheduled/score.ipynb", "churn_nb/scheduled/segment.ipynb", "churn_nb/scheduled/recommend.ipynb", "churn_nb/scheduled/retention.yml", "churn_nb/scheduled/offers.yml", "churn_nb/app/dashboard.ipynb", "churn_nb/app/share/voila/templates/churn_nb/index.html.j2", "churn_nb/app/share/voila/templates/churn_nb/conf.json"} <= names
-    venv = tmp_path/"venv"
+    assert {
+        "churn_nb/sample/telco_churn.csv.gz",
+        "churn_nb/sample/LICENSE",
+        "churn_nb/sample/NOTICE",
+        "churn_nb/scheduled/train.ipynb",
+        "churn_nb/scheduled/schedule.yml",
+        "churn_nb/scheduled/score.ipynb",
+        "churn_nb/scheduled/segment.ipynb",
+        "churn_nb/scheduled/recommend.ipynb",
+        "churn_nb/scheduled/retention.yml",
+        "churn_nb/scheduled/offers.yml",
+        "churn_nb/app/dashboard.ipynb",
+        "churn_nb/app/share/voila/templates/churn_nb/index.html.j2",
+        "churn_nb/app/share/voila/templates/churn_nb/conf.json",
+    } <= names
+    venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    r = subprocess.run([str(venv/"bin"/"pip"), "install", "-q", str(wheel)], capture_output=True, text=True, timeout=1200)
+    r = subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(wheel)], capture_output=True, text=True, timeout=1200
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    r = subprocess.run([str(venv/"bin"/"churn-nb"), "--help"], capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run([str(venv / "bin" / "churn-nb"), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "doctor" in r.stdout
     code = "from churn_nb.data import load_sample; from churn_nb import config; import churn_nb; print(load_sample().shape, config.scheduled_dir().parent == __import__('pathlib').Path(churn_nb.__file__).parent)"
-    r = subprocess.run([str(venv/"bin"/"python"), "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    r = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "(7043, 21) True"

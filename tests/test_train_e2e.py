@@ -1,5 +1,6 @@
 """`churn-nb run train` end to end on the bundled sample, as a new user runs it: baselines and H2O AutoML with the default settings.
 The training is the first step of the shared `scored` workspace (`churn-nb run pipeline` with the defaults, as `make up` runs it)."""
+
 import json, re, subprocess, sys
 import pandas as pd
 import pytest
@@ -7,7 +8,8 @@ from conftest import all_runs, champion, churn_nb, client
 
 
 @pytest.fixture(scope="module")
-def trained(scored): return scored
+def trained(scored):
+    return scored
 
 
 def train_runs(ws):
@@ -21,18 +23,43 @@ def test_run_is_finished_logged_and_registered(trained):
     tags, params, metrics = run.data.tags, run.data.params, run.data.metrics
     assert tags["churn_nb.gate.decision"] == "champion" and "no champion yet" in tags["churn_nb.gate.reason"]
     assert params["seed"] == "0" and params["models"] == "logreg,hgb,hgb_default" and params["target"] == "Churn"
-    assert tags["dataset.rows"] == "7043" and len(tags["dataset.sha256"]) == 64 and tags["dataset.positive_rate"] == "0.26537"
-    assert params["automl"] == "True" and params["automl.max_models"] == "0" and params["blend"] == "True"   # 0: by table size
-    assert metrics["automl.parity_max_abs_diff"] <= 1e-6 and metrics["automl.models"] >= 8       # 5,634 training rows: 8 base models
+    assert (
+        tags["dataset.rows"] == "7043"
+        and len(tags["dataset.sha256"]) == 64
+        and tags["dataset.positive_rate"] == "0.26537"
+    )
+    assert (
+        params["automl"] == "True" and params["automl.max_models"] == "0" and params["blend"] == "True"
+    )  # 0: by table size
+    assert (
+        metrics["automl.parity_max_abs_diff"] <= 1e-6 and metrics["automl.models"] >= 8
+    )  # 5,634 training rows: 8 base models
     for model in ("logreg", "hgb", "hgb_default", "h2o_automl", "blend"):
         for m in ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile"):
             assert f"{model}.cv_{m}" in metrics and f"{model}.holdout_{m}" in metrics
     c = client(trained)
     paths = {a.path for d in ("", "plots", "dataset", "report") for a in c.list_artifacts(run.info.run_id, d or None)}
-    assert {"leaderboard.csv", "leaderboard.html", "gate.json", "plots/roc.png", "plots/pr.png", "plots/calibration.png", "plots/lift.png",
-            "dataset/fingerprint.json", "dataset/spec.json", "dataset/split.json", "report/train.ipynb", "report/train.html"} <= paths
+    assert {
+        "leaderboard.csv",
+        "leaderboard.html",
+        "gate.json",
+        "plots/roc.png",
+        "plots/pr.png",
+        "plots/calibration.png",
+        "plots/lift.png",
+        "dataset/fingerprint.json",
+        "dataset/spec.json",
+        "dataset/split.json",
+        "report/train.ipynb",
+        "report/train.html",
+    } <= paths
     automl = {a.path for a in c.list_artifacts(run.info.run_id, "automl")}
-    assert {"automl/leaderboard.csv", "automl/leaderboard.html", "automl/info.json", "automl/holdout_predictions.csv"} <= automl
+    assert {
+        "automl/leaderboard.csv",
+        "automl/leaderboard.html",
+        "automl/info.json",
+        "automl/holdout_predictions.csv",
+    } <= automl
     version = c.get_model_version_by_alias("churn", "champion")
     assert version.tags["churn_nb.run_id"] == run.info.run_id
     logged = {m.name for m in c.search_logged_models([run.info.experiment_id])}
@@ -40,10 +67,15 @@ def test_run_is_finished_logged_and_registered(trained):
 
 
 def test_report_is_readable_offline(trained):
-    (html,) = list((trained/"reports"/"runs").glob("*-train/train.html"))
+    (html,) = list((trained / "reports" / "runs").glob("*-train/train.html"))
     text = html.read_text()
     assert not re.search(r'<script[^>]+src="https?://', text), "the report must not load scripts from the network"
-    assert "Leaderboard" in text and "Holdout curves" in text and "Champion gate" in text and "data:image/png;base64" in text
+    assert (
+        "Leaderboard" in text
+        and "Holdout curves" in text
+        and "Champion gate" in text
+        and "data:image/png;base64" in text
+    )
     assert "Traceback" not in text
 
 
@@ -66,14 +98,21 @@ print(json.dumps(dict(rows=len(hold), auc=roc_auc_score(hold.Churn.eq("Yes"), p)
 
 
 def test_champion_scores_raw_rows_in_a_fresh_process(trained):
-    r = subprocess.run([sys.executable, "-c", FRESH_PROCESS, f"sqlite:///{trained}/mlflow.db"], capture_output=True, text=True, timeout=300, cwd="/")
+    r = subprocess.run(
+        [sys.executable, "-c", FRESH_PROCESS, f"sqlite:///{trained}/mlflow.db"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd="/",
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     out = json.loads(r.stdout.strip().splitlines()[-1])
     assert out["rows"] == 1409 and 0 <= out["lo"] <= out["hi"] <= 1
     assert out["auc"] >= 0.84, out
     assert len(out["odd"]) == 3 and all(0 <= p <= 1 for p in out["odd"])
     assert not out["h2o"], "scoring must not need the h2o package or a cluster"
-    if out["candidate"] == "h2o_automl": assert out["h2o_gap"] <= 1e-6, out   # the exported H2O model scores as the cluster did
+    if out["candidate"] == "h2o_automl":
+        assert out["h2o_gap"] <= 1e-6, out  # the exported H2O model scores as the cluster did
 
 
 def test_same_seed_again_is_challenger_and_champion_stays(trained):
@@ -84,14 +123,18 @@ def test_same_seed_again_is_challenger_and_champion_stays(trained):
     assert newest.info.status == "FINISHED" and newest.data.tags["churn_nb.gate.decision"] == "challenger"
     reason, scores = newest.data.tags["churn_nb.gate.reason"], newest.data.metrics
     assert "<=" in reason
-    if newest.data.tags["churn_nb.fitted_on"] == "all":   # the champion was refitted on every row, this holdout included
+    if newest.data.tags["churn_nb.fitted_on"] == "all":  # the champion was refitted on every row, this holdout included
         assert reason.endswith("so its score is optimistic)"), reason
         assert scores["gate_champion_roc_auc"] >= scores["gate_candidate_roc_auc"]
-    else:                                                  # an H2O champion keeps AutoML's fit: the same model, the same score
+    else:  # an H2O champion keeps AutoML's fit: the same model, the same score
         assert scores["gate_candidate_roc_auc"] == pytest.approx(scores["gate_champion_roc_auc"], abs=1e-9)
     assert champion(trained) == before
     assert client(trained).get_model_version_by_alias("churn", "challenger").version != before
-    first, second = [pd.read_csv(client(trained).download_artifacts(r.info.run_id, "automl/leaderboard.csv", str(trained))) for r in train_runs(trained)[::-1][:2]]
+    first, second = [
+        pd.read_csv(client(trained).download_artifacts(r.info.run_id, "automl/leaderboard.csv", str(trained)))
+        for r in train_runs(trained)[::-1][:2]
+    ]
     algo = lambda board: board.model_id.str.extract(r"^([A-Za-z]+(?:_[A-Za-z]+)*?)_\d")[0].tolist()
     assert algo(first) == algo(second), "same seed and max_models: the same models, in the same order"
-    for col in ("auc", "logloss", "aucpr"): assert first[col].tolist() == pytest.approx(second[col].tolist(), abs=1e-9)
+    for col in ("auc", "logloss", "aucpr"):
+        assert first[col].tolist() == pytest.approx(second[col].tolist(), abs=1e-9)
