@@ -39,7 +39,10 @@ class H2OClusterError(RuntimeError):
 
 
 REQUEST_TIMEOUT = 300  # seconds a single REST call may take before the client gives up (a hung remote cluster)
-MEMORY_FIX = "set CHURN_NB_H2O_MEM to a larger heap (now {memory}; e.g. CHURN_NB_H2O_MEM=8G, at most the machine's free memory), or train on fewer rows or columns"
+MEMORY_FIX = (
+    "set CHURN_NB_H2O_MEM to a larger heap (now {memory}; e.g. CHURN_NB_H2O_MEM=8G, at most the machine's free "
+    "memory), or train on fewer rows or columns"
+)
 
 
 def h2o_home() -> Path:
@@ -206,14 +209,18 @@ def failure_reason(c: ClusterHandle) -> str | None:
     if c.failure:
         return c.failure
     if c.local and c.jvm is not None and not is_running(c.jvm):
-        return f"the H2O JVM (pid {c.jvm.pid}) ended unexpectedly (the system's out-of-memory killer, or a signal). Fix: {MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder / 'logs'}"
+        return (
+            f"the H2O JVM (pid {c.jvm.pid}) ended unexpectedly (the system's out-of-memory killer, or a signal). Fix: "
+            f"{MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder / 'logs'}"
+        )
     return None
 
 
 def out_of_memory(c: ClusterHandle, seconds: float) -> str:
     "The message for a heap that stayed full for `seconds`."
     return (
-        f"H2O ran out of memory: its heap ({c.memory}) stayed full for {seconds:.0f} s and it stopped making progress, so it was stopped. "
+        f"H2O ran out of memory: its heap ({c.memory}) stayed full for {seconds:.0f} s and it stopped making progress, "
+        "so it was stopped. "
         f"Fix: {MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder / 'logs'}"
     )
 
@@ -225,7 +232,8 @@ def wake(owner: threading.Thread):
 
 
 def watch_jvm(c: ClusterHandle, stop: threading.Event, owner: threading.Thread, oom_seconds: float = 30):
-    "Each second: note the JVM's peak memory; if it died, or reported out-of-memory for `oom_seconds` (then kill it), record why and wake `owner`."
+    """Each second: note the JVM's peak memory; if it died, or reported out-of-memory for `oom_seconds` (then kill it),
+    record why and wake `owner`."""
     since = last = None
     with open(c.console, errors="replace") as console:
         while not stop.wait(1):
@@ -247,13 +255,15 @@ def watch_jvm(c: ClusterHandle, stop: threading.Event, owner: threading.Thread, 
 
 # %% ../notebooks/05_automl.ipynb #1d9ef9a1
 def attach_jvm(c: ClusterHandle):
-    "Check that the cluster `h2o.init` connected to is the one it started for `c`; record its JVM and start the watchdog."
+    """Check that the cluster `h2o.init` connected to is the one it started for `c`; record its JVM and start the
+    watchdog."""
     import h2o
 
     conn, jvms = h2o.connection(), cluster_jvms(c.name)
     if conn.local_server is None or h2o.cluster().cloud_name != c.name or len(jvms) != 1:
         raise H2OClusterError(
-            f"h2o.init did not start a cluster of its own (connected to '{h2o.cluster().cloud_name}' at {conn.base_url}). Fix: report this; meanwhile set CHURN_NB_H2O_URL to a cluster you run"
+            f"h2o.init did not start a cluster of its own (connected to '{h2o.cluster().cloud_name}' at "
+            f"{conn.base_url}). Fix: report this; meanwhile set CHURN_NB_H2O_URL to a cluster you run"
         )
     c.url, c.jvm, c.console = conn.base_url, jvms[0], conn.local_server._stdout
     conn.timeout_interval = REQUEST_TIMEOUT
@@ -262,7 +272,8 @@ def attach_jvm(c: ClusterHandle):
 
 # %% ../notebooks/05_automl.ipynb #e0995d8f
 def start_local(memory: str) -> ClusterHandle:
-    "Start a private H2O JVM: 127.0.0.1 only, a free port, a unique name, a `memory` heap, ice root and logs in the workspace."
+    """Start a private H2O JVM: 127.0.0.1 only, a free port, a unique name, a `memory` heap, ice root and logs in the
+    workspace."""
     import h2o
 
     reap_stale_clusters()
@@ -291,7 +302,9 @@ def start_local(memory: str) -> ClusterHandle:
         record_path(name).unlink(missing_ok=True)
         if isinstance(e, Exception) and not isinstance(e, H2OClusterError):
             raise H2OClusterError(
-                f"cannot start a local H2O cluster ({type(e).__name__}: {str(e).strip()[:500]}). Fix: check that Java 17 runs (java -version) and that CHURN_NB_H2O_MEM ({memory}) fits in free memory; logs: {c.folder / 'logs'}"
+                f"cannot start a local H2O cluster ({type(e).__name__}: {str(e).strip()[:500]}). Fix: check that Java "
+                f"17 runs (java -version) and that CHURN_NB_H2O_MEM ({memory}) fits in free memory; logs: "
+                f"{c.folder / 'logs'}"
             ) from e
         raise
     return c
@@ -308,7 +321,8 @@ def close_session():
 
 
 def stop_local(c: ClusterHandle, keep_logs: bool = False):
-    "Stop local cluster `c`: close the session, stop the JVM, wait until its port is free; remove its record and folder (logs kept if asked)."
+    """Stop local cluster `c`: close the session, stop the JVM, wait until its port is free; remove its record and
+    folder (logs kept if asked)."""
     close_session()
     if c.jvm is not None:
         stop_process(c.jvm)
@@ -340,7 +354,8 @@ def connect_remote(url: str) -> ClusterHandle:
             h2o.connect(url=url, verbose=False)
     except Exception as e:
         raise H2OClusterError(
-            f"cannot reach the H2O cluster at {url} (CHURN_NB_H2O_URL; {type(e).__name__}: {str(e).strip()[:300]}). Fix: start it, correct the URL, or unset CHURN_NB_H2O_URL to start a local one"
+            f"cannot reach the H2O cluster at {url} (CHURN_NB_H2O_URL; {type(e).__name__}: {str(e).strip()[:300]}). "
+            "Fix: start it, correct the URL, or unset CHURN_NB_H2O_URL to start a local one"
         ) from e
     h2o.connection().timeout_interval = REQUEST_TIMEOUT
     return ClusterHandle(h2o.cluster().cloud_name, url)
@@ -354,7 +369,8 @@ def h2o_cluster(
     memory: str | None = None,  # heap of a local cluster (default: CHURN_NB_H2O_MEM, else 4G)
     oom_seconds: float = 30,
 ):  # this long out of memory = failed
-    "The cluster at CHURN_NB_H2O_URL, or a private local one, stopped on exit, error, Ctrl-C, SIGTERM or the owner's death."
+    """The cluster at CHURN_NB_H2O_URL, or a private local one, stopped on exit, error, Ctrl-C, SIGTERM or the owner's
+    death."""
     import h2o
     from churn_nb.tracking import signals_interrupt
 
@@ -403,7 +419,8 @@ def fold_numbers(split: Split) -> np.ndarray:
 
 
 def h2o_frame(raw: pd.DataFrame, spec: DatasetSpec, folds=None):
-    "Raw rows as an H2O frame: typed features (categories as enums), the 0/1 target when present, the fold numbers when given."
+    """Raw rows as an H2O frame: typed features (categories as enums), the 0/1 target when present, the fold numbers
+    when given."""
     import h2o
 
     X, types = features_frame(raw, spec), {**{c: "real" for c in spec.numeric}, **{c: "enum" for c in spec.categorical}}
@@ -446,8 +463,10 @@ def automl_exclusions(
     if levels <= ONEHOT_MAX_LEVELS or not added:
         return excluded, None
     why = (
-        f"AutoML left out {' and '.join(added)}: the categories hold {levels:,} levels (over {ONEHOT_MAX_LEVELS:,}), and H2O expands each "
-        "into a column for them (at 80,000 rows × 250 columns one XGBoost took 20 minutes); GBM and random forests read categories "
+        f"AutoML left out {' and '.join(added)}: the categories hold {levels:,} levels (over {ONEHOT_MAX_LEVELS:,}), "
+        "and H2O expands each "
+        "into a column for them (at 80,000 rows × 250 columns one XGBoost took 20 minutes); GBM and random forests "
+        "read categories "
         "as they are, and the logistic regression candidate covers the linear model with rare levels pooled"
     )
     return excluded + added, why
@@ -477,7 +496,8 @@ def run_automl(
 
     if nfolds is not None and not (isinstance(nfolds, int) and nfolds >= 2):
         raise ValueError(
-            f"nfolds: {nfolds!r} is not a number of folds ≥ 2. Fix: leave it None (the split's folds) or pass e.g. nfolds=5"
+            f"nfolds: {nfolds!r} is not a number of folds ≥ 2. Fix: leave it None (the split's folds) or pass e.g. "
+            "nfolds=5"
         )
     aml = H2OAutoML(
         max_models=max_models,
@@ -498,13 +518,15 @@ def run_automl(
         raise
     if aml.leader is None:
         raise H2OClusterError(
-            f"AutoML finished without a model (max_models={max_models}, max_runtime_secs={max_runtime_secs}). Fix: allow more time or models"
+            f"AutoML finished without a model (max_models={max_models}, max_runtime_secs={max_runtime_secs}). Fix: "
+            "allow more time or models"
         )
     return aml
 
 # %% ../notebooks/05_automl.ipynb #46d6530d
 def leaderboard_frame(aml) -> pd.DataFrame:
-    "Every model AutoML trained, best first: AUC, log loss, aucpr, errors, training and per-row prediction time, algorithm."
+    """Every model AutoML trained, best first: AUC, log loss, aucpr, errors, training and per-row prediction time,
+    algorithm."""
     import h2o
 
     frame = h2o.automl.get_leaderboard(aml, extra_columns="ALL")
@@ -534,8 +556,10 @@ def time_cap_note(
     if not max_runtime_secs or base >= max_models:
         return None
     return (
-        f"AutoML reached its time cap ({max_runtime_secs} s, what the run's time budget left) after {base} of {max_models} base models, "
-        "so a run on a busy machine may train fewer models than on a quiet one. Fix, for a run that always trains all of them: -p time_budget -1"
+        f"AutoML reached its time cap ({max_runtime_secs} s, what the run's time budget left) after {base} of "
+        f"{max_models} base models, "
+        "so a run on a busy machine may train fewer models than on a quiet one. Fix, for a run that always trains all "
+        "of them: -p time_budget -1"
     )
 
 # %% ../notebooks/05_automl.ipynb #b8ea0787
@@ -543,7 +567,8 @@ _JVM_LOCK, _LOADERS = threading.RLock(), {}
 
 
 def genmodel_jar_file(jar: bytes, sha: str) -> Path:
-    "The h2o-genmodel `jar` as a file (Java loads classes from files): `<tmp>/churn_nb-genmodel-<sha>.jar`, content verified."
+    """The h2o-genmodel `jar` as a file (Java loads classes from files): `<tmp>/churn_nb-genmodel-<sha>.jar`, content
+    verified."""
     path = Path(tempfile.gettempdir()) / f"churn_nb-genmodel-{sha[:16]}.jar"
     if not (path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == sha):
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -600,7 +625,8 @@ def _invoke():
 
 
 def row_loop(f, out_class):
-    "Method handle `(double[][] X, R[][] Y) -> void` running `Y[i] = f(X[i])` for each row, in Java; `out_class` is R[][]."
+    """Method handle `(double[][] X, R[][] Y) -> void` running `Y[i] = f(X[i])` for each row, in Java; `out_class` is
+    R[][]."""
     import jpype
 
     MH, MT = _invoke()
@@ -661,7 +687,8 @@ def model_columns(model) -> list:
 
 
 def encode_rows(X: pd.DataFrame, columns: list) -> np.ndarray:
-    "Typed features as the model's matrix: numbers as they are, categories as level indices, unknown levels and blanks as NaN (missing)."
+    """Typed features as the model's matrix: numbers as they are, categories as level indices, unknown levels and blanks
+    as NaN (missing)."""
     out = np.empty((len(X), len(columns)))
     if small := len(X) <= 64:
         V, at = (
@@ -694,7 +721,8 @@ CONTRIBUTION_SCALE = {"gbm": "logit", "xgboost": "logit", "drf": "probability"}
 
 
 def original_column(name: str, features: list) -> str:
-    "The feature a contribution belongs to: itself, or `col` for XGBoost's one-hot `col.level`; `bias` for H2O's `BiasTerm`."
+    """The feature a contribution belongs to: itself, or `col` for XGBoost's one-hot `col.level`; `bias` for H2O's
+    `BiasTerm`."""
     if name == "BiasTerm":
         return "bias"
     if name in features:
@@ -722,7 +750,8 @@ def contribution_matrix(names: list, features: list) -> np.ndarray:
 
 # %% ../notebooks/05_automl.ipynb #d0017c1b
 class MojoScorer:
-    "An H2O model exported as MOJO: raw customer rows in, churn probabilities and contributions out; scored in-process by h2o-genmodel, no cluster."
+    """An H2O model exported as MOJO: raw customer rows in, churn probabilities and contributions out; scored in-process
+    by h2o-genmodel, no cluster."""
 
     def __init__(
         self,
@@ -757,7 +786,8 @@ class MojoScorer:
         return CONTRIBUTION_SCALE.get(self.explainer_algo)
 
     def set_explainer(self, model_id: str | None, algo: str | None, mojo: bytes | None, why: str | None = None):
-        "Explain with model `model_id` (`mojo`: its MOJO, None when it is the leader); None: no explainer, because `why`."
+        """Explain with model `model_id` (`mojo`: its MOJO, None when it is the leader); None: no explainer, because
+        `why`."""
         self.explainer_id, self.explainer_algo, self.explainer_mojo, self.no_explainer = model_id, algo, mojo, why
         self._java.pop("explainer", None)
 
@@ -771,7 +801,8 @@ def _java_model(self: MojoScorer, which: str = "leader") -> SimpleNamespace:
         if which not in self._java:
             if which == "explainer" and self.explainer_id is None:
                 raise ValueError(
-                    f"{self.model_id} has no explainer ({getattr(self, 'no_explainer', None) or 'none was set'}). Fix: keep GBM or XGBoost among AutoML's algorithms"
+                    f"{self.model_id} has no explainer ({getattr(self, 'no_explainer', None) or 'none was set'}). Fix: "
+                    "keep GBM or XGBoost among AutoML's algorithms"
                 )
             mojo = self.explainer_mojo if which == "explainer" and self.explainer_mojo is not None else self.mojo
             loader = genmodel_loader(self.genmodel, self.genmodel_sha)
@@ -811,13 +842,15 @@ def predict_proba(self: MojoScorer, raw: pd.DataFrame) -> np.ndarray:
 
 @patch
 def typed_proba(self: MojoScorer, X: pd.DataFrame) -> np.ndarray:
-    "`predict_proba` of rows already typed by `data.features_frame` (what explainers hold): skips typing them again, the bulk of the time for one row."
+    """`predict_proba` of rows already typed by `data.features_frame` (what explainers hold): skips typing them again,
+    the bulk of the time for one row."""
     return self._proba(X, typed=True)
 
 
 @patch
 def contributions(self: MojoScorer, raw: pd.DataFrame) -> pd.DataFrame:
-    "Per-row TreeSHAP contributions of each feature + `bias`; they add up to the explainer's logit (probability for DRF)."
+    """Per-row TreeSHAP contributions of each feature + `bias`; they add up to the explainer's logit (probability for
+    DRF)."""
     import jpype
 
     j = self._java_model("explainer")
@@ -841,7 +874,8 @@ def contributions(self: MojoScorer, raw: pd.DataFrame) -> pd.DataFrame:
 
 @patch
 def explainer_output(self: MojoScorer, raw: pd.DataFrame) -> np.ndarray:
-    "What the contributions of `raw` add up to: the explainer's logit of churn (GBM, XGBoost) or its churn probability (DRF, before balance_classes' shift)."
+    """What the contributions of `raw` add up to: the explainer's logit of churn (GBM, XGBoost) or its churn probability
+    (DRF, before balance_classes' shift)."""
     p = self._proba(raw, "explainer")[:, 1]
     logit = np.log(np.clip(p, 1e-15, 1) / np.clip(1 - p, 1e-15, 1))
     return (
@@ -868,7 +902,8 @@ def export_scorer(leader, spec: DatasetSpec) -> MojoScorer:
 
 
 def explainer_candidates(board: pd.DataFrame, leader_id: str) -> list:
-    "Models that may explain the leader, preferred first: the leader if it is a tree model, then GBM and XGBoost, then DRF, each best first; never XRT."
+    """Models that may explain the leader, preferred first: the leader if it is a tree model, then GBM and XGBoost, then
+    DRF, each best first; never XRT."""
     algo = board.set_index("model_id")["algo"].str.lower()
     algo = algo[algo.isin(EXPLAINER_ALGOS) & ~algo.index.str.startswith("XRT_")]
     ranked = list(algo.index[algo != "drf"]) + list(algo.index[algo == "drf"])
@@ -878,7 +913,8 @@ def explainer_candidates(board: pd.DataFrame, leader_id: str) -> list:
 def check_parity(
     scorer: MojoScorer, model, raw: pd.DataFrame, spec: DatasetSpec, tol: float = PARITY_TOLERANCE
 ) -> tuple:
-    "(largest |exported - in-cluster| churn probability over `raw`, the in-cluster probabilities); `ExportError` above `tol`."
+    """(largest |exported - in-cluster| churn probability over `raw`, the in-cluster probabilities); `ExportError` above
+    `tol`."""
     import h2o
 
     frame = h2o_frame(raw, spec)
@@ -888,19 +924,22 @@ def check_parity(
     diff = float(np.max(np.abs(scorer.predict_proba(raw)[:, 1] - in_cluster)))
     if not diff <= tol:
         raise ExportError(
-            f"the exported MOJO of {model.model_id} differs from the model in the cluster by up to {diff:.3g} (tolerance {tol:g}) on {len(raw)} rows. Fix: report this with the H2O version; do not use this model"
+            f"the exported MOJO of {model.model_id} differs from the model in the cluster by up to {diff:.3g} "
+            f"(tolerance {tol:g}) on {len(raw)} rows. Fix: report this with the H2O version; do not use this model"
         )
     return diff, in_cluster
 
 
 def check_additivity(scorer: MojoScorer, raw: pd.DataFrame, tol: float = ADDITIVITY_TOLERANCE) -> float | None:
-    "Largest |sum of contributions - explainer output| over `raw` (None without an explainer); `ExportError` above `tol`."
+    """Largest |sum of contributions - explainer output| over `raw` (None without an explainer); `ExportError` above
+    `tol`."""
     if scorer.explainer_id is None:
         return None
     err = float(np.max(np.abs(scorer.contributions(raw).sum(axis=1).to_numpy() - scorer.explainer_output(raw))))
     if not err <= tol:
         raise ExportError(
-            f"the contributions of {scorer.explainer_id} do not add up to its {scorer.contribution_scale} (off by up to {err:.3g}, tolerance {tol:g})"
+            f"the contributions of {scorer.explainer_id} do not add up to its {scorer.contribution_scale} (off by up "
+            f"to {err:.3g}, tolerance {tol:g})"
         )
     return err
 
@@ -914,7 +953,8 @@ def faithful_export(
     holdout: pd.DataFrame,
     tries: int = EXPORT_TRIES,
 ) -> tuple:
-    "(scorer, model, parity, in-cluster probabilities, {refused model: why}) of the best model whose export passes parity."
+    """(scorer, model, parity, in-cluster probabilities, {refused model: why}) of the best model whose export passes
+    parity."""
     import h2o
 
     refused = {}
@@ -927,12 +967,14 @@ def faithful_export(
         except (ExportError, OSError, h2o.exceptions.H2OError) as e:
             refused[model_id] = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
     raise ExportError(
-        f"none of the best {tries} AutoML models exports faithfully: {'; '.join(f'{k}: {v}' for k, v in refused.items())}"
+        f"none of the best {tries} AutoML models exports faithfully: "
+        f"{'; '.join(f'{k}: {v}' for k, v in refused.items())}"
     )
 
 # %% ../notebooks/05_automl.ipynb #ede69440
 def choose_explainer(scorer: MojoScorer, board: pd.DataFrame, rows: pd.DataFrame) -> tuple:
-    "Give `scorer` the first candidate explainer whose trees churn_nb reads and whose contributions add up on `rows`; returns (its largest error, {rejected model: why})."
+    """Give `scorer` the first candidate explainer whose trees churn_nb reads and whose contributions add up on `rows`;
+    returns (its largest error, {rejected model: why})."""
     import h2o
     from churn_nb.trees import from_scorer
 
@@ -959,7 +1001,8 @@ def choose_explainer(scorer: MojoScorer, board: pd.DataFrame, rows: pd.DataFrame
 
 # %% ../notebooks/05_automl.ipynb #c0a0335e
 def scorer_pip() -> list:
-    "What a logged `MojoScorer` needs besides churn_nb's own requirements: JPype (and a Java runtime, which pip cannot install)."
+    """What a logged `MojoScorer` needs besides churn_nb's own requirements: JPype (and a Java runtime, which pip cannot
+    install)."""
     import jpype
 
     return [f"JPype1=={jpype.__version__}"]
@@ -1018,7 +1061,8 @@ def fit_automl(
     balance_classes: bool = False,  # oversample the minority class while training
     memory: str | None = None,
 ) -> Candidate:  # heap of a local cluster (default CHURN_NB_H2O_MEM)
-    "H2O AutoML on `split.train`; the best faithfully exported model as a cluster-free `MojoScorer`, scored on the holdout."
+    """H2O AutoML on `split.train`; the best faithfully exported model as a cluster-free `MojoScorer`, scored on the
+    holdout."""
     import h2o
 
     t, seconds = time.perf_counter(), {}

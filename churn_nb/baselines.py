@@ -137,7 +137,8 @@ def failed_candidate(name: str, error: BaseException, seconds: float = 0.0) -> C
 
 # %% ../notebooks/04_baselines.ipynb #0c248821
 def try_candidate(name: str, fit, *args, **kwargs) -> Candidate:
-    "`fit(*args, **kwargs)`, or a failed candidate `name` when it raises an `Exception` (an interrupt still stops the run)."
+    """`fit(*args, **kwargs)`, or a failed candidate `name` when it raises an `Exception` (an interrupt still stops the
+    run)."""
     start = time.perf_counter()
     try:
         return fit(*args, **kwargs)
@@ -151,7 +152,8 @@ def fit_baselines(spec: DatasetSpec, split: Split, models=DEFAULT_MODELS, seed: 
 
 # %% ../notebooks/04_baselines.ipynb #d2e7d3aa
 def leaderboard(candidates: list) -> pd.DataFrame:
-    "One row per candidate, best CV ROC AUC first (failed ones last, with their error): CV and holdout metrics, fit time."
+    """One row per candidate, best CV ROC AUC first (failed ones last, with their error): CV and holdout metrics, fit
+    time."""
     rows = [
         {
             "model": c.name,
@@ -240,7 +242,8 @@ def refits(model) -> bool:
 
 
 def choose(candidates: list, margin: float = BLEND_MARGIN) -> Candidate:
-    "The best single candidate by CV ROC AUC, unless a blend beats it by `margin` (ties go to the simpler one if it is refitted)."
+    """The best single candidate by CV ROC AUC, unless a blend beats it by `margin` (ties go to the simpler one if it is
+    refitted)."""
     single = best_candidate([c for c in candidates if "members" not in c.info] or candidates)
     blends = [c for c in candidates if c.ok and "members" in c.info]
     top = max(blends, key=lambda c: c.cv["roc_auc"], default=None)
@@ -255,7 +258,8 @@ def refit(
     X: pd.DataFrame,  # raw rows to fit on
     y: np.ndarray,
 ):  # their 0/1 labels
-    "A fresh copy of `model` fitted on `X`, `y`: scikit-learn models, and a blend's scikit-learn members; others as they are."
+    """A fresh copy of `model` fitted on `X`, `y`: scikit-learn models, and a blend's scikit-learn members; others as
+    they are."""
     if isinstance(model, MeanEnsemble):
         return MeanEnsemble([refit(m, X, y) for m in model.members], model.names)
     if refits(model):
@@ -268,7 +272,8 @@ def final_fit(
     split: Split,
     spec: DatasetSpec,
 ) -> Candidate:
-    "`chosen` refitted on the training part and the holdout (its scores stay those of the first fit); if that fails, `chosen` as it was."
+    """`chosen` refitted on the training part and the holdout (its scores stay those of the first fit); if that fails,
+    `chosen` as it was."""
     X = pd.concat([split.train, split.holdout])
     try:
         model = refit(chosen.model, X, target_vector(X, spec))

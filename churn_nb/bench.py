@@ -20,7 +20,8 @@ __all__ = ['TRAIN_BUDGETS', 'SCORE_CHAMPIONS', 'SCORE_SIZES', 'SCORE_STEPS', 'Pe
 
 # %% ../notebooks/14_bench.ipynb #0c9328ef
 class PeakMemory:
-    "Sample the resident memory of a process tree in a thread; peaks in MiB for python and java processes and for the tree at one moment (total)."
+    """Sample the resident memory of a process tree in a thread; peaks in MiB for python and java processes and for the
+    tree at one moment (total)."""
 
     def __init__(self, pid: int, every: float = 0.2):
         self.pid, self.every, self.peak, self._stop = (
@@ -90,7 +91,8 @@ def churn_nb_command() -> list:
 
 
 def run_record(workspace: Path) -> dict:
-    "What the newest training run in `workspace` recorded: champion holdout AUC, peer AUC, best model, failed candidates, leaderboard top 5, AutoML's model count."
+    """What the newest training run in `workspace` recorded: champion holdout AUC, peer AUC, best model, failed
+    candidates, leaderboard top 5, AutoML's model count."""
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{workspace}/mlflow.db"
@@ -272,7 +274,8 @@ SCORE_STEPS = {
 
 
 def score_workload(step: str, data: str, out: str):
-    "Run scheduled step `step` (score, segment, recommend) on `data` in this process, as its scheduled notebook would; record its seconds in `out` (JSON)."
+    """Run scheduled step `step` (score, segment, recommend) on `data` in this process, as its scheduled notebook would;
+    record its seconds in `out` (JSON)."""
     from churn_nb import pipeline
 
     done = json.loads(Path(out).read_text()) if Path(out).exists() else {}
@@ -307,7 +310,8 @@ def score_record(champion: str, rows: int, m: dict, steps: dict) -> dict:
 
 
 def bench_score(champions: dict | None = None, sizes=SCORE_SIZES, keep: bool = False) -> pd.DataFrame:
-    "For each champion (name -> train parameters): train it in a fresh workspace, then time the scheduled steps on each size in a fresh process."
+    """For each champion (name -> train parameters): train it in a fresh workspace, then time the scheduled steps on
+    each size in a fresh process."""
     rows = []
     for name, params in (champions or SCORE_CHAMPIONS).items():
         ws = Path(tempfile.mkdtemp(prefix="churn-nb-bench-score-"))
@@ -325,7 +329,8 @@ def bench_score(champions: dict | None = None, sizes=SCORE_SIZES, keep: bool = F
                     [
                         sys.executable,
                         "-c",
-                        f"from churn_nb.bench import score_workload; score_workload({step!r}, {str(data)!r}, {str(out)!r})",
+                        f"from churn_nb.bench import score_workload; score_workload({step!r}, {str(data)!r}, "
+                        f"{str(out)!r})",
                     ],
                     env,
                 )
@@ -342,7 +347,8 @@ def bench_score(champions: dict | None = None, sizes=SCORE_SIZES, keep: bool = F
             )
             rows.append(score_record(name, n, m, json.loads(out.read_text())))
             print(
-                f"{name}: {n:,} rows in {rows[-1]['compute_seconds']:.1f} s compute, {m['wall_seconds']:.1f} s in 3 processes, peak {m['peak_python_mib']:,.0f} MiB",
+                f"{name}: {n:,} rows in {rows[-1]['compute_seconds']:.1f} s compute, {m['wall_seconds']:.1f} s in 3 "
+                f"processes, peak {m['peak_python_mib']:,.0f} MiB",
                 flush=True,
             )
         if not keep:
@@ -351,7 +357,8 @@ def bench_score(champions: dict | None = None, sizes=SCORE_SIZES, keep: bool = F
 
 # %% ../notebooks/14_bench.ipynb #f8cca6a2
 def summarise_score(runs: pd.DataFrame, max_seconds: float = 120, max_mib: float = 4096) -> pd.DataFrame:
-    "Per champion and size: seconds (compute and whole process), rows/s, peak memory, and whether 1M rows met the targets."
+    """Per champion and size: seconds (compute and whole process), rows/s, peak memory, and whether 1M rows met the
+    targets."""
     out = runs[["champion", "rows", "compute_seconds", "process_seconds", "peak_mib"]].copy()
     out["rows_per_second"] = (out.rows / out.compute_seconds).round()
     out["growth_vs_previous_size"] = (out.groupby("champion").compute_seconds.pct_change() + 1).round(1)
@@ -367,7 +374,8 @@ def score_notes(runs: pd.DataFrame) -> str:
     methods = "\n".join(f"- {c}: {m}" for c, m in runs.groupby("champion").method.first().items())
     return "\n".join(
         [
-            "Rows per second by stage (computing stages only; the rest of each step — loading the champion, MLflow logging, stage files, store, marts, report — is the difference between compute and process seconds):",
+            "Rows per second by stage (computing stages only; the rest of each step — loading the champion, MLflow "
+            "logging, stage files, store, marts, report — is the difference between compute and process seconds):",
             "",
             markdown_table(stages, 0),
             "",
@@ -378,7 +386,8 @@ def score_notes(runs: pd.DataFrame) -> str:
 
 # %% ../notebooks/14_bench.ipynb #b9598d04
 def score_figure(runs: pd.DataFrame):
-    "Seconds against customers (log-log), one line per champion: computing stages and all three steps' processes, with the 120 s target."
+    """Seconds against customers (log-log), one line per champion: computing stages and all three steps' processes, with
+    the 120 s target."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6, 4), dpi=100)

@@ -21,9 +21,9 @@ __all__ = ['SERVERS', 'API_CHAMPIONS', 'TARGETS', 'post_bytes', 'read_answer', '
 def post_bytes(path: str, body: bytes, host: str = config.HOST, port: int = 80) -> bytes:
     "A keep-alive HTTP/1.1 POST of JSON `body`, as bytes."
     return (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 async def read_answer(reader) -> tuple:
@@ -57,7 +57,8 @@ async def drive(
     connections: int = 4,
     timeout: float = 10,
 ) -> dict:
-    "Send `requests` (prepared bytes, in turn) at `rate` per second for `seconds`, open loop; per request: latency, lateness, status (-1: failed, -2: timed out); and how long sending took."
+    """Send `requests` (prepared bytes, in turn) at `rate` per second for `seconds`, open loop; per request: latency,
+    lateness, status (-1: failed, -2: timed out); and how long sending took."""
     from collections import deque
 
     loop, n = asyncio.get_running_loop(), int(rate * seconds)
@@ -97,7 +98,8 @@ async def drive(
 
 
 async def sequential(port: int, request: bytes, repeats: int, host: str = config.HOST, timeout: float = 60) -> dict:
-    "Send `request` `repeats` times, one after the other on one connection (a new one after a failure); latencies and statuses (-1: failed, -2: timed out)."
+    """Send `request` `repeats` times, one after the other on one connection (a new one after a failure); latencies and
+    statuses (-1: failed, -2: timed out)."""
     reader, writer = await _open(host, port)
     latency, status = [], []
     for _ in range(repeats):
@@ -202,7 +204,8 @@ def wait_ready(port: int, path: str, proc: subprocess.Popen, seconds: float = 30
 
 
 def stop_server(proc: subprocess.Popen, seconds: float = 20):
-    "SIGTERM to the server's process group; SIGKILL to whatever of its process tree still runs after `seconds` (a uvicorn child still working through a backlog, say)."
+    """SIGTERM to the server's process group; SIGKILL to whatever of its process tree still runs after `seconds` (a
+    uvicorn child still working through a backlog, say)."""
     import psutil
 
     try:
@@ -224,7 +227,8 @@ def stop_server(proc: subprocess.Popen, seconds: float = 20):
 
 # %% ../notebooks/14a_bench_api.ipynb #c092386c
 def load_test(spec_file: str):
-    "The load generator's process: warm up, drive, time the batches; reads its settings from and writes its results to JSON files."
+    """The load generator's process: warm up, drive, time the batches; reads its settings from and writes its results to
+    JSON files."""
     try:
         from uvloop import run as run_loop
     except ImportError:
@@ -233,7 +237,9 @@ def load_test(spec_file: str):
     singles = [post_bytes(s["path"], b.encode(), port=s["port"]) for b in s["singles"]]
     batch = post_bytes(s["path"], s["batch"].encode(), port=s["port"])
 
-    async def main():  # warm-up one request at a time; the batches before the load, so that no backlog of a server slower than the rate delays them
+    # warm-up one request at a time; the batches before the load, so that no backlog of a server slower than the rate
+    # delays them
+    async def main():
         w = await sequential(s["port"], singles[0], s["warmup"])
         await sequential(s["port"], batch, 3)
         b = await sequential(s["port"], batch, s["repeats"])
@@ -335,7 +341,11 @@ def prepare_workspace(params: dict) -> tuple:
 
 def champion_of(workspace: Path) -> dict:
     "Version, model type and explanation method of `workspace`'s champion (from its MLflow store)."
-    code = "import json; from churn_nb.registry import load_champion; c = load_champion(); print(json.dumps({'version': c.version, 'model': getattr(c.model, 'model_id', type(c.model[-1]).__name__ if hasattr(c.model, 'steps') else type(c.model).__name__), 'method': c.explainer.method}))"
+    code = (
+        "import json; from churn_nb.registry import load_champion; c = load_champion(); print(json.dumps({'version': "
+        "c.version, 'model': getattr(c.model, 'model_id', type(c.model[-1]).__name__ if hasattr(c.model, 'steps') else "
+        "type(c.model).__name__), 'method': c.explainer.method}))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, "CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": ""},
@@ -357,7 +367,8 @@ def bench_api(
     champions: dict | None = None,  # name -> train parameters (default API_CHAMPIONS)
     keep: bool = False,
 ) -> pd.DataFrame:  # keep the scratch workspaces
-    "Benchmark churn_nb's API against `mlflow models serve` for each champion; write the results; one record per champion and server."
+    """Benchmark churn_nb's API against `mlflow models serve` for each champion; write the results; one record per
+    champion and server."""
     from churn_nb.data import load_sample, load_dataset
     from churn_nb.serve import customer_records
 
@@ -374,7 +385,8 @@ def bench_api(
                     {"champion": name, **champ, "prepare_seconds": prep, "seconds": seconds, "rate": rate, **rec}
                 )
                 print(
-                    f"{name} · {kind}: p50 {rec['single_p50_ms']:.2f} ms, p99 {rec['single_p99_ms']:.2f} ms, errors {rec['single_errors']}, batch {rec['batch_p50_ms']:.1f} ms, peak {rec['peak_rss_mib']:.0f} MiB",
+                    f"{name} · {kind}: p50 {rec['single_p50_ms']:.2f} ms, p99 {rec['single_p99_ms']:.2f} ms, errors "
+                    f"{rec['single_errors']}, batch {rec['batch_p50_ms']:.1f} ms, peak {rec['peak_rss_mib']:.0f} MiB",
                     flush=True,
                 )
         finally:
@@ -386,7 +398,8 @@ def bench_api(
 
 # %% ../notebooks/14a_bench_api.ipynb #01143709
 def summarise_api(runs: pd.DataFrame, targets: dict = TARGETS) -> pd.DataFrame:
-    "Per champion and server: single-customer p50/p95/p99/max, errors, achieved rate, batch median, memory; churn_nb's lines say whether the targets are met."
+    """Per champion and server: single-customer p50/p95/p99/max, errors, achieved rate, batch median, memory; churn_nb's
+    lines say whether the targets are met."""
     out = runs[
         [
             "champion",
@@ -465,7 +478,11 @@ def api_notes(runs: pd.DataFrame) -> str:
     )
     starts = ", ".join(f"{r.server} · {r.champion}: {r.startup_seconds:.0f} s" for r in runs.itertuples())
     saturated = [
-        f"- {r.server} · {r.champion}: answered {r.single_requests - r.single_errors:,} of {r.single_requests:,} requests within 10 s. One request takes about {r.serial_p50_ms:.0f} ms without load, so one worker serves at most about {1000 / r.serial_p50_ms:.0f} requests/s, fewer than the {r.rate:g} sent: its queue grows until requests time out. Its percentiles describe the answered requests only (its real p99 is beyond the 10 s timeout), so `p99_vs_mlflow` understates the difference."
+        f"- {r.server} · {r.champion}: answered {r.single_requests - r.single_errors:,} of {r.single_requests:,} "
+        f"requests within 10 s. One request takes about {r.serial_p50_ms:.0f} ms without load, so one worker serves at "
+        f"most about {1000 / r.serial_p50_ms:.0f} requests/s, fewer than the {r.rate:g} sent: its queue grows until "
+        "requests time out. Its percentiles describe the answered requests only (its real p99 is beyond the 10 s "
+        "timeout), so `p99_vs_mlflow` understates the difference."
         for r in runs.itertuples()
         if r.single_errors > 0.01 * r.single_requests
     ]
@@ -473,9 +490,18 @@ def api_notes(runs: pd.DataFrame) -> str:
         [
             "![latency percentiles](api-latency.png)",
             "",
-            f"Single customer: open-loop load at {runs.rate.iloc[0]:g} requests/s for {runs.seconds.iloc[0]:g} s per server, after a warm-up of 200 requests and 3 batches one at a time, from a separate client process (latency = writing the request to reading the whole answer, keep-alive connections; `requests_per_s` = the rate actually sent). Percentiles are over the answered requests; `errors` counts the rest (not 200, connection failures, no answer within 10 s).",
-            '`unloaded_p50_ms`: the median of the last 100 of the 200 warm-up requests sent one at a time (the service time without load). Batch: the same 1,000 customers in one request, 20 times one after the other, before the load; the median. Each server gets its own format (`{"customer": …}` / `{"dataframe_split": …}`) for the same customers; both run one uvicorn worker, one after the other, on the same machine; churn_nb also logs every prediction to the store.',
-            "Memory: resident memory of the server's process tree (Python, and for H2O the in-process JVM), peak during the run.",
+            f"Single customer: open-loop load at {runs.rate.iloc[0]:g} requests/s for {runs.seconds.iloc[0]:g} s per "
+            "server, after a warm-up of 200 requests and 3 batches one at a time, from a separate client process "
+            "(latency = writing the request to reading the whole answer, keep-alive connections; `requests_per_s` = "
+            "the rate actually sent). Percentiles are over the answered requests; `errors` counts the rest (not 200, "
+            "connection failures, no answer within 10 s).",
+            "`unloaded_p50_ms`: the median of the last 100 of the 200 warm-up requests sent one at a time (the service "
+            "time without load). Batch: the same 1,000 customers in one request, 20 times one after the other, before "
+            'the load; the median. Each server gets its own format (`{"customer": …}` / `{"dataframe_split": …}`) for '
+            "the same customers; both run one uvicorn worker, one after the other, on the same machine; churn_nb also "
+            "logs every prediction to the store.",
+            "Memory: resident memory of the server's process tree (Python, and for H2O the in-process JVM), peak "
+            "during the run.",
             "",
             "Champions:",
             champs,

@@ -70,13 +70,15 @@ def _step(name: str, argv: list, ws: Path, timeout: float) -> dict:
     m = measure(argv, env={"CHURN_NB_HOME": str(ws)}, timeout=timeout)
     if m["returncode"] != 0:
         raise RuntimeError(
-            f"bench dashboard: `{' '.join(argv[-6:])}` failed in {ws} (exit {m['returncode']}): {m['stderr'][-600:]}. Fix: run it by hand there to see the whole error"
+            f"bench dashboard: `{' '.join(argv[-6:])}` failed in {ws} (exit {m['returncode']}): {m['stderr'][-600:]}. "
+            "Fix: run it by hand there to see the whole error"
         )
     return {k: round(v, 2) for k, v in m.items() if k != "stderr"}
 
 
 def scored_workspace(customers: int = 1_000_000, seed: int = 0, workspace=None) -> tuple:
-    "(workspace, what each set-up step cost) with a scikit-learn champion and `customers` synthetic customers scored into the store; done steps are skipped."
+    """(workspace, what each set-up step cost) with a scikit-learn champion and `customers` synthetic customers scored
+    into the store; done steps are skipped."""
     ws = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="churn-nb-bench-dashboard-"))
     ws.mkdir(parents=True, exist_ok=True)
     setup, data = {}, ws / f"customers_{customers}_{seed}.parquet"
@@ -202,7 +204,8 @@ def leave(page):
 def visitors(
     server: Server, n: int = 10, within: float = 10, then=None, timeout: float = 180, shared: bool = False
 ) -> tuple:  # the visitors are tabs of one browser context (its cache shared)
-    "(seconds to each visitor's Overview, in arrival order; `then()` run while they stay): `n` visitors within `within` s."
+    """(seconds to each visitor's Overview, in arrival order; `then()` run while they stay): `n` visitors within
+    `within` s."""
     import asyncio
     from playwright.async_api import async_playwright
 
@@ -239,7 +242,8 @@ def customer_lookups(page, ids: list, reasons: list) -> list:
         timed(
             page,
             lambda: go(cid),
-            "([id, r]) => document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id) && document.querySelector('.cn-customer-reasons').innerText.includes(r)",
+            "([id, r]) => document.querySelector('.cn-customer-head').innerText.includes('Customer ' + id) && "
+            "document.querySelector('.cn-customer-reasons').innerText.includes(r)",
             [cid, r],
         )
         for cid, r in zip(ids, reasons)
@@ -288,7 +292,8 @@ def risk_filters(page, repeats: int) -> list:
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #fddd82a0
 def startup_seconds(log: str) -> dict:
-    "Seconds a kernel took to read the run and to load the champion, from the dashboard's log lines (medians over the kernels started)."
+    """Seconds a kernel took to read the run and to load the champion, from the dashboard's log lines (medians over the
+    kernels started)."""
     read = [float(x) for x in re.findall(r"read run \S+: \d+ customers in ([\d.]+) s", log)]
     champ = [float(x) for x in re.findall(r"loaded champion version \S+ and explained one customer in ([\d.]+) s", log)]
     return {
@@ -438,7 +443,8 @@ def dashboard_notes(context: dict) -> str:
 
 
 def write_dashboard_bench(records: pd.DataFrame, context: dict, out_dir=None) -> Path:
-    "Write `dashboard.json` (every measurement, the context) and `dashboard.md` (summary, notes) into `out_dir` (default `reports/bench/`); the Markdown path."
+    """Write `dashboard.json` (every measurement, the context) and `dashboard.md` (summary, notes) into `out_dir`
+    (default `reports/bench/`); the Markdown path."""
     out_dir = Path(out_dir or config.reports_dir() / "bench")
     out_dir.mkdir(parents=True, exist_ok=True)
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -465,7 +471,8 @@ def write_dashboard_bench(records: pd.DataFrame, context: dict, out_dir=None) ->
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #cf55efb1
 def burst(server: Server, n: int, within: float, context: dict, measure: str = OVERVIEW) -> list:
-    "Seconds to the Overview of `n` visitors arriving within `within` s (`BURSTS[measure]`: as tabs); CPU, memory: `context`."
+    """Seconds to the Overview of `n` visitors arriving within `within` s (`BURSTS[measure]`: as tabs); CPU, memory:
+    `context`."""
     srv, pooled = psutil.Process(server.proc.pid), server.kernels()
     before, info = (cpu_seconds([srv]), cpu_seconds(pooled)), {"visitors": n, "within": within}
 
@@ -523,7 +530,8 @@ def bench_dashboard(
     keep: bool = False,  # keep the scratch workspace
     seed: int = 0,
 ) -> pd.DataFrame:
-    "Build (or reuse) a scored workspace, serve the dashboard, measure it in chromium; write the report; the measurements."
+    """Build (or reuse) a scored workspace, serve the dashboard, measure it in chromium; write the report; the
+    measurements."""
     out_dir = Path(out_dir or config.reports_dir() / "bench")
     ws, setup = scored_workspace(customers, seed, workspace)
     logs = Path(tempfile.mkdtemp(prefix="churn-nb-bench-dashboard-logs-"))

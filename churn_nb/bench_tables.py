@@ -40,7 +40,8 @@ def split_table(
     seed: int,
     out_dir: Path,
 ) -> dict:
-    "Stratified 80/20 split of the table (target as churn_nb infers it), written as CSV: paths, spec and the holdout's 0/1 labels."
+    """Stratified 80/20 split of the table (target as churn_nb infers it), written as CSV: paths, spec and the holdout's
+    0/1 labels."""
     from sklearn.model_selection import train_test_split
     from churn_nb.data import load_dataset, read_table, target_vector
 
@@ -59,7 +60,8 @@ def scale_table(
     columns: int = 250,  # columns, id and target included
     seed: int = 0,
 ) -> pd.DataFrame:
-    "A synthetic churn table: numbers (some missing), categories of 3 to 5,000 levels, two dates, an id and a Yes/No target."
+    """A synthetic churn table: numbers (some missing), categories of 3 to 5,000 levels, two dates, an id and a Yes/No
+    target."""
     rng = np.random.default_rng(seed)
     n_cat = columns // 5
     n_num = columns - n_cat - 4
@@ -135,7 +137,8 @@ np.save(sys.argv[3], p)
 
 
 def champion_scores(workspace: Path, parts: dict) -> dict:
-    "Holdout ROC AUC and PR AUC of the workspace's champion, scored in a fresh process, with that process's time and memory."
+    """Holdout ROC AUC and PR AUC of the workspace's champion, scored in a fresh process, with that process's time and
+    memory."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
     out = workspace / "holdout_p.npy"
@@ -175,7 +178,8 @@ def pipeline_run(workspace: Path, parts: dict) -> dict:
 
 # %% ../notebooks/14c_bench_tables.ipynb #39a765ad
 def bench_table(name: str, path, seed: int, pipeline: bool = False, keep: bool = False) -> dict:
-    "Split, train with the defaults, score the champion in a fresh process, fit the peers, optionally run the pipeline: one row."
+    """Split, train with the defaults, score the champion in a fresh process, fit the peers, optionally run the
+    pipeline: one row."""
     import shutil
 
     ws = Path(tempfile.mkdtemp(prefix="churn-nb-tables-"))
@@ -220,13 +224,15 @@ def _mode(s: pd.Series):
 
 
 def peak_total(runs: pd.DataFrame) -> pd.Series:
-    "Peak memory (MiB) of each run's process tree at one moment; runs measured before it was recorded: the Python and Java peaks added."
+    """Peak memory (MiB) of each run's process tree at one moment; runs measured before it was recorded: the Python and
+    Java peaks added."""
     added = runs.peak_python_mib + runs.peak_java_mib
     return runs.peak_total_mib.fillna(added) if "peak_total_mib" in runs else added
 
 
 def summarise_tables(runs: pd.DataFrame) -> pd.DataFrame:
-    "Per table (and on average): mean AUCs of the champion and the peers, margin over the better peer, time, memory, winner."
+    """Per table (and on average): mean AUCs of the champion and the peers, margin over the better peer, time, memory,
+    winner."""
     g = runs.groupby("table", sort=False)
     mean = lambda col: g[col].mean() if col in runs else np.nan
     out = pd.DataFrame(
@@ -346,7 +352,8 @@ def scale_suite(scale: str) -> dict:
 def run_tables_bench(
     out_dir: Path, folder=None, seeds=(0, 1, 2), only=None, scale: str | None = None
 ) -> Path:  # "ROWSxCOLUMNS": a synthetic table alone, reported as tables-scale
-    "Run the table benchmark (tables named in `only`, default all) and write tables.json, tables.md and tables.png to `out_dir`."
+    """Run the table benchmark (tables named in `only`, default all) and write tables.json, tables.md and tables.png to
+    `out_dir`."""
     tables = scale_suite(scale) if scale else suite_tables(folder)
     if only:
         tables = {k: v for k, v in tables.items() if any(o in k for o in only)}

@@ -58,7 +58,8 @@ def parse_value(name: str, text: str, type_name: str):
             raise ValueError
     except (ValueError, SyntaxError):
         raise CliError(
-            f"parameter '{name}' expects {type_name}, got {text!r}. Fix: e.g. -p {name} {dict(int='0', float='0.2', bool='true').get(type_name, '…')}."
+            f"parameter '{name}' expects {type_name}, got {text!r}. Fix: e.g. -p {name} "
+            f"{dict(int='0', float='0.2', bool='true').get(type_name, '…')}."
         ) from None
     return value
 
@@ -105,7 +106,8 @@ def write_html(ipynb: Path) -> Path:
 
 # %% ../notebooks/13_cli.ipynb #2c15c7e6
 def attach_report(run_dir: Path) -> list:
-    "Attach the executed notebook and HTML in `run_dir` to the MLflow runs it made (tag churn_nb.report_dir); return their ids."
+    """Attach the executed notebook and HTML in `run_dir` to the MLflow runs it made (tag churn_nb.report_dir); return
+    their ids."""
     from churn_nb.tracking import ensure_store
 
     client = ensure_store()
@@ -203,7 +205,8 @@ def load_schedule(path: Path | None = None) -> dict:
     unlisted = sorted({p.stem for p in path.parent.glob("*.ipynb")} - set(entries))
     if unlisted:
         raise CliError(
-            f"{path}: notebook{'s' if len(unlisted) > 1 else ''} {', '.join(unlisted)} not listed. Fix: add an entry under `notebooks:`."
+            f"{path}: notebook{'s' if len(unlisted) > 1 else ''} {', '.join(unlisted)} not listed. Fix: add an entry "
+            "under `notebooks:`."
         )
     for name, entry in entries.items():
         nb = notebook_path(name)
@@ -225,7 +228,8 @@ def load_pipelines(path: Path | None = None) -> dict:
             raise CliError(f"{path}: pipeline '{name}' has the name of a notebook. Fix: rename the pipeline.")
         if not steps or (unknown := [s for s in steps if s not in notebooks]):
             raise CliError(
-                f"{path}: pipeline '{name}' has {'unknown steps ' + ', '.join(unknown) if steps else 'no steps'}. Fix: list notebooks of `notebooks:` under steps."
+                f"{path}: pipeline '{name}' has {'unknown steps ' + ', '.join(unknown) if steps else 'no steps'}. Fix: "
+                "list notebooks of `notebooks:` under steps."
             )
         if cron is not None and len(str(cron).split()) != 5:
             raise CliError(
@@ -235,7 +239,8 @@ def load_pipelines(path: Path | None = None) -> dict:
 
 
 def step_parameters(pipeline: str, steps: list, schedule: dict, given: list) -> dict:
-    "Step -> (name, text) pairs: the schedule's parameters, then `given` ones (`name` for every step declaring it, `step.name` for one)."
+    """Step -> (name, text) pairs: the schedule's parameters, then `given` ones (`name` for every step declaring it,
+    `step.name` for one)."""
     declared = {s: declared_parameters(notebook_path(s)) for s in steps}
     out = {s: [(k, str(v)) for k, v in ((schedule[s] or {}).get("parameters") or {}).items()] for s in steps}
     for name, value in given:
@@ -247,7 +252,8 @@ def step_parameters(pipeline: str, steps: list, schedule: dict, given: list) -> 
         targets = [step] if step else [s for s in steps if name in declared[s]]
         if not targets:
             raise CliError(
-                f"unknown parameter '{name}' for pipeline {pipeline}: none of its steps ({', '.join(steps)}) declares it. Fix: check the name, or address a step as step.name."
+                f"unknown parameter '{name}' for pipeline {pipeline}: none of its steps ({', '.join(steps)}) declares "
+                "it. Fix: check the name, or address a step as step.name."
             )
         for t in targets:
             out[t].append((param if step else name, value))
@@ -273,7 +279,8 @@ def score_run_of(report_dir: Path) -> str | None:
 
 
 def run_pipeline(name: str, given: list = ()) -> list:
-    "Run pipeline `name`'s steps in order; stop at the first failure, naming it and the steps not run. Returns the run folders."
+    """Run pipeline `name`'s steps in order; stop at the first failure, naming it and the steps not run. Returns the run
+    folders."""
     steps = load_pipelines()[name]["steps"]
     params, done, scoring_run = step_parameters(name, steps, load_schedule(), list(given)), [], None
     for i, step in enumerate(steps, 1):
@@ -289,7 +296,8 @@ def run_pipeline(name: str, given: list = ()) -> list:
             out = run_notebook(step, pairs)
         except CliError as e:
             raise CliError(
-                f"pipeline {name} stopped at step {i}/{len(steps)} ({step}); not run: {', '.join(steps[i:]) or 'none'}. {e}"
+                f"pipeline {name} stopped at step {i}/{len(steps)} ({step}); not run: "
+                f"{', '.join(steps[i:]) or 'none'}. {e}"
             ) from None
         if step == "score":
             scoring_run = score_run_of(out)
@@ -305,7 +313,8 @@ def crontab_lines(path: Path | None = None) -> list:
     exe = Path(sys.executable).parent / "churn-nb"
     ws = config.workspace()
     return [
-        f"{p['cron']} cd {shlex.quote(str(ws))} && {shlex.quote(str(exe))} run {name} >> {shlex.quote(str(ws / 'reports' / 'cron.log'))} 2>&1"
+        f"{p['cron']} cd {shlex.quote(str(ws))} && {shlex.quote(str(exe))} run {name} >> "
+        f"{shlex.quote(str(ws / 'reports' / 'cron.log'))} 2>&1"
         for name, p in load_pipelines(path).items()
         if p.get("cron")
     ]
@@ -326,7 +335,10 @@ def check_java() -> tuple:
     home = os.environ.get("JAVA_HOME")
     java = str(Path(home) / "bin" / "java") if home else shutil.which("java")
     major = java_major(java) if java else None
-    fix = "install OpenJDK 17 (Debian: apt-get install openjdk-17-jre-headless; conda: conda install -c conda-forge openjdk=17) and put it first on PATH, or set JAVA_HOME to it"
+    fix = (
+        "install OpenJDK 17 (Debian: apt-get install openjdk-17-jre-headless; conda: conda install -c conda-forge "
+        "openjdk=17) and put it first on PATH, or set JAVA_HOME to it"
+    )
     if major is None:
         return False, f"no working java ({java or 'not on PATH'})", fix
     return 8 <= major <= 17, f"java {major} at {java}", fix
@@ -357,7 +369,8 @@ def check_ports() -> list:
                 f"port {port} ({service})",
                 ok,
                 detail,
-                f"stop the program listening there (see: ss -ltnp 'sport = :{port}'), or `make down` if churn_nb started it",
+                f"stop the program listening there (see: ss -ltnp 'sport = :{port}'), or `make down` if churn_nb "
+                "started it",
             )
         )
     return rows
@@ -436,7 +449,8 @@ def start_service(name: str, argv: list, port: int, env: dict | None = None) -> 
         return pid
     if not port_free(port):
         raise CliError(
-            f"port {config.HOST}:{port} for {name} is in use by another program. Fix: stop it (ss -ltnp 'sport = :{port}')."
+            f"port {config.HOST}:{port} for {name} is in use by another program. Fix: stop it (ss -ltnp 'sport = "
+            f":{port}')."
         )
     rt = config.runtime_dir()
     rt.mkdir(parents=True, exist_ok=True)
@@ -530,12 +544,18 @@ def parser() -> argparse.ArgumentParser:
     "The `churn-nb` argument parser."
     p = argparse.ArgumentParser(
         prog="churn-nb",
-        description="churn_nb: who will leave, why, what it costs, what to offer. Workspace: $CHURN_NB_HOME or the current directory.",
+        description=(
+            "churn_nb: who will leave, why, what it costs, what to offer. Workspace: $CHURN_NB_HOME or the current "
+            "directory."
+        ),
     )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = sub.add_parser(
         "run",
-        help="execute a scheduled notebook (e.g. train) or a pipeline (e.g. pipeline: train → score → segment → recommend) with papermill into reports/runs/",
+        help=(
+            "execute a scheduled notebook (e.g. train) or a pipeline (e.g. pipeline: train → score → segment → "
+            "recommend) with papermill into reports/runs/"
+        ),
     )
     run.add_argument("notebook", help="scheduled notebook or pipeline name, e.g. train, score, pipeline")
     run.add_argument(
@@ -563,7 +583,9 @@ def parser() -> argparse.ArgumentParser:
     )
     serve = sub.add_parser(
         "serve",
-        help="serve the REST API (predict, explain, recommend) for the champion on 127.0.0.1:5055; OpenAPI docs at /docs",
+        help=(
+            "serve the REST API (predict, explain, recommend) for the champion on 127.0.0.1:5055; OpenAPI docs at /docs"
+        ),
     )
     _service_args(serve, config.PORTS["api"], "the API")
     serve.add_argument(
@@ -600,7 +622,12 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "what",
         choices=["train", "score", "api", "dashboard", "tables"],
-        help="train: whole training runs per seed and budget (AUC, wall time, peak memory); tables: the default training on every table of a suite next to HistGradientBoosting and logistic regression; score: the scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers",
+        help=(
+            "train: whole training runs per seed and budget (AUC, wall time, peak memory); tables: the default "
+            "training on every table of a suite next to HistGradientBoosting and logistic regression; score: the "
+            "scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST "
+            "API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers"
+        ),
     )
     bench.add_argument(
         "--sizes",
@@ -707,7 +734,8 @@ def stop_command(args):
 
 # %% ../notebooks/13_cli.ipynb #5e12ae22
 def template_source(args) -> tuple:
-    "(spec, labelled table or None, its name) for `churn-nb offers`: from `--data`, else from `--model` (`registry.model_uri`)."
+    """(spec, labelled table or None, its name) for `churn-nb offers`: from `--data`, else from `--model`
+    (`registry.model_uri`)."""
     if not args.data:
         from churn_nb.data import ChurnDataError
         from churn_nb.registry import model_spec, model_uri

@@ -88,7 +88,8 @@ def friendly(
     box: W.HTML,  # where the message goes
     fix: str | None = None,
 ):  # the fix to suggest when the error has none
-    "Decorator for callbacks and page builders: clear `box`; on an error show a one-line message in it, log the traceback, return None."
+    """Decorator for callbacks and page builders: clear `box`; on an error show a one-line message in it, log the
+    traceback, return None."""
 
     def deco(fn):
         @functools.wraps(fn)
@@ -546,14 +547,16 @@ def whatif_frame(values: dict, spec) -> pd.DataFrame:
             lo, hi = spec.ranges.get(c, [-np.inf, np.inf])
             if not (math.isfinite(x) and lo <= x <= hi):
                 raise ValueError(
-                    f"{c}: {x:g} is outside the range the model knows ({lo:g}–{hi:g}). Fix: choose a value in that range"
+                    f"{c}: {x:g} is outside the range the model knows ({lo:g}–{hi:g}). Fix: choose a value in that "
+                    "range"
                 )
             row[c] = (pd.Timestamp(dates[c]) - pd.Timedelta(days=x)).isoformat() if c in dates else x  # a date: its day
         else:
             levels = spec.levels.get(c)
             if levels and str(v) not in levels:
                 raise ValueError(
-                    f"{c}: {str(v)[:40]!r} is not one of its values ({', '.join(levels[:6])}…). Fix: pick one from the list"
+                    f"{c}: {str(v)[:40]!r} is not one of its values ({', '.join(levels[:6])}…). Fix: pick one from the "
+                    "list"
                 )
             row[c] = None if v is None else str(v)[:200]
     return features_frame(pd.DataFrame([row]), spec, "what-if")
@@ -580,7 +583,8 @@ CHARTS = {"roc.png": "ROC curve", "pr.png": "Precision–recall", "lift.png": "L
 
 
 def model_info(champ) -> dict:
-    "What the Model page shows: the champion's record (`registry.champion_record`), its evaluation charts (PNG bytes) and leaderboards."
+    """What the Model page shows: the champion's record (`registry.champion_record`), its evaluation charts (PNG bytes)
+    and leaderboards."""
     import tempfile
     from churn_nb.registry import champion_record
     from churn_nb.tracking import ensure_store
@@ -649,11 +653,16 @@ def svg_gauge(p: float, medium: float, high: float, label: str = "churn risk", s
     for a, b, colour in ((0, medium, GREEN), (medium, high, AMBER), (high, 1, RED)):
         if b > a:
             (x0, y0), (x1, y1) = pt(a, r), pt(b, r)
-            arcs += f"<path d='M{x0:.1f},{y0:.1f} A{r:.1f},{r:.1f} 0 0 1 {x1:.1f},{y1:.1f}' stroke='{colour}' stroke-width='16' fill='none'/>"
+            arcs += (
+                f"<path d='M{x0:.1f},{y0:.1f} A{r:.1f},{r:.1f} 0 0 1 {x1:.1f},{y1:.1f}' "
+                f"stroke='{colour}' stroke-width='16' fill='none'/>"
+            )
     nx, ny = pt(min(max(p, 0), 1), r - 8)
     return (
-        f"<svg class='cn-gauge' width='{w}' height='{h}' viewBox='0 0 {w} {h}' role='img'><title>{_e(label)}: {pct(p)}</title>{arcs}"
-        f"<line x1='{cx}' y1='{cy}' x2='{nx:.1f}' y2='{ny:.1f}' stroke='#222' stroke-width='3'/><circle cx='{cx}' cy='{cy}' r='5' fill='#222'/>"
+        f"<svg class='cn-gauge' width='{w}' height='{h}' viewBox='0 0 {w} {h}' role='img'><title>{_e(label)}: "
+        f"{pct(p)}</title>{arcs}"
+        f"<line x1='{cx}' y1='{cy}' x2='{nx:.1f}' y2='{ny:.1f}' stroke='#222' stroke-width='3'/><circle cx='{cx}' "
+        f"cy='{cy}' r='5' fill='#222'/>"
         f"<text x='{cx}' y='{cy + 30:.0f}' text-anchor='middle' font-size='24' font-weight='600'>{pct(p)}</text>"
         f"<text x='{cx}' y='{cy + 48:.0f}' text-anchor='middle' font-size='12' fill='#555'>{_e(label)}</text></svg>"
     )
@@ -674,11 +683,16 @@ def svg_bars(
     bar_w, h = width - label_width - 70, 22
     rows = "".join(
         f"<text x='{label_width - 6}' y='{i * h + 15}' text-anchor='end' font-size='12'>{_e(l)}</text>"
-        f"<rect x='{label_width}' y='{i * h + 4}' width='{max(bar_w * abs(v) / vmax, 1):.1f}' height='14' fill='{(colours or [BLUE] * len(values))[i]}'/>"
-        f"<text x='{label_width + max(bar_w * abs(v) / vmax, 1) + 5:.1f}' y='{i * h + 15}' font-size='12'>{_e(fmt(v))}</text>"
+        f"<rect x='{label_width}' y='{i * h + 4}' width='{max(bar_w * abs(v) / vmax, 1):.1f}' height='14' "
+        f"fill='{(colours or [BLUE] * len(values))[i]}'/>"
+        f"<text x='{label_width + max(bar_w * abs(v) / vmax, 1) + 5:.1f}' y='{i * h + 15}' "
+        f"font-size='12'>{_e(fmt(v))}</text>"
         for i, (l, v) in enumerate(zip(labels, values))
     )
-    return f"<svg class='cn-bars' width='{width}' height='{len(values) * h + 4}' role='img'><title>{_e(title)}</title>{rows}</svg>"
+    return (
+        f"<svg class='cn-bars' width='{width}' height='{len(values) * h + 4}' "
+        f"role='img'><title>{_e(title)}</title>{rows}</svg>"
+    )
 
 
 def svg_confidence(p: float, width: int = 360) -> str:
@@ -697,7 +711,8 @@ def svg_confidence(p: float, width: int = 360) -> str:
 def svg_waterfall(
     base: float, points: pd.Series, probability: float, labels: dict | None = None, top: int = 8, width: int = 560
 ) -> str:
-    "A horizontal waterfall from the average customer (`base`) through the largest contributions (the rest summed) to this customer's `probability`."
+    """A horizontal waterfall from the average customer (`base`) through the largest contributions (the rest summed) to
+    this customer's `probability`."""
     s = points.reindex(points.abs().sort_values(ascending=False).index)
     steps = [((labels or {}).get(k, k), float(v)) for k, v in s.head(top).items()]
     if len(s) > top:
@@ -716,11 +731,15 @@ def svg_waterfall(
     ]
     body = "".join(
         f"<text x='{lw - 6}' y='{i * h + 15}' text-anchor='end' font-size='12'>{_e(str(l)[:34])}</text>"
-        f"<rect x='{x(min(a, b)):.1f}' y='{i * h + 4}' width='{max(abs(x(b) - x(a)), 1):.1f}' height='14' fill='{col}'/>"
+        f"<rect x='{x(min(a, b)):.1f}' y='{i * h + 4}' width='{max(abs(x(b) - x(a)), 1):.1f}' height='14' "
+        f"fill='{col}'/>"
         f"<text x='{x(max(a, b)) + 5:.1f}' y='{i * h + 15}' font-size='12'>{_e(t)}</text>"
         for i, (l, a, b, col, t) in enumerate(rows)
     )
-    return f"<svg class='cn-waterfall' width='{width}' height='{len(rows) * h + 6}' role='img'><title>from the average customer to this one</title>{body}</svg>"
+    return (
+        f"<svg class='cn-waterfall' width='{width}' height='{len(rows) * h + 6}' role='img'><title>from the average "
+        f"customer to this one</title>{body}</svg>"
+    )
 
 
 def svg_trend(labels: list, values: list, title: str, fmt=num, width: int = 300, height: int = 130) -> str:
@@ -733,19 +752,23 @@ def svg_trend(labels: list, values: list, title: str, fmt=num, width: int = 300,
     py = lambda y: 28 + (height - 58) * (1 - (y - lo) / (hi - lo))
     pts = " ".join(f"{px(i):.1f},{py(y):.1f}" for i, y in enumerate(v))
     dots = "".join(
-        f"<circle cx='{px(i):.1f}' cy='{py(y):.1f}' r='3' fill='{BLUE}'><title>{_e(labels[i])}: {_e(fmt(y))}</title></circle>"
+        f"<circle cx='{px(i):.1f}' cy='{py(y):.1f}' r='3' fill='{BLUE}'><title>{_e(labels[i])}: "
+        f"{_e(fmt(y))}</title></circle>"
         for i, y in enumerate(v)
     )
     return (
-        f"<svg class='cn-trend' width='{width}' height='{height}' role='img'><text x='4' y='14' font-size='13' font-weight='600'>{_e(title)}</text>"
+        f"<svg class='cn-trend' width='{width}' height='{height}' role='img'><text x='4' y='14' font-size='13' "
+        f"font-weight='600'>{_e(title)}</text>"
         f"<polyline points='{pts}' fill='none' stroke='{BLUE}' stroke-width='2'/>{dots}"
         f"<text x='{px(n - 1):.1f}' y='{py(v[-1]) - 7:.1f}' text-anchor='end' font-size='12'>{_e(fmt(v[-1]))}</text>"
-        f"<text x='30' y='{height - 6}' font-size='11' fill='#555'>{_e(labels[0])}</text><text x='{width - 30}' y='{height - 6}' text-anchor='end' font-size='11' fill='#555'>{_e(labels[-1])}</text></svg>"
+        f"<text x='30' y='{height - 6}' font-size='11' fill='#555'>{_e(labels[0])}</text><text x='{width - 30}' "
+        f"y='{height - 6}' text-anchor='end' font-size='11' fill='#555'>{_e(labels[-1])}</text></svg>"
     )
 
 # %% ../notebooks/12_dashboard.ipynb #d3ac19c4
 def html_table(frame: pd.DataFrame, formats: dict | None = None, bars: dict | None = None, cls: str = "cn-t") -> str:
-    "`frame` as a compact HTML table: `formats` column -> function, `bars` column -> colour (an inline bar beside the number)."
+    """`frame` as a compact HTML table: `formats` column -> function, `bars` column -> colour (an inline bar beside the
+    number)."""
     formats, bars = formats or {}, bars or {}
     vmax = {c: max(float(np.nanmax(np.abs(frame[c].to_numpy(dtype=float)))), 1e-12) if len(frame) else 1 for c in bars}
     head = "".join(f"<th>{_e(c)}</th>" for c in frame.columns)
@@ -753,7 +776,10 @@ def html_table(frame: pd.DataFrame, formats: dict | None = None, bars: dict | No
     def cell(c, v):
         text = _e(formats[c](v) if c in formats else v)
         if c in bars and np.isfinite(v):
-            return f"<td class='n'><span class='cn-bar' style='width:{60 * abs(v) / vmax[c]:.0f}px;background:{bars[c]}'></span>{text}</td>"
+            return (
+                "<td class='n'><span class='cn-bar' "
+                f"style='width:{60 * abs(v) / vmax[c]:.0f}px;background:{bars[c]}'></span>{text}</td>"
+            )
         return f"<td class='n'>{text}</td>" if c in formats else f"<td>{text}</td>"
 
     body = "".join(
@@ -785,7 +811,8 @@ def kpi_cards(summary: dict) -> str:
     return (
         "<div class='cn-kpis'>"
         + "".join(
-            f"<div class='cn-kpi'><div class='v'>{v}</div><div class='l'>{_e(l)}</div><div class='s'>{_e(s)}</div></div>"
+            f"<div class='cn-kpi'><div class='v'>{v}</div><div class='l'>{_e(l)}</div><div "
+            f"class='s'>{_e(s)}</div></div>"
             for l, v, s in cards
         )
         + "</div>"
@@ -831,7 +858,10 @@ def segment_table(summary: dict) -> str:
 def run_label(summary: dict) -> str:
     "One line about a run: when it was scored, how many customers, which champion version."
     when = pd.Timestamp(summary.get("scored_at")).strftime("%d %b %Y %H:%M UTC") if summary.get("scored_at") else "?"
-    return f"Scoring run of {when} · {num(summary['kpis']['customers'])} customers · champion version {summary.get('model_version', '?')}"
+    return (
+        f"Scoring run of {when} · {num(summary['kpis']['customers'])} customers · champion version "
+        f"{summary.get('model_version', '?')}"
+    )
 
 
 def trend_charts(history: pd.DataFrame, label: str = "Revenue at risk") -> str:
@@ -945,7 +975,10 @@ def call_list_csv(
 def download_link(text: str, filename: str, label: str) -> str:
     "An HTML link that downloads `text` as file `filename` (a data: URL; nothing is written on the server)."
     b64 = base64.b64encode(text.encode("utf-8")).decode()
-    return f"<a class='cn-download' download='{_e(filename)}' href='data:text/csv;charset=utf-8;base64,{b64}'>{_e(label)}</a>"
+    return (
+        f"<a class='cn-download' download='{_e(filename)}' "
+        f"href='data:text/csv;charset=utf-8;base64,{b64}'>{_e(label)}</a>"
+    )
 
 # %% ../notebooks/12_dashboard.ipynb #36d4d90a
 def number_filter(data: DashboardData) -> W.Widget:
@@ -1139,7 +1172,8 @@ def customer_head(row: dict, data: DashboardData) -> str:
     extra = "".join(f" · {_e(humanize(c))} {_e(shown(c))}" for c in (f["category"], f["number"]) if c)
     worth = f" · value {num(row['value'])} · revenue at risk {num(row['revenue_at_risk'])}" if data.money else ""
     return (
-        f"<h3 class='cn-h'>Customer {_e(row['customer_id'])} <span class='cn-tier' style='background:{TIER_COLOURS.get(str(row['tier']), GREY)}'>{_e(row['tier'])} risk</span></h3>"
+        f"<h3 class='cn-h'>Customer {_e(row['customer_id'])} <span class='cn-tier' "
+        f"style='background:{TIER_COLOURS.get(str(row['tier']), GREY)}'>{_e(row['tier'])} risk</span></h3>"
         f"<div class='cn-note'>{_e(row['segment'])}{extra}{worth}</div>"
         f"<div class='cn-strategy'>{_e(row['strategy'])}</div>"
     )
@@ -1177,7 +1211,8 @@ def feedback_html(notes: pd.DataFrame) -> str:
     return (
         "<ul class='cn-notes'>"
         + "".join(
-            f"<li><span class='cn-note'>{pd.Timestamp(n.created_at):%d %b %Y %H:%M} UTC{' · ' + _e(n.author) if isinstance(n.author, str) and n.author else ''}</span><br>{_e(n.text)}</li>"
+            f"<li><span class='cn-note'>{pd.Timestamp(n.created_at):%d %b %Y %H:%M} "
+            f"UTC{' · ' + _e(n.author) if isinstance(n.author, str) and n.author else ''}</span><br>{_e(n.text)}</li>"
             for n in notes.itertuples()
         )
         + "</ul>"
@@ -1471,8 +1506,11 @@ def champion_card(info: dict, champ) -> str:
     "Who the champion is: name, version, aliases, training run, dates, how it is explained."
     return (
         f"<h3 class='cn-h'>Champion: {_e(info['name'])} version {_e(info['version'])}</h3>"
-        f"<div class='cn-note'>aliases: {_e(', '.join(info['aliases']) or '–')} · best candidate: {_e(info['candidate'] or '?')} · trained by run {_e(info['run_id'])} on {info['trained']:%d %b %Y %H:%M} UTC · registered {info['registered']:%d %b %Y %H:%M} UTC</div>"
-        f"<div class='cn-note'>{_e(info['description'])}</div><div class='cn-note'>Reasons are computed by {_e(champ.explainer.method)}.</div>"
+        f"<div class='cn-note'>aliases: {_e(', '.join(info['aliases']) or '–')} · best candidate: "
+        f"{_e(info['candidate'] or '?')} · trained by run {_e(info['run_id'])} on {info['trained']:%d %b %Y %H:%M} UTC "
+        f"· registered {info['registered']:%d %b %Y %H:%M} UTC</div>"
+        f"<div class='cn-note'>{_e(info['description'])}</div><div class='cn-note'>Reasons are computed by "
+        f"{_e(champ.explainer.method)}.</div>"
     )
 
 
@@ -1537,22 +1575,33 @@ def model_page(data: DashboardData) -> W.VBox:
 # %% ../notebooks/12_dashboard.ipynb #69da3202
 TABS = ("Overview", "Risk list", "Customer", "What-if", "Model")
 STYLE = """<style>
-.cn-app{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;max-width:1280px}.cn-app .widget-html-content{line-height:1.4}
+.cn-app{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#222;max-width:1280px}
+.cn-app .widget-html-content{line-height:1.4}
 .cn-title h2{margin:4px 0}.cn-status{color:#555;font-size:13px;margin-left:auto;align-self:center}
-.cn-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}.cn-kpi{background:#f3f5f8;border-radius:8px;padding:10px 14px;min-width:160px}
+.cn-kpis{display:flex;flex-wrap:wrap;gap:10px;margin:8px 0}
+.cn-kpi{background:#f3f5f8;border-radius:8px;padding:10px 14px;min-width:160px}
 .cn-kpi .v{font-size:1.6em;font-weight:600}.cn-kpi .l{color:#333}.cn-kpi .s{color:#777;font-size:12px}
-.cn-t{border-collapse:collapse;font-size:13px;margin:4px 0}.cn-t th{text-align:left;border-bottom:2px solid #ccd;padding:4px 8px;white-space:nowrap}
-.cn-t td{padding:3px 8px;border-bottom:1px solid #eee;vertical-align:top}.cn-t td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+.cn-t{border-collapse:collapse;font-size:13px;margin:4px 0}
+.cn-t th{text-align:left;border-bottom:2px solid #ccd;padding:4px 8px;white-space:nowrap}
+.cn-t td{padding:3px 8px;border-bottom:1px solid #eee;vertical-align:top}
+.cn-t td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 .cn-bar{display:inline-block;height:9px;margin-right:6px;vertical-align:middle;opacity:.75}
-.cn-notice{padding:8px 12px;border-radius:6px;margin:6px 0;font-size:14px}.cn-error{background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0}
-.cn-info{background:#eef4fb;color:#1d3d5c;border:1px solid #cfe0f3}.cn-ok{background:#e9f6ec;color:#1e5a2c;border:1px solid #bfe3c8}
-.cn-note{color:#555;font-size:13px;margin:2px 0}.cn-h{margin:14px 0 6px 0;font-size:16px}.cn-row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
-.cn-tier{color:white;border-radius:10px;padding:1px 9px;font-size:13px;margin-left:8px}.cn-strategy{margin:6px 0;padding:6px 10px;border-left:4px solid #30638e;background:#f6f8fb;font-size:14px}
+.cn-notice{padding:8px 12px;border-radius:6px;margin:6px 0;font-size:14px}
+.cn-error{background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0}
+.cn-info{background:#eef4fb;color:#1d3d5c;border:1px solid #cfe0f3}
+.cn-ok{background:#e9f6ec;color:#1e5a2c;border:1px solid #bfe3c8}
+.cn-note{color:#555;font-size:13px;margin:2px 0}.cn-h{margin:14px 0 6px 0;font-size:16px}
+.cn-row{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}
+.cn-tier{color:white;border-radius:10px;padding:1px 9px;font-size:13px;margin-left:8px}
+.cn-strategy{margin:6px 0;padding:6px 10px;border-left:4px solid #30638e;background:#f6f8fb;font-size:14px}
 .cn-reasons li.up{color:#8a1c1c}.cn-reasons li.down{color:#1e5a2c}.cn-reasons li{margin:2px 0;font-size:14px}
-.cn-whatif-p{font-size:40px;font-weight:600}.cn-change{font-size:15px;margin:4px 0}.cn-count{margin:6px 0;font-size:14px}
+.cn-whatif-p{font-size:40px;font-weight:600}.cn-change{font-size:15px;margin:4px 0}
+.cn-count{margin:6px 0;font-size:14px}
 .cn-empty{max-width:760px;padding:18px 24px;background:#f6f8fb;border-radius:10px;font-size:15px;line-height:1.5}
-.cn-download{font-size:14px;font-weight:600}.cn-notes{padding-left:18px}.cn-risk td{max-width:300px}.cn-risk td:nth-child(-n+4),.cn-risk td:nth-child(6){white-space:nowrap}
-.cn-offers td:last-child{min-width:280px}.cn-scroll{overflow-x:auto;max-width:1220px}.cn-origin{color:#555;font-size:13px;margin:4px 0 8px 0}
+.cn-download{font-size:14px;font-weight:600}.cn-notes{padding-left:18px}.cn-risk td{max-width:300px}
+.cn-risk td:nth-child(-n+4),.cn-risk td:nth-child(6){white-space:nowrap}
+.cn-offers td:last-child{min-width:280px}.cn-scroll{overflow-x:auto;max-width:1220px}
+.cn-origin{color:#555;font-size:13px;margin:4px 0 8px 0}
 </style>"""
 
 
@@ -1570,10 +1619,14 @@ def refresh_seconds() -> float:
 def nothing_scored() -> W.HTML:
     "What the dashboard says before the first scoring run: what it will show and how to get there."
     w = W.HTML(
-        f"<div class='cn-empty'><h2>No customers scored yet</h2><p>This dashboard shows who is likely to leave, why, what it costs and what to offer — "
-        f"from the results of the scheduled scoring runs. None has been published in this workspace yet ({_e(config.workspace())}).</p>"
-        "<p>To fill it, ask your analytics team to run the pipeline (<code>churn-nb run pipeline</code>: train a model, then score, segment and recommend), "
-        "or the scoring only (<code>churn-nb run scoring</code>) when a model is already trained. This page picks up the first run by itself within a few seconds; there is nothing to restart.</p></div>"
+        "<div class='cn-empty'><h2>No customers scored yet</h2><p>This dashboard shows who is likely to leave, why, "
+        "what it costs and what to offer — "
+        "from the results of the scheduled scoring runs. None has been published in this workspace yet "
+        f"({_e(config.workspace())}).</p>"
+        "<p>To fill it, ask your analytics team to run the pipeline (<code>churn-nb run pipeline</code>: train a "
+        "model, then score, segment and recommend), "
+        "or the scoring only (<code>churn-nb run scoring</code>) when a model is already trained. This page picks up "
+        "the first run by itself within a few seconds; there is nothing to restart.</p></div>"
     )
     w.add_class("cn-nothing")
     return w
@@ -1701,7 +1754,8 @@ def _loop(self: App):
 
 
 def app(refresh: float | None = None) -> App:
-    "The dashboard (what the Voila notebook shows): `refresh` seconds between checks for new runs (default `refresh_seconds()`)."
+    """The dashboard (what the Voila notebook shows): `refresh` seconds between checks for new runs (default
+    `refresh_seconds()`)."""
     return App(refresh)
 
 # %% ../notebooks/12_dashboard.ipynb #992e4bd5
@@ -1721,7 +1775,8 @@ def app_notebook() -> Path:
     if p.is_file():
         return p
     raise FileNotFoundError(
-        f"the dashboard notebook (churn_nb/app/dashboard.ipynb) is missing next to {Path(churn_nb.__file__).parent}. Fix: reinstall churn_nb (pip install churn_nb)"
+        f"the dashboard notebook (churn_nb/app/dashboard.ipynb) is missing next to {Path(churn_nb.__file__).parent}. "
+        "Fix: reinstall churn_nb (pip install churn_nb)"
     )
 
 
@@ -1822,7 +1877,8 @@ def pool_for_many(stagger: float = 1.5):  # seconds between the kernels of the f
 
 # %% ../notebooks/12_dashboard.ipynb #7a6ef0c6
 def page_sets_xsrf_cookie():
-    "Make Voila's page set the `_xsrf` cookie. Voila 0.5 never sets it, so the request a page sends when the visitor leaves (shut my kernel down) is refused and the kernel — with the run in memory — lives until culled."
+    """Make Voila's page set the `_xsrf` cookie. Voila 0.5 never sets it, so the request a page sends when the visitor
+    leaves (shut my kernel down) is refused and the kernel — with the run in memory — lives until culled."""
     import inspect
     from voila.handler import VoilaHandler
 
@@ -1841,7 +1897,8 @@ def page_sets_xsrf_cookie():
 
 
 def serve(argv: list | None = None):
-    "Run Voila with `argv` (default: this process's arguments), the dashboard's template on the Jupyter path and the workspace fixed for its kernels."
+    """Run Voila with `argv` (default: this process's arguments), the dashboard's template on the Jupyter path and the
+    workspace fixed for its kernels."""
     page_sets_xsrf_cookie()
     pool_for_many()
     os.environ["CHURN_NB_HOME"] = str(config.workspace())

@@ -236,7 +236,8 @@ def single_class_error(y: pd.Series, source) -> ChurnDataError:
     levels = _levels(y)
     return data_error(
         source,
-        f"the target holds {len(levels)} class{'es' if len(levels) != 1 else ''} ({', '.join(map(repr, levels)) or 'none'}); a churn model needs both churned and retained customers",
+        f"the target holds {len(levels)} class{'es' if len(levels) != 1 else ''} "
+        f"({', '.join(map(repr, levels)) or 'none'}); a churn model needs both churned and retained customers",
         "use a table (or time window) with churned and retained customers",
         column=y.name,
     )
@@ -508,7 +509,8 @@ def _check_columns(df, names, what, source):
     if missing:
         raise data_error(
             source,
-            f"{what} names column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which the table does not have (columns: {', '.join(map(str, df.columns[:15]))}{', …' if len(df.columns) > 15 else ''})",
+            f"{what} names column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which the table "
+            f"does not have (columns: {', '.join(map(str, df.columns[:15]))}{', …' if len(df.columns) > 15 else ''})",
             f"correct the name in {what} (names are case-sensitive)",
         )
 
@@ -542,7 +544,8 @@ def refuse_useless(s: pd.Series, source):
 
 
 def _roles(df: pd.DataFrame, skip: tuple, numeric: list, categorical: list, drop: list, strict: bool, source) -> dict:
-    "Column -> (role, note) for every column of `df` but `skip` (target, id); strict mode refuses empty and constant ones."
+    """Column -> (role, note) for every column of `df` but `skip` (target, id); strict mode refuses empty and constant
+    ones."""
     roles = {}
     for c in df.columns:
         if c in skip:
@@ -771,7 +774,8 @@ def load_dataset(
     strict: bool = False,  # refuse entirely empty and constant columns (default: leave them out)
     **overrides,
 ) -> tuple[pd.DataFrame, DatasetSpec]:
-    "Read, infer the spec (with `overrides`: target, positive_label, id_col, value_col, numeric, categorical, drop) and validate."
+    """Read, infer the spec (with `overrides`: target, positive_label, id_col, value_col, numeric, categorical, drop)
+    and validate."""
     source = source_name(data)
     df = read_table(data, query)
     check_not_empty(df, source)  # before inference, whose errors would be misleading on an empty table
@@ -814,7 +818,8 @@ def target_vector(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
 
 # %% ../notebooks/01_data.ipynb #be965d17
 def unseen_levels(X: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
-    "One row per (column, level) in rows `X` (raw or typed) that the training data did not have: how many rows, and a few of them."
+    """One row per (column, level) in rows `X` (raw or typed) that the training data did not have: how many rows, and a
+    few of them."""
     found = []
     for c, known in spec.levels.items():
         if c not in X.columns:
@@ -844,7 +849,8 @@ def _check_numbers(df: pd.DataFrame, spec: DatasetSpec, source):
         if bad.any():
             raise data_error(
                 source,
-                f"{int(bad.sum())} value(s) are not numbers (e.g. {df[c][bad].iloc[0]!r}) in a column the model reads as numeric",
+                f"{int(bad.sum())} value(s) are not numbers (e.g. {df[c][bad].iloc[0]!r}) in a column the model reads "
+                "as numeric",
                 "correct or blank them (blanks are scored as missing)",
                 column=c,
                 rows=df.index[bad],

@@ -54,7 +54,8 @@ def check_probabilities(p, source="probabilities") -> np.ndarray:
     if len(bad):
         raise data_error(
             source,
-            f"{len(bad)} churn probabilit{'ies are' if len(bad) > 1 else 'y is'} NaN or outside [0, 1] (e.g. {float(p[bad[0]])!r})",
+            f"{len(bad)} churn probabilit{'ies are' if len(bad) > 1 else 'y is'} NaN or outside [0, 1] (e.g. "
+            f"{float(p[bad[0]])!r})",
             "pass the champion's churn probabilities (predict_proba(...)[:, 1]), one per customer",
             rows=bad,
         )
@@ -98,7 +99,8 @@ def calibration(
     bins: int = 10,  # how many bins
     strategy: str = "uniform",  # "uniform": equal width over [0, 1]; "quantile": equal numbers of customers
 ) -> dict:
-    "Reliability table (per bin: mean predicted, observed rate, customers), Brier score, expected and maximum calibration error."
+    """Reliability table (per bin: mean predicted, observed rate, customers), Brier score, expected and maximum
+    calibration error."""
     p = check_probabilities(p)
     y = check_labels(y, len(p))
     b, edges = probability_bins(p, bins, strategy)
@@ -152,7 +154,8 @@ def draw_pr(ax, y, probs: dict):
 
 # %% ../notebooks/06_evaluate.ipynb #fe16b79f
 def plot_reliability(ax, cal: dict, label: str):
-    "One model's reliability curve (`calibration`'s table) on `ax`: observed churn rate against mean prediction per bin."
+    """One model's reliability curve (`calibration`'s table) on `ax`: observed churn rate against mean prediction per
+    bin."""
     t = cal["table"]
     ax.plot(t.mean_predicted, t.observed_rate, "o-", ms=3, label=label)
 

@@ -30,7 +30,8 @@ def logit(p):
 
 
 def spread_gap(phi: np.ndarray, total: np.ndarray) -> np.ndarray:
-    "`phi` (rows × columns) changed so each row sums to `total`: the gap shared in proportion to |phi| (evenly where all are 0)."
+    """`phi` (rows × columns) changed so each row sums to `total`: the gap shared in proportion to |phi| (evenly where
+    all are 0)."""
     gap, weight = total - phi.sum(1), np.abs(phi)
     share = np.where(
         weight.sum(1, keepdims=True) > 0,
@@ -41,7 +42,8 @@ def spread_gap(phi: np.ndarray, total: np.ndarray) -> np.ndarray:
 
 
 def to_probability(phi: np.ndarray, base: np.ndarray) -> np.ndarray:
-    "Log-odds contributions `phi` with base log-odds `base` as probability points that add up to sigmoid(base + Σphi) − sigmoid(base)."
+    """Log-odds contributions `phi` with base log-odds `base` as probability points that add up to sigmoid(base + Σphi)
+    − sigmoid(base)."""
     eta = base + phi.sum(1)
     p, p0 = sigmoid(eta), sigmoid(base)
     d = eta - base
@@ -111,7 +113,8 @@ def _column_effect(self: LinearExplainer, c: str, probe: pd.DataFrame) -> np.nda
 
 @patch
 def _probe(self: LinearExplainer, c: str, background: pd.DataFrame) -> dict:
-    "Lookup for column `c`: {level: effect} (+ blank, unseen) for a category; slope, intercept, blank effect for a number."
+    """Lookup for column `c`: {level: effect} (+ blank, unseen) for a category; slope, intercept, blank effect for a
+    number."""
     if c in self.spec.categorical:
         levels = list(pd.unique(background[c].dropna())) + [UNSEEN]
         probe = pd.concat([background.head(1)] * (len(levels) + 1), ignore_index=True)
@@ -145,7 +148,8 @@ def log_odds_parts(self: LinearExplainer, X: pd.DataFrame) -> np.ndarray:
 
 @patch
 def _small_parts(self: LinearExplainer, X: pd.DataFrame, out: np.ndarray) -> np.ndarray:
-    "`log_odds_parts` of a few rows: the frame's values read once, a dict lookup or one multiplication per value (no per-column pandas work)."
+    """`log_odds_parts` of a few rows: the frame's values read once, a dict lookup or one multiplication per value (no
+    per-column pandas work)."""
     V, at = X.to_numpy(dtype=object), {c: i for i, c in enumerate(X.columns)}
     for j, c in enumerate(self.spec.features):
         t, v = self.tables[c], V[:, at[c]]
@@ -165,7 +169,8 @@ def _verify(self: LinearExplainer, X: pd.DataFrame, tol: float = 1e-9):
     err = float(np.max(np.abs(fast - slow)))
     if not err <= tol:
         raise ValueError(
-            f"this linear pipeline's preprocessing is not per-column affine (lookup off by {err:.3g}); it cannot be explained by lookups"
+            f"this linear pipeline's preprocessing is not per-column affine (lookup off by {err:.3g}); it cannot be "
+            "explained by lookups"
         )
 
 
@@ -191,7 +196,8 @@ def explain(self: LinearExplainer, X: pd.DataFrame) -> Explanation:
 
 # %% ../notebooks/07_explain.ipynb #e23c09b8
 def explainer_for(model, spec: DatasetSpec, background: pd.DataFrame | None = None):
-    "An explainer (`predict`, `explain` on typed rows) for a champion's inner `model`; `background`: typed training rows."
+    """An explainer (`predict`, `explain` on typed rows) for a champion's inner `model`; `background`: typed training
+    rows."""
     from churn_nb.baselines import MeanEnsemble
 
     if isinstance(model, MeanEnsemble):
@@ -199,14 +205,16 @@ def explainer_for(model, spec: DatasetSpec, background: pd.DataFrame | None = No
     if isinstance(model, Pipeline) and hasattr(model[-1], "coef_"):
         if background is None:
             raise ValueError(
-                "a linear model needs training rows to compare with (background). Fix: retrain with this version of churn_nb, which keeps them in the model"
+                "a linear model needs training rows to compare with (background). Fix: retrain with this version of "
+                "churn_nb, which keeps them in the model"
             )
         return LinearExplainer(model, spec, background)
     return tree_explainer(model, spec, background)
 
 # %% ../notebooks/07_explain.ipynb #dbfea0da
 class TreeExplainer:
-    "Exact TreeSHAP of a tree champion, or of the tree model that explains an ensemble champion (then the gap is spread)."
+    """Exact TreeSHAP of a tree champion, or of the tree model that explains an ensemble champion (then the gap is
+    spread)."""
 
     def __init__(
         self,
@@ -233,7 +241,10 @@ class TreeExplainer:
             f"exact TreeSHAP of the champion's {E.n_trees} trees ({E.source}, {E.scale} scale)"
             + (", carried to probability points" if E.scale == "logit" else "")
             if self.exact
-            else f"approximation: exact TreeSHAP of {explained} ({E.source}), the gap to the champion's own output spread in proportion to |contribution|"
+            else (
+                f"approximation: exact TreeSHAP of {explained} ({E.source}), the gap to the champion's own output "
+                "spread in proportion to |contribution|"
+            )
         )
 
     def _engine_proba(self, A):
@@ -252,7 +263,8 @@ def _verify(self: TreeExplainer, X: pd.DataFrame, tol: float = 1e-6):
     err = float(np.max(np.abs(self._engine_proba(self.to_matrix(X)) - self.own_proba(X)))) if len(X) else 0.0
     if not err <= tol:
         raise ValueError(
-            f"the tree engine differs from the model by up to {err:.3g} (tolerance {tol:g}); report this with the model's type"
+            f"the tree engine differs from the model by up to {err:.3g} (tolerance {tol:g}); report this with the "
+            "model's type"
         )
 
 
@@ -288,7 +300,8 @@ def typed_matrix(prep):
 
 
 def lookup_matrix(E, prep, spec: DatasetSpec, background: pd.DataFrame | None):
-    "Typed rows -> model matrix by level lookup when the trees read the features themselves (gradient boosting's native categories) and that equals `prep`'s output on `background`; else `prep` itself."
+    """Typed rows -> model matrix by level lookup when the trees read the features themselves (gradient boosting's
+    native categories) and that equals `prep`'s output on `background`; else `prep` itself."""
     from churn_nb.features import MISSING
     from churn_nb.trees import encode
 
@@ -470,7 +483,8 @@ def top_reasons(
     min_points: float = 0.5,  # smaller contributions (in points) are not reasons
     family_of: dict | None = None,
 ) -> np.ndarray:  # column -> family (default: `families(spec.features)`)
-    "Per customer, a JSON list of reason objects (feature, family, value, points, text): risk-raising first, then risk-lowering."
+    """Per customer, a JSON list of reason objects (feature, family, value, points, text): risk-raising first, then
+    risk-lowering."""
     cols, psi, n = list(ex.contributions.columns), ex.contributions.to_numpy(), len(ex.contributions)
     fam, binary, values = family_of or families(cols), binary_columns(spec), {}
     ranks = []

@@ -46,7 +46,8 @@ MAX_ONEHOT_COLUMNS = (
 
 
 def onehot_levels(categories: int) -> int:
-    "One-hot columns per category: `MAX_ONEHOT`, fewer when `categories` columns would pass `MAX_ONEHOT_COLUMNS` (at least 5)."
+    """One-hot columns per category: `MAX_ONEHOT`, fewer when `categories` columns would pass `MAX_ONEHOT_COLUMNS` (at
+    least 5)."""
     return max(5, min(MAX_ONEHOT, MAX_ONEHOT_COLUMNS // max(categories, 1)))
 
 

@@ -75,7 +75,8 @@ def read_stage(run_id: str, name: str, step: str, columns: list | None = None) -
     f = stage_dir(run_id) / f"{name}.parquet"
     if not f.exists():
         raise ChurnDataError(
-            f"scoring run {run_id}: the {step} step has not written its results ({f}). Fix: run `churn-nb run {step}` for this run first (churn-nb run pipeline runs every step in order)"
+            f"scoring run {run_id}: the {step} step has not written its results ({f}). Fix: run `churn-nb run {step}` "
+            "for this run first (churn-nb run pipeline runs every step in order)"
         )
     return pd.read_parquet(f, columns=columns)
 
@@ -102,14 +103,16 @@ def global_importance_of(contributions: pd.DataFrame, spec: DatasetSpec) -> pd.D
 
 
 def unseen_policy(report: pd.DataFrame, source, unseen: str):
-    "Refuse a table with levels the champion never saw when `unseen` is 'refuse'; else say which levels are scored as missing."
+    """Refuse a table with levels the champion never saw when `unseen` is 'refuse'; else say which levels are scored as
+    missing."""
     if not len(report):
         return
     first = report.iloc[0]
     if unseen == "refuse":
         raise data_error(
             source,
-            f"{len(report)} level(s) the champion never saw, e.g. {first.level!r} in {first.rows} rows (rows {first.examples}); known levels: {first.known}",
+            f"{len(report)} level(s) the champion never saw, e.g. {first.level!r} in {first.rows} rows (rows "
+            f"{first.examples}); known levels: {first.known}",
             "correct the values, retrain on data that has them, or score them as missing with -p unseen score",
             column=first.column,
         )
@@ -225,7 +228,8 @@ def score(
     down: int = 2,  # reasons per customer that raise / lower the risk
     chunk: int = 200_000,
 ) -> ScoreResult:  # rows scored at a time (bounds memory)
-    "Step 1 of a scoring run: check, score and explain a customer table with the champion; write the run's stage folder."
+    """Step 1 of a scoring run: check, score and explain a customer table with the champion; write the run's stage
+    folder."""
     if unseen not in ("score", "refuse"):
         raise ValueError(f"unseen: {unseen!r} is not 'score' or 'refuse'. Fix: -p unseen score")
     with tracked_run(
@@ -308,7 +312,8 @@ def run_info(run_id: str) -> dict:
     f = stage_dir(run_id) / "score.json"
     if not f.exists():
         raise ChurnDataError(
-            f"scoring run {run_id}: no score step results in {f.parent}. Fix: name a run that `churn-nb run score` finished (or leave scoring_run empty for the newest)"
+            f"scoring run {run_id}: no score step results in {f.parent}. Fix: name a run that `churn-nb run score` "
+            "finished (or leave scoring_run empty for the newest)"
         )
     info = json.loads(f.read_text())
     info["spec"] = DatasetSpec.from_dict(info["spec"])
@@ -485,7 +490,8 @@ def recommend_customers(
     seed: int = 0,
     clock: Stopwatch | None = None,
 ) -> tuple:
-    "(per-customer offers frame (JSON lists) for the at-risk customers, the offer summary, what acceptance was based on)."
+    """(per-customer offers frame (JSON lists) for the at-risk customers, the offer summary, what acceptance was based
+    on)."""
     from churn_nb import recommend as rc
 
     clock = clock or Stopwatch()
@@ -611,7 +617,8 @@ def png_base64(fig) -> str:
 def report_charts(
     table: pd.DataFrame, offer_sum: pd.DataFrame | None, importance: pd.DataFrame, unit: str = "money"
 ) -> dict:  # value unit: money (revenue at risk) or customers (customers at risk)
-    "Title -> figure: probability by tier, revenue (or customers) at risk by segment, offers' expected value, what drives risk."
+    """Title -> figure: probability by tier, revenue (or customers) at risk by segment, offers' expected value, what
+    drives risk."""
     import matplotlib.pyplot as plt
     from churn_nb.segment import at_risk_words
 
@@ -685,7 +692,9 @@ def report_html(summary: dict, charts: dict) -> str:
     table = lambda rows: report_table(rows, words, unit)
     notes = "".join(f"<li>{escape(n)}</li>" for n in summary.get("notes", []))
     body = [
-        f"<h1>Churn scoring run</h1><p class='meta'>run {escape(summary['run_id'])} · champion version {escape(str(summary['model_version']))} · {escape(str(summary['source']))} · scored {escape(summary['scored_at'][:19])} UTC<br>contributions: {escape(summary['method'])}</p>",
+        f"<h1>Churn scoring run</h1><p class='meta'>run {escape(summary['run_id'])} · champion version "
+        f"{escape(str(summary['model_version']))} · {escape(str(summary['source']))} · scored "
+        f"{escape(summary['scored_at'][:19])} UTC<br>contributions: {escape(summary['method'])}</p>",
         f"<div class='kpis'>{cards}</div>",
         f"<h2>Risk tiers</h2><p>{escape(tier_rule(summary['thresholds']))}.</p>",
         table(summary["tiers"]),
@@ -696,8 +705,17 @@ def report_html(summary: dict, charts: dict) -> str:
     ]
     body += [f"<h2>How this run was computed</h2><ul class='notes'>{notes}</ul>"] if notes else []
     body += [f"<h2>{escape(t)}</h2><img src='data:image/png;base64,{png_base64(f)}'>" for t, f in charts.items()]
-    style = "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}.kpis{display:flex;flex-wrap:wrap;gap:12px}.kpi{background:#f3f5f8;border-radius:8px;padding:12px 18px;min-width:150px}.v{font-size:1.6em;font-weight:600}.l{color:#555}.t{border-collapse:collapse;font-size:.85em}.t td,.t th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}.meta{color:#555}img{max-width:100%}"
-    return f"<!doctype html><html><head><meta charset='utf-8'><title>Churn scoring run {escape(summary['run_id'])}</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
+    style = (
+        "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}"
+        ".kpis{display:flex;flex-wrap:wrap;gap:12px}"
+        ".kpi{background:#f3f5f8;border-radius:8px;padding:12px 18px;min-width:150px}"
+        ".v{font-size:1.6em;font-weight:600}.l{color:#555}.t{border-collapse:collapse;font-size:.85em}"
+        ".t td,.t th{padding:4px 8px;border-bottom:1px solid #ddd;text-align:right}.meta{color:#555}img{max-width:100%}"
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Churn scoring run "
+        f"{escape(summary['run_id'])}</title><style>{style}</style></head><body>{''.join(body)}</body></html>"
+    )
 
 # %% ../notebooks/10a_pipeline.ipynb #a2392e9e
 def stage_batches(run_id: str, column: str, rows: int):
@@ -719,7 +737,8 @@ def publish_run(
     clock: Stopwatch,
     chunk: int = 100_000,
 ):
-    "Store, marts and `latest` pointer for run `run_id` — streamed in chunks (reasons read from the stage as they go); the store in one transaction, the pointer last."
+    """Store, marts and `latest` pointer for run `run_id` — streamed in chunks (reasons read from the stage as they go);
+    the store in one transaction, the pointer last."""
     import os, tempfile
     from churn_nb import store
 

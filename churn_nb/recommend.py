@@ -84,7 +84,8 @@ CATALOGUE_KEYS = ("currency", "default_acceptance", "offers")
 
 
 def read_catalogue(path) -> dict:
-    "The parsed offer catalogue at `path`: a mapping with `offers` (a list) and optional `currency`, `default_acceptance`."
+    """The parsed offer catalogue at `path`: a mapping with `offers` (a list) and optional `currency`,
+    `default_acceptance`."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: offer catalogue not found. Fix: check the path, or start from scheduled/offers.yml.")
@@ -92,11 +93,13 @@ def read_catalogue(path) -> dict:
         doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_CatalogueLoader)
     except yaml.YAMLError as e:
         raise ValueError(
-            f"{path}: not valid YAML ({' '.join(str(e).split())}). Fix: correct the syntax there (indentation, colons, quotes)."
+            f"{path}: not valid YAML ({' '.join(str(e).split())}). Fix: correct the syntax there (indentation, colons, "
+            "quotes)."
         ) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("offers"), list) or not doc["offers"]:
         raise ValueError(
-            f"{path}: no offers. Fix: give a top-level `offers:` list with at least one offer (see scheduled/offers.yml)."
+            f"{path}: no offers. Fix: give a top-level `offers:` list with at least one offer (see "
+            "scheduled/offers.yml)."
         )
     unknown = [k for k in doc if k not in CATALOGUE_KEYS]
     if unknown:
@@ -124,7 +127,8 @@ def _role(col, spec: DatasetSpec | None, err) -> str | None:
     if col in spec.categorical:
         return "categorical"
     err(
-        f"column {col!r} is not a feature of the dataset (features: {', '.join(spec.features[:20])}{', …' if len(spec.features) > 20 else ''})",
+        f"column {col!r} is not a feature of the dataset (features: "
+        f"{', '.join(spec.features[:20])}{', …' if len(spec.features) > 20 else ''})",
         "use one of the dataset's feature columns (names are case-sensitive)",
     )
 
@@ -310,7 +314,8 @@ def load_offers(
     spec: DatasetSpec | None = None,  # when given, columns must be features and numbers numeric
     levels: dict | None = None,  # column -> known category values (`category_levels` of the training features)
 ) -> list[Offer]:
-    "The checked offers of the catalogue at `path`; a bad entry raises a `ValueError` naming the file, offer, field and fix."
+    """The checked offers of the catalogue at `path`; a bad entry raises a `ValueError` naming the file, offer, field
+    and fix."""
     path = Path(path) if path else config.scheduled_dir() / "offers.yml"
     doc = read_catalogue(path)
     currency, default = doc.get("currency", "$"), doc.get("default_acceptance", 0.2)
@@ -620,8 +625,10 @@ def _need(X: pd.DataFrame, cols, offer: Offer, what: str):
     if missing:
         raise data_error(
             "customer rows",
-            f"offer {offer.id!r} {what} column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which the rows do not have",
-            "pass the typed feature frame (churn_nb.data.features_frame) of the dataset the catalogue was checked against",
+            f"offer {offer.id!r} {what} column{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}, which "
+            "the rows do not have",
+            "pass the typed feature frame (churn_nb.data.features_frame) of the dataset the catalogue was checked "
+            "against",
         )
 
 
@@ -664,7 +671,8 @@ MISSING = "(missing)"
 
 
 def distance_inputs(Xq: pd.DataFrame, Xr: pd.DataFrame) -> dict:
-    "Query and reference rows encoded for the distance: standardised numbers and category codes of the reference's levels."
+    """Query and reference rows encoded for the distance: standardised numbers and category codes of the reference's
+    levels."""
     num = [c for c in Xr.columns if is_numeric_dtype(Xr[c]) and not is_bool_dtype(Xr[c])]
     cat = [c for c in Xr.columns if c not in num]
     mu, sd = Xr[num].mean().fillna(0.0), Xr[num].std(ddof=0)
@@ -805,7 +813,8 @@ def _bound(bmin, k, steps=16):
 
 @_jit
 def _k_nearest(dist, bmin, k, nearest, cv, ci, tmp):
-    "The `k` nearest references of blocked `dist` into `nearest`; ties: earlier reference first (a stable sort's first k)."
+    """The `k` nearest references of blocked `dist` into `nearest`; ties: earlier reference first (a stable sort's first
+    k)."""
     nb = bmin.shape[0]
     bound = _bound(bmin, k) if nb > k else np.inf  # k blocks have a distance <= bound, so the k nearest do too
     nc = 0
@@ -944,7 +953,8 @@ def neighbour_shares(
     "Per row of `Xq` and service (a condition mapping): share of its `k` nearest rows of `Xr` holding the service."
     if len(Xr) == 0:
         raise ValueError(
-            "the reference set of retained customers is empty. Fix: pass the retained customers (churn = No) as X_retained."
+            "the reference set of retained customers is empty. Fix: pass the retained customers (churn = No) as "
+            "X_retained."
         )
     missing = [c for c in Xr.columns if c not in Xq.columns]
     if missing:
@@ -986,7 +996,8 @@ def acceptance(
     max_reference: int = 5000,  # reference rows sampled from `X_retained`
     seed: int = 0,
 ) -> pd.DataFrame:
-    "Acceptance per at-risk customer (rows) and offer (columns): share of similar retained customers holding its service."
+    """Acceptance per at-risk customer (rows) and offer (columns): share of similar retained customers holding its
+    service."""
     out = pd.DataFrame(
         {o.id: np.full(len(X_at_risk), o.acceptance if o.acceptance is not None else np.nan) for o in offers},
         index=X_at_risk.index,
@@ -1022,7 +1033,9 @@ def score_offers(X: pd.DataFrame, p_now, value, predict, offers: list, accept: p
     missing = [o.id for o in offers if o.id not in accept.columns]
     if missing or not accept.index.equals(X.index):
         raise ValueError(
-            f"accept does not match: {'no column for offer ' + repr(missing[0]) if missing else 'its rows are not the rows of X'}. Fix: compute it with acceptance(X, X_retained, offers) on the same customers and offers."
+            "accept does not match: "
+            f"{'no column for offer ' + repr(missing[0]) if missing else 'its rows are not the rows of X'}. Fix: "
+            "compute it with acceptance(X, X_retained, offers) on the same customers and offers."
         )
     parts = []
     for n, o in enumerate(offers):
@@ -1110,7 +1123,8 @@ def _json_text(t: str) -> str:
 
 
 def offer_json(ranked: pd.DataFrame, offers: list, why: np.ndarray) -> np.ndarray:
-    "Each ranked pair as a JSON object text with `OFFER_KEYS` (built without Python dicts: a million customers fit in memory)."
+    """Each ranked pair as a JSON object text with `OFFER_KEYS` (built without Python dicts: a million customers fit in
+    memory)."""
     k = ranked.offer.to_numpy()
     heads = np.array(
         [f'{{"id": {json.dumps(o.id)}, "name": {json.dumps(o.name, ensure_ascii=False)}' for o in offers], dtype=object
@@ -1118,7 +1132,8 @@ def offer_json(ranked: pd.DataFrame, offers: list, why: np.ndarray) -> np.ndarra
     nums = zip(*(ranked[c].to_numpy(dtype=float).tolist() for c in OFFER_KEYS[2:-1]))
     return np.array(
         [
-            f'{h}, "p_after": {a!r}, "uplift": {b!r}, "acceptance": {c!r}, "cost": {d!r}, "expected_value": {e!r}, "why": "{_json_text(w)}"}}'
+            f'{h}, "p_after": {a!r}, "uplift": {b!r}, "acceptance": {c!r}, "cost": {d!r}, "expected_value": {e!r}, '
+            f'"why": "{_json_text(w)}"}}'
             for h, (a, b, c, d, e), w in zip(heads, nums, why)
         ],
         dtype=object,
@@ -1176,7 +1191,8 @@ def recommend(
 
 # %% ../notebooks/09_recommend.ipynb #f3da2654
 def offer_summary(ranked: pd.DataFrame, offers: list) -> pd.DataFrame:
-    "Per catalogue offer, from the ranked pairs (`rank_offers`): customers with it on top, in their list, expected value saved by the top offers, mean uplift."
+    """Per catalogue offer, from the ranked pairs (`rank_offers`): customers with it on top, in their list, expected
+    value saved by the top offers, mean uplift."""
     g = ranked.groupby("offer")
     out = pd.DataFrame({"name": [o.name for o in offers]}, index=pd.Index([o.id for o in offers], name="offer"))
     n = np.arange(len(offers))

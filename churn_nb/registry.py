@@ -15,7 +15,8 @@ __all__ = ['model_uri', 'model_name', 'version_uri', 'model_version', 'Champion'
 
 # %% ../notebooks/07b_registry.ipynb #2ff3e0b9
 def model_uri(name: str | None) -> str:
-    "The URI `name` means: the champion for none or 'champion', a `models:/` URI as given, else an alias of the churn model."
+    """The URI `name` means: the champion for none or 'champion', a `models:/` URI as given, else an alias of the churn
+    model."""
     if not name or name == "champion":
         return CHAMPION_URI
     return name if name.startswith("models:/") else f"models:/{MODEL_NAME}@{name}"
@@ -93,7 +94,8 @@ def model_kind(model) -> str:
 
 
 def champion_record(champ: Champion) -> dict:
-    "Who the champion is: registry entry, training run and winning candidate, model type, explanation method, the candidate's metrics."
+    """Who the champion is: registry entry, training run and winning candidate, model type, explanation method, the
+    candidate's metrics."""
     from churn_nb.tracking import ensure_store
 
     client = ensure_store()

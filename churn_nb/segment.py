@@ -203,7 +203,8 @@ def tenure_setting(source, tc) -> str | None:
 
 
 def check_retention(cfg: dict | None, source="retention settings") -> dict:
-    "Retention settings `cfg` merged into `DEFAULTS` and checked; bad fields raise a ValueError naming `source`, the field and the fix."
+    """Retention settings `cfg` merged into `DEFAULTS` and checked; bad fields raise a ValueError naming `source`, the
+    field and the fix."""
     cfg = {} if cfg is None else cfg
     if not isinstance(cfg, dict):
         raise config_error(
@@ -246,19 +247,22 @@ def check_retention(cfg: dict | None, source="retention settings") -> dict:
 
 # %% ../notebooks/08_segment.ipynb #e5262160
 def load_retention(path=None) -> dict:
-    "Read and check the retention settings (default: `scheduled/retention.yml`); problems raise a ValueError naming the file, field and fix."
+    """Read and check the retention settings (default: `scheduled/retention.yml`); problems raise a ValueError naming
+    the file, field and fix."""
     import yaml
 
     path = Path(path) if path else config.scheduled_dir() / "retention.yml"
     if not path.is_file():
         raise ValueError(
-            f"{path}: file not found. Fix: give the path of a retention settings file (start from the shipped scheduled/retention.yml)."
+            f"{path}: file not found. Fix: give the path of a retention settings file (start from the shipped "
+            "scheduled/retention.yml)."
         )
     try:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise ValueError(
-            f"{path}: not valid YAML ({str(e).splitlines()[0]}, {getattr(e, 'problem_mark', '')}). Fix: correct the YAML syntax (indent with spaces, quote text containing ': ')."
+            f"{path}: not valid YAML ({str(e).splitlines()[0]}, {getattr(e, 'problem_mark', '')}). Fix: correct the "
+            "YAML syntax (indent with spaces, quote text containing ': ')."
         ) from None
     return check_retention(cfg, path)
 
@@ -292,7 +296,8 @@ def kaplan_meier(tenure, churned) -> pd.DataFrame:
 
 # %% ../notebooks/08_segment.ipynb #a6be30a8
 def restricted_remaining(survival, horizon: int = 24, tail_months: int = 12) -> tuple[np.ndarray, float]:
-    "Expected remaining months within `horizon` at each tenure of `survival`, and the monthly hazard of the geometric tail."
+    """Expected remaining months within `horizon` at each tenure of `survival`, and the monthly hazard of the geometric
+    tail."""
     S = np.asarray(survival, dtype=float)
     w = min(tail_months, len(S) - 1)
     q = (S[-1] / S[-1 - w]) ** (1 / w) if w > 0 and S[-1 - w] > 0 else 1.0  # monthly survival in the tail
@@ -447,7 +452,8 @@ def remaining_lifetime(
 
 # %% ../notebooks/08_segment.ipynb #041c8574
 def draw_survival(life: Lifetime) -> Figure:
-    "The Kaplan–Meier curve (with its geometric tail) and the expected remaining months by tenure (a note when there is no tenure)."
+    """The Kaplan–Meier curve (with its geometric tail) and the expected remaining months by tenure (a note when there
+    is no tenure)."""
     t, fig = life.table, Figure(figsize=(10, 4), dpi=100, layout="constrained")
     if t is None:
         ax = fig.subplots()
@@ -576,7 +582,8 @@ NOBODY = float(np.nextafter(1.0, 2.0))  # a threshold above every probability
 
 
 def _economics(economics: dict) -> dict:
-    "The economics of a retention config (whole config or its `economics` section), checked; missing fields take defaults."
+    """The economics of a retention config (whole config or its `economics` section), checked; missing fields take
+    defaults."""
     e = economics.get("economics", economics) if isinstance(economics, dict) else economics
     return check_retention({"economics": e}, "economics")["economics"]
 
@@ -640,7 +647,8 @@ def as_tiers(tiers, source="tiers") -> pd.Categorical:
     bad = ~pd.Series(values).isin(TIERS).to_numpy()
     if bad.any():
         raise ValueError(
-            f"{source}: unknown tier values {sorted({str(x) for x in values[bad]})[:5]} (rows {show_rows(np.flatnonzero(bad))}). Fix: use assign_tiers() (High, Medium, Low)."
+            f"{source}: unknown tier values {sorted({str(x) for x in values[bad]})[:5]} (rows "
+            f"{show_rows(np.flatnonzero(bad))}). Fix: use assign_tiers() (High, Medium, Low)."
         )
     return pd.Categorical(values, categories=list(TIERS))
 
@@ -861,7 +869,8 @@ def level_phrase(column, level, phrases: dict | None = None) -> str:
 def distinctions(
     seg: Segmenter, sample: pd.DataFrame, labels, segment: int, phrases: dict | None = None
 ) -> pd.DataFrame:
-    "What sets `segment` apart from the rest of `sample`: per column the phrase, its score (standardised difference) and the figures, strongest first."
+    """What sets `segment` apart from the rest of `sample`: per column the phrase, its score (standardised difference)
+    and the figures, strongest first."""
     inside, rows = np.asarray(labels) == segment, []
     for c in seg.numeric:
         x = as_numbers(sample[c]).to_numpy()
@@ -888,7 +897,8 @@ def distinctions(
 
 # %% ../notebooks/08_segment.ipynb #dc604a47
 def distinct_phrases(phrases) -> list:
-    "`phrases` without repeats: a phrase contained in an earlier one, or containing it, is dropped ('no internet' · 'no internet service')."
+    """`phrases` without repeats: a phrase contained in an earlier one, or containing it, is dropped ('no internet' ·
+    'no internet service')."""
     kept = []
     for ph in phrases:
         if not any(f" {ph} " in f" {k} " or f" {k} " in f" {ph} " for k in kept):
@@ -897,7 +907,8 @@ def distinct_phrases(phrases) -> list:
 
 
 def unique_names(phrases_by_segment: dict, words: int = 3) -> dict:
-    "Names of `words` distinct phrases each, lengthened where two segments would share one; last resort: the segment number."
+    """Names of `words` distinct phrases each, lengthened where two segments would share one; last resort: the segment
+    number."""
     lists = {m: distinct_phrases(ph) for m, ph in phrases_by_segment.items()}
     n = dict.fromkeys(lists, words)
     name = lambda m: " · ".join(lists[m][: n[m]]) or f"segment {m}"
@@ -1007,7 +1018,8 @@ def _summary(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"frame: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. Fix: build it with columns {', '.join(FRAME_COLUMNS)}."
+            f"frame: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}. Fix: build it with columns "
+            f"{', '.join(FRAME_COLUMNS)}."
         )
     g = frame.groupby(by, observed=False, sort=True)
     out = pd.DataFrame(
@@ -1030,7 +1042,8 @@ def in_words(summary: pd.DataFrame, unit: str | None = "money") -> pd.DataFrame:
 
 
 def tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
-    "Per tier (High, Medium, Low, all three always listed): customers, share, mean probability, value, revenue at risk, expected churners."
+    """Per tier (High, Medium, Low, all three always listed): customers, share, mean probability, value, revenue at
+    risk, expected churners."""
     if "tier" not in frame.columns:
         return _summary(frame, "tier")
     return _summary(frame.assign(tier=as_tiers(frame["tier"], "frame: column 'tier'")), "tier")

@@ -142,7 +142,8 @@ def _one_of(self):
     given = self.model_fields_set & {"customer", "customers"}
     if len(given) != 1:
         raise ValueError(
-            f"the body holds {'both `customer` and `customers`' if given else 'neither `customer` nor `customers`'}; it needs exactly one: `customer` (one customer) or `customers` (a list of 1 to {MAX_ROWS})"
+            f"the body holds {'both `customer` and `customers`' if given else 'neither `customer` nor `customers`'}; "
+            f"it needs exactly one: `customer` (one customer) or `customers` (a list of 1 to {MAX_ROWS})"
         )
     return self
 
@@ -163,7 +164,8 @@ def request_model(spec: DatasetSpec) -> type[BaseModel]:
 
 
 def request_rows(model: type[BaseModel], body: bytes) -> list:
-    "The customers (dicts) of JSON `body`, parsed and validated in one pass; pydantic's `ValidationError` when anything is wrong."
+    """The customers (dicts) of JSON `body`, parsed and validated in one pass; pydantic's `ValidationError` when
+    anything is wrong."""
     req = model.model_validate_json(body)
     return req.customers if req.customers is not None else [req.customer]
 
@@ -395,7 +397,10 @@ class Tiers:
         ).tolist()
 
 
-NO_RUN = "no scoring run has been published yet, so there are no tier thresholds. Fix: run `churn-nb run scoring` (or `churn-nb run pipeline`)"
+NO_RUN = (
+    "no scoring run has been published yet, so there are no tier thresholds. Fix: run `churn-nb run scoring` (or "
+    "`churn-nb run pipeline`)"
+)
 
 
 def latest_tiers() -> Tiers:
@@ -424,7 +429,8 @@ def _date_pick(spec: DatasetSpec, c: str, i: int, rng) -> str | None:
 
 
 def spec_rows(spec: DatasetSpec, n: int = 1, seed: int = 0) -> list:
-    "`n` made-up request customers from the spec alone (numbers within the training range, training levels): examples and warm-up."
+    """`n` made-up request customers from the spec alone (numbers within the training range, training levels): examples
+    and warm-up."""
     rng, rows = np.random.default_rng(seed), []
     whole = lambda r: float(r[0]).is_integer() and float(r[1]).is_integer()
     pick = lambda r, i: (
@@ -484,7 +490,8 @@ def input_schema(spec: DatasetSpec) -> dict:
 
 
 def warm_up(s: Serving):
-    "Run every request path once on made-up rows (1 and 1,000 customers): JIT compilation and class loading happen now, not in a request."
+    """Run every request path once on made-up rows (1 and 1,000 customers): JIT compilation and class loading happen
+    now, not in a request."""
     from churn_nb.explain import top_reasons
 
     for n in (1, 1000, 1):
@@ -529,7 +536,8 @@ class OfferContext:
 
 
 def offer_context(spec: DatasetSpec, top: int = 3, neighbours: int = 25, seed: int = 0) -> OfferContext:
-    "The offer context of the latest published scoring run for a champion with `spec` (ChurnDataError when there is none that fits)."
+    """The offer context of the latest published scoring run for a champion with `spec` (ChurnDataError when there is
+    none that fits)."""
     import pyarrow.parquet as pq
     from churn_nb import recommend as rc, segment as sg, store
 
@@ -541,7 +549,8 @@ def offer_context(spec: DatasetSpec, top: int = 3, neighbours: int = 25, seed: i
     have = pq.read_schema(store.run_dir(run) / "customers.parquet").names
     if missing := [c for c in spec.features if c not in have]:
         raise ChurnDataError(
-            f"scoring run {run} lacks column(s) {', '.join(missing)} that the champion reads. Fix: run `churn-nb run scoring` with this champion"
+            f"scoring run {run} lacks column(s) {', '.join(missing)} that the champion reads. Fix: run `churn-nb run "
+            "scoring` with this champion"
         )
     mart = store.latest_mart(
         "customers",
@@ -578,12 +587,16 @@ class Live:
 
     @property
     def tier_note(self) -> str | None:
-        "Why `tier` is null, or that the thresholds come from a run scored by another champion version; None when all is in order."
+        """Why `tier` is null, or that the thresholds come from a run scored by another champion version; None when all
+        is in order."""
         t = self.tiers
         if t.thresholds is None:
             return t.note
         if t.model_version != self.serving.version:
-            return f"tiers use the thresholds of scoring run {t.run_id}, scored by champion version {t.model_version}; version {self.serving.version} is served (its own thresholds come with the next scoring run)"
+            return (
+                f"tiers use the thresholds of scoring run {t.run_id}, scored by champion version {t.model_version}; "
+                f"version {self.serving.version} is served (its own thresholds come with the next scoring run)"
+            )
         return None
 
 
@@ -608,7 +621,8 @@ def predict_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
 
 
 def explain_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
-    "(results, probabilities, tiers, extra fields) of /explain: contributions in probability points and the top reasons."
+    """(results, probabilities, tiers, extra fields) of /explain: contributions in probability points and the top
+    reasons."""
     from churn_nb.explain import top_reasons
 
     s = live.serving
@@ -633,7 +647,8 @@ def explain_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
 
 # %% ../notebooks/11_serve.ipynb #47774ab7
 def recommend_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
-    "(results, probabilities, tiers, extra fields) of /recommend: the customer's value and up to three offers with a positive expected value."
+    """(results, probabilities, tiers, extra fields) of /recommend: the customer's value and up to three offers with a
+    positive expected value."""
     from churn_nb import recommend as rc, segment as sg
 
     s, o = live.serving, live.offers
@@ -671,7 +686,8 @@ ANSWERS = {"predict": predict_answer, "explain": explain_answer, "recommend": re
 
 # %% ../notebooks/11_serve.ipynb #8bd8d6f0
 class PredictionLog:
-    "Predictions on their way to the store: a bounded queue drained in batches by a background thread; `add` never waits."
+    """Predictions on their way to the store: a bounded queue drained in batches by a background thread; `add` never
+    waits."""
 
     def __init__(
         self,
@@ -720,7 +736,8 @@ class PredictionLog:
 # %% ../notebooks/11_serve.ipynb #ef263bda
 @patch
 def drain(self: PredictionLog, wait: float = 0.5) -> int:
-    "Write what is queued (up to about `batch` rows) to the store; the number of rows written (0 when nothing came within `wait` seconds)."
+    """Write what is queued (up to about `batch` rows) to the store; the number of rows written (0 when nothing came
+    within `wait` seconds)."""
     from churn_nb import store
 
     try:
@@ -770,7 +787,8 @@ POLL_SECONDS = 2.0
 
 
 class ChurnApi:
-    "The API's state: `live` (swapped whole when the champion or the latest scoring run changes), the prediction log, background problems."
+    """The API's state: `live` (swapped whole when the champion or the latest scoring run changes), the prediction log,
+    background problems."""
 
     def __init__(self, model_uri: str = CHAMPION_URI, poll_seconds: float = POLL_SECONDS, log_predictions: bool = True):
         self.uri, self.poll_seconds, self.started = model_uri, poll_seconds, time.time()
@@ -797,7 +815,9 @@ class ChurnApi:
             return Live(serving, tiers, offers, offers.note, run)
         except (ChurnDataError, ValueError, OSError) as e:
             return Live(serving, tiers, None, str(e), run)  # e.g. no published run yet: /recommend says so
-        except Exception as e:  # a bug here must not stop /predict and /explain; /recommend and /model say what happened, the log has the traceback
+        # a bug here must not stop /predict and /explain; /recommend and /model say what happened,
+        # the log has the traceback
+        except Exception as e:
             traceback.print_exc()
             return Live(
                 serving, tiers, None, f"the offers' context failed to load ({type(e).__name__}: {str(e)[:300]})", run
@@ -806,7 +826,8 @@ class ChurnApi:
 # %% ../notebooks/11_serve.ipynb #0caca51a
 @patch
 def refresh(self: ChurnApi) -> bool:
-    "Load a new champion if the alias moved and new tiers and offers if a run was published, then swap them in; True when something changed."
+    """Load a new champion if the alias moved and new tiers and offers if a run was published, then swap them in; True
+    when something changed."""
     from churn_nb import store
     from churn_nb.registry import model_version
 
@@ -901,7 +922,8 @@ def respond(body: dict, status: int = 200, request_id: str | None = None) -> Res
 
 
 async def read_body(content_type: str, content_length: str, chunks) -> bytes:
-    "A request's JSON body from the async iterable `chunks`: 415 unless it is JSON, 413 beyond `MAX_BODY` (checked before and while reading)."
+    """A request's JSON body from the async iterable `chunks`: 415 unless it is JSON, 413 beyond `MAX_BODY` (checked
+    before and while reading)."""
     kind = content_type.split(";")[0].strip().lower()
     if kind != "application/json":
         raise ApiError(
@@ -942,7 +964,8 @@ def refusal(exc: ChurnDataError) -> ApiError:
 
 # %% ../notebooks/11_serve.ipynb #e0fe37af
 def add_error_handlers(app: FastAPI):
-    "JSON answers for every refusal and failure: ApiError, library refusals, unknown paths and methods, internal errors (no traceback)."
+    """JSON answers for every refusal and failure: ApiError, library refusals, unknown paths and methods, internal
+    errors (no traceback)."""
     from fastapi.exceptions import RequestValidationError
     from starlette.exceptions import HTTPException
 
@@ -970,7 +993,10 @@ def add_error_handlers(app: FastAPI):
         fix = (
             "see /docs: POST /predict, /explain, /recommend; GET /health, /model"
             if exc.status_code == 404
-            else f"use {'POST' if request.url.path in ('/predict', '/explain', '/recommend') else 'GET'} for {request.url.path}"
+            else (
+                f"use {'POST' if request.url.path in ('/predict', '/explain', '/recommend') else 'GET'} for "
+                f"{request.url.path}"
+            )
             if exc.status_code == 405
             else "see /docs"
         )
@@ -1071,7 +1097,8 @@ INTERNAL = {
 
 
 async def scoring_answer(api: ChurnApi, endpoint: str, content_type: str, content_length: str, chunks) -> Response:
-    "The answer of POST /`endpoint`: body checked and read, validated, answered, logged — refusals and failures as JSON answers too."
+    """The answer of POST /`endpoint`: body checked and read, validated, answered, logged — refusals and failures as
+    JSON answers too."""
     live = api.live
     rid = uuid.uuid4().hex  # the state this request uses, read once
     try:
@@ -1092,7 +1119,8 @@ async def scoring_answer(api: ChurnApi, endpoint: str, content_type: str, conten
 
 
 def add_scoring_routes(app: FastAPI, api: ChurnApi):
-    "POST /predict, /explain, /recommend as FastAPI routes (documented; `asgi` answers them without FastAPI's layers when served)."
+    """POST /predict, /explain, /recommend as FastAPI routes (documented; `asgi` answers them without FastAPI's layers
+    when served)."""
     docs = {
         "predict": "Churn probability and risk tier of one customer or a batch.",
         "explain": "Probability, tier, each column's contribution (probability points) and the top reasons.",
@@ -1148,7 +1176,9 @@ def add_info_routes(app: FastAPI, api: ChurnApi):
 
     @app.get(
         "/model",
-        summary="The served champion: name, version, run, metrics, explanations, input schema, tier thresholds, offers.",
+        summary=(
+            "The served champion: name, version, run, metrics, explanations, input schema, tier thresholds, offers."
+        ),
     )
     async def model():
         live = api.live
@@ -1184,7 +1214,8 @@ def openapi_schema(app: FastAPI, api: ChurnApi) -> dict:
 
 
 def add_docs(app: FastAPI, api: ChurnApi):
-    "/openapi.json for the served champion, and /docs: Swagger UI served from this machine (fastapi-offline's bundled assets), nothing from a CDN."
+    """/openapi.json for the served champion, and /docs: Swagger UI served from this machine (fastapi-offline's bundled
+    assets), nothing from a CDN."""
     import fastapi_offline
     from fastapi.openapi.docs import get_swagger_ui_html
     from fastapi.staticfiles import StaticFiles
@@ -1206,7 +1237,8 @@ def add_docs(app: FastAPI, api: ChurnApi):
         )
 
 # %% ../notebooks/11_serve.ipynb #f07807ad
-DESCRIPTION = """Churn probability, reasons and next-best offers for customers, from the registered champion (`models:/churn@champion`).
+DESCRIPTION = """Churn probability, reasons and next-best offers for customers,
+from the registered champion (`models:/churn@champion`).
 
 Send `{"customer": {...}}` or `{"customers": [...]}` (1 to 1,000) with every feature column of the champion
 (null when unknown) and optionally the customer id;
@@ -1232,7 +1264,8 @@ def create_app(
         gc.freeze()  # the loaded champion joins the long-lived objects: the cyclic GC stops walking it
         if url:
             print(
-                f"churn_nb API on {url} (docs {url}/docs) serving {api.live.serving.info['name']} version {api.live.serving.version}",
+                f"churn_nb API on {url} (docs {url}/docs) serving {api.live.serving.info['name']} version "
+                f"{api.live.serving.version}",
                 flush=True,
             )
         try:
@@ -1257,7 +1290,8 @@ def create_app(
 
 # %% ../notebooks/11_serve.ipynb #c594058e
 def asgi(app: FastAPI):
-    "`app` as served: POST /predict, /explain and /recommend answered straight from ASGI with `scoring_answer` (FastAPI's routing and dependency layers take a fifth of a one-customer request), everything else by FastAPI."
+    """`app` as served: POST /predict, /explain and /recommend answered straight from ASGI with `scoring_answer`
+    (FastAPI's routing and dependency layers take a fifth of a one-customer request), everything else by FastAPI."""
     api, paths = app.state.api, {f"/{e}": e for e in ANSWERS}
 
     async def churn_nb_api(scope, receive, send):

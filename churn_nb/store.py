@@ -115,21 +115,26 @@ def check_scores(frame: pd.DataFrame, run_id: str):
     missing = [c for c in SCORE_COLUMNS if c != "run_id" and c not in frame.columns]
     if missing:
         raise StoreError(
-            f"run {run_id}: the scores lack column(s) {', '.join(missing)}. Fix: run the score, segment and recommend steps of this run in order"
+            f"run {run_id}: the scores lack column(s) {', '.join(missing)}. Fix: run the score, segment and recommend "
+            "steps of this run in order"
         )
     if frame.customer_id.isna().any() or frame.customer_id.duplicated().any():
         raise StoreError(
-            f"run {run_id}: customer_id is blank or repeated in {int(frame.customer_id.isna().sum() + frame.customer_id.duplicated().sum())} rows. Fix: score a table with one row per customer id"
+            f"run {run_id}: customer_id is blank or repeated in "
+            f"{int(frame.customer_id.isna().sum() + frame.customer_id.duplicated().sum())} rows. Fix: score a table "
+            "with one row per customer id"
         )
     p = frame.probability.to_numpy(dtype=float)
     if not np.all((p >= 0) & (p <= 1)):
         raise StoreError(
-            f"run {run_id}: probability outside [0, 1] or missing in {int((~((p >= 0) & (p <= 1))).sum())} rows. Fix: report this; the model produced invalid output"
+            f"run {run_id}: probability outside [0, 1] or missing in {int((~((p >= 0) & (p <= 1))).sum())} rows. Fix: "
+            "report this; the model produced invalid output"
         )
 
 
 def publish(frames, run: dict, url: str | None = None, chunk: int = 50_000, on_chunk=None):
-    "Write run `run` (a `scoring_runs` record) and its per-customer `frames` (a DataFrame, or chunks of one) in one transaction, replacing what the run wrote before; `on_chunk(frame)` after each."
+    """Write run `run` (a `scoring_runs` record) and its per-customer `frames` (a DataFrame, or chunks of one) in one
+    transaction, replacing what the run wrote before; `on_chunk(frame)` after each."""
     frames = [frames] if isinstance(frames, pd.DataFrame) else frames
     with engine(url).begin() as con:
         con.execute(CUSTOMER_SCORES.delete().where(CUSTOMER_SCORES.c.run_id == run["run_id"]))
@@ -152,11 +157,13 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def insert_rows(con, rows: pd.DataFrame, chunk: int = 50_000):
-    "Insert `rows` into customer_scores: SQLite through the driver's executemany (fast), other databases through SQLAlchemy."
+    """Insert `rows` into customer_scores: SQLite through the driver's executemany (fast), other databases through
+    SQLAlchemy."""
     import gc
 
     enabled = gc.isenabled()
-    gc.disable()  # millions of short-lived tuples: the cycle collector (and JPype's Java GC hooked to it) only slows the insert
+    # millions of short-lived tuples: the cycle collector (and JPype's Java GC hooked to it) only slows the insert
+    gc.disable()
     try:
         _insert(con, rows, chunk)
     finally:
@@ -181,7 +188,8 @@ def runs(url: str | None = None) -> pd.DataFrame:
 
 
 def latest_run_id(url: str | None = None) -> str | None:
-    "The latest published scoring run of the SQL store at `url` (None before the first); `latest_run` reads the same from the marts."
+    """The latest published scoring run of the SQL store at `url` (None before the first); `latest_run` reads the same
+    from the marts."""
     with engine(url).connect() as con:
         return con.execute(
             sa.select(SCORING_RUNS.c.run_id).order_by(SCORING_RUNS.c.published_at.desc()).limit(1)
@@ -224,7 +232,8 @@ def save_feedback(
         )
     if len(text) > FEEDBACK_MAX_CHARS:
         raise StoreError(
-            f"feedback for {customer_id}: the note has {len(text):,} characters, more than {FEEDBACK_MAX_CHARS:,}. Fix: shorten it"
+            f"feedback for {customer_id}: the note has {len(text):,} characters, more than {FEEDBACK_MAX_CHARS:,}. "
+            "Fix: shorten it"
         )
     record = {
         "customer_id": customer_id,
@@ -301,7 +310,8 @@ def write_table(path: Path, t):
 
 
 def write_marts(run_id: str, tables: dict, summary: dict) -> Path:
-    "Write a run's Parquet `tables` (name -> what `write_table` takes) and `summary` into `marts/runs/<run_id>/`, replacing it whole."
+    """Write a run's Parquet `tables` (name -> what `write_table` takes) and `summary` into `marts/runs/<run_id>/`,
+    replacing it whole."""
     final = run_dir(run_id)
     staging = final.with_name(f".{run_id}.{uuid.uuid4().hex[:8]}")
     staging.mkdir(parents=True)
@@ -333,7 +343,8 @@ def point_latest(run_id: str, history_row: dict):
 
 
 def latest_run(marts: Path | None = None) -> str | None:
-    "The run id `latest.json` of the marts (`config.marts_dir()` by default) names; None before the first run; creates nothing."
+    """The run id `latest.json` of the marts (`config.marts_dir()` by default) names; None before the first run; creates
+    nothing."""
     pointer = Path(marts or config.marts_dir()) / "latest.json"
     if not pointer.exists():
         return None

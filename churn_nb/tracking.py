@@ -96,7 +96,8 @@ def experiment_id(name: str = "churn") -> str:
             return client.create_experiment(name, artifact_location=location)
     if exp.lifecycle_stage == "deleted":
         raise ValueError(
-            f"experiment: '{name}' was deleted in MLflow. Fix: restore it (mlflow experiments restore --experiment-id {exp.experiment_id}) or pass another name (-p experiment NAME)."
+            f"experiment: '{name}' was deleted in MLflow. Fix: restore it (mlflow experiments restore --experiment-id "
+            f"{exp.experiment_id}) or pass another name (-p experiment NAME)."
         )
     return exp.experiment_id
 
@@ -349,7 +350,8 @@ MIN_FRESH_ROWS = 100  # fewest unseen holdout rows (with both classes) the gate 
 
 
 def fitted_ids(version) -> tuple:
-    "(id column, run's data hash, ids as text) of the rows a registered `version` was fitted on; empty when not recorded."
+    """(id column, run's data hash, ids as text) of the rows a registered `version` was fitted on; empty when not
+    recorded."""
     run_id = version.tags.get("churn_nb.run_id") or version.run_id
     try:
         record = mlflow.artifacts.load_dict(f"runs:/{run_id}/dataset/split.json")
@@ -415,9 +417,9 @@ def register_through_gate(
         mv = mlflow.register_model(
             model_uri, name, tags={"churn_nb.run_id": run_id, f"holdout_{metric}": f"{candidate_score:.6f}"}
         )
-    reason = (
-        note
-        or f"candidate {metric} {candidate_score:.4f} {'>' if alias == 'champion' else '<='} champion's {champ_score:.4f} {where}"
+    reason = note or (
+        f"candidate {metric} {candidate_score:.4f} {'>' if alias == 'champion' else '<='} champion's "
+        f"{champ_score:.4f} {where}"
     )
     decision = GateDecision(
         alias, mv.version, metric, candidate_score, champ.version if champ else None, champ_score, reason

@@ -91,7 +91,8 @@ def log_failures(candidates: list):
 
 # %% ../notebooks/06a_train.ipynb #5f262d2b
 def log_candidates(candidates: list, spec: DatasetSpec, split: Split) -> tuple[dict, object]:
-    "Log every candidate (failures with their error), the leaderboard and the holdout charts; return (model infos, chart panel)."
+    """Log every candidate (failures with their error), the leaderboard and the holdout charts; return (model infos,
+    chart panel)."""
     working = [c for c in candidates if c.ok]
     infos = {c.name: log_candidate(c, spec, split) for c in working}
     log_failures(candidates)
@@ -169,7 +170,8 @@ def check_training_params(seed, holdout, cv_folds, time_budget=0):
         )
     if not isinstance(time_budget, int) or isinstance(time_budget, bool) or time_budget < -1:
         raise ValueError(
-            f"time_budget: {time_budget!r} is not -1 (none), 0 (by table size) or a number of seconds. Fix: -p time_budget 0"
+            f"time_budget: {time_budget!r} is not -1 (none), 0 (by table size) or a number of seconds. Fix: -p "
+            "time_budget 0"
         )
 
 
@@ -180,7 +182,8 @@ def cv_folds_for(
     train_rows: int,  # rows of the training part
     requested: int = 0,
 ) -> int:
-    "CV folds: `requested` when given, else 5, or 3 above `CV_FOLDS_LARGE` training rows (a fold of 16,000+ rows is a stable estimate)."
+    """CV folds: `requested` when given, else 5, or 3 above `CV_FOLDS_LARGE` training rows (a fold of 16,000+ rows is a
+    stable estimate)."""
     if requested:
         return requested
     return 5 if train_rows <= CV_FOLDS_LARGE else 3
@@ -195,7 +198,8 @@ def time_budget_for(
     rows: int,  # rows of the customer table
     requested: int = 0,
 ) -> int:
-    "Seconds a training run aims for (0: no budget): `requested` when given (-1: none), else none up to 10,000 rows and 780 beyond."
+    """Seconds a training run aims for (0: no budget): `requested` when given (-1: none), else none up to 10,000 rows
+    and 780 beyond."""
     if requested:
         return max(requested, 0)
     return next((seconds for limit, seconds in TIME_BUDGETS if rows <= limit), TIME_BUDGET_LARGE)
@@ -206,7 +210,8 @@ def automl_seconds(
     elapsed: float,  # seconds the run has used before AutoML
     requested: int = 0,
 ) -> int:
-    "AutoML's time cap: `requested` when given, else what `budget` leaves after `elapsed` and a reserve for the final fit and logging (0: none)."
+    """AutoML's time cap: `requested` when given, else what `budget` leaves after `elapsed` and a reserve for the final
+    fit and logging (0: none)."""
     if requested or not budget:
         return requested
     reserve = 20 + 0.2 * elapsed
@@ -224,7 +229,8 @@ def fit_candidates(
     budget: int = 0,
     started: float | None = None,
 ) -> list:  # the run's time budget (0: none) and its start (`time.perf_counter`)
-    "The baselines, AutoML (capped by what the budget leaves) and the best blend, each scored; one that fails is recorded and the others go on."
+    """The baselines, AutoML (capped by what the budget leaves) and the best blend, each scored; one that fails is
+    recorded and the others go on."""
     candidates = fit_baselines(spec, split, models, seed) if as_list(models) else []
     elapsed = time.perf_counter() - (started or time.perf_counter())
     cap = automl_seconds(budget, elapsed, automl_params.get("max_runtime_secs", 0))
@@ -312,7 +318,8 @@ def train(
         check_training_params(seed, holdout, cv_folds, time_budget)
         if not as_list(models) and not automl:
             raise ValueError(
-                "models: no candidates to train. Fix: name baselines (-p models logreg,hgb) or enable AutoML (-p automl true)."
+                "models: no candidates to train. Fix: name baselines (-p models logreg,hgb) or enable AutoML (-p "
+                "automl true)."
             )
         df, spec = load_dataset(_given(data), _given(query), strict=strict, **overrides)
         split = split_holdout(df, spec, seed, holdout, cv_folds_for(round(len(df) * (1 - holdout)), cv_folds))

@@ -41,7 +41,8 @@ NODE_DTYPES = dict(
 
 @dataclass(repr=False, eq=False)
 class TreeEnsemble:
-    "Binary-classification trees as flat arrays: tree t owns nodes `roots[t]` … `roots[t+1] - 1`, parents before children."
+    """Binary-classification trees as flat arrays: tree t owns nodes `roots[t]` … `roots[t+1] - 1`, parents before
+    children."""
 
     feature: np.ndarray  # int32 per node: the model column it splits on; -1 for a leaf
     threshold: np.ndarray  # float64 per node: a number goes right when x >= threshold (NaN: every number goes left)
@@ -86,7 +87,10 @@ class TreeEnsemble:
         return int((self.feature < 0).sum())
 
     def __repr__(self):
-        return f"TreeEnsemble({self.source or 'trees'}: {self.n_trees} trees, {self.n_leaves} leaves, {len(self.columns)} columns, {self.aggregate} on the {self.scale} scale)"
+        return (
+            f"TreeEnsemble({self.source or 'trees'}: {self.n_trees} trees, {self.n_leaves} leaves, {len(self.columns)} "
+            f"columns, {self.aggregate} on the {self.scale} scale)"
+        )
 
 # %% ../notebooks/07a_trees.ipynb #41d0ebcb
 def level_counts(E: TreeEnsemble) -> np.ndarray:
@@ -102,7 +106,8 @@ def tree_ends(E: TreeEnsemble) -> np.ndarray:
 def _bad(problem: str, nodes) -> ValueError:
     nodes = np.flatnonzero(nodes)
     return ValueError(
-        f"TreeEnsemble: {problem} (nodes {', '.join(map(str, nodes[:5]))}{' …' if len(nodes) > 5 else ''}). Fix: build it with from_h2o or from_sklearn, or correct these arrays"
+        f"TreeEnsemble: {problem} (nodes {', '.join(map(str, nodes[:5]))}{' …' if len(nodes) > 5 else ''}). Fix: build "
+        "it with from_h2o or from_sklearn, or correct these arrays"
     )
 
 # %% ../notebooks/07a_trees.ipynb #00211df8
@@ -151,7 +156,8 @@ def level_lookup(E: TreeEnsemble) -> list:
 
 
 def _encode_small(E: TreeEnsemble, X: pd.DataFrame, fill: dict, source) -> np.ndarray:
-    "`encode` for a few rows: the frame's values read once, a dict lookup per category value (no per-column pandas work)."
+    """`encode` for a few rows: the frame's values read once, a dict lookup per category value (no per-column pandas
+    work)."""
     V, at, kinds = X.to_numpy(dtype=object), {c: i for i, c in enumerate(X.columns)}, X.dtypes.to_numpy()
     A = np.empty((len(X), len(E.columns)))
     for j, ((name, levels), lookup) in enumerate(zip(E.columns, level_lookup(E))):
@@ -173,7 +179,8 @@ def _encode_small(E: TreeEnsemble, X: pd.DataFrame, fill: dict, source) -> np.nd
 def encode(
     E: TreeEnsemble, X: pd.DataFrame, source="input", fill: dict | None = None
 ) -> np.ndarray:  # column -> the level a blank stands for (scikit-learn's "(missing)"); else blanks are NaN
-    "Typed feature columns as the model matrix: numbers as they are, categories as their level's index in `E.columns`; unknown levels and blanks are NaN."
+    """Typed feature columns as the model matrix: numbers as they are, categories as their level's index in `E.columns`;
+    unknown levels and blanks are NaN."""
     missing = [name for name, _ in E.columns if name not in X.columns]
     if missing:
         raise missing_columns_error(missing, source)
@@ -264,7 +271,9 @@ def model_matrix(E: TreeEnsemble, A) -> np.ndarray:
     A = np.ascontiguousarray(A, dtype=np.float64)
     if A.ndim != 2 or A.shape[1] != len(E.columns):
         raise ValueError(
-            f"A: shape {A.shape}, but the model reads {len(E.columns)} columns ({', '.join(n for n, _ in E.columns[:3])}, …). Fix: build A with encode(E, features_frame(raw, spec)) for H2O, sklearn_matrix(pipeline, raw) for scikit-learn"
+            f"A: shape {A.shape}, but the model reads {len(E.columns)} columns "
+            f"({', '.join(n for n, _ in E.columns[:3])}, …). Fix: build A with encode(E, features_frame(raw, spec)) "
+            "for H2O, sklearn_matrix(pipeline, raw) for scikit-learn"
         )
     return A
 
@@ -288,7 +297,8 @@ def predict_probability(E: TreeEnsemble, A) -> np.ndarray:
 
 # %% ../notebooks/07a_trees.ipynb #d9ea116d
 def coalition_value(E: TreeEnsemble, x: np.ndarray, known: set) -> float:
-    "v(known): the model's output for row `x` when only the columns in `known` are seen (unknown splits averaged by cover): the game TreeSHAP solves."
+    """v(known): the model's output for row `x` when only the columns in `known` are seen (unknown splits averaged by
+    cover): the game TreeSHAP solves."""
     T = node_arrays(E)
 
     def value(node):
@@ -306,7 +316,8 @@ def coalition_value(E: TreeEnsemble, x: np.ndarray, known: set) -> float:
 
 
 def shapley_by_enumeration(E: TreeEnsemble, x: np.ndarray) -> np.ndarray:
-    "Shapley values of `coalition_value` by brute force over all subsets of columns (+ v(∅) last): the definition, for checking the fast engine on small models."
+    """Shapley values of `coalition_value` by brute force over all subsets of columns (+ v(∅) last): the definition, for
+    checking the fast engine on small models."""
     n = len(E.columns)
     phi, v = (
         np.zeros(n + 1),
@@ -327,7 +338,8 @@ def shapley_by_enumeration(E: TreeEnsemble, x: np.ndarray) -> np.ndarray:
 # %% ../notebooks/07a_trees.ipynb #84ecce9a
 @njit(cache=True)
 def path_bits(feature, left, right) -> tuple:
-    "Per node: its parent, whether it is a right child, the bit of its parent's column among the distinct columns above it, and how many distinct columns its path has."
+    """Per node: its parent, whether it is a right child, the bit of its parent's column among the distinct columns
+    above it, and how many distinct columns its path has."""
     n = feature.size
     parent, is_right, bit, depth = (
         np.full(n, -1, np.int32),
@@ -360,7 +372,8 @@ def path_bits(feature, left, right) -> tuple:
 
 @njit(cache=True)
 def leaf_paths(feature, cover, parent, bit, depth, leaves) -> tuple:
-    "Per leaf l: the distinct columns on its path (`feat[off[l]:off[l+1]]`) and their zero fractions z (share of the cover that follows the path's splits on that column)."
+    """Per leaf l: the distinct columns on its path (`feat[off[l]:off[l+1]]`) and their zero fractions z (share of the
+    cover that follows the path's splits on that column)."""
     off = np.zeros(leaves.size + 1, np.int64)
     for l in range(leaves.size):
         off[l + 1] = off[l] + depth[leaves[l]]
@@ -389,7 +402,8 @@ SHAPLEY_W = shapley_weights()
 # %% ../notebooks/07a_trees.ipynb #638e1701
 @njit(cache=True, inline="always")
 def leaf_shap(z, F, v, W, e, phi):
-    "Shapley values (into `phi`) of the d columns of one leaf's path: zero fractions `z`, failed columns `F` (bit k: the row leaves the path at column k), leaf value `v`."
+    """Shapley values (into `phi`) of the d columns of one leaf's path: zero fractions `z`, failed columns `F` (bit k:
+    the row leaves the path at column k), leaf value `v`."""
     d = z.size
     zu, s = (
         1.0,
@@ -423,7 +437,8 @@ def leaf_shap(z, F, v, W, e, phi):
 
 @njit(cache=True)
 def fill_tables(off, z, value, table_off, tables, W):
-    "For each leaf with a table (`table_off` >= 0): its path's Shapley values for every pattern F of failed columns, at `tables[table_off + F·d :][:d]`."
+    """For each leaf with a table (`table_off` >= 0): its path's Shapley values for every pattern F of failed columns,
+    at `tables[table_off + F·d :][:d]`."""
     e = np.empty(W.shape[0] + 1)
     for l in range(value.size):
         if table_off[l] < 0:
@@ -460,13 +475,15 @@ def table_offsets(d: np.ndarray, table_mb: float) -> tuple:
 
 # %% ../notebooks/07a_trees.ipynb #5818c1aa
 def shap_plan(E: TreeEnsemble, table_mb: float = 64) -> tuple:
-    "What `tree_shap` precomputes once per model: per-node path bits, per-leaf paths and zero fractions, tables of the short paths, v(∅), the largest tree."
+    """What `tree_shap` precomputes once per model: per-node path bits, per-leaf paths and zero fractions, tables of the
+    short paths, v(∅), the largest tree."""
     if getattr(E, "_plan_mb", None) == table_mb:
         return E._plan
     parent, is_right, bit, depth = path_bits(E.feature, E.left, E.right)
     if depth.max() > MAX_PATH_COLUMNS:
         raise ValueError(
-            f"tree_shap: a path of {E.source} splits on {depth.max()} distinct columns; at most {MAX_PATH_COLUMNS} are supported"
+            f"tree_shap: a path of {E.source} splits on {depth.max()} distinct columns; at most {MAX_PATH_COLUMNS} are "
+            "supported"
         )
     leaves = np.flatnonzero(E.feature < 0).astype(np.int32)
     off, feat, z = leaf_paths(E.feature, E.cover, parent, bit, depth, leaves)
@@ -573,7 +590,8 @@ def _shap_rows(T, roots, ends, P, A, expected, max_nodes, W, B, nt):
 def tree_shap(
     E: TreeEnsemble, A, table_mb: float = 64
 ) -> np.ndarray:  # memory for the per-leaf tables of short paths (0: compute every leaf per row)
-    "Exact path-dependent TreeSHAP of each row of model matrix `A`: (n, columns + 1), the last column the expected value; each row adds up to `predict_raw`."
+    """Exact path-dependent TreeSHAP of each row of model matrix `A`: (n, columns + 1), the last column the expected
+    value; each row adds up to `predict_raw`."""
     A = model_matrix(E, A)
     P, expected, max_nodes = shap_plan(E, table_mb)
     block = int(np.clip(65536 // max_nodes, 16, 256))  # rows per block: its workspace stays in the CPU's caches
@@ -583,13 +601,15 @@ def tree_shap(
 
 # %% ../notebooks/07a_trees.ipynb #66c75b4d
 def right_of(threshold) -> np.ndarray:
-    "scikit-learn's `x <= t` goes left as this engine's `x >= t'` goes right: t' is the next float above t (NaN for t = inf: every number goes left)."
+    """scikit-learn's `x <= t` goes left as this engine's `x >= t'` goes right: t' is the next float above t (NaN for t
+    = inf: every number goes left)."""
     t = np.asarray(threshold, dtype=float)
     return np.where(np.isposinf(t), np.nan, np.nextafter(t, np.inf))
 
 
 def join_trees(trees: list, **meta) -> TreeEnsemble:
-    "One `TreeEnsemble` from per-tree dicts of node arrays (children as positions in the tree, -1 for none; `cats`: per node the levels going left, or None)."
+    """One `TreeEnsemble` from per-tree dicts of node arrays (children as positions in the tree, -1 for none; `cats`:
+    per node the levels going left, or None)."""
     sizes = np.array([len(t["feature"]) for t in trees], dtype=np.int64)
     roots = np.cumsum(sizes) - sizes
     join = lambda k: np.concatenate([np.asarray(t[k]) for t in trees])
@@ -615,7 +635,8 @@ def join_trees(trees: list, **meta) -> TreeEnsemble:
 
 # %% ../notebooks/07a_trees.ipynb #ece5d434
 def sklearn_tree(est) -> dict:
-    "A fitted scikit-learn decision tree (binary classifier) as node arrays; a leaf's value is its class-1 share, as `predict_proba` computes it."
+    """A fitted scikit-learn decision tree (binary classifier) as node arrays; a leaf's value is its class-1 share, as
+    `predict_proba` computes it."""
     t = est.tree_
     leaf, v = t.children_left < 0, t.value[:, 0, :]
     total = v.sum(axis=1)
@@ -637,7 +658,8 @@ def in_bitset(bitset, L: int) -> bool:
 
 # %% ../notebooks/07a_trees.ipynb #df3dee75
 def hgb_inputs(model, n_inputs: int) -> tuple:
-    "A HistGradientBoostingClassifier's own feature order (categories first) and category codes: the input column of each of its features, and per categorical feature its categories (input values, in code order)."
+    """A HistGradientBoostingClassifier's own feature order (categories first) and category codes: the input column of
+    each of its features, and per categorical feature its categories (input values, in code order)."""
     pre = getattr(model, "_preprocessor", None)
     if pre is None:
         return np.arange(n_inputs), {}
@@ -648,7 +670,8 @@ def hgb_inputs(model, n_inputs: int) -> tuple:
 
 
 def hgb_levels_left(node, raw_left, known, categories, n_levels: int) -> list:
-    "Per level of the input column, whether a categorical split sends it left; levels the model did not see go where missing values go."
+    """Per level of the input column, whether a categorical split sends it left; levels the model did not see go where
+    missing values go."""
 
     def left(L):
         code = np.flatnonzero(categories == L)
@@ -691,7 +714,8 @@ def hgb_tree(predictor, source, categories: dict, n_levels: list, known, f_idx_m
 
 # %% ../notebooks/07a_trees.ipynb #c7a7a7a3
 def prep_levels(prep) -> dict:
-    "Levels of each ordinal-encoded output column of a fitted ColumnTransformer: {column: [level, …]} (the code is the position)."
+    """Levels of each ordinal-encoded output column of a fitted ColumnTransformer: {column: [level, …]} (the code is the
+    position)."""
     from sklearn.preprocessing import OrdinalEncoder
 
     out = {}
@@ -703,7 +727,8 @@ def prep_levels(prep) -> dict:
 
 
 def sklearn_hgb(model, names: list, prep) -> TreeEnsemble:
-    "The trees of a fitted binary HistGradientBoostingClassifier whose input columns are `names` (categories: ordinal codes of `prep`)."
+    """The trees of a fitted binary HistGradientBoostingClassifier whose input columns are `names` (categories: ordinal
+    codes of `prep`)."""
     source, categories = hgb_inputs(model, len(names))
     levels = prep_levels(prep) if prep is not None else {}
     for k, cats in categories.items():
@@ -724,7 +749,8 @@ def sklearn_hgb(model, names: list, prep) -> TreeEnsemble:
 
 # %% ../notebooks/07a_trees.ipynb #5a4d1e94
 def from_sklearn(pipeline) -> TreeEnsemble:
-    "The trees of a fitted churn_nb pipeline (RandomForest / ExtraTrees / DecisionTree on one-hot columns, HistGradientBoosting with native categories); they read `sklearn_matrix(pipeline, raw)`."
+    """The trees of a fitted churn_nb pipeline (RandomForest / ExtraTrees / DecisionTree on one-hot columns,
+    HistGradientBoosting with native categories); they read `sklearn_matrix(pipeline, raw)`."""
     from sklearn.ensemble import ExtraTreesClassifier, HistGradientBoostingClassifier, RandomForestClassifier
     from sklearn.tree import DecisionTreeClassifier
 
@@ -734,7 +760,9 @@ def from_sklearn(pipeline) -> TreeEnsemble:
         model, (RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier, HistGradientBoostingClassifier)
     ):
         raise ValueError(
-            f"from_sklearn: {kind} is not a tree model this engine reads. Fix: pass a pipeline whose model is a RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier or HistGradientBoostingClassifier (e.g. churn_nb.baselines.random_forest)"
+            f"from_sklearn: {kind} is not a tree model this engine reads. Fix: pass a pipeline whose model is a "
+            "RandomForestClassifier, ExtraTreesClassifier, DecisionTreeClassifier or HistGradientBoostingClassifier "
+            "(e.g. churn_nb.baselines.random_forest)"
         )
     if not hasattr(model, "classes_"):
         raise ValueError(f"from_sklearn: the {kind} is not fitted. Fix: fit the pipeline first")
@@ -762,18 +790,21 @@ def from_sklearn(pipeline) -> TreeEnsemble:
 
 
 def sklearn_matrix(pipeline, raw: pd.DataFrame) -> np.ndarray:
-    "What a pipeline's model sees for raw rows (every step but the last), as the float64 model matrix of `from_sklearn(pipeline)`."
+    """What a pipeline's model sees for raw rows (every step but the last), as the float64 model matrix of
+    `from_sklearn(pipeline)`."""
     out = pipeline[:-1].transform(raw)
     return np.ascontiguousarray(out.to_numpy(dtype=float) if hasattr(out, "to_numpy") else out, dtype=float)
 
 # %% ../notebooks/07a_trees.ipynb #6f13105e
 def column_groups(E: TreeEnsemble, features: list) -> list:
-    "The feature each model column of `E` comes from (`Contract = Month-to-month` -> `Contract`, `missingindicator_TotalCharges` -> `TotalCharges`)."
+    """The feature each model column of `E` comes from (`Contract = Month-to-month` -> `Contract`,
+    `missingindicator_TotalCharges` -> `TotalCharges`)."""
     return [source_column(name, list(features)) for name, _ in E.columns]
 
 
 def group_contributions(E: TreeEnsemble, phi: np.ndarray, features: list, index=None) -> pd.DataFrame:
-    "`tree_shap` output summed per feature: one column per feature of `features` plus `bias` (the expected value); rows still add up to `predict_raw`."
+    """`tree_shap` output summed per feature: one column per feature of `features` plus `bias` (the expected value);
+    rows still add up to `predict_raw`."""
     features, owners = list(features), column_groups(E, features)
     S = np.zeros((len(owners) + 1, len(features) + 1))
     S[np.arange(len(owners)), [features.index(o) for o in owners]] = 1.0
@@ -792,7 +823,8 @@ def h2o_algo(model) -> str:
     algo = getattr(model, "_algoName", None)
     if algo is None:
         raise ValueError(
-            f"from_h2o: {type(model).__name__} is not an h2o-genmodel MOJO model. Fix: pass load_mojo(...) or MojoScorer._java_model(which).model, or use from_scorer(scorer)"
+            f"from_h2o: {type(model).__name__} is not an h2o-genmodel MOJO model. Fix: pass load_mojo(...) or "
+            "MojoScorer._java_model(which).model, or use from_scorer(scorer)"
         )
     return str(algo).lower()
 
@@ -809,7 +841,8 @@ def check_h2o(model, algo: str):
     "Refuse a model the engine cannot reproduce exactly, naming the algorithm, the reason and the fix."
     if algo not in H2O_ALGOS:
         raise ValueError(
-            f"from_h2o: the model is {algo!r}, not a tree ensemble this engine reads ({', '.join(H2O_ALGOS)}). {H2O_FIX}"
+            f"from_h2o: the model is {algo!r}, not a tree ensemble this engine reads ({', '.join(H2O_ALGOS)}). "
+            f"{H2O_FIX}"
         )
     if str(model.getModelCategory()) != "Binomial":
         raise ValueError(f"from_h2o: the {algo} model is {model.getModelCategory()}, not binomial. {H2O_FIX}")
@@ -819,24 +852,30 @@ def check_h2o(model, algo: str):
         raise ValueError(f"from_h2o: the {algo} model has {model.getNTreesPerGroup()} trees per iteration. {H2O_FIX}")
     if algo in ("gbm", "drf") and str(model.getCategoricalEncoding()) not in ("AUTO", "Enum"):
         raise ValueError(
-            f"from_h2o: the {algo} model encodes categories as {model.getCategoricalEncoding()}. Fix: train it with categorical_encoding='AUTO'"
+            f"from_h2o: the {algo} model encodes categories as {model.getCategoricalEncoding()}. Fix: train it with "
+            "categorical_encoding='AUTO'"
         )
     if algo == "gbm" and (str(model._family) != "bernoulli" or str(model._link_function) != "logit"):
         raise ValueError(
-            f"from_h2o: the GBM's distribution is {model._family} (link {model._link_function}). Fix: train it with distribution='bernoulli'"
+            f"from_h2o: the GBM's distribution is {model._family} (link {model._link_function}). Fix: train it with "
+            "distribution='bernoulli'"
         )
     if algo == "drf" and (bool(model.isBinomialDoubleTrees()) or bool(model._balanceClasses)):
         raise ValueError(
-            "from_h2o: a DRF with binomial_double_trees or balance_classes turns its trees into a probability non-additively. Fix: train it without them, or explain a GBM"
+            "from_h2o: a DRF with binomial_double_trees or balance_classes turns its trees into a probability "
+            "non-additively. Fix: train it without them, or explain a GBM"
         )
     if algo == "xgboost" and (str(model._boosterType) != "gbtree" or bool(model._sparse)):
         raise ValueError(
-            f"from_h2o: the XGBoost model uses booster {model._boosterType}{' on a sparse matrix (zeros count as missing)' if model._sparse else ''}. Fix: train it with booster='gbtree', dmatrix_type='dense', or explain a GBM"
+            "from_h2o: the XGBoost model uses booster "
+            f"{model._boosterType}{' on a sparse matrix (zeros count as missing)' if model._sparse else ''}. Fix: "
+            "train it with booster='gbtree', dmatrix_type='dense', or explain a GBM"
         )
 
 # %% ../notebooks/07a_trees.ipynb #2af1e4cb
 def h2o_graph(model, algo: str) -> tuple:
-    "The model's trees as an h2o-genmodel SharedTreeGraph, and the same trees as nested dicts (its JSON, made by one call into Java)."
+    """The model's trees as an h2o-genmodel SharedTreeGraph, and the same trees as nested dicts (its JSON, made by one
+    call into Java)."""
     import jpype
 
     graph = model.convert(-1, None) if algo == "xgboost" else model.computeGraph(-1)
@@ -845,7 +884,8 @@ def h2o_graph(model, algo: str) -> tuple:
 
 
 def preorder(root: dict) -> list:
-    "The nodes of a nested tree (dicts with leftChild / rightChild) in preorder: (node, path from the root as L/R letters, parent's position, is a right child)."
+    """The nodes of a nested tree (dicts with leftChild / rightChild) in preorder: (node, path from the root as L/R
+    letters, parent's position, is a right child)."""
     out, stack = [], [(root, "", -1, False)]
     while stack:
         node, path, parent, is_right = stack.pop()
@@ -859,13 +899,15 @@ def preorder(root: dict) -> list:
 
 # %% ../notebooks/07a_trees.ipynb #742eb525
 def h2o_levels_left(java_node, n_levels: int) -> list:
-    "Per level, whether an H2O bitset split sends it left (as the MOJO's scoreTree: levels outside the bitset's range go where missing values go)."
+    """Per level, whether an H2O bitset split sends it left (as the MOJO's scoreTree: levels outside the bitset's range
+    go where missing values go)."""
     bs, na_left = java_node.getBs(), bool(java_node.isLeftward())
     if bool(java_node.isNaVsRest()):
         return [True] * n_levels  # NA versus the rest: no bitset, every level goes left
     if bs is None:
         raise ValueError(
-            "from_h2o: a categorical split has neither a bitset nor NA-versus-rest, which the MOJO cannot score either. Fix: explain another tree model"
+            "from_h2o: a categorical split has neither a bitset nor NA-versus-rest, which the MOJO cannot score "
+            "either. Fix: explain another tree model"
         )
     return [not bool(bs.contains(L)) if bool(bs.isInRange(L)) else na_left for L in range(n_levels)]
 
@@ -882,7 +924,8 @@ def h2o_split(node: dict, java_node, levels) -> tuple:
 
 
 def xgb_split(node: dict, java_node, levels, slot_level: int) -> tuple:
-    "(threshold, levels going left or None, missing goes left) of an inner XGBoost node: a number, or a one-hot slot (level `slot_level`, -2 for the missing slot) made a categorical split."
+    """(threshold, levels going left or None, missing goes left) of an inner XGBoost node: a number, or a one-hot slot
+    (level `slot_level`, -2 for the missing slot) made a categorical split."""
     split = np.float32(node["splitValue"])
     if slot_level == -1:
         return float(split), None, bool(java_node().getLeftChild().isInclusiveNa())  # XGBoost's default_left
@@ -891,7 +934,8 @@ def xgb_split(node: dict, java_node, levels, slot_level: int) -> tuple:
 
 # %% ../notebooks/07a_trees.ipynb #927bbc37
 def h2o_tree(tree: dict, subgraph, columns: list, split, slots=None) -> dict:
-    "One H2O tree (JSON of the graph + its Java subgraph) as node arrays; `split` reads an inner node, `slots` maps XGBoost's slots to (column, level)."
+    """One H2O tree (JSON of the graph + its Java subgraph) as node arrays; `split` reads an inner node, `slots` maps
+    XGBoost's slots to (column, level)."""
     nodes = preorder(tree["root"])
     n = len(nodes)
     t = dict(
@@ -926,7 +970,8 @@ def h2o_tree(tree: dict, subgraph, columns: list, split, slots=None) -> dict:
 
 # %% ../notebooks/07a_trees.ipynb #fdfa607a
 def xgb_slots(model) -> tuple:
-    "For each input slot of an H2O XGBoost model's trees (one-hot categories first, then numbers): its model column, and the level it is hot for (-2: the missing slot, -1: a number)."
+    """For each input slot of an H2O XGBoost model's trees (one-hot categories first, then numbers): its model column,
+    and the level it is hot for (-2: the missing slot, -1: a number)."""
     offsets, n_cats, first = (
         [int(v) for v in model._catOffsets],
         int(model._cats),

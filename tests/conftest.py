@@ -1,6 +1,7 @@
 """One home for what several test files share: the environment of a process working in a workspace, the `churn-nb`
-command, the workspace's real MLflow store, the API and dashboard servers started as users start them, the browser, and
-the workspaces (scratch, small champion, shared scored). tests/README.md lists every fixture with its scope and cost."""
+command, the workspace's real MLflow store, the API and dashboard servers started as users start them, the browser,
+and the workspaces (scratch, small champion, shared scored). tests/README.md lists every fixture with its scope and
+cost."""
 
 import os, shutil, signal, subprocess, sys, textwrap, time
 from contextlib import contextmanager

@@ -1,7 +1,7 @@
 """The prediction API over HTTP, started as users start it (`churn-nb serve`, no fallback: a broken entry point fails
-here), on the shared `scored` workspace (H2O AutoML champion, published scoring run): every kind of bad input answered
-with a 4xx JSON body, parity with the scheduled scoring, the prediction log, the offline docs, schemathesis against
-/openapi.json, and a champion swap under load in a workspace of its own."""
+here), on the shared `scored` workspace (H2O AutoML champion, published scoring run): every kind of bad input
+answered with a 4xx JSON body, parity with the scheduled scoring, the prediction log, the offline docs, schemathesis
+against /openapi.json, and a champion swap under load in a workspace of its own."""
 
 import json, re, sqlite3, subprocess, sys, threading, time
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""H2O AutoML inside training: killed or interrupted runs leave no JVM and move no alias; parallel runs get their own clusters."""
+"""H2O AutoML inside training: killed or interrupted runs leave no JVM and move no alias; parallel runs get their own
+clusters."""
 
 import os, signal, time
 import psutil

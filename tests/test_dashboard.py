@@ -1,7 +1,7 @@
 """The dashboard in a real browser: Voila serves churn_nb's app on a copy of the scored workspace; Playwright drives
 Debian's chromium (no browser download) through every page, with every request checked to stay on 127.0.0.1.
-Screenshots go to reports/screenshots/. Each test opens its own page (a test that changes the workspace gets a copy and
-a server of its own), so any test passes alone and in any order."""
+Screenshots go to reports/screenshots/. Each test opens its own page (a test that changes the workspace gets a copy
+and a server of its own), so any test passes alone and in any order."""
 
 import json, shutil, time, urllib.request
 from pathlib import Path

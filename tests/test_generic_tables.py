@@ -1,6 +1,7 @@
-"""Your own table, end to end: the scoring run on public tables that are not Telco — an integer 0/1 target, no id, no value column
-(gym_churn.csv) — reads as a user would want: customers at risk instead of revenue, a tenure found by its name, the generic offer
-catalogue with the reason, and `churn-nb offers --template` writing a catalogue that loads."""
+"""Your own table, end to end: the scoring run on public tables that are not Telco — an integer 0/1 target, no id, no
+value column (gym_churn.csv) — reads as a user would want: customers at risk instead of revenue, a tenure found by
+its name, the generic offer catalogue with the reason, and `churn-nb offers --template` writing a catalogue that
+loads."""
 
 import html as html_lib, json, re
 from pathlib import Path

@@ -1,4 +1,5 @@
-"""Runs that are interrupted or killed never end FINISHED and never leave an alias moved; parallel runs share a fresh store."""
+"""Runs that are interrupted or killed never end FINISHED and never leave an alias moved; parallel runs share a fresh
+store."""
 
 import os, signal, time
 from conftest import all_runs, champion, churn_nb, client, run_python, start_churn_nb, wait_for_running_run

@@ -1,13 +1,12 @@
 """Your own table, end to end: three customer tables of shapes the sample does not have go through the whole pipeline
 (train -> score -> segment -> recommend -> publish) with no parameters but `data`, then through the REST API and the
-dashboard. The tables are generated here with a known churn mechanism, so the tests need no data from outside the repo:
-
-- `bank`: 50,000 customers, an integer 0/1 target, a row counter and a customer number (identifiers), a surname column
-  with about 2,000 repeating names (high-cardinality text), a monthly revenue column;
-- `cards`: a text target ("Attrited Customer" / "Existing Customer"), no value column;
-- `wide`: 70 columns, a yes/no target with 6 % churners, two ISO date columns, an entirely empty column, a constant
-  column, a mostly-missing column whose missingness predicts churn.
-Small budgets (no AutoML, two baselines) keep CI short; `churn-nb bench tables` runs the defaults on real tables."""
+dashboard. The tables are generated here with a known churn mechanism, so the tests need no data from outside the
+repo: - `bank`: 50,000 customers, an integer 0/1 target, a row counter and a customer number (identifiers), a surname
+column with about 2,000 repeating names (high-cardinality text), a monthly revenue column; - `cards`: a text target
+("Attrited Customer" / "Existing Customer"), no value column; - `wide`: 70 columns, a yes/no target with 6 %
+churners, two ISO date columns, an entirely empty column, a constant column, a mostly-missing column whose
+missingness predicts churn. Small budgets (no AutoML, two baselines) keep CI short; `churn-nb bench tables` runs the
+defaults on real tables."""
 
 import json
 from pathlib import Path

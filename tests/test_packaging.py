@@ -1,4 +1,5 @@
-"""The package: requirements in one place, a wheel that installs and works in a fresh environment, light imports, the shipped sample."""
+"""The package: requirements in one place, a wheel that installs and works in a fresh environment, light imports, the
+shipped sample."""
 
 import configparser, gzip, hashlib, shlex, subprocess, sys, zipfile
 from pathlib import Path
@@ -40,7 +41,10 @@ def test_bundled_sample_is_the_ibm_file_with_its_license():
 
 
 def test_import_is_light():
-    code = "import sys, churn_nb, churn_nb.config, churn_nb.data, churn_nb.cli; print(sorted(m for m in ('h2o', 'mlflow', 'shap', 'sklearn') if m in sys.modules))"
+    code = (
+        "import sys, churn_nb, churn_nb.config, churn_nb.data, churn_nb.cli; print(sorted(m for m in ('h2o', 'mlflow', "
+        "'shap', 'sklearn') if m in sys.modules))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
 
@@ -76,7 +80,11 @@ def test_wheel_installs_and_works_in_a_fresh_virtualenv(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     r = subprocess.run([str(venv / "bin" / "churn-nb"), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "doctor" in r.stdout
-    code = "from churn_nb.data import load_sample; from churn_nb import config; import churn_nb; print(load_sample().shape, config.scheduled_dir().parent == __import__('pathlib').Path(churn_nb.__file__).parent)"
+    code = (
+        "from churn_nb.data import load_sample; from churn_nb import config; import churn_nb; "
+        "print(load_sample().shape, config.scheduled_dir().parent == "
+        "__import__('pathlib').Path(churn_nb.__file__).parent)"
+    )
     r = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip() == "(7043, 21) True"

@@ -1,4 +1,5 @@
-"""Every refused input: the message names the file, the column, the rows and the fix; no run ends FINISHED; no alias moves."""
+"""Every refused input: the message names the file, the column, the rows and the fix; no run ends FINISHED; no alias
+moves."""
 
 import numpy as np
 import pytest
@@ -86,7 +87,8 @@ CASES = {  # name: (files to make, train kwargs, expected message parts)
     "mostly non-numeric numeric column": (
         lambda d: {"data": str(telco_csv(d, "num.csv")), "numeric": "Contract"},
         [
-            "num.csv: column 'Contract': declared numeric but mostly not numbers (0% numeric; first values 'Month-to-month'",
+            "num.csv: column 'Contract': declared numeric but mostly not numbers (0% numeric; first values "
+            "'Month-to-month'",
             "(rows 0, 1, 2, 3, 4, … (300 rows in all))",
             "Fix: fix the values, or declare it categorical",
         ],
@@ -112,7 +114,8 @@ def test_refused_with_a_helpful_message_and_nothing_moves(ws, tmp_path, case):
 
 
 def test_empty_column_left_out_with_a_note_and_refused_when_strict(ws, tmp_path):
-    "An entirely empty column is left out of the spec with a note (training goes ahead); strict=True refuses it as before."
+    """An entirely empty column is left out of the spec with a note (training goes ahead); strict=True refuses it as
+    before."""
     from churn_nb.data import load_dataset
 
     path = telco_csv(tmp_path, "emptycol.parquet", empty_column)
@@ -137,8 +140,8 @@ def test_refused_from_the_command_line(ws, tmp_path):
     )
     assert r.returncode == 1
     assert (
-        f"churn-nb run: train failed: ChurnDataError: {path}: column 'customerID': duplicate ids (rows 5, 10, 20, 30). Fix: make the ids unique"
-        in r.stderr
+        f"churn-nb run: train failed: ChurnDataError: {path}: column 'customerID': duplicate ids (rows 5, 10, 20, 30). "
+        "Fix: make the ids unique" in r.stderr
     ), r.stderr[-2000:]
     assert "report: " in r.stderr and "Traceback" not in r.stderr
     assert all_runs(ws)[0].info.status == "FAILED" and champion(ws) == before

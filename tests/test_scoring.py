@@ -31,12 +31,15 @@ def in_workspace(code, workspace):
 
 
 def latest(workspace):
-    "The latest run's id, row count and a checksum of its probabilities, read through churn_nb.store in a fresh process."
+    """The latest run's id, row count and a checksum of its probabilities, read through churn_nb.store in a fresh
+    process."""
     return in_workspace(
         """
         import json; from churn_nb import store
         t = store.latest_scores()
-        print(json.dumps({"run_id": t.run_id.iloc[0] if len(t) else None, "rows": len(t), "sum": float(t.probability.sum()), "marts": store.latest_summary()["run_id"]}))""",
+        run_id = t.run_id.iloc[0] if len(t) else None
+        marts = store.latest_summary()["run_id"]
+        print(json.dumps({"run_id": run_id, "rows": len(t), "sum": float(t.probability.sum()), "marts": marts}))""",
         workspace,
     )
 

@@ -1,6 +1,6 @@
 """Your own table, end to end: every table of the development suite (../shared/data/tables) and a bank-like table load
-with no parameters, with the notes a person would expect; dates, high-cardinality categories and left-out columns reach
-the models and the API."""
+with no parameters, with the notes a person would expect; dates, high-cardinality categories and left-out columns
+reach the models and the API."""
 
 from pathlib import Path
 import numpy as np

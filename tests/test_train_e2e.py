@@ -1,5 +1,6 @@
-"""`churn-nb run train` end to end on the bundled sample, as a new user runs it: baselines and H2O AutoML with the default settings.
-The training is the first step of the shared `scored` workspace (`churn-nb run pipeline` with the defaults, as `make up` runs it)."""
+"""`churn-nb run train` end to end on the bundled sample, as a new user runs it: baselines and H2O AutoML with the
+default settings. The training is the first step of the shared `scored` workspace (`churn-nb run pipeline` with the
+defaults, as `make up` runs it)."""
 
 import json, re, subprocess, sys
 import pandas as pd
@@ -86,14 +87,24 @@ from churn_nb.data import sample_path
 mlflow.set_tracking_uri(sys.argv[1])
 model = mlflow.pyfunc.load_model("models:/churn@champion")
 raw = pd.read_csv(sample_path())          # raw rows: TotalCharges as text with blanks, no encoding
-split = json.loads(open(mlflow.artifacts.download_artifacts(run_id=model.metadata.run_id, artifact_path="dataset/split.json")).read())
+run_id = model.metadata.run_id
+split = json.loads(open(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="dataset/split.json")).read())
 hold = raw[raw.customerID.isin(split["holdout_ids"])]
 p = model.predict(hold)["churn_probability"]
-preds = pd.read_csv(mlflow.artifacts.download_artifacts(run_id=model.metadata.run_id, artifact_path="automl/holdout_predictions.csv")).set_index("id")
-h2o_gap = float((preds.loc[hold.customerID, "in_cluster"].to_numpy() - p.to_numpy()).__abs__().max()) if model.metadata.metadata["churn_nb"]["candidate"] == "h2o_automl" else None
-odd = hold.head(3).copy(); odd["tenure"] = [1.0, 2.0, 3.0]; odd["TotalCharges"] = [" ", 20.5, "30"]
-print(json.dumps(dict(rows=len(hold), auc=roc_auc_score(hold.Churn.eq("Yes"), p), lo=float(p.min()), hi=float(p.max()),
-                      odd=model.predict(odd)["churn_probability"].tolist(), h2o="h2o" in sys.modules, candidate=model.metadata.metadata["churn_nb"]["candidate"], h2o_gap=h2o_gap)))
+candidate = model.metadata.metadata["churn_nb"]["candidate"]
+h2o_gap = None
+if candidate == "h2o_automl":
+    preds_file = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="automl/holdout_predictions.csv")
+    in_cluster = pd.read_csv(preds_file).set_index("id").loc[hold.customerID, "in_cluster"].to_numpy()
+    h2o_gap = float(abs(in_cluster - p.to_numpy()).max())
+odd = hold.head(3).copy()
+odd["tenure"] = [1.0, 2.0, 3.0]
+odd["TotalCharges"] = [" ", 20.5, "30"]
+auc = roc_auc_score(hold.Churn.eq("Yes"), p)
+odd_p = model.predict(odd)["churn_probability"].tolist()
+loaded_h2o = "h2o" in sys.modules
+print(json.dumps(dict(rows=len(hold), auc=auc, lo=float(p.min()), hi=float(p.max()), odd=odd_p, h2o=loaded_h2o,
+                      candidate=candidate, h2o_gap=h2o_gap)))
 """
 
 
