@@ -34,8 +34,7 @@ __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_st
            'unseen_policy', 'scored_chunk', 'score_customers', 'write_scored', 'ScoreResult', 'score',
            'latest_score_run', 'run_info', 'holdout_ids', 'calibration_rows', 'segment_customers', 'log_segment_run',
            'segment', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'png_base64', 'report_charts',
-           'report_words', 'report_table', 'report_html', 'stage_batches', 'publish_run', 'parquet_sink',
-           'write_report', 'recommend']
+           'report_words', 'report_table', 'report_html', 'stage_batches', 'publish_run', 'write_report', 'recommend']
 
 # %% ../notebooks/10a_pipeline.ipynb #da8b115f
 def stage_dir(run_id: str) -> Path:
@@ -769,7 +768,7 @@ def publish_run(
 
     config.marts_dir().mkdir(parents=True, exist_ok=True)
     mart_file = Path(tempfile.mkdtemp(dir=config.marts_dir(), prefix=".publish-")) / "customers.parquet"
-    writer = parquet_sink(mart_file)
+    writer = store.parquet_sink(mart_file)
     next(writer)
     store.publish(
         chunks(),
@@ -806,22 +805,6 @@ def publish_run(
         },
     )
     clock.lap("marts")
-
-
-def parquet_sink(path: Path):
-    "A generator that writes each DataFrame sent to it into Parquet file `path` (closed by `.close()`)."
-    import pyarrow as pa, pyarrow.parquet as pq
-
-    writer = None
-    try:
-        while True:
-            part = yield
-            table = pa.Table.from_pandas(part, preserve_index=False)
-            writer = writer or pq.ParquetWriter(path, table.schema)
-            writer.write_table(table.cast(writer.schema))
-    finally:
-        if writer:
-            writer.close()
 
 
 def write_report(summary: dict, charts: dict) -> Path:

@@ -16,8 +16,8 @@ from . import config
 __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_MAX_CHARS',
            'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores', 'publish', 'insert_rows', 'runs',
            'latest_run_id', 'latest_scores', 'customer_history', 'save_feedback', 'feedback_for', 'record_predictions',
-           'predictions', 'run_dir', 'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart',
-           'latest_summary', 'history']
+           'predictions', 'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest', 'latest_run',
+           'latest_mart', 'latest_summary', 'history']
 
 # %% ../notebooks/10_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -290,23 +290,35 @@ def run_dir(run_id: str) -> Path:
     return config.marts_dir() / "runs" / run_id
 
 
-def write_table(path: Path, t):
-    "Write `t` — a DataFrame, chunks of one (an iterable), or a Parquet file to copy — to Parquet file `path`."
+def parquet_sink(path: Path):
+    "A generator that writes each DataFrame sent to it into Parquet file `path` (closed by `.close()`)."
     import pyarrow as pa, pyarrow.parquet as pq
 
-    if isinstance(t, pd.DataFrame):
-        return t.to_parquet(path, index=False)
-    if isinstance(t, (str, Path)):
-        return shutil.copyfile(t, path)
     writer = None
     try:
-        for part in t:
+        while True:
+            part = yield
             table = pa.Table.from_pandas(part, preserve_index=False)
             writer = writer or pq.ParquetWriter(path, table.schema)
             writer.write_table(table.cast(writer.schema))
     finally:
         if writer:
             writer.close()
+
+
+def write_table(path: Path, t):
+    "Write `t` — a DataFrame, chunks of one (an iterable), or a Parquet file to copy — to Parquet file `path`."
+    if isinstance(t, pd.DataFrame):
+        return t.to_parquet(path, index=False)
+    if isinstance(t, (str, Path)):
+        return shutil.copyfile(t, path)
+    sink = parquet_sink(path)
+    next(sink)
+    try:
+        for part in t:
+            sink.send(part)
+    finally:
+        sink.close()
 
 
 def write_marts(run_id: str, tables: dict, summary: dict) -> Path:

@@ -16,14 +16,14 @@ from .features import source_column
 
 # %% auto #0
 __all__ = ['SCALES', 'AGGREGATES', 'NODE_DTYPES', 'SMALL_ROWS', 'SHAPLEY_W', 'MAX_PATH_COLUMNS', 'MAX_TABLE_COLUMNS', 'H2O_ALGOS',
-           'H2O_FIX', 'TreeEnsemble', 'level_counts', 'tree_ends', 'check_ensemble', 'level_lookup', 'encode',
-           'goes_right', 'node_arrays', 'model_matrix', 'divisor', 'predict_raw', 'predict_probability',
-           'coalition_value', 'shapley_by_enumeration', 'path_bits', 'leaf_paths', 'shapley_weights', 'leaf_shap',
-           'fill_tables', 'expected_value', 'table_offsets', 'shap_plan', 'goes_block', 'add_leaf', 'tree_shap',
-           'right_of', 'join_trees', 'sklearn_tree', 'in_bitset', 'hgb_inputs', 'hgb_levels_left', 'hgb_tree',
-           'prep_levels', 'sklearn_hgb', 'from_sklearn', 'sklearn_matrix', 'column_groups', 'group_contributions',
-           'h2o_algo', 'h2o_columns', 'check_h2o', 'h2o_graph', 'preorder', 'h2o_levels_left', 'h2o_split', 'xgb_split',
-           'h2o_tree', 'xgb_slots', 'from_h2o', 'from_scorer']
+           'H2O_FIX', 'TreeEnsemble', 'level_counts', 'tree_ends', 'check_ensemble', 'level_lookup',
+           'text_column_error', 'encode', 'goes_right', 'node_arrays', 'model_matrix', 'divisor', 'predict_raw',
+           'predict_probability', 'coalition_value', 'shapley_by_enumeration', 'path_bits', 'leaf_paths',
+           'shapley_weights', 'leaf_shap', 'fill_tables', 'expected_value', 'table_offsets', 'shap_plan', 'goes_block',
+           'add_leaf', 'tree_shap', 'right_of', 'join_trees', 'sklearn_tree', 'in_bitset', 'hgb_inputs',
+           'hgb_levels_left', 'hgb_tree', 'prep_levels', 'sklearn_hgb', 'from_sklearn', 'sklearn_matrix',
+           'column_groups', 'group_contributions', 'h2o_algo', 'h2o_columns', 'check_h2o', 'h2o_graph', 'preorder',
+           'h2o_levels_left', 'h2o_split', 'xgb_split', 'h2o_tree', 'xgb_slots', 'from_h2o', 'from_scorer']
 
 # %% ../notebooks/07a_trees.ipynb #2e88dfc3
 SCALES, AGGREGATES = ("logit", "probability"), ("sum", "mean")
@@ -155,6 +155,12 @@ def level_lookup(E: TreeEnsemble) -> list:
     return E._lookup
 
 
+def text_column_error(source, name: str) -> Exception:
+    "The error for a text column where the model reads a number."
+    fix = "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers"
+    return data_error(source, "holds text, but the model reads a number here", fix, column=name)
+
+
 def _encode_small(E: TreeEnsemble, X: pd.DataFrame, fill: dict, source) -> np.ndarray:
     """`encode` for a few rows: the frame's values read once, a dict lookup per category value (no per-column pandas
     work)."""
@@ -167,12 +173,7 @@ def _encode_small(E: TreeEnsemble, X: pd.DataFrame, fill: dict, source) -> np.nd
         elif is_numeric_dtype(kinds[at[name]]):
             A[:, j] = [np.nan if pd.isna(x) else float(x) for x in v]
         else:
-            raise data_error(
-                source,
-                "holds text, but the model reads a number here",
-                "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers",
-                column=name,
-            )
+            raise text_column_error(source, name)
     return A
 
 
@@ -195,12 +196,7 @@ def encode(
         elif is_numeric_dtype(X[name]):
             A[:, j] = X[name].to_numpy(dtype=float, na_value=np.nan)
         else:
-            raise data_error(
-                source,
-                "holds text, but the model reads a number here",
-                "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers",
-                column=name,
-            )
+            raise text_column_error(source, name)
     return A
 
 # %% ../notebooks/07a_trees.ipynb #8a7cfd00
