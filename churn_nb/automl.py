@@ -367,8 +367,8 @@ _ACTIVE = []  # the cluster of the open h2o_cluster() block, if any
 @contextmanager
 def h2o_cluster(
     memory: str | None = None,  # heap of a local cluster (default: CHURN_NB_H2O_MEM, else 4G)
-    oom_seconds: float = 30,
-):  # this long out of memory = failed
+    oom_seconds: float = 30,  # this long out of memory = failed
+):
     """The cluster at CHURN_NB_H2O_URL, or a private local one, stopped on exit, error, Ctrl-C, SIGTERM or the owner's
     death."""
     import h2o
@@ -1017,8 +1017,8 @@ def automl_info(
     rejected: dict,
     seconds: dict,
     c: ClusterHandle,
-    refused: dict | None = None,
-) -> dict:  # models whose export failed parity, with why
+    refused: dict | None = None,  # models whose export failed parity, with why
+) -> dict:
     "What `fit_automl` reports in `Candidate.info`."
     import h2o
 
@@ -1059,8 +1059,8 @@ def fit_automl(
     include_algos=None,  # e.g. ["GBM", "GLM"]; replaces exclude_algos
     exclude_algos=AUTOML_EXCLUDE,  # algorithms AutoML skips
     balance_classes: bool = False,  # oversample the minority class while training
-    memory: str | None = None,
-) -> Candidate:  # heap of a local cluster (default CHURN_NB_H2O_MEM)
+    memory: str | None = None,  # heap of a local cluster (default CHURN_NB_H2O_MEM)
+) -> Candidate:
     """H2O AutoML on `split.train`; the best faithfully exported model as a cluster-free `MojoScorer`, scored on the
     holdout."""
     import h2o

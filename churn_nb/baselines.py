@@ -187,8 +187,8 @@ class MeanEnsemble:
     def __init__(
         self,
         members: list,  # fitted models with `predict_proba` on raw rows
-        names: list,
-    ):  # their candidate names
+        names: list,  # their candidate names
+    ):
         self.members, self.names = members, names
 
     def predict_proba(self, X) -> np.ndarray:
@@ -256,8 +256,8 @@ def choose(candidates: list, margin: float = BLEND_MARGIN) -> Candidate:
 def refit(
     model,  # a fitted candidate model
     X: pd.DataFrame,  # raw rows to fit on
-    y: np.ndarray,
-):  # their 0/1 labels
+    y: np.ndarray,  # their 0/1 labels
+):
     """A fresh copy of `model` fitted on `X`, `y`: scikit-learn models, and a blend's scikit-learn members; others as
     they are."""
     if isinstance(model, MeanEnsemble):

@@ -365,8 +365,8 @@ def bench_api(
     batch_rows: int = 1000,
     repeats: int = 20,  # the batch request, timed `repeats` times
     champions: dict | None = None,  # name -> train parameters (default API_CHAMPIONS)
-    keep: bool = False,
-) -> pd.DataFrame:  # keep the scratch workspaces
+    keep: bool = False,  # keep the scratch workspaces
+) -> pd.DataFrame:
     """Benchmark churn_nb's API against `mlflow models serve` for each champion; write the results; one record per
     champion and server."""
     from churn_nb.data import load_sample, load_dataset

@@ -22,9 +22,8 @@ __all__ = ['OVERVIEW', 'OVERVIEW_TABS', 'BURSTS', 'TARGETS', 'MEMORY_TARGET_MIB'
 
 # %% ../notebooks/14b_bench_dashboard.ipynb #1899516d
 OVERVIEW = "overview, 10 visitors in 10 s, a browser each"  # cold: nothing cached, all on the server's cores
-OVERVIEW_TABS = (
-    "overview, 10 visitors in 10 s, tabs of one browser"  # the browser's cache shared, as for returning visitors
-)
+# the browser's cache shared, as for returning visitors
+OVERVIEW_TABS = "overview, 10 visitors in 10 s, tabs of one browser"
 BURSTS = {OVERVIEW: False, OVERVIEW_TABS: True}  # measure -> the visitors share one browser context
 TARGETS = {
     OVERVIEW: 3.0,

@@ -86,8 +86,8 @@ def notice(text: str, kind: str = "error") -> str:
 def friendly(
     action: str,  # what the user tried, completing "Could not …"
     box: W.HTML,  # where the message goes
-    fix: str | None = None,
-):  # the fix to suggest when the error has none
+    fix: str | None = None,  # the fix to suggest when the error has none
+):
     """Decorator for callbacks and page builders: clear `box`; on an error show a one-line message in it, log the
     traceback, return None."""
 
@@ -221,8 +221,8 @@ def ident(column: str) -> str:
 
 def duckdb_connection(
     threads: int | None = None,  # default: up to 2 (many kernels share the machine)
-    memory_mb: int = 256,
-):  # DuckDB's working-memory cap
+    memory_mb: int = 256,  # DuckDB's working-memory cap
+):
     "An in-memory DuckDB connection for one kernel: a few threads, a small memory cap, no extension downloads."
     import duckdb
 
@@ -280,8 +280,8 @@ class DashboardData:
         history: pd.DataFrame | None = None,
         champion: Future | None = None,  # a `registry.Champion`; default: loaded on first use
         info: Future | None = None,  # `model_info(champion)`; default: read after the champion
-        champion_uri: str | None = None,
-    ):  # where the champion comes from (polled for a new version)
+        champion_uri: str | None = None,  # where the champion comes from (polled for a new version)
+    ):
         schema, self.n = marts.meta()
         missing = [c for c in NEEDED if c not in schema.names]
         lacks = f"run {summary.get('run_id')}: the customers mart lacks column(s) {', '.join(missing)}"
@@ -380,8 +380,8 @@ def where(
     tiers=None,
     segment: str | None = None,
     category: str | None = None,  # a level of the categorical filter column (`filters["category"]`)
-    number: tuple | None = None,
-) -> tuple:  # (low, high) of the numeric filter column (missing: outside)
+    number: tuple | None = None,  # (low, high) of the numeric filter column (missing: outside)
+) -> tuple:
     "(SQL condition, parameters) of the customers matching the filters (None or empty: any)."
     conds, params = ["TRUE"], []
     chosen = (
@@ -1333,8 +1333,8 @@ def number_control(
     lo: float,
     hi: float,
     binary: bool,  # a 0/1 column: a yes/no dropdown
-    whole: bool,
-):  # whole numbers only: an integer slider
+    whole: bool,  # whole numbers only: an integer slider
+):
     "The what-if widget of a number feature with training range `lo`–`hi`."
     style, wide = {"description_width": "140px"}, W.Layout(width="390px")
     kw = dict(description=label, style=style, layout=wide)
@@ -1805,8 +1805,8 @@ def pool_size(
     pooled_mib: float = POOLED_MIB,  # a kernel waiting in the pool (the Overview built, no rows read)
     visitor_mib: float = VISITOR_MIB,  # a visitor's kernel (Overview, Risk list, Customer; What-if costs more)
     server_mib: float = SERVER_MIB,
-    most: int = 16,
-) -> int:  # never more preheated kernels than this
+    most: int = 16,  # never more preheated kernels than this
+) -> int:
     "Preheated kernels to keep (`$CHURN_NB_DASHBOARD_POOL` overrides): as many as visitors fit next to a full pool."
     v = os.environ.get("CHURN_NB_DASHBOARD_POOL")
     if v:
@@ -1820,8 +1820,8 @@ def voila_argv(
     pool: int | None = None,  # preheated kernels kept ready (default `pool_size()`)
     cull_idle: int = 900,  # seconds before an idle visitor's kernel is shut down
     cull_interval: int = 60,
-    fill_delay: float = 10,
-) -> list:  # seconds before a used preheated kernel is replaced
+    fill_delay: float = 10,  # seconds before a used preheated kernel is replaced
+) -> list:
     "The command that serves the dashboard with Voila on 127.0.0.1:`port`."
     pool = pool_size() if pool is None else pool
     return [

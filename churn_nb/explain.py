@@ -224,8 +224,8 @@ class TreeExplainer:
         own_proba,  # typed rows -> the champion's own churn probability
         exact: bool,  # True: the trees are the champion; False: they explain it
         background: pd.DataFrame | None = None,
-        explained: str = "",
-    ):  # rows to check the engine on; the explaining model's name
+        explained: str = "",  # rows to check the engine on; the explaining model's name
+    ):
         self.E, self.spec, self.to_matrix, self.own_proba, self.exact, self.explained = (
             E,
             spec,
@@ -364,8 +364,8 @@ class MeanExplainer:
     def __init__(
         self,
         explainers: list,  # one explainer per member
-        names: list,
-    ):  # the members' candidate names
+        names: list,  # the members' candidate names
+    ):
         self.explainers, self.names = explainers, names
         self.exact = all(e.exact for e in explainers)
         self.method = "mean of its members' contributions: " + "; ".join(
@@ -410,8 +410,8 @@ def phrase(
     column: str,
     value,
     binary: bool = False,  # `binary`: a 0/1 number
-    reference: str | None = None,
-) -> str:  # for a date column: the date its values count days back from
+    reference: str | None = None,  # for a date column: the date its values count days back from
+) -> str:
     "How a customer's `value` in `column` reads in a reason."
     w = words(column)
     if value is None or (isinstance(value, float) and np.isnan(value)):
@@ -481,8 +481,8 @@ def top_reasons(
     up: int = 3,
     down: int = 2,  # reasons that raise / lower the risk, per customer
     min_points: float = 0.5,  # smaller contributions (in points) are not reasons
-    family_of: dict | None = None,
-) -> np.ndarray:  # column -> family (default: `families(spec.features)`)
+    family_of: dict | None = None,  # column -> family (default: `families(spec.features)`)
+) -> np.ndarray:
     """Per customer, a JSON list of reason objects (feature, family, value, points, text): risk-raising first, then
     risk-lowering."""
     cols, psi, n = list(ex.contributions.columns), ex.contributions.to_numpy(), len(ex.contributions)

@@ -40,9 +40,8 @@ MISSING = "(missing)"
 MIN_LEVEL_ROWS = 5  # a level seen on fewer training rows is pooled with the other rare ones
 MAX_ONEHOT = 50  # one-hot: at most this many columns per category (the pooled level counts as one)
 MAX_ORDINAL = 250  # ordinal: at most this many codes per category (HistGradientBoosting takes up to 255)
-MAX_ONEHOT_COLUMNS = (
-    1000  # one-hot: at most this many columns over all categories (a wide table gets fewer per category)
-)
+# one-hot: at most this many columns over all categories (a wide table gets fewer per category)
+MAX_ONEHOT_COLUMNS = 1000
 
 
 def onehot_levels(categories: int) -> int:
@@ -57,8 +56,8 @@ def _combine(feature, level) -> str:
 
 def encoder(
     encoding: str = "onehot",  # "onehot" or "ordinal"
-    onehot: int = MAX_ONEHOT,
-):  # one-hot columns per category, the pooled level included
+    onehot: int = MAX_ONEHOT,  # one-hot columns per category, the pooled level included
+):
     "The category encoder, rare levels pooled into one: one-hot (unseen levels ignored) or ordinal (unseen: missing)."
     if encoding == "onehot":
         return OneHotEncoder(

@@ -225,8 +225,8 @@ def score(
     unseen: str = "score",  # levels the champion never saw: "score" them as missing (reported) or "refuse" the table
     up: int = 3,
     down: int = 2,  # reasons per customer that raise / lower the risk
-    chunk: int = 200_000,
-) -> ScoreResult:  # rows scored at a time (bounds memory)
+    chunk: int = 200_000,  # rows scored at a time (bounds memory)
+) -> ScoreResult:
     """Step 1 of a scoring run: check, score and explain a customer table with the champion; write the run's stage
     folder."""
     if unseen not in ("score", "refuse"):
@@ -561,8 +561,8 @@ def run_summary(
     info: dict,
     run_id: str,
     importance: pd.DataFrame | None = None,  # global importance of the run (`global_importance_of`)
-    notes: list = (),
-) -> dict:  # how the run was computed, in words (lifetime, value, tiers, …)
+    notes: list = (),  # how the run was computed, in words (lifetime, value, tiers, …)
+) -> dict:
     "KPIs, tiers, segments, offers, value unit, importance and notes of a run, as the report and dashboard show them."
     from churn_nb import segment as sg
 
@@ -752,8 +752,8 @@ def publish_run(
             yield table.iloc[i : i + chunk].assign(top_reasons=next(reasons).to_numpy())
 
     def to_mart(
-        part,
-    ):  # the marts' customers table: the store's fields, the segment number and the customers' own columns
+        part,  # the marts' customers table: the store's fields, the segment number and the customers' own columns
+    ):
         i = part.index[0]
         writer.send(
             pd.concat(

@@ -472,8 +472,8 @@ def catalogue_for(
     spec: DatasetSpec | None = None,  # the champion's dataset spec
     X: pd.DataFrame | None = None,  # typed features of the customers (numeric commitment levels)
     levels: dict | None = None,  # known category levels (default: the spec's)
-    fallback: bool = True,
-) -> tuple:  # use the generic catalogue when no offer of `path` fits
+    fallback: bool = True,  # use the generic catalogue when no offer of `path` fits
+) -> tuple:
     "(offers, note): the catalogue at `path`, or the generic one (and why) when none of its offers fits the spec."
     path = Path(path) if path else config.scheduled_dir() / "offers.yml"
     doc = read_catalogue(path)

@@ -954,8 +954,8 @@ def fit_segments(
     sample_rows: int = 20000,  # rows K-Means is fitted on
     seed: int = 0,
     phrases: dict | None = None,  # nicer words: column -> {high, low}, "column=level" -> phrase
-    words: int = 3,
-) -> Segmenter:  # phrases per name
+    words: int = 3,  # phrases per name
+) -> Segmenter:
     "Behavioural segments of `raw`: K-Means on the features of a sample, k by silhouette, readable names and profiles."
     for name, v in (("segments.k_min", k_min), ("segments.k_max", k_max), ("segments.sample_rows", sample_rows)):
         check_number("fit_segments", name, v)

@@ -1250,8 +1250,8 @@ def create_app(
     model_uri: str = CHAMPION_URI,  # the champion to serve (an alias is followed as it moves)
     poll_seconds: float = POLL_SECONDS,  # how often to check the alias and the latest scoring run (0: never)
     log_predictions: bool = True,  # record every prediction in the store
-    url: str | None = None,
-) -> FastAPI:  # printed once the app is ready to answer
+    url: str | None = None,  # printed once the app is ready to answer
+) -> FastAPI:
     "The churn_nb API (the champion is loaded now; the background threads start with the app)."
     import churn_nb
 
@@ -1322,8 +1322,8 @@ def run(
     port: int = config.PORTS["api"],  # 5055
     model_uri: str = CHAMPION_URI,  # the champion to serve; its alias is followed as it moves
     poll_seconds: float = POLL_SECONDS,  # how often to check the alias and the latest scoring run
-    log_predictions: bool = True,
-):  # record every prediction in the store
+    log_predictions: bool = True,  # record every prediction in the store
+):
     "Serve the API until stopped (blocking); prints its URL once it answers."
     import sys, uvicorn
 

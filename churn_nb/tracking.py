@@ -234,8 +234,8 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
         self,
         model,
         spec: dict,  # `model` has predict_proba on raw rows
-        background: pd.DataFrame | None = None,
-    ):  # typed training rows that explanations compare with (see `explain`)
+        background: pd.DataFrame | None = None,  # typed training rows that explanations compare with (see `explain`)
+    ):
         self.model, self.spec, self.background = model, spec, background
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
@@ -367,8 +367,8 @@ def gate_rows(
     holdout: pd.DataFrame,
     y,
     candidate_proba,  # the candidate's probabilities on `holdout` (None: compare on all of it)
-    run_id: str,
-) -> tuple:  # the run registering the candidate
+    run_id: str,  # the run registering the candidate
+) -> tuple:
     "(mask of holdout rows the champion was not fitted on, or None for all rows; where the comparison was made)."
     id_col, data_hash, seen = fitted_ids(champion)
     same_table = data_hash is not None and data_hash == mlflow.get_run(run_id).data.tags.get("dataset.sha256")
@@ -397,8 +397,8 @@ def register_through_gate(
     y,
     metric: str = "roc_auc",
     name: str = MODEL_NAME,
-    candidate_proba=None,
-) -> GateDecision:  # its probabilities on `holdout`, to compare on rows the champion never saw
+    candidate_proba=None,  # its probabilities on `holdout`, to compare on rows the champion never saw
+) -> GateDecision:
     "Register `model_uri` as `name` and alias it champion or challenger; log the decision first. Needs an active run."
     client, run_id = ensure_store(), mlflow.active_run().info.run_id
     champ = alias_version("champion", client, name)

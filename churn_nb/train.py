@@ -227,8 +227,8 @@ def fit_candidates(
     automl_params: dict,
     blend: bool,
     budget: int = 0,
-    started: float | None = None,
-) -> list:  # the run's time budget (0: none) and its start (`time.perf_counter`)
+    started: float | None = None,  # the run's time budget (0: none) and its start (`time.perf_counter`)
+) -> list:
     """The baselines, AutoML (capped by what the budget leaves) and the best blend, each scored; one that fails is
     recorded and the others go on."""
     candidates = fit_baselines(spec, split, models, seed) if as_list(models) else []
@@ -278,8 +278,8 @@ def train(
     exclude_algos=",".join(AUTOML_EXCLUDE),  # H2O algorithms to use / skip (comma-separated)
     balance_classes: bool = False,  # oversample the minority class in AutoML
     blend: bool = True,  # also try the mean of the best candidates
-    strict: bool = False,
-) -> TrainResult:  # refuse constant and empty columns instead of dropping them
+    strict: bool = False,  # refuse constant and empty columns instead of dropping them
+) -> TrainResult:
     "Train and score candidates on a customer table, log everything, register the chosen one through the champion gate."
     overrides = dict(
         target=target,

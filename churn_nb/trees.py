@@ -143,9 +143,8 @@ def check_ensemble(E: TreeEnsemble):
         raise _bad("an inner node without cover, or a negative cover", (inner & ~(E.cover > 0)) | ~(E.cover >= 0))
 
 # %% ../notebooks/07a_trees.ipynb #b8e917a6
-SMALL_ROWS = (
-    64  # frames up to this many rows (an API request's few customers) take per-row paths: dict lookups, no thread start
-)
+# frames up to this many rows (an API request's few customers) take per-row paths: dict lookups, no thread start
+SMALL_ROWS = 64
 
 
 def level_lookup(E: TreeEnsemble) -> list:
