@@ -8,21 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 import pytest
 import requests
+from churn_nb.bench_dashboard import CHROMIUM_FLAGS  # the benchmark's headless flags: one list for both
 from churn_nb.config import HOST, free_port, port_listening
 
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_NB = str(Path(sys.executable).parent / "churn-nb")  # the console script a `pip install` writes
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's chromium (`make browser`), never a download
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SHOTS = ROOT / "reports" / "screenshots"
 WAIT = 90_000  # ms: a dashboard page's first load waits for its kernel to read the run
 
@@ -314,7 +305,7 @@ def browser():
     from playwright import sync_api
 
     pw = sync_api.sync_playwright().start()
-    b = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
     yield b
     b.close()
     pw.stop()
