@@ -7,7 +7,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-NOTEBOOKS := notebooks/*.ipynb notebooks/app/*.ipynb scheduled/*.ipynb
+NOTEBOOKS := notebooks/*.ipynb notebooks/*/*.ipynb scheduled/*.ipynb
+LIBRARY = $$(find churn_nb -name "*.py" | sort)
 
 .PHONY: install browser up down test check-clean check-export lint nbtest pytest smoke docs clean
 
@@ -41,7 +42,7 @@ up: install
 	@echo "  champion model    models:/churn@champion  (MLFLOW_TRACKING_URI=sqlite:///$$PWD/mlflow.db)"
 	@echo "  training report   $$(ls -d $$PWD/reports/runs/*-train | tail -1)/train.html"
 	@echo "  scoring report    $$(ls -d $$PWD/reports/runs/*-recommend | tail -1)/scoring_report.html"
-	@echo "  customer store    sqlite:///$$PWD/churn_nb.db (python: churn_nb.store.latest_scores()), marts in $$PWD/marts/"
+	@echo "  customer store    sqlite:///$$PWD/churn_nb.db (python: churn_nb.run.store.latest_scores()), marts in $$PWD/marts/"
 	@echo "  schedule          $(BIN)/churn-nb schedule --crontab"
 	@echo "  stop everything   make down"
 
@@ -60,7 +61,7 @@ check-clean:
 
 # 2. churn_nb/ must be what the notebooks export
 check-export:
-	@before=$$(cat churn_nb/*.py | sha1sum); $(BIN)/nbdev_export; after=$$(cat churn_nb/*.py | sha1sum); \
+	@before=$$(cat $(LIBRARY) | sha1sum); $(BIN)/nbdev_export; after=$$(cat $(LIBRARY) | sha1sum); \
 	if [ "$$before" != "$$after" ]; then echo "FAIL: churn_nb/ differs from what notebooks/ export; run nbdev_export and commit"; git status --short -- churn_nb; exit 1; fi
 	@echo "ok: churn_nb/ matches notebooks/"
 

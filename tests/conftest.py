@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 import pytest
 import requests
-from churn_nb.bench_dashboard import CHROMIUM_FLAGS  # the benchmark's headless flags: one list for both
+from churn_nb.bench.dashboard import CHROMIUM_FLAGS  # the benchmark's headless flags: one list for both
 from churn_nb.config import HOST, free_port, port_listening
 
 ROOT = Path(__file__).resolve().parents[1]

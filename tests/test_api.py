@@ -298,8 +298,8 @@ def test_schemathesis_finds_no_server_error(api, tmp_path):
 # ---- a champion swap under load: no request fails, answers move from the old version to the new one ----
 
 TRAIN_TWO = """
-from churn_nb.train import train
-from churn_nb.tracking import ensure_store
+from churn_nb.model.train import train
+from churn_nb.model.tracking import ensure_store
 for models in ("logreg", "hgb"): train(models=models, automl=False, cv_folds=2)   # two versions that answer differently
 ensure_store().set_registered_model_alias("churn", "champion", "1")
 """

@@ -104,10 +104,10 @@ def test_overview_shows_the_runs_figures(page, ws):
 
 
 def test_risk_list_filters_and_exports_the_call_list(page, ws):
-    from churn_nb import store
-    from churn_nb.dashboard import filter_columns
-    from churn_nb.features import humanize
-    from churn_nb.recommend import call_list
+    from churn_nb.run import store
+    from churn_nb.faces.dashboard import filter_columns
+    from churn_nb.model.features import humanize
+    from churn_nb.decide.recommend import call_list
 
     summary = latest_summary(ws)
     mart = pd.read_parquet(Path(ws) / "marts" / "runs" / summary["run_id"] / "customers.parquet")
@@ -169,7 +169,7 @@ HEAD_SHOWS = (
 
 
 def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
-    from churn_nb import store
+    from churn_nb.run import store
 
     # a row of the risk list opens that customer on the Customer tab
     tab(page, "Risk list")
@@ -231,7 +231,7 @@ def test_model_page_shows_the_champion(page, scored):
 
 def test_new_champion_is_picked_up(own_page, own_server):
     "A new champion version (the same model registered again, in the copy's registry) reaches What-if, no restart."
-    from churn_nb.tracking import ensure_store
+    from churn_nb.model.tracking import ensure_store
 
     page = own_page
     tab(page, "What-if")
@@ -267,7 +267,7 @@ def test_no_request_leaves_localhost_and_no_code_is_shown(page, server):
 
 def test_new_run_is_picked_up_and_a_broken_mart_shows_a_short_message(own_page, own_server):
     "A new scoring run appears without a restart; its broken contributions cost the waterfall only, in one line."
-    from churn_nb import store
+    from churn_nb.run import store
 
     page, ws = own_page, own_server.workspace
     old = latest_summary(ws)

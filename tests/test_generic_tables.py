@@ -98,7 +98,7 @@ def test_the_generic_catalogue_is_recorded(gym):
 
 def test_offers_template_from_the_champion_loads(gym, tmp_path):
     from churn_nb.data import DatasetSpec
-    from churn_nb.recommend import load_offers
+    from churn_nb.decide.recommend import load_offers
 
     out = churn_nb("offers", "--template", "--model", "champion", "-o", str(tmp_path / "offers.yml"), workspace=gym)
     assert out.returncode == 0, out.stderr

@@ -40,8 +40,8 @@ def test_kernel_killed_during_training_ends_killed(ws_with_champion):
 KILLED_AFTER_ALIAS_MOVE = r"""
 import os, signal, mlflow
 from churn_nb.data import load_sample, infer_spec, split_holdout, target_vector
-from churn_nb.baselines import logistic_regression
-from churn_nb.tracking import tracked_run, log_churn_model, register_through_gate, alias_version, ensure_store
+from churn_nb.model.baselines import logistic_regression
+from churn_nb.model.tracking import tracked_run, log_churn_model, register_through_gate, alias_version, ensure_store
 df = load_sample(); spec = infer_spec(df); split = split_holdout(df, spec, seed=3)
 model = logistic_regression(spec).fit(split.train, target_vector(split.train, spec))
 with tracked_run("churn", "killed during registration"):

@@ -172,7 +172,7 @@ def spec_of(ws):
 
 def scores(ws) -> pd.DataFrame:
     "The latest published run's customers in the workspace's store."
-    from churn_nb import store
+    from churn_nb.run import store
 
     return store.latest_scores(f"sqlite:///{Path(ws).resolve()}/churn_nb.db")
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import all_runs, champion, churn_nb, use_workspace
 from churn_nb.data import ChurnDataError, load_sample
-from churn_nb.train import train
+from churn_nb.model.train import train
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ def in_workspace(code, workspace):
 
 
 def latest(workspace):
-    """The latest run's id, row count and a checksum of its probabilities, read through churn_nb.store in a fresh
+    """The latest run's id, row count and a checksum of its probabilities, read through churn_nb.run.store in a fresh
     process."""
     return in_workspace(
         """
@@ -87,9 +87,9 @@ def test_contributions_reproduce_the_champion(scored):
     r = in_workspace(
         """
         import json, mlflow, numpy as np, pandas as pd
-        from churn_nb import store
+        from churn_nb.run import store
         from churn_nb.data import load_sample
-        from churn_nb.tracking import ensure_store
+        from churn_nb.model.tracking import ensure_store
         ensure_store()   # the workspace's MLflow store
         c = store.latest_mart("contributions").sample(300, random_state=0)
         m = mlflow.pyfunc.load_model("models:/churn@champion")

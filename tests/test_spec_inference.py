@@ -105,8 +105,8 @@ def bank_table(n=10_000, seed=0):
 
 
 def test_a_bank_like_table_infers_and_trains(tmp_path):
-    from churn_nb.baselines import hist_gradient_boosting
-    from churn_nb.explain import tree_explainer
+    from churn_nb.model.baselines import hist_gradient_boosting
+    from churn_nb.model.explain import tree_explainer
 
     bank_table().to_csv(tmp_path / "bank.csv", index=False)
     df, spec = load_dataset(tmp_path / "bank.csv")
@@ -123,8 +123,8 @@ def test_a_bank_like_table_infers_and_trains(tmp_path):
 @needs_tables
 def test_dates_reach_the_model_and_the_api():
     "powerco's dates as features of a model; its rows (dates as ISO text, the target too) through the API's schema."
-    from churn_nb.baselines import logistic_regression
-    from churn_nb.serve import customer_records, ignored_fields, request_model, request_rows, typed_frame
+    from churn_nb.model.baselines import logistic_regression
+    from churn_nb.faces.serve import customer_records, ignored_fields, request_model, request_rows, typed_frame
 
     df, spec = load_dataset(TABLES / "powerco_energy_churn.csv")
     model = logistic_regression(spec).fit(df, target_vector(df, spec))

@@ -72,17 +72,17 @@ def run_notebook(path: Path) -> float:
 def run_one(path: Path) -> tuple:
     "(name, seconds or None, error) of running notebook `path` in this process."
     try:
-        return path.name, run_notebook(path), ""
+        return str(path.relative_to(ROOT / "notebooks")), run_notebook(path), ""
     except Exception as e:
-        return path.name, None, f"{type(e).__name__}: {str(e)[:300]}"
+        return str(path.relative_to(ROOT / "notebooks")), None, f"{type(e).__name__}: {str(e)[:300]}"
 
 
 if __name__ == "__main__":
     import multiprocessing
 
-    paths = [Path(p).resolve() for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + [
-        ROOT / "notebooks" / "index.ipynb"
-    ]
+    paths = [Path(p).resolve() for p in sys.argv[1:]] or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + sorted(
+        (ROOT / "notebooks").glob("[0-9]*/*.ipynb")
+    ) + [ROOT / "notebooks" / "index.ipynb"]
     failed = []
     with multiprocessing.get_context("fork").Pool(
         2, maxtasksperchild=1
