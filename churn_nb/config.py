@@ -10,7 +10,7 @@ from pathlib import Path
 # %% auto #0
 __all__ = ['HOST', 'PORTS', 'TIERS', 'AT_RISK', 'MODEL_NAME', 'CHAMPION_URI', 'workspace', 'tracking_uri', 'artifact_root',
            'store_url', 'h2o_url', 'h2o_memory', 'reports_dir', 'marts_dir', 'runtime_dir', 'scheduled_dir',
-           'free_port', 'port_listening']
+           'free_port', 'port_listening', 'stop_process', 'stop_tree']
 
 # %% ../notebooks/00_config.ipynb #da1f4955
 def workspace() -> Path:
@@ -89,6 +89,45 @@ def port_listening(port: int, host: str = HOST) -> bool:
     with socket.socket() as s:
         s.settimeout(1)
         return s.connect_ex((host, port)) == 0
+
+# %% ../notebooks/00_config.ipynb #9d3f6a20
+def stop_process(
+    p,  # a `psutil.Process`
+    timeout: float = 10,  # seconds it may take to exit after SIGTERM before it gets SIGKILL
+):
+    "SIGTERM `p`, SIGKILL it after `timeout` seconds, and wait until it is gone."
+    import psutil
+
+    try:
+        p.terminate()
+        try:
+            p.wait(timeout)
+        except psutil.TimeoutExpired:
+            p.kill()
+            p.wait(timeout)
+    except psutil.NoSuchProcess:
+        pass
+
+
+def stop_tree(
+    pid: int,  # the process to stop
+    timeout: float = 10,  # seconds it may take to exit after SIGTERM before it gets SIGKILL
+):
+    "Stop process `pid` with `stop_process`, then kill and wait for every process it started that is still running."
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        children = root.children(recursive=True)
+    except psutil.Error:
+        return
+    stop_process(root, timeout)
+    for child in children:
+        try:
+            child.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(children, timeout=timeout)
 
 # %% ../notebooks/00_config.ipynb #7441f375
 TIERS = ("High", "Medium", "Low")

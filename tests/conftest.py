@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import requests
 from churn_nb.bench.dashboard import CHROMIUM_FLAGS  # the benchmark's headless flags: one list for both
-from churn_nb.config import HOST, free_port, port_listening
+from churn_nb.config import HOST, free_port, port_listening, stop_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_NB = str(Path(sys.executable).parent / "churn-nb")  # the console script a `pip install` writes
@@ -208,24 +208,8 @@ class Dashboard:
         return tail(self.log, None)
 
     def stop(self):
-        "Stop the server and the kernels it started (by pid)."
-        import psutil
-
-        try:
-            kernels = psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.Error:
-            kernels = []
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        for k in kernels:
-            try:
-                k.kill()
-            except psutil.Error:
-                pass
+        "Stop the server and the kernels it started."
+        stop_tree(self.proc.pid, 20)
 
 
 # ---- pages in the browser ----

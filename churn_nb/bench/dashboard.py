@@ -4,7 +4,7 @@
 
 # %% ../../notebooks/06_bench/02_dashboard.ipynb #06549295
 from __future__ import annotations
-import json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+import json, os, re, shutil, statistics, subprocess, sys, tempfile, time
 from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
@@ -134,18 +134,7 @@ class Server:
 
     def stop(self):
         "Stop the server and its kernels."
-        kernels = self.kernels()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        for k in kernels:
-            try:
-                k.kill()
-            except psutil.Error:
-                pass
+        config.stop_tree(self.proc.pid, 30)
 
     def __enter__(self):
         return self

@@ -1109,17 +1109,7 @@ def risk_list_page(data: DashboardData, open_customer=None) -> W.VBox:
         ]
     )
     page.add_class("cn-page-risk")
-    page.controls = dict(
-        tiers=tiers,
-        segment=segment,
-        category=category,
-        number=number,
-        sort=sort,
-        pick=pick,
-        open=open_btn,
-        rows=rows_n,
-        export=export,
-    )
+    page.controls = controls
     page.table, page.count, page.link, page.box = table, count, link, box
     return page
 

@@ -14,7 +14,7 @@ import pandas as pd
 import psutil
 from fastcore.basics import patch
 from .. import config
-from ..config import port_listening
+from ..config import port_listening, stop_process
 from .baselines import Candidate, fold_metrics
 from ..data import DatasetSpec, Split, features_frame, target_vector
 from .evaluate import classification_metrics
@@ -23,15 +23,15 @@ from .evaluate import classification_metrics
 __all__ = ['REQUEST_TIMEOUT', 'MEMORY_FIX', 'WATCHDOG', 'TARGET', 'FOLD', 'AUTOML_MAX_MODELS', 'AUTOML_EXCLUDE',
            'AUTOML_MODELS_BY_ROWS', 'ONEHOT_ALGOS', 'ONEHOT_MAX_LEVELS', 'EXPLAINER_ALGOS', 'CONTRIBUTION_SCALE',
            'PARITY_TOLERANCE', 'ADDITIVITY_TOLERANCE', 'ADDITIVITY_ROWS', 'EXPORT_TRIES', 'H2OClusterError', 'h2o_home',
-           'ident', 'is_running', 'is_alive', 'stop_process', 'cluster_jvms', 'free_port_pair', 'cluster_name',
-           'ClusterHandle', 'record_path', 'write_record', 'reap_stale_clusters', 'start_watchdog', 'failure_reason',
-           'out_of_memory', 'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session', 'stop_local',
-           'connect_remote', 'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models',
-           'automl_exclusions', 'cancel_on_error', 'run_automl', 'leaderboard_frame', 'cv_predictions', 'cv_metrics',
-           'time_cap_note', 'genmodel_jar_file', 'genmodel_loader', 'load_mojo', 'row_loop', 'score_handle',
-           'contributions_handle', 'model_columns', 'encode_rows', 'run_rows', 'original_column', 'balance_shift',
-           'contribution_matrix', 'MojoScorer', 'ExportError', 'export_scorer', 'explainer_candidates', 'check_parity',
-           'check_additivity', 'faithful_export', 'choose_explainer', 'scorer_pip', 'automl_info', 'fit_automl']
+           'ident', 'is_running', 'is_alive', 'cluster_jvms', 'free_port_pair', 'cluster_name', 'ClusterHandle',
+           'record_path', 'write_record', 'reap_stale_clusters', 'start_watchdog', 'failure_reason', 'out_of_memory',
+           'wake', 'watch_jvm', 'attach_jvm', 'start_local', 'close_session', 'stop_local', 'connect_remote',
+           'h2o_cluster', 'fold_numbers', 'h2o_frame', 'h2o_to_pandas', 'automl_models', 'automl_exclusions',
+           'cancel_on_error', 'run_automl', 'leaderboard_frame', 'cv_predictions', 'cv_metrics', 'time_cap_note',
+           'genmodel_jar_file', 'genmodel_loader', 'load_mojo', 'row_loop', 'score_handle', 'contributions_handle',
+           'model_columns', 'encode_rows', 'run_rows', 'original_column', 'balance_shift', 'contribution_matrix',
+           'MojoScorer', 'ExportError', 'export_scorer', 'explainer_candidates', 'check_parity', 'check_additivity',
+           'faithful_export', 'choose_explainer', 'scorer_pip', 'automl_info', 'fit_automl']
 
 # %% ../../notebooks/02_model/04_automl.ipynb #7ab32882
 class H2OClusterError(RuntimeError):
@@ -70,19 +70,6 @@ def is_alive(rec: dict | None) -> bool:
     return isinstance(rec, dict) and same_process(rec.get("pid"), rec.get("started"))
 
 # %% ../../notebooks/02_model/04_automl.ipynb #e3f1d8ad
-def stop_process(p: psutil.Process, timeout: float = 10):
-    "SIGTERM `p`, SIGKILL it after `timeout` seconds, and wait until it is gone."
-    try:
-        p.terminate()
-        try:
-            p.wait(timeout)
-        except psutil.TimeoutExpired:
-            p.kill()
-            p.wait(timeout)
-    except psutil.NoSuchProcess:
-        pass
-
-
 def cluster_jvms(name: str) -> list:
     "The running H2O JVMs started with cluster name `name` (found by their command line)."
     found = []
