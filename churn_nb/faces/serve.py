@@ -41,7 +41,10 @@ MAX_BODY = 4 * 2**20  # bytes per request body (1,000 Telco customers take about
 MAX_ABS = 1e12  # sanity bound on every number; values outside the training range are scored, not refused
 
 
-def number_field(spec: DatasetSpec, column: str):
+def number_field(
+    spec: DatasetSpec,  # the champion's dataset spec (its training ranges)
+    column: str,  # a numeric feature of `spec`
+):
     "Request type of numeric feature `column`: a finite JSON number within ±`MAX_ABS`, or null (unknown)."
     r = spec.ranges.get(column)
     seen = f" Training range {r[0]:g} to {r[1]:g}; values outside it are scored." if r else ""
@@ -49,7 +52,10 @@ def number_field(spec: DatasetSpec, column: str):
     return Annotated[Optional[number], Field(description=f"A number; null when unknown.{seen}")]
 
 
-def level_field(spec: DatasetSpec, column: str):
+def level_field(
+    spec: DatasetSpec,  # the champion's dataset spec (its training levels)
+    column: str,  # a categorical feature of `spec`
+):
     "Request type of categorical feature `column`: one of its training levels, or null (unknown)."
     levels = spec.levels.get(column)
     if not levels:
@@ -62,14 +68,17 @@ def level_field(spec: DatasetSpec, column: str):
         Field(description=f"One of the {len(levels)} levels seen in training, spelt exactly; null when unknown."),
     ]
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #d63948f2
 def iso_date(v: str) -> str:
     "`v` when it is a real ISO date or timestamp (the pattern is checked before), else ValueError."
     datetime.fromisoformat(v)
     return v
 
 
-def date_field(spec: DatasetSpec, column: str):
+def date_field(
+    spec: DatasetSpec,  # the champion's dataset spec (reference dates, training ranges in days)
+    column: str,  # a date feature of `spec`
+):
     "Request type of date feature `column`: an ISO date or timestamp as text, or null (unknown)."
     ref, r = spec.dates[column], spec.ranges.get(column)
     seen = f" Training range {r[1]:g} to {r[0]:g} days before it." if r else ""
@@ -84,12 +93,15 @@ def ignored_columns(spec: DatasetSpec) -> list:
     return [c for c in dict.fromkeys([*spec.dropped, spec.target]) if c not in used]
 
 
-def ignored_fields(rows: list, spec: DatasetSpec) -> list:
+def ignored_fields(
+    rows: list,  # validated request customers (dicts)
+    spec: DatasetSpec,  # the champion's dataset spec
+) -> list:
     "The ignored columns that request customers `rows` hold, in the table's order."
     sent = set().union(*rows)
     return [c for c in ignored_columns(spec) if c in sent]
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #457ce409
 def as_customer_id(v) -> str:
     "A customer id as the table holds it (text of 1 to 200 characters, or a whole number), as text; else ValueError."
     if isinstance(v, str) and 1 <= len(v) <= 200:
@@ -137,7 +149,7 @@ def customer_type(spec: DatasetSpec) -> type:
     T.__pydantic_config__ = ConfigDict(extra="forbid", strict=True)
     return T
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #c2bd1e65
 def _one_of(self):
     given = self.model_fields_set & {"customer", "customers"}
     if len(given) != 1:
@@ -162,8 +174,11 @@ def request_model(spec: DatasetSpec) -> type[BaseModel]:
         __validators__={"one_of": model_validator(mode="after")(_one_of)},
     )
 
-
-def request_rows(model: type[BaseModel], body: bytes) -> list:
+# %% ../../notebooks/05_faces/00_serve.ipynb #38b6b200
+def request_rows(
+    model: type[BaseModel],  # the request model `request_model` built
+    body: bytes,  # the request body as sent (JSON)
+) -> list:
     """The customers (dicts) of JSON `body`, parsed and validated in one pass; pydantic's `ValidationError` when
     anything is wrong."""
     req = model.model_validate_json(body)
@@ -175,12 +190,12 @@ class ApiError(Exception):
 
     def __init__(
         self,
-        status: int,
-        error: str,
-        fix: str,
-        field: str | None = None,
-        allowed: list | None = None,
-        errors: list | None = None,
+        status: int,  # the HTTP status of the answer: 4xx, or 503 when it cannot be answered now
+        error: str,  # what is wrong, in words
+        fix: str,  # what the client should do about it
+        field: str | None = None,  # where in the body, e.g. `customers[3].Contract`
+        allowed: list | None = None,  # the values the field takes (a category's levels, a customer's fields)
+        errors: list | None = None,  # every problem found, each as {field, error, fix, allowed}, when several
     ):
         super().__init__(error)
         self.status, self.error, self.fix, self.field, self.allowed, self.errors = (
@@ -201,7 +216,7 @@ class ApiError(Exception):
             if v is not None
         }
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #1697b2cf
 def field_path(loc) -> str | None:
     "pydantic's location as a path: ('customers', 3, 'Contract') -> 'customers[3].Contract'."
     out = ""
@@ -210,7 +225,10 @@ def field_path(loc) -> str | None:
     return out or None
 
 
-def shown(value, n: int = 80) -> str:
+def shown(
+    value,  # a value from a request (anything JSON can hold)
+    n: int = 80,  # characters kept before the ellipsis
+) -> str:
     "A value as an error message shows it: JSON, shortened."
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= n else text[:n] + "…"
@@ -283,7 +301,11 @@ def _kind(e: dict, spec: DatasetSpec, column) -> str:
     return t
 
 
-def explain_error(e: dict, spec: DatasetSpec, fields: list) -> dict:
+def explain_error(
+    e: dict,  # one error of pydantic's `ValidationError.errors()`
+    spec: DatasetSpec,  # the served champion's dataset spec (levels, ranges, id and date columns)
+    fields: list,  # a customer's fields, listed as `allowed` when a field is unknown
+) -> dict:
     "One pydantic error as {field, error, fix, allowed}."
     loc = e["loc"]
     column = loc[-1] if loc and isinstance(loc[-1], str) else None
@@ -316,8 +338,12 @@ def explain_error(e: dict, spec: DatasetSpec, fields: list) -> dict:
         k: v for k, v in dict(field=field_path(loc), error=error, fix=fix, allowed=allowed).items() if v is not None
     }
 
-
-def validation_error(exc: ValidationError, spec: DatasetSpec, fields: list) -> ApiError:
+# %% ../../notebooks/05_faces/00_serve.ipynb #b565446b
+def validation_error(
+    exc: ValidationError,  # what `request_rows` raised
+    spec: DatasetSpec,  # the served champion's dataset spec
+    fields: list,  # a customer's fields
+) -> ApiError:
     "The `ApiError` (400 for malformed JSON, else 422) of a request that failed validation."
     problems = [explain_error(e, spec, fields) for e in exc.errors(include_url=False)[:50]]
     first, more = problems[0], len(exc.errors()) - 1
@@ -332,13 +358,19 @@ def validation_error(exc: ValidationError, spec: DatasetSpec, fields: list) -> A
     )
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #9d33d176
-def date_block(rows: list, spec: DatasetSpec) -> np.ndarray:
+def date_block(
+    rows: list,  # validated request customers
+    spec: DatasetSpec,  # the dataset spec; its `dates` map each date column to its reference date
+) -> np.ndarray:
     "Date features of validated request customers as days before their reference (NaN for null), a row per column."
     days = [days_before(pd.Series([r[c] for r in rows], dtype=object), ref).to_numpy() for c, ref in spec.dates.items()]
     return np.array(days, dtype=float).reshape(len(spec.dates), len(rows))
 
 
-def typed_frame(rows: list, spec: DatasetSpec) -> pd.DataFrame:
+def typed_frame(
+    rows: list,  # validated request customers (from `request_rows`)
+    spec: DatasetSpec,  # the served champion's dataset spec: the frame's columns, in order
+) -> pd.DataFrame:
     "Validated customers as the explainers' typed frame: float64 numbers and days, text categories, NaN for unknown."
     n, k = len(spec.numeric), len(spec.categorical)
     numbers = np.array([[r[c] for r in rows] for c in spec.numeric], dtype=float).reshape(n, len(rows))
@@ -358,7 +390,7 @@ def typed_frame(rows: list, spec: DatasetSpec) -> pd.DataFrame:
     blocks = [(b, np.arange(s, s + len(b))) for b, s in ((numbers, 0), (levels, n), (days, n + k)) if len(b)]
     return create_dataframe_from_blocks(blocks, index=pd.RangeIndex(len(rows)), columns=pd.Index(spec.features))
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #76f4458f
 def iso_text(s: pd.Series) -> pd.Series:
     "The dates of column `s` as the ISO text requests carry (a plain date at midnight), None where blank."
     d = as_dates(s)
@@ -366,7 +398,10 @@ def iso_text(s: pd.Series) -> pd.Series:
     return text.astype(object).where(d.notna(), None)
 
 
-def customer_records(raw: pd.DataFrame, spec: DatasetSpec) -> list:
+def customer_records(
+    raw: pd.DataFrame,  # a customer table as loaded (e.g. by `load_dataset`)
+    spec: DatasetSpec,  # the dataset spec: which columns become fields, and how they are typed
+) -> list:
     "Rows of a table as request customers (JSON-ready): typed features, ISO dates, null for blanks, the id as text."
     X = features_frame(raw, spec).astype(object)
     for c in spec.dates:
@@ -428,7 +463,11 @@ def _date_pick(spec: DatasetSpec, c: str, i: int, rng) -> str | None:
     return (pd.Timestamp(spec.dates[c]) - pd.Timedelta(days=days)).strftime("%Y-%m-%d")
 
 
-def spec_rows(spec: DatasetSpec, n: int = 1, seed: int = 0) -> list:
+def spec_rows(
+    spec: DatasetSpec,  # the dataset spec whose ranges and levels the customers are made from
+    n: int = 1,  # how many customers
+    seed: int = 0,  # random seed for all but the first (middle values, first levels)
+) -> list:
     """`n` made-up request customers from the spec alone (numbers within the training range, training levels): examples
     and warm-up."""
     rng, rows = np.random.default_rng(seed), []
@@ -450,7 +489,7 @@ def spec_rows(spec: DatasetSpec, n: int = 1, seed: int = 0) -> list:
         rows.append(({spec.id_col: f"example-{i + 1}"} if spec.id_col else {}) | num | cat | dates)
     return rows
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #84f0adb1
 @dataclass(frozen=True)
 class Serving:
     "A loaded champion and what requests need: request model, fields, an example, the /model description."
@@ -488,7 +527,7 @@ def input_schema(spec: DatasetSpec) -> dict:
         "max_body_bytes": MAX_BODY,
     }
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #688a54a8
 def warm_up(s: Serving):
     """Run every request path once on made-up rows (1 and 1,000 customers): JIT compilation and class loading happen
     now, not in a request."""
@@ -503,7 +542,10 @@ def warm_up(s: Serving):
         top_reasons(ex, X, s.spec)
 
 
-def load_serving(uri: str = CHAMPION_URI, version: str | None = None) -> Serving:
+def load_serving(
+    uri: str = CHAMPION_URI,  # `models:/` URI of the champion (an alias or a version)
+    version: str | None = None,  # a version of `uri`'s model to load instead of the one `uri` points to
+) -> Serving:
     "Load champion `uri` (version `version` of its model when given), build its request model and warm it up."
     from churn_nb.model.registry import champion_record, load_champion, version_uri
 
@@ -535,7 +577,12 @@ class OfferContext:
     neighbours: int = 25
 
 
-def offer_context(spec: DatasetSpec, top: int = 3, neighbours: int = 25, seed: int = 0) -> OfferContext:
+def offer_context(
+    spec: DatasetSpec,  # the served champion's dataset spec: the run must hold its features
+    top: int = 3,  # offers per customer at most
+    neighbours: int = 25,  # similar retained customers that each acceptance is estimated from
+    seed: int = 0,  # seed of the sample of at most 5,000 retained customers
+) -> OfferContext:
     """The offer context of the latest published scoring run for a champion with `spec` (ChurnDataError when there is
     none that fits)."""
     import pyarrow.parquet as pq
@@ -600,16 +647,23 @@ class Live:
             )
         return None
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #6bdb5b34
 UP, DOWN = 3, 2  # reasons per customer raising / lowering the risk, as the scheduled scoring stores them
 
 
-def ids_of(rows: list, spec: DatasetSpec) -> list:
+def ids_of(
+    rows: list,  # validated request customers
+    spec: DatasetSpec,  # the dataset spec naming the id column
+) -> list:
     "The customer id of each request customer (None when not given)."
     return [r.get(spec.id_col) for r in rows] if spec.id_col else [None] * len(rows)
 
 
-def predict_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
+def predict_answer(
+    live: Live,  # what this request reads: the champion and the tiers
+    rows: list,  # the request's validated customers (for their ids)
+    X: pd.DataFrame,  # their typed frame (`typed_frame`)
+) -> tuple:
     "(results, probabilities, tiers, extra fields) of /predict."
     p = live.serving.champion.explainer.predict(X).tolist()
     tiers = live.tiers.of(p)
@@ -620,8 +674,12 @@ def predict_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
         {},
     )
 
-
-def explain_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
+# %% ../../notebooks/05_faces/00_serve.ipynb #2da63b95
+def explain_answer(
+    live: Live,  # what this request reads: the champion and the tiers
+    rows: list,  # the request's validated customers (for their ids)
+    X: pd.DataFrame,  # their typed frame (`typed_frame`)
+) -> tuple:
     """(results, probabilities, tiers, extra fields) of /explain: contributions in probability points and the top
     reasons."""
     from churn_nb.model.explain import top_reasons
@@ -647,7 +705,11 @@ def explain_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
     return results, p, tiers, {"method": ex.method, "exact": ex.exact}
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #47774ab7
-def recommend_answer(live: Live, rows: list, X: pd.DataFrame) -> tuple:
+def recommend_answer(
+    live: Live,  # what this request reads: the champion, the tiers and the offer context
+    rows: list,  # the request's validated customers (ids; the value column when the model does not read it)
+    X: pd.DataFrame,  # their typed frame (`typed_frame`)
+) -> tuple:
     """(results, probabilities, tiers, extra fields) of /recommend: the customer's value and up to three offers with a
     positive expected value."""
     from churn_nb.decide import recommend as rc, segment as sg
@@ -693,14 +755,22 @@ class PredictionLog:
     def __init__(
         self,
         capacity: int = 100_000,  # requests held at most; more are dropped (and counted)
-        batch: int = 5000,
-        model_name: str = "churn",
+        batch: int = 5000,  # about this many rows per write to the store (a request's rows go together)
+        model_name: str = "churn",  # the model name recorded with every prediction
     ):
         self.queue, self.batch, self.model_name = queue.Queue(maxsize=capacity), batch, model_name
         self.written = self.dropped = self.failed = 0
         self.error, self._thread, self._stop = None, None, threading.Event()
 
-    def add(self, request_id: str, endpoint: str, version: str, ids: list, probabilities: list, tiers: list):
+    def add(
+        self,
+        request_id: str,  # the request's id (also in its answer)
+        endpoint: str,  # 'predict', 'explain' or 'recommend'
+        version: str,  # the champion version that computed the predictions
+        ids: list,  # customer ids in request order (None when not sent)
+        probabilities: list,  # churn probability of each customer
+        tiers: list,  # risk tier of each customer (None without thresholds)
+    ):
         "Queue one request's predictions."
         try:
             self.queue.put_nowait(
@@ -763,7 +833,7 @@ def drain(self: PredictionLog, wait: float = 0.5) -> int:
     self.written += len(rows)
     return len(rows)
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #4206d211
 @patch
 def start(self: PredictionLog):
     "Start the background writer."
@@ -791,7 +861,12 @@ class ChurnApi:
     """The API's state: `live` (swapped whole when the champion or the latest scoring run changes), the prediction log,
     background problems."""
 
-    def __init__(self, model_uri: str = CHAMPION_URI, poll_seconds: float = POLL_SECONDS, log_predictions: bool = True):
+    def __init__(
+        self,
+        model_uri: str = CHAMPION_URI,  # the champion to serve (an alias is followed as it moves)
+        poll_seconds: float = POLL_SECONDS,  # how often to check the alias and the latest scoring run (0: never)
+        log_predictions: bool = True,  # record every prediction in the store
+    ):
         self.uri, self.poll_seconds, self.started = model_uri, poll_seconds, time.time()
         self.problems, self._lock, self._stop, self._thread, self._failed = (
             {},
@@ -869,7 +944,7 @@ def _poll(self: ChurnApi):
                 traceback.print_exc()
             self.problems["refresh"] = problem
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #c2fdee03
 @patch
 def start(self: ChurnApi):
     "Start the background threads: the registry poller and the prediction log's writer."
@@ -889,7 +964,7 @@ def stop(self: ChurnApi):
     if self.log:
         self.log.close()
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #b4e1955f
 @patch
 def health(self: ChurnApi) -> dict:
     "What GET /health answers."
@@ -912,7 +987,11 @@ def health(self: ChurnApi) -> dict:
     }
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #eedd06b0
-def respond(body: dict, status: int = 200, request_id: str | None = None) -> Response:
+def respond(
+    body: dict,  # the answer, serialised as JSON
+    status: int = 200,  # its HTTP status
+    request_id: str | None = None,  # sent back as `X-Request-ID` when given
+) -> Response:
     "A JSON answer (orjson), with the request id as `X-Request-ID`."
     return Response(
         orjson.dumps(body),
@@ -922,7 +1001,11 @@ def respond(body: dict, status: int = 200, request_id: str | None = None) -> Res
     )
 
 
-async def read_body(content_type: str, content_length: str, chunks) -> bytes:
+async def read_body(
+    content_type: str,  # the request's Content-Type header ('' when absent)
+    content_length: str,  # its Content-Length header ('' when absent)
+    chunks,  # async iterable of the body's byte chunks, as the server receives them
+) -> bytes:
     """A request's JSON body from the async iterable `chunks`: 415 unless it is JSON, 413 beyond `MAX_BODY` (checked
     before and while reading)."""
     kind = content_type.split(";")[0].strip().lower()
@@ -949,8 +1032,11 @@ async def read_body(content_type: str, content_length: str, chunks) -> bytes:
             )
     return bytes(body)
 
-
-def parse_rows(serving: Serving, body: bytes) -> list:
+# %% ../../notebooks/05_faces/00_serve.ipynb #ca942941
+def parse_rows(
+    serving: Serving,  # the champion being served (its request model, spec and fields)
+    body: bytes,  # the request body as sent (JSON)
+) -> list:
     "The validated customers of `body`, or the `ApiError` that says what is wrong."
     try:
         return request_rows(serving.request, body)
@@ -1050,7 +1136,7 @@ class RecommendResult(PredictResult):
     value: float = Field(description="value per period × expected remaining months")
     offers: list[OfferOut] = Field(description="up to 3 offers with a positive expected value, best first")
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #866bb491
 class Answer(BaseModel):
     request_id: str
     model_name: str
@@ -1073,7 +1159,7 @@ class RecommendAnswer(Answer):
     results: list[RecommendResult]
     reference: str
 
-
+# %% ../../notebooks/05_faces/00_serve.ipynb #3afacb68
 class Refusal(BaseModel):
     error: str
     field: str | None = None
@@ -1097,7 +1183,13 @@ INTERNAL = {
 }
 
 
-async def scoring_answer(api: ChurnApi, endpoint: str, content_type: str, content_length: str, chunks) -> Response:
+async def scoring_answer(
+    api: ChurnApi,  # the API's state: `live` (read once) and the prediction log
+    endpoint: str,  # 'predict', 'explain' or 'recommend' (a key of `ANSWERS`)
+    content_type: str,  # the request's Content-Type header ('' when absent)
+    content_length: str,  # its Content-Length header ('' when absent)
+    chunks,  # async iterable of the body's byte chunks
+) -> Response:
     """The answer of POST /`endpoint`: body checked and read, validated, answered, logged — refusals and failures as
     JSON answers too."""
     live = api.live
@@ -1118,8 +1210,11 @@ async def scoring_answer(api: ChurnApi, endpoint: str, content_type: str, conten
     head = {"request_id": rid, "model_name": s.info["name"], "model_version": s.version, "tier_note": live.tier_note}
     return respond({**head, "ignored": ignored_fields(rows, s.spec), "results": results, **extra}, request_id=rid)
 
-
-def add_scoring_routes(app: FastAPI, api: ChurnApi):
+# %% ../../notebooks/05_faces/00_serve.ipynb #a349dccf
+def add_scoring_routes(
+    app: FastAPI,  # the app to add the routes to
+    api: ChurnApi,  # the state the routes answer from
+):
     """POST /predict, /explain, /recommend as FastAPI routes (documented; `asgi` answers them without FastAPI's layers
     when served)."""
     docs = {
@@ -1166,7 +1261,10 @@ def add_scoring_routes(app: FastAPI, api: ChurnApi):
         )
 
 
-def add_info_routes(app: FastAPI, api: ChurnApi):
+def add_info_routes(
+    app: FastAPI,  # the app to add the routes to
+    api: ChurnApi,  # the state the routes describe
+):
     "GET /health and GET /model."
 
     @app.get(
@@ -1193,7 +1291,10 @@ def add_info_routes(app: FastAPI, api: ChurnApi):
         )
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #61de078b
-def openapi_schema(app: FastAPI, api: ChurnApi) -> dict:
+def openapi_schema(
+    app: FastAPI,  # the app whose routes are documented
+    api: ChurnApi,  # its state: the champion being served
+) -> dict:
     "The OpenAPI schema, with the request model of the champion being served (rebuilt when it changes)."
     from fastapi.openapi.utils import get_openapi
 
@@ -1214,7 +1315,10 @@ def openapi_schema(app: FastAPI, api: ChurnApi) -> dict:
     return app.state.openapi_schema
 
 
-def add_docs(app: FastAPI, api: ChurnApi):
+def add_docs(
+    app: FastAPI,  # the app to add /openapi.json and /docs to
+    api: ChurnApi,  # its state: the champion whose request model the schema shows
+):
     """/openapi.json for the served champion, and /docs: Swagger UI served from this machine (fastapi-offline's bundled
     assets), nothing from a CDN."""
     import fastapi_offline
