@@ -36,7 +36,10 @@ __all__ = ['FIX', 'NEEDED', 'MART_FIELDS', 'AT_RISK_LABEL', 'NO_CHAMPION_FIX', '
 FIX = "reload the page; if it happens again, tell the analytics team (the details are in the dashboard's log)"
 
 
-def one_line(e: BaseException, limit: int = 300) -> tuple:
+def one_line(
+    e: BaseException,  # the error to describe
+    limit: int = 300,  # most characters of the problem; a longer one is cut, ending in "…"
+) -> tuple:
     "(problem, fix or None) of error `e`, one line each: its message's first line, split at 'Fix:'."
     text = next((l.strip() for l in str(e).splitlines() if l.strip()), "")
     problem, _, fix = text.partition("Fix:")
@@ -46,7 +49,11 @@ def one_line(e: BaseException, limit: int = 300) -> tuple:
     return problem, (fix.strip().rstrip(".").strip() or None)
 
 
-def friendly_message(action: str, e: BaseException, fix: str | None = None) -> str:
+def friendly_message(
+    action: str,  # what could not be done, completing "Could not …"
+    e: BaseException,  # the error that stopped it
+    fix: str | None = None,  # the fix to suggest when `e` names none (default `FIX`)
+) -> str:
     "'Could not <action>: <problem>. Fix: <fix>.' — the error's own fix first, then `fix`, then `FIX`."
     problem, own = one_line(e)
     return f"Could not {action}: {problem}. Fix: {own or fix or FIX}."
@@ -77,12 +84,15 @@ def server_log() -> logging.Logger:
         log.propagate = False
     return log
 
-
-def notice(text: str, kind: str = "error") -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #3ece66cb
+def notice(
+    text: str,  # the message; empty: no box at all
+    kind: str = "error",  # error, info or ok: the box's colours (CSS class `cn-<kind>`)
+) -> str:
     "HTML of a short message box (`kind`: error, info, ok); no text, no box."
     return f"<div class='cn-notice cn-{kind}'>{html.escape(text)}</div>" if text else ""
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #b5f7e845
 def friendly(
     action: str,  # what the user tried, completing "Could not …"
     box: W.HTML,  # where the message goes
@@ -106,14 +116,23 @@ def friendly(
     return deco
 
 
-def guarded(action: str, build, *args, fix: str | None = None, **kw) -> W.Widget:
+def guarded(
+    action: str,  # what building it is, completing "Could not …"
+    build,  # the function that returns the widget
+    *args,  # passed on to `build`
+    fix: str | None = None,  # the fix to suggest when the error names none
+    **kw,  # passed on to `build`
+) -> W.Widget:
     "`build(*args, **kw)` — or, when it fails, a widget with a short message saying what could not be done."
     box = W.HTML()
     page = friendly(action, box, fix)(build)(*args, **kw)
     return page if page is not None else box
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #18616d69
-def done(value=None, error: BaseException | None = None) -> Future:
+def done(
+    value=None,  # the result the Future holds
+    error: BaseException | None = None,  # when given, the Future raises it instead
+) -> Future:
     "A finished Future holding `value`, or raising `error`."
     f = Future()
     if error is not None:
@@ -123,7 +142,11 @@ def done(value=None, error: BaseException | None = None) -> Future:
     return f
 
 
-def in_background(fn, *args, name: str = "churn-nb-dashboard") -> Future:
+def in_background(
+    fn,  # the function to run
+    *args,  # its arguments
+    name: str = "churn-nb-dashboard",  # the thread's name (as a stack dump shows it)
+) -> Future:
     "Run `fn(*args)` in a daemon thread; its result (or error) arrives in the returned Future."
     f = Future()
 
@@ -164,13 +187,16 @@ def read_history() -> pd.DataFrame:
     f = config.marts_dir() / "history.parquet"
     return pd.read_parquet(f).sort_values("published_at", ignore_index=True) if f.exists() else pd.DataFrame()
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #85ea132a
 def at_risk_label(summary: dict) -> str:
     "'Revenue at risk', or 'Customers at risk' for a run whose table has no value column."
     return AT_RISK_LABEL.get(summary.get("value_unit") or "money", AT_RISK_LABEL["money"])
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #e5f2bb91
-def unreadable(f: Path, e: Exception) -> ValueError:
+def unreadable(
+    f: Path,  # the mart file (named relative to the workspace when it is inside it)
+    e: Exception,  # the error that reading it raised
+) -> ValueError:
     "The error for a mart file that cannot be read: names the file and the fix."
     text = one_line(e)[0].replace(f"'{f}'", "").replace(f'"{f}"', "").replace(str(f), "")
     why = re.sub(r"\s+", " ", text).strip(" :")
@@ -183,7 +209,7 @@ def unreadable(f: Path, e: Exception) -> ValueError:
         f"{f}: cannot be read ({type(e).__name__}: {why}). Fix: publish the run again (churn-nb run scoring)"
     )
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #dabeaa59
 def numbers_of(table) -> dict:
     "Column -> is it a number (not a boolean), of a DataFrame or a pyarrow schema."
     import pyarrow as pa
@@ -197,7 +223,7 @@ def numbers_of(table) -> dict:
 
 def filter_columns(
     customers,  # the customers mart: a DataFrame or its pyarrow schema
-    summary: dict | None = None,
+    summary: dict | None = None,  # the run's summary: its `columns` (categorical, numeric) and `importance`
 ) -> dict:
     "The risk list's filters: the run's most important categorical and numeric column (by importance), else the first."
     summary, numbers = summary or {}, numbers_of(customers)
@@ -218,7 +244,7 @@ def ident(column: str) -> str:
     "`column` as a SQL identifier."
     return '"' + str(column).replace('"', '""') + '"'
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #c66b9f81
 def duckdb_connection(
     threads: int | None = None,  # default: up to 2 (many kernels share the machine)
     memory_mb: int = 256,  # DuckDB's working-memory cap
@@ -234,11 +260,15 @@ def duckdb_connection(
     }
     return duckdb.connect(config=cfg)
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #e8f499f5
 class Marts:
     "One run's Parquet marts, queried with DuckDB when a page asks: filtered, sorted and paged in the query."
 
-    def __init__(self, run_id: str, folder: Path | None = None):  # the run's folder (default `run_folder(run_id)`)
+    def __init__(
+        self,
+        run_id: str,  # the scoring run whose marts these are
+        folder: Path | None = None,  # the run's folder (default `run_folder(run_id)`)
+    ):
         self.run_id, self.folder = str(run_id), Path(folder) if folder else run_folder(run_id)
         self.lock, self._con = threading.Lock(), None
 
@@ -255,7 +285,12 @@ class Marts:
             raise unreadable(self.file(name), e) from e
         return m.schema.to_arrow_schema(), m.num_rows
 
-    def query(self, sql: str, params: list | None = None, name: str = "customers") -> pd.DataFrame:
+    def query(
+        self,
+        sql: str,  # DuckDB SQL in which `{src}` stands for the mart
+        params: list | None = None,  # the values of the `?` placeholders in `sql`
+        name: str = "customers",  # which mart: customers or contributions
+    ) -> pd.DataFrame:
         "The rows of `sql`, where `{src}` is mart `name` with its `file_row_number`."
         import duckdb
 
@@ -275,9 +310,9 @@ class DashboardData:
 
     def __init__(
         self,
-        summary: dict,
-        marts: Marts,
-        history: pd.DataFrame | None = None,
+        summary: dict,  # the run's `summary.json`: run id, KPIs, tiers, segments, thresholds, importance
+        marts: Marts,  # the run's Parquet marts (the customers mart's footer is read here)
+        history: pd.DataFrame | None = None,  # one line per published run (`read_history()`)
         champion: Future | None = None,  # a `registry.Champion`; default: loaded on first use
         info: Future | None = None,  # `model_info(champion)`; default: read after the champion
         champion_uri: str | None = None,  # where the champion comes from (polled for a new version)
@@ -300,7 +335,12 @@ class DashboardData:
     def columns(self) -> list:
         return self.schema.names
 
-    def query(self, sql: str, params: list | None = None, name: str = "customers") -> pd.DataFrame:
+    def query(
+        self,
+        sql: str,  # DuckDB SQL in which `{src}` stands for the mart
+        params: list | None = None,  # the values of the `?` placeholders in `sql`
+        name: str = "customers",  # which mart: customers or contributions
+    ) -> pd.DataFrame:
         "`Marts.query` on this run."
         return self.marts.query(sql, params, name)
 
@@ -326,7 +366,7 @@ def info(self: DashboardData) -> Future:
             self._info = in_background(lambda: model_info(champ.result())) if self.champion_uri else done(error=no)
         return self._info
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #d95ce0b6
 @patch
 def forget_champion(self: DashboardData):
     "Drop the champion and its record: the next use loads them again."
@@ -340,7 +380,10 @@ def champion_started(self: DashboardData) -> bool:
     return self._champion is not None
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #fd4f73c7
-def is_float(schema, column: str) -> bool:
+def is_float(
+    schema,  # a pyarrow schema (a mart's)
+    column: str,  # one of its columns
+) -> bool:
     "Whether `column` of pyarrow `schema` holds floating-point numbers (which can be NaN)."
     import pyarrow as pa
 
@@ -360,7 +403,7 @@ def text_sql(self: DashboardData, column: str) -> str:
         return f"(CASE WHEN {q} THEN 'True' WHEN NOT {q} THEN 'False' END)"  # as Python
     return f"CAST({q} AS VARCHAR)"
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #f4ada5fc
 @patch
 def missing_sql(self: DashboardData, column: str) -> str:
     "SQL that is true where `column` is missing (NULL, or NaN for floats)."
@@ -369,7 +412,11 @@ def missing_sql(self: DashboardData, column: str) -> str:
 
 
 @patch
-def order_sql(self: DashboardData, column: str, descending: bool = True) -> str:
+def order_sql(
+    self: DashboardData,
+    column: str,  # the column to sort by
+    descending: bool = True,  # largest first (missing values stay last either way)
+) -> str:
     "ORDER BY terms: `column` with missing values last, ties in the file's order."
     return f"{self.missing_sql(column)}, {ident(column)} {'DESC' if descending else 'ASC'}, file_row_number"
 
@@ -377,8 +424,8 @@ def order_sql(self: DashboardData, column: str, descending: bool = True) -> str:
 @patch
 def where(
     self: DashboardData,
-    tiers=None,
-    segment: str | None = None,
+    tiers=None,  # the risk tiers to keep, e.g. ["High", "Medium"]
+    segment: str | None = None,  # the one segment to keep
     category: str | None = None,  # a level of the categorical filter column (`filters["category"]`)
     number: tuple | None = None,  # (low, high) of the numeric filter column (missing: outside)
 ) -> tuple:
@@ -399,15 +446,15 @@ def where(
         params += [float(number[0]), float(number[1])]
     return " AND ".join(conds), params
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #14f271ca
 @patch
 def ranked(
     self: DashboardData,
-    where: tuple | None = None,
-    column: str = "revenue_at_risk",
-    descending: bool = True,
-    limit: int = 50,
-    columns: list | None = None,
+    where: tuple | None = None,  # (SQL condition, parameters) from `where`; None: all customers
+    column: str = "revenue_at_risk",  # the column to sort by
+    descending: bool = True,  # largest first (missing values stay last either way)
+    limit: int = 50,  # at most this many rows are read
+    columns: list | None = None,  # the columns to read
 ) -> pd.DataFrame:
     "The first `limit` customers matching `where`, sorted by `column` (only those rows are read; `columns`: all)."
     sql, params = where or self.where()
@@ -451,7 +498,7 @@ def customer(self: DashboardData, customer_id) -> dict:
         f"Fix: check the id; ids look like {', '.join(self.examples())}"
     )
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #e4929784
 @patch
 def levels(self: DashboardData, column: str | None) -> list:
     "The values of text column `column` (TIERS order for tier; none for no column), read once."
@@ -466,7 +513,11 @@ def levels(self: DashboardData, column: str | None) -> list:
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #c01c3558
 @patch
-def head(self: DashboardData, n: int = 1, columns: list | None = None) -> pd.DataFrame:
+def head(
+    self: DashboardData,
+    n: int = 1,  # how many customers, in the file's order
+    columns: list | None = None,  # the columns to read
+) -> pd.DataFrame:
     "The mart's first `n` customers (`columns`: all)."
     cols = ", ".join(ident(c) for c in columns) if columns else "* EXCLUDE (file_row_number)"
     return self.query(f"SELECT {cols} FROM {{src}} WHERE file_row_number < ? ORDER BY file_row_number", [int(n)])
@@ -483,9 +534,13 @@ def number_range(self: DashboardData, column: str) -> tuple:
         return 0.0, 0.0, True
     return float(r.lo[0]), float(r.hi[0]), bool(r.whole[0])
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #55c31185
 @patch
-def whole_numbers(self: DashboardData, columns: list, n: int = 100_000) -> dict:
+def whole_numbers(
+    self: DashboardData,
+    columns: list,  # the number columns to check
+    n: int = 100_000,  # look at the first `n` customers only
+) -> dict:
     "Column -> whether its values are whole numbers, on the first `n` customers (True for no values)."
     if not columns:
         return {}
@@ -498,7 +553,12 @@ def whole_numbers(self: DashboardData, columns: list, n: int = 100_000) -> dict:
 
 
 @patch
-def typical(self: DashboardData, numbers: list, texts: list, n: int = 100_000) -> dict:
+def typical(
+    self: DashboardData,
+    numbers: list,  # number columns: their median
+    texts: list,  # other columns: their most common value, as text
+    n: int = 100_000,  # look at the first `n` customers only
+) -> dict:
     "Median of each of `numbers`, most common value of each of `texts` (ties: the first in order), first `n` customers."
     first = f"file_row_number < {int(n)}"
     out = {}
@@ -518,7 +578,10 @@ def typical(self: DashboardData, numbers: list, texts: list, n: int = 100_000) -
     return out
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #64066e79
-def contribution_of(data: DashboardData, customer_id) -> tuple:
+def contribution_of(
+    data: DashboardData,  # the run whose contributions mart is read
+    customer_id,  # the customer (compared as text)
+) -> tuple:
     "(base, Series feature -> contribution) of customer `customer_id`, read from the contributions mart."
     cid = str(customer_id)
     sql = "SELECT * EXCLUDE (file_row_number) FROM {src} WHERE CAST(customer_id AS VARCHAR) = ? LIMIT 1"
@@ -532,7 +595,10 @@ def contribution_of(data: DashboardData, customer_id) -> tuple:
     return float(r.base[0]), r.iloc[0][names].astype(float)
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #83c31627
-def whatif_frame(values: dict, spec) -> pd.DataFrame:
+def whatif_frame(
+    values: dict,  # feature -> the value chosen in the what-if controls
+    spec,  # the champion's dataset spec: features, numbers, ranges, levels, dates
+) -> pd.DataFrame:
     "One typed row from what-if `values`: numbers (dates: days before the reference) in range, levels known."
     from churn_nb.data import features_frame
 
@@ -565,7 +631,10 @@ def whatif_frame(values: dict, spec) -> pd.DataFrame:
 NO_CHAMPION_FIX = "check that a champion is registered (churn-nb run train), then reload the page"
 
 
-def warm_champion(data: DashboardData, uri: str | None = None):
+def warm_champion(
+    data: DashboardData,  # the run whose first customer warms the explainer up
+    uri: str | None = None,  # the registered model to load (default `CHAMPION_URI`)
+):
     "The registered champion (`CHAMPION_URI` by default), warmed up on the run's first customer."
     t0 = time.perf_counter()
     from churn_nb.model import registry
@@ -636,15 +705,24 @@ TIER_COLOURS = {"High": RED, "Medium": AMBER, "Low": GREEN}
 _e = lambda s: html.escape(str(s), quote=True)
 
 
-def pct(p: float, digits: int = 1) -> str:
+def pct(
+    p: float,  # a probability or share (None or NaN: "–")
+    digits: int = 1,  # decimals of the percentage
+) -> str:
     return "–" if p is None or not np.isfinite(p) else f"{100 * p:.{digits}f}%"
 
 
 def num(x: float) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:,.0f}"
 
-
-def svg_gauge(p: float, medium: float, high: float, label: str = "churn risk", size: int = 240) -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #e9c5ca72
+def svg_gauge(
+    p: float,  # the churn probability the needle points at
+    medium: float,  # the probability where the Medium tier (amber) starts
+    high: float,  # the probability where the High tier (red) starts
+    label: str = "churn risk",  # the words under the percentage (and in the tooltip)
+    size: int = 240,  # the width in pixels
+) -> str:
     "A half-circle gauge of probability `p`, coloured Low / Medium / High at the tier thresholds."
     w, h = size, int(size * 0.78)
     cx, cy, r = w / 2, size * 0.5, w / 2 - 18
@@ -667,16 +745,16 @@ def svg_gauge(p: float, medium: float, high: float, label: str = "churn risk", s
         f"<text x='{cx}' y='{cy + 48:.0f}' text-anchor='middle' font-size='12' fill='#555'>{_e(label)}</text></svg>"
     )
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #4e70f14a
 def svg_bars(
-    labels: list,
-    values: list,
-    fmt=pct,
-    colours=None,
-    width: int = 380,
-    label_width: int = 150,
-    vmax: float | None = None,
-    title: str = "",
+    labels: list,  # one label per bar, left of it
+    values: list,  # the bars' values (a bar's length is |value|)
+    fmt=pct,  # value -> the text right of its bar
+    colours=None,  # one colour per bar (default: all blue)
+    width: int = 380,  # of the whole chart, in pixels
+    label_width: int = 150,  # pixels for the labels
+    vmax: float | None = None,  # the value of a full-length bar (default: the largest |value|)
+    title: str = "",  # the chart's tooltip
 ) -> str:
     "Horizontal bars with their labels and values."
     vmax = vmax or max([abs(v) for v in values if np.isfinite(v)] + [1e-12])
@@ -695,7 +773,10 @@ def svg_bars(
     )
 
 
-def svg_confidence(p: float, width: int = 360) -> str:
+def svg_confidence(
+    p: float,  # the churn probability
+    width: int = 360,  # in pixels
+) -> str:
     "How sure the model is: churn and stay probabilities as two bars."
     return svg_bars(
         ["Churn", "Stay"],
@@ -709,7 +790,12 @@ def svg_confidence(p: float, width: int = 360) -> str:
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #efe7f0a5
 def svg_waterfall(
-    base: float, points: pd.Series, probability: float, labels: dict | None = None, top: int = 8, width: int = 560
+    base: float,  # the average customer's churn probability, where the waterfall starts
+    points: pd.Series,  # feature -> its contribution to this customer's probability (0.05: 5 points)
+    probability: float,  # this customer's churn probability, where it ends
+    labels: dict | None = None,  # feature -> the words shown for it (default: its name)
+    top: int = 8,  # the largest contributions shown one by one; the rest are summed in one bar
+    width: int = 560,  # in pixels
 ) -> str:
     """A horizontal waterfall from the average customer (`base`) through the largest contributions (the rest summed) to
     this customer's `probability`."""
@@ -742,7 +828,14 @@ def svg_waterfall(
     )
 
 
-def svg_trend(labels: list, values: list, title: str, fmt=num, width: int = 300, height: int = 130) -> str:
+def svg_trend(
+    labels: list,  # one label per point (run), shown in its tooltip; the first and last under the chart
+    values: list,  # one value per point, oldest first
+    title: str,  # the chart's heading
+    fmt=num,  # value -> text, for the last value and the tooltips
+    width: int = 300,  # in pixels
+    height: int = 130,  # in pixels
+) -> str:
     "A small line chart of `values` across runs (`labels` under the first and last point)."
     v = np.asarray(values, float)
     n = len(v)
@@ -766,7 +859,12 @@ def svg_trend(labels: list, values: list, title: str, fmt=num, width: int = 300,
     )
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #d3ac19c4
-def html_table(frame: pd.DataFrame, formats: dict | None = None, bars: dict | None = None, cls: str = "cn-t") -> str:
+def html_table(
+    frame: pd.DataFrame,  # the rows to show; its columns are the headers (all text is escaped)
+    formats: dict | None = None,  # column -> function formatting its values (right-aligned)
+    bars: dict | None = None,  # column -> colour of an inline bar, scaled to the column's largest |value|
+    cls: str = "cn-t",  # the table's CSS class(es)
+) -> str:
     """`frame` as a compact HTML table: `formats` column -> function, `bars` column -> colour (an inline bar beside the
     number)."""
     formats, bars = formats or {}, bars or {}
@@ -788,7 +886,7 @@ def html_table(frame: pd.DataFrame, formats: dict | None = None, bars: dict | No
     )
     return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #15566639
 def kpi_cards(summary: dict) -> str:
     "The run's headline figures as cards (value figures named for the run's value unit)."
     k = summary["kpis"]
@@ -818,7 +916,7 @@ def kpi_cards(summary: dict) -> str:
         + "</div>"
     )
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #89e149f0
 def tier_table(summary: dict) -> str:
     "Customers, churn probability and revenue (or customers) at risk per risk tier."
     t, label = pd.DataFrame(summary["tiers"]), at_risk_label(summary)
@@ -863,8 +961,11 @@ def run_label(summary: dict) -> str:
         f"{summary.get('model_version', '?')}"
     )
 
-
-def trend_charts(history: pd.DataFrame, label: str = "Revenue at risk") -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #5699665a
+def trend_charts(
+    history: pd.DataFrame,  # one line per published run (`read_history()`)
+    label: str = "Revenue at risk",  # the third chart's title: what is at risk (`DashboardData.at_risk`)
+) -> str:
     "Predicted churn rate, customers at high risk and revenue (or customers, `label`) at risk across scoring runs."
     if len(history) < 2:
         return notice("One scoring run so far: the trend appears after the next run.", "info")
@@ -878,8 +979,11 @@ def trend_charts(history: pd.DataFrame, label: str = "Revenue at risk") -> str:
         + f"</div><div class='cn-note'>{len(h)} scoring runs since {_e(labels[0])}.</div>"
     )
 
-
-def section(title: str, body: str = "") -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #127a3800
+def section(
+    title: str,  # the heading
+    body: str = "",  # HTML under it
+) -> str:
     return f"<h3 class='cn-h'>{_e(title)}</h3>{body}"
 
 
@@ -918,14 +1022,17 @@ def offer_name(offers: str) -> str:
     o = json.loads(offers or "[]")
     return o[0].get("name", o[0].get("id", "")) if o else ""
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #e705c45b
 def risk_columns(data: DashboardData) -> list:
     "The mart columns the risk-list table shows."
     extra = [data.filters[k] for k in ("category", "number") if data.filters[k]]
     return ["customer_id", "tier", "probability", "revenue_at_risk", "segment", *extra, "top_reasons", "top_offers"]
 
 
-def risk_table(data: DashboardData, t: pd.DataFrame) -> str:
+def risk_table(
+    data: DashboardData,  # the run: its filter columns and value unit choose the table's columns
+    t: pd.DataFrame,  # the customers to show: rows of the mart with `risk_columns(data)`
+) -> str:
     "The risk-list table of customers `t` (rows of the mart with `risk_columns`)."
     from churn_nb.model.features import humanize
 
@@ -953,12 +1060,12 @@ def risk_table(data: DashboardData, t: pd.DataFrame) -> str:
     fmt = {"Churn probability": pct, label: num, **({number: lambda v: f"{v:,.4g}"} if number else {})}
     return html_table(view, fmt, {label: RED} if data.money else {}, cls="cn-t cn-risk")
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #53a59e2b
 def call_list_csv(
-    data: DashboardData,
+    data: DashboardData,  # the run whose customers mart is read
     where: tuple | None = None,  # the risk list's filters (`DashboardData.where`); None: all customers
-    n: int = 1000,
-    reasons: int = 2,
+    n: int = 1000,  # rows of the call list, 1–100,000
+    reasons: int = 2,  # reasons given per customer
 ) -> tuple:
     "(CSV text, rows) of `recommend.call_list` for the High-tier customers within `where`: the `n` most at risk."
     from churn_nb.decide.recommend import call_list
@@ -972,7 +1079,11 @@ def call_list_csv(
     return cl.to_csv(index=False), len(cl)
 
 
-def download_link(text: str, filename: str, label: str) -> str:
+def download_link(
+    text: str,  # the file's contents (CSV)
+    filename: str,  # the name the browser saves it under
+    label: str,  # the link's text
+) -> str:
     "An HTML link that downloads `text` as file `filename` (a data: URL; nothing is written on the server)."
     b64 = base64.b64encode(text.encode("utf-8")).decode()
     return (
@@ -997,8 +1108,11 @@ def number_filter(data: DashboardData) -> W.Widget:
         return W.IntRangeSlider(value=(int(lo), int(hi)), min=int(lo), max=int(hi), **kw)
     return W.FloatRangeSlider(value=(lo, hi), min=lo, max=hi, step=(hi - lo) / 100 or 1, readout_format=".3g", **kw)
 
-
-def risk_sorts(data: DashboardData, number_label: str) -> dict:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #181350df
+def risk_sorts(
+    data: DashboardData,  # the run: with a value column, sorting by value and revenue at risk is offered
+    number_label: str,  # the numeric filter column in words
+) -> dict:
     "Sort choices in words -> (column, descending): at risk (with a value), probability, value, the number filter."
     sorts = {data.at_risk: ("revenue_at_risk", True)} if data.money else {}  # counting customers: by probability
     sorts["Churn probability"] = ("probability", True)
@@ -1009,7 +1123,14 @@ def risk_sorts(data: DashboardData, number_label: str) -> dict:
     return sorts
 
 
-def count_line(matched: int, at_risk: float, label: str, chosen: list, shown: int, sort: str) -> str:
+def count_line(
+    matched: int,  # how many customers match the filters
+    at_risk: float,  # their revenue (or customers) at risk
+    label: str,  # what is at risk, e.g. "Revenue at risk"
+    chosen: list,  # the filters in words (empty ones are left out)
+    shown: int,  # how many rows the table shows
+    sort: str,  # the sort choice in words
+) -> str:
     "HTML: how many customers match the `chosen` filters, their `label` (at risk) and what is shown."
     what = _e(" · ".join(c for c in chosen if c))
     return (
@@ -1018,7 +1139,10 @@ def count_line(matched: int, at_risk: float, label: str, chosen: list, shown: in
     )
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #590b65f9
-def risk_list_page(data: DashboardData, open_customer=None) -> W.VBox:
+def risk_list_page(
+    data: DashboardData,  # the run to list
+    open_customer=None,  # called with a customer's id by the "Open on the Customer page" button
+) -> W.VBox:
     "Risk list: filters, sort, the top rows, open a customer (`open_customer(id)`), export the call list."
     from churn_nb.model.features import humanize
 
@@ -1126,7 +1250,10 @@ def reason_items(reasons: str) -> str:
     )
 
 
-def offers_table(offers: str, money: bool = True) -> str:
+def offers_table(
+    offers: str,  # a `top_offers` JSON text: offers with name, p_after, uplift, acceptance, cost, expected_value, why
+    money: bool = True,  # the run has a value column (else the expected value counts customers kept)
+) -> str:
     "The offers of a `top_offers` JSON text, best first, with their expected value (customers kept, without `money`)."
     o = pd.DataFrame(json.loads(offers or "[]"))
     if not len(o):
@@ -1152,8 +1279,11 @@ def offers_table(offers: str, money: bool = True) -> str:
     }
     return html_table(view, fmt, cls="cn-t cn-offers")
 
-
-def customer_head(row: dict, data: DashboardData) -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #a248bf36
+def customer_head(
+    row: dict,  # the customer's row of the mart (`DashboardData.customer`)
+    data: DashboardData,  # the run: its filter columns and value unit
+) -> str:
     "Who the customer is: id, tier, segment, filter columns, value and revenue at risk (with a value column), strategy."
     from churn_nb.model.features import humanize
 
@@ -1168,8 +1298,11 @@ def customer_head(row: dict, data: DashboardData) -> str:
         f"<div class='cn-strategy'>{_e(row['strategy'])}</div>"
     )
 
-
-def history_html(hist: pd.DataFrame, label: str = "Revenue at risk") -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #b9c9230a
+def history_html(
+    hist: pd.DataFrame,  # the customer's rows across published runs (`store.customer_history`)
+    label: str = "Revenue at risk",  # the at-risk column's name; any other than this one shows percentages
+) -> str:
     "A customer's scores across runs (`store.customer_history`); `label` names the revenue-at-risk column."
     if not len(hist):
         return notice("This customer is in no published run of the store.", "info")
@@ -1214,7 +1347,11 @@ def binary_columns_of(data: DashboardData) -> set:
     return set((data.summary.get("columns") or {}).get("binary") or [])
 
 
-def waterfall_html(data: DashboardData, row: dict, binary: set) -> str:
+def waterfall_html(
+    data: DashboardData,  # the run whose contributions mart is read
+    row: dict,  # the customer's row of the customers mart
+    binary: set,  # the 0/1 columns, phrased yes/no (`binary_columns_of`)
+) -> str:
     "How one customer's reasons add up: from the average customer through the largest contributions to `row`'s."
     from churn_nb.model.explain import phrase
 
@@ -1310,18 +1447,21 @@ def customer_page(data: DashboardData) -> W.VBox:
     return page
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #99995192
-def typical_row(data: DashboardData, spec) -> dict:
+def typical_row(
+    data: DashboardData,  # the run whose first 100,000 customers are summarised
+    spec,  # the champion's dataset spec: its features, which of them are numbers or dates
+) -> dict:
     "A typical customer: the median of each number, the most common value of each category (first 100,000 customers)."
     numbers = {*spec.numeric, *(getattr(spec, "dates", None) or {})}
     shown = [c for c in spec.features if c in data.columns]
     found = data.typical([c for c in shown if c in numbers], [c for c in shown if c not in numbers])
     return {c: found.get(c) for c in spec.features}
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #44d12f7e
 def number_control(
-    label: str,
-    lo: float,
-    hi: float,
+    label: str,  # the feature in words
+    lo: float,  # its lowest value in training
+    hi: float,  # its highest value in training
     binary: bool,  # a 0/1 column: a yes/no dropdown
     whole: bool,  # whole numbers only: an integer slider
 ):
@@ -1335,8 +1475,11 @@ def number_control(
     step = 10 ** math.floor(math.log10(max(hi - lo, 1e-9) / 200))
     return W.FloatSlider(min=lo, max=hi, step=step, continuous_update=False, **kw)
 
-
-def whatif_controls(spec, data: DashboardData) -> dict:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #78bb3d68
+def whatif_controls(
+    spec,  # the champion's dataset spec: features, levels, ranges, dates
+    data: DashboardData,  # the run: tells which number columns hold whole numbers
+) -> dict:
     "A widget per feature: sliders in the training range for numbers (yes/no for 0/1), dropdowns of training levels."
     from churn_nb.model.explain import binary_columns, words
 
@@ -1356,7 +1499,10 @@ def whatif_controls(spec, data: DashboardData) -> dict:
     return out
 
 
-def set_controls(controls: dict, row: dict):
+def set_controls(
+    controls: dict,  # feature -> its widget (`whatif_controls`)
+    row: dict,  # feature -> the customer's value
+):
     "Put a customer's values into the what-if controls (numbers clipped to the slider, missing numbers at its middle)."
     for c, w in controls.items():
         v = row.get(c)
@@ -1371,7 +1517,11 @@ def set_controls(controls: dict, row: dict):
             w.value = "" if v is None else str(v)
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #12d4feeb
-def whatif_result(champ, values: dict, start: float | None = None) -> tuple:
+def whatif_result(
+    champ,  # the champion (`registry.Champion`): scores and explains the row
+    values: dict,  # feature -> the value chosen in the controls
+    start: float | None = None,  # the probability the what-if started from (None: no change shown)
+) -> tuple:
     "(probability, HTML of the result: probability, change from the start, gauge and reasons) of what-if `values`."
     from churn_nb.model.explain import top_reasons
 
@@ -1481,7 +1631,10 @@ BOARD_COLUMNS = (
 )
 
 
-def board_html(board: pd.DataFrame, top: int = 12) -> str:
+def board_html(
+    board: pd.DataFrame,  # a leaderboard (the candidates', or H2O AutoML's), best first
+    top: int = 12,  # rows shown
+) -> str:
     "A leaderboard's main columns (all when it has none of them), best first, scrolling sideways when wide."
     cols = [c for c in BOARD_COLUMNS if c in board.columns] or list(board.columns)
     b = board[cols].head(top)
@@ -1491,8 +1644,11 @@ def board_html(board: pd.DataFrame, top: int = 12) -> str:
         + "</div>"
     )
 
-
-def champion_card(info: dict, champ) -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #894fd561
+def champion_card(
+    info: dict,  # the champion's record (`model_info`): name, version, aliases, run, dates, description
+    champ,  # the champion itself: the card names its explainer's method
+) -> str:
     "Who the champion is: name, version, aliases, training run, dates, how it is explained."
     return (
         f"<h3 class='cn-h'>Champion: {_e(info['name'])} version {_e(info['version'])}</h3>"
@@ -1514,8 +1670,11 @@ def metrics_table(metrics: dict) -> str:
         {"Holdout": lambda v: f"{v:.4f}"},
     )
 
-
-def importance_html(imp: pd.DataFrame, top: int = 12) -> str:
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #2279f509
+def importance_html(
+    imp: pd.DataFrame,  # feature, mean_abs_points, largest first (`importance(data)`)
+    top: int = 12,  # bars shown
+) -> str:
     "The most important columns of the run as bars."
     from churn_nb.model.explain import words
 
@@ -1625,7 +1784,11 @@ def nothing_scored() -> W.HTML:
 class App:
     "The dashboard: header, the five pages as tabs (each built on first visit), auto-refresh."
 
-    def __init__(self, refresh: float | None = None, loader=load_data):
+    def __init__(
+        self,
+        refresh: float | None = None,  # seconds between checks for a new run or champion (default `refresh_seconds()`)
+        loader=load_data,  # reads the latest run: a `DashboardData`, or None before the first run
+    ):
         self.loader, self.lock, self.data, self.pages = loader, threading.RLock(), None, {}
         self.failed = self.tried = None
         self.title = W.HTML("<div class='cn-title'><h2>Customer churn</h2></div>")
@@ -1698,7 +1861,7 @@ def open_customer(self: App, customer_id: str):
     if hasattr(self.pages[2], "show"):
         self.pages[2].show(customer_id)
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #06806500
 @patch
 def poll(self: App) -> str | None:
     "Reload what changed since the last look: 'run' (a new scoring run), 'champion' (a new champion version) or None."
@@ -1742,7 +1905,7 @@ def _loop(self: App):
         except Exception:
             server_log().error("auto-refresh failed\n%s", traceback.format_exc())
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #32f83199
 def app(refresh: float | None = None) -> App:
     """The dashboard (what the Voila notebook shows): `refresh` seconds between checks for new runs (default
     `refresh_seconds()`)."""
@@ -1774,7 +1937,7 @@ def template_root() -> Path:
     "The folder to add to the Jupyter path for the dashboard's Voila template (`voila/templates/churn_nb`)."
     return app_notebook().parent / "share"
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #d759fb07
 POOLED_MIB, VISITOR_MIB, SERVER_MIB = 100, 250, 150  # PSS (MiB) measured by `churn-nb bench dashboard`, rounded up
 
 
@@ -1794,7 +1957,7 @@ def pool_size(
     budget_mib: float | None = None,  # memory for the server and all kernels (default `memory_budget_mib()`)
     pooled_mib: float = POOLED_MIB,  # a kernel waiting in the pool (the Overview built, no rows read)
     visitor_mib: float = VISITOR_MIB,  # a visitor's kernel (Overview, Risk list, Customer; What-if costs more)
-    server_mib: float = SERVER_MIB,
+    server_mib: float = SERVER_MIB,  # the Voila server itself
     most: int = 16,  # never more preheated kernels than this
 ) -> int:
     "Preheated kernels to keep (`$CHURN_NB_DASHBOARD_POOL` overrides): as many as visitors fit next to a full pool."
@@ -1804,12 +1967,12 @@ def pool_size(
     budget = memory_budget_mib() if budget_mib is None else budget_mib
     return int(max(1, min(most, (budget - server_mib) // (pooled_mib + visitor_mib))))
 
-
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #e5f82a45
 def voila_argv(
-    port: int = config.PORTS["dashboard"],
+    port: int = config.PORTS["dashboard"],  # the port to serve on, on 127.0.0.1
     pool: int | None = None,  # preheated kernels kept ready (default `pool_size()`)
     cull_idle: int = 900,  # seconds before an idle visitor's kernel is shut down
-    cull_interval: int = 60,
+    cull_interval: int = 60,  # seconds between checks for idle kernels
     fill_delay: float = 10,  # seconds before a used preheated kernel is replaced
 ) -> list:
     "The command that serves the dashboard with Voila on 127.0.0.1:`port`."
