@@ -23,12 +23,18 @@ __all__ = ['BASELINES', 'DEFAULT_MODELS', 'BLEND_TOP', 'BLEND_MARGIN', 'logistic
            'best_candidate', 'MeanEnsemble', 'blend', 'best_blend', 'refits', 'choose', 'refit', 'final_fit']
 
 # %% ../../notebooks/02_model/02_baselines.ipynb #af745920
-def logistic_regression(spec: DatasetSpec, seed: int = 0) -> Pipeline:
+def logistic_regression(
+    spec: DatasetSpec,  # which columns are numbers, dates and categories
+    seed: int = 0,  # the estimator's random_state
+) -> Pipeline:
     "Logistic regression on scaled numbers and one-hot categories."
     return model_pipeline(spec, LogisticRegression(C=0.5, max_iter=5000, random_state=seed))
 
 
-def random_forest(spec: DatasetSpec, seed: int = 0) -> Pipeline:
+def random_forest(
+    spec: DatasetSpec,  # which columns are numbers, dates and categories
+    seed: int = 0,  # the estimator's random_state
+) -> Pipeline:
     "Random forest (300 trees, leaves of ≥ 5 rows) on one-hot categories."
     forest = RandomForestClassifier(
         n_estimators=300, min_samples_leaf=5, max_features="sqrt", n_jobs=-1, random_state=seed
@@ -36,7 +42,10 @@ def random_forest(spec: DatasetSpec, seed: int = 0) -> Pipeline:
     return model_pipeline(spec, forest, scale=False)
 
 # %% ../../notebooks/02_model/02_baselines.ipynb #8f572745
-def hist_gradient_boosting(spec: DatasetSpec, seed: int = 0) -> Pipeline:
+def hist_gradient_boosting(
+    spec: DatasetSpec,  # which columns are numbers, dates and categories
+    seed: int = 0,  # the estimator's random_state
+) -> Pipeline:
     "Histogram gradient boosting with native categories, small trees, a slow rate and early stopping."
     gb = HistGradientBoostingClassifier(
         learning_rate=0.05,
@@ -53,12 +62,15 @@ def hist_gradient_boosting(spec: DatasetSpec, seed: int = 0) -> Pipeline:
     return model_pipeline(spec, gb, encoding="ordinal", scale=False, impute_numbers=False)
 
 
-def default_gradient_boosting(spec: DatasetSpec, seed: int = 0) -> Pipeline:
+def default_gradient_boosting(
+    spec: DatasetSpec,  # which columns are numbers, dates and categories
+    seed: int = 0,  # the estimator's random_state
+) -> Pipeline:
     "scikit-learn's default histogram gradient boosting, with native categories."
     gb = HistGradientBoostingClassifier(categorical_features=spec.categorical or None, random_state=seed)
     return model_pipeline(spec, gb, encoding="ordinal", scale=False, impute_numbers=False)
 
-
+# %% ../../notebooks/02_model/02_baselines.ipynb #7824ccb6
 BASELINES = {
     "logreg": logistic_regression,
     "rf": random_forest,
@@ -67,7 +79,7 @@ BASELINES = {
 }
 DEFAULT_MODELS = "logreg,hgb,hgb_default"  # what `train` tries unless told otherwise
 
-# %% ../../notebooks/02_model/02_baselines.ipynb #7824ccb6
+
 def baseline_names(models=DEFAULT_MODELS) -> list:
     "The baseline names in `models` (list or comma-separated), refusing unknown ones."
     names = as_list(models)
@@ -104,14 +116,19 @@ class Candidate:
 def fold_metrics(
     y: np.ndarray,  # 0/1 labels of the training rows
     oof: np.ndarray,  # out-of-fold churn probabilities of the same rows
-    folds: list,
+    folds: list,  # [(train positions, validation positions)]: one set of metrics per validation part
 ) -> dict:
     "Mean and standard deviation over `folds` of each metric of the out-of-fold probabilities."
     per_fold = pd.DataFrame([classification_metrics(y[va], oof[va]) for _, va in folds])
     return {**per_fold.mean().to_dict(), **per_fold.std(ddof=0).add_suffix("_std").to_dict()}
 
 
-def cross_validate(model: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: list) -> tuple[dict, np.ndarray]:
+def cross_validate(
+    model: Pipeline,  # unfitted; each fold fits a fresh clone of it
+    X: pd.DataFrame,  # raw training rows
+    y: np.ndarray,  # their 0/1 labels
+    folds: list,  # [(train positions, validation positions)] within `X`
+) -> tuple[dict, np.ndarray]:
     "(metrics over `folds`, out-of-fold probabilities): a fresh clone of `model` per fold."
     oof = np.full(len(y), np.nan)
     for tr, va in folds:
@@ -119,7 +136,12 @@ def cross_validate(model: Pipeline, X: pd.DataFrame, y: np.ndarray, folds: list)
     return fold_metrics(y, oof, folds), oof
 
 # %% ../../notebooks/02_model/02_baselines.ipynb #5722cf5e
-def fit_candidate(name: str, spec: DatasetSpec, split: Split, seed: int = 0) -> Candidate:
+def fit_candidate(
+    name: str,  # a key of `BASELINES`, e.g. "logreg"
+    spec: DatasetSpec,  # the dataset's spec (features and target)
+    split: Split,  # training part with its CV folds, and the holdout
+    seed: int = 0,  # the estimator's random_state
+) -> Candidate:
     "Cross-validate baseline `name` on the training part, refit on all of it, score the holdout."
     start, model = time.perf_counter(), BASELINES[name](spec, seed)
     y_train, y_hold = target_vector(split.train, spec), target_vector(split.holdout, spec)
@@ -129,14 +151,23 @@ def fit_candidate(name: str, spec: DatasetSpec, split: Split, seed: int = 0) -> 
     return Candidate(name, model, cv, classification_metrics(y_hold, p), p, time.perf_counter() - start, oof=oof)
 
 
-def failed_candidate(name: str, error: BaseException, seconds: float = 0.0) -> Candidate:
+def failed_candidate(
+    name: str,  # the candidate's name, e.g. "rf"
+    error: BaseException,  # what it raised
+    seconds: float = 0.0,  # time it ran before raising
+) -> Candidate:
     "A candidate that raised `error`: no model, no scores, the error in one line (the traceback is printed)."
     traceback.print_exception(error)
     first = (str(error).strip().splitlines() or [""])[0][:300]
     return Candidate(name, None, {}, {}, np.array([]), seconds, error=f"{type(error).__name__}: {first}")
 
 # %% ../../notebooks/02_model/02_baselines.ipynb #0c248821
-def try_candidate(name: str, fit, *args, **kwargs) -> Candidate:
+def try_candidate(
+    name: str,  # the candidate's name, kept when `fit` raises
+    fit,  # returns a `Candidate`, e.g. `fit_candidate`
+    *args,  # passed to `fit`
+    **kwargs,  # passed to `fit`
+) -> Candidate:
     """`fit(*args, **kwargs)`, or a failed candidate `name` when it raises an `Exception` (an interrupt still stops the
     run)."""
     start = time.perf_counter()
@@ -146,7 +177,12 @@ def try_candidate(name: str, fit, *args, **kwargs) -> Candidate:
         return failed_candidate(name, e, time.perf_counter() - start)
 
 
-def fit_baselines(spec: DatasetSpec, split: Split, models=DEFAULT_MODELS, seed: int = 0) -> list:
+def fit_baselines(
+    spec: DatasetSpec,  # the dataset's spec (features and target)
+    split: Split,  # training part with its CV folds, and the holdout
+    models=DEFAULT_MODELS,  # baseline names, a list or comma-separated
+    seed: int = 0,  # each estimator's random_state
+) -> list:
     "Fit and score each baseline in `models`; one that raises is recorded as failed and the others go on."
     return [try_candidate(name, fit_candidate, name, spec, split, seed) for name in baseline_names(models)]
 
@@ -205,9 +241,9 @@ BLEND_MARGIN = 0.001  # CV ROC AUC a blend must add over the best single candida
 
 def blend(
     members: list,  # working candidates with out-of-fold probabilities
-    y_train: np.ndarray,
-    y_hold: np.ndarray,
-    folds: list,
+    y_train: np.ndarray,  # 0/1 labels of the training rows, in the order of the members' `oof`
+    y_hold: np.ndarray,  # 0/1 labels of the holdout rows
+    folds: list,  # the CV folds the members' `oof` came from
 ) -> Candidate:
     "The mean of `members` as one candidate, scored on the same folds and holdout."
     oof = np.mean([m.oof for m in members], axis=0)
@@ -227,7 +263,12 @@ def blend(
     )
 
 # %% ../../notebooks/02_model/02_baselines.ipynb #c3131c49
-def best_blend(candidates: list, split: Split, spec: DatasetSpec, top: int = BLEND_TOP) -> Candidate | None:
+def best_blend(
+    candidates: list,  # scored candidates; failed ones and those without `oof` are left out
+    split: Split,  # the split they were scored on
+    spec: DatasetSpec,  # the dataset's spec (for the target)
+    top: int = BLEND_TOP,  # blend among at most this many candidates, best CV ROC AUC first
+) -> Candidate | None:
     "The blend of two or more of the `top` working candidates with the highest CV ROC AUC (None with fewer than two)."
     ranked = sorted([c for c in candidates if c.ok and c.oof is not None], key=lambda c: -c.cv["roc_auc"])[:top]
     y_train, y_hold = target_vector(split.train, spec), target_vector(split.holdout, spec)
@@ -235,13 +276,16 @@ def best_blend(candidates: list, split: Split, spec: DatasetSpec, top: int = BLE
     blends = [blend(s, y_train, y_hold, split.folds) for s in sets]
     return max(blends, key=lambda b: b.cv["roc_auc"], default=None)
 
-
+# %% ../../notebooks/02_model/02_baselines.ipynb #7f46a47a
 def refits(model) -> bool:
     "True when the final fit fits `model` again on every row: scikit-learn models (H2O's keep AutoML's fit)."
     return isinstance(model, BaseEstimator)
 
 
-def choose(candidates: list, margin: float = BLEND_MARGIN) -> Candidate:
+def choose(
+    candidates: list,  # single candidates and blends (a blend has "members" in its info)
+    margin: float = BLEND_MARGIN,  # CV ROC AUC a blend must add over a single candidate that is refitted
+) -> Candidate:
     """The best single candidate by CV ROC AUC, unless a blend beats it by `margin` (ties go to the simpler one if it is
     refitted)."""
     single = best_candidate([c for c in candidates if "members" not in c.info] or candidates)
@@ -269,8 +313,8 @@ def refit(
 # %% ../../notebooks/02_model/02_baselines.ipynb #fccb84eb
 def final_fit(
     chosen: Candidate,  # the candidate `choose` picked
-    split: Split,
-    spec: DatasetSpec,
+    split: Split,  # its training part and holdout are fitted on together
+    spec: DatasetSpec,  # the dataset's spec (for the target)
 ) -> Candidate:
     """`chosen` refitted on the training part and the holdout (its scores stay those of the first fit); if that fails,
     `chosen` as it was."""

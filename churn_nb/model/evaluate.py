@@ -23,7 +23,11 @@ __all__ = ['METRICS', 'HIGHER_IS_BETTER', 'CHARTS', 'lift_at', 'classification_m
            'draw_lift', 'evaluation_figures', 'evaluation_panel', 'figure_image']
 
 # %% ../../notebooks/02_model/00_evaluate.ipynb #1c77e381
-def lift_at(y, p, top: float = 0.1) -> float:
+def lift_at(
+    y,  # 0/1 churn labels
+    p,  # churn scores (only their ranking counts)
+    top: float = 0.1,  # share of rows counted as the top: 0.1, the riskiest tenth
+) -> float:
     "Positive rate among the `top` share of rows ranked by `p`, over the overall positive rate."
     y, p = np.asarray(y), np.asarray(p)
     k = max(1, int(round(top * len(y))))
@@ -35,7 +39,10 @@ METRICS = ("roc_auc", "pr_auc", "log_loss", "brier", "lift_top_decile")
 HIGHER_IS_BETTER = dict(roc_auc=True, pr_auc=True, log_loss=False, brier=False, lift_top_decile=True)
 
 
-def classification_metrics(y, p) -> dict:
+def classification_metrics(
+    y,  # 0/1 churn labels
+    p,  # churn probabilities, one per label
+) -> dict:
     "ROC AUC, PR AUC, log loss, Brier score and top-decile lift of probabilities `p` for labels `y`."
     y, p = np.asarray(y), np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
     return dict(
@@ -47,7 +54,10 @@ def classification_metrics(y, p) -> dict:
     )
 
 # %% ../../notebooks/02_model/00_evaluate.ipynb #753577d3
-def check_probabilities(p, source="probabilities") -> np.ndarray:
+def check_probabilities(
+    p,  # churn probabilities, array-like
+    source="probabilities",  # what they are called in the error (e.g. a file name)
+) -> np.ndarray:
     "`p` as a float array, refusing NaN and values outside [0, 1] with the rows that hold them."
     p = np.asarray(p, dtype=float).ravel()
     bad = np.flatnonzero(~((p >= 0) & (p <= 1)))
@@ -62,7 +72,11 @@ def check_probabilities(p, source="probabilities") -> np.ndarray:
     return p
 
 
-def check_labels(y, n: int, source="labels") -> np.ndarray:
+def check_labels(
+    y,  # labels, array-like
+    n: int,  # how many there must be (one per probability)
+    source="labels",  # what they are called in the error
+) -> np.ndarray:
     "`y` as a 0/1 int array of length `n`."
     y = np.asarray(y).ravel()
     if len(y) != n:
@@ -79,7 +93,11 @@ def check_labels(y, n: int, source="labels") -> np.ndarray:
     return y.astype(int)
 
 # %% ../../notebooks/02_model/00_evaluate.ipynb #e7ea21b4
-def probability_bins(p: np.ndarray, bins: int, strategy: str) -> tuple:
+def probability_bins(
+    p: np.ndarray,  # churn probabilities in [0, 1]
+    bins: int,  # how many bins
+    strategy: str,  # "uniform" (equal width) or "quantile" (equal counts)
+) -> tuple:
     "(bin of each probability, bin edges): `bins` equal-width bins of [0, 1], or up to `bins` equal-count ones."
     if not isinstance(bins, (int, np.integer)) or bins < 1:
         raise ValueError(f"bins: {bins!r} is not a positive whole number. Fix: pass bins=10.")
@@ -94,8 +112,8 @@ def probability_bins(p: np.ndarray, bins: int, strategy: str) -> tuple:
 
 
 def calibration(
-    y,
-    p,
+    y,  # 0/1 churn labels
+    p,  # churn probabilities, one per label
     bins: int = 10,  # how many bins
     strategy: str = "uniform",  # "uniform": equal width over [0, 1]; "quantile": equal numbers of customers
 ) -> dict:
@@ -133,7 +151,11 @@ def _axes(ax, title: str, xlabel: str, ylabel: str):
     ax.grid(alpha=0.3)
 
 
-def draw_roc(ax, y, probs: dict):
+def draw_roc(
+    ax,  # matplotlib axes to draw on
+    y,  # 0/1 churn labels
+    probs: dict,  # model name -> its churn probabilities for the same customers
+):
     "ROC curves of each model in `probs` (name -> probabilities) on `ax`."
     _axes(ax, "ROC", "false positive rate", "true positive rate")
     for name, p in probs.items():
@@ -142,8 +164,12 @@ def draw_roc(ax, y, probs: dict):
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.legend(loc="lower right", fontsize=8)
 
-
-def draw_pr(ax, y, probs: dict):
+# %% ../../notebooks/02_model/00_evaluate.ipynb #0c633384
+def draw_pr(
+    ax,  # matplotlib axes to draw on
+    y,  # 0/1 churn labels
+    probs: dict,  # model name -> its churn probabilities for the same customers
+):
     "Precision-recall curves of each model in `probs` on `ax`."
     _axes(ax, "Precision-recall", "recall", "precision")
     for name, p in probs.items():
@@ -153,14 +179,23 @@ def draw_pr(ax, y, probs: dict):
     ax.legend(loc="upper right", fontsize=8)
 
 # %% ../../notebooks/02_model/00_evaluate.ipynb #fe16b79f
-def plot_reliability(ax, cal: dict, label: str):
+def plot_reliability(
+    ax,  # matplotlib axes to draw on
+    cal: dict,  # `calibration(y, p, ...)`: its table is drawn
+    label: str,  # legend label
+):
     """One model's reliability curve (`calibration`'s table) on `ax`: observed churn rate against mean prediction per
     bin."""
     t = cal["table"]
     ax.plot(t.mean_predicted, t.observed_rate, "o-", ms=3, label=label)
 
 
-def draw_calibration(ax, y, probs: dict, bins: int = 10):
+def draw_calibration(
+    ax,  # matplotlib axes to draw on
+    y,  # 0/1 churn labels
+    probs: dict,  # model name -> its churn probabilities for the same customers
+    bins: int = 10,  # equal-count bins per model
+):
     "Reliability diagram on `ax`: observed churn rate against predicted probability, per equal-count bin."
     _axes(ax, "Calibration", "predicted probability", "observed churn rate")
     for name, p in probs.items():
@@ -169,8 +204,12 @@ def draw_calibration(ax, y, probs: dict, bins: int = 10):
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.legend(loc="upper left", fontsize=8)
 
-
-def draw_lift(ax, y, probs: dict):
+# %% ../../notebooks/02_model/00_evaluate.ipynb #df34cbd1
+def draw_lift(
+    ax,  # matplotlib axes to draw on
+    y,  # 0/1 churn labels
+    probs: dict,  # model name -> its churn probabilities for the same customers
+):
     "Cumulative lift on `ax`: churn rate in the top x % ranked by each model, over the base rate."
     _axes(ax, "Cumulative lift", "share of customers contacted (riskiest first)", "lift")
     shares = np.linspace(0.02, 1, 50)
@@ -179,11 +218,14 @@ def draw_lift(ax, y, probs: dict):
     ax.axhline(1, color="k", ls=":", lw=1)
     ax.legend(loc="upper right", fontsize=8)
 
-
+# %% ../../notebooks/02_model/00_evaluate.ipynb #b6f5090f
 CHARTS = {"roc.png": draw_roc, "pr.png": draw_pr, "calibration.png": draw_calibration, "lift.png": draw_lift}
 
-# %% ../../notebooks/02_model/00_evaluate.ipynb #b6f5090f
-def evaluation_figures(y, probs: dict) -> dict:
+
+def evaluation_figures(
+    y,  # 0/1 churn labels
+    probs: dict,  # model name -> its churn probabilities for the same customers
+) -> dict:
     "The four evaluation charts as separate figures, by file name."
     figs = {}
     for fname, draw in CHARTS.items():
@@ -192,14 +234,17 @@ def evaluation_figures(y, probs: dict) -> dict:
     return figs
 
 
-def evaluation_panel(y, probs: dict) -> Figure:
+def evaluation_panel(
+    y,  # 0/1 churn labels
+    probs: dict,  # model name -> its churn probabilities for the same customers
+) -> Figure:
     "The four evaluation charts on one 2×2 figure."
     fig = Figure(figsize=(11, 8.4), dpi=100, layout="constrained")
     for ax, draw in zip(fig.subplots(2, 2).flat, CHARTS.values()):
         draw(ax, y, probs)
     return fig
 
-
+# %% ../../notebooks/02_model/00_evaluate.ipynb #8db2b7a5
 def figure_image(fig: Figure):
     "`fig` as an IPython PNG image (shows in notebooks and HTML reports without pyplot)."
     import io

@@ -28,8 +28,11 @@ def logit(p):
     p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
     return np.log(p / (1 - p))
 
-
-def spread_gap(phi: np.ndarray, total: np.ndarray) -> np.ndarray:
+# %% ../../notebooks/02_model/08_explain.ipynb #9954d311
+def spread_gap(
+    phi: np.ndarray,  # contributions, rows × columns
+    total: np.ndarray,  # what each row must add up to
+) -> np.ndarray:
     """`phi` (rows × columns) changed so each row sums to `total`: the gap shared in proportion to |phi| (evenly where
     all are 0)."""
     gap, weight = total - phi.sum(1), np.abs(phi)
@@ -41,7 +44,10 @@ def spread_gap(phi: np.ndarray, total: np.ndarray) -> np.ndarray:
     return phi + gap[:, None] * share
 
 
-def to_probability(phi: np.ndarray, base: np.ndarray) -> np.ndarray:
+def to_probability(
+    phi: np.ndarray,  # log-odds contributions, rows × columns
+    base: np.ndarray,  # base log-odds of each row
+) -> np.ndarray:
     """Log-odds contributions `phi` with base log-odds `base` as probability points that add up to sigmoid(base + Σphi)
     − sigmoid(base)."""
     eta = base + phi.sum(1)
@@ -74,7 +80,11 @@ class Explanation:
         return err
 
 
-def grouped(phi: np.ndarray, model_columns: list, features: list) -> np.ndarray:
+def grouped(
+    phi: np.ndarray,  # contributions per model column, rows × model columns
+    model_columns: list,  # their names (one-hot levels, missing indicators, …)
+    features: list,  # the spec's features: the output's columns, in this order
+) -> np.ndarray:
     "Sum model-column contributions `phi` into the customer's `features`."
     M = np.zeros((len(model_columns), len(features)))
     M[np.arange(len(model_columns)), [features.index(source_column(c, features)) for c in model_columns]] = 1
@@ -90,8 +100,11 @@ class LinearExplainer:
     method, exact = "exact linear SHAP (log-odds, carried to probability points)", True
 
     def __init__(
-        self, pipeline: Pipeline, spec: DatasetSpec, background: pd.DataFrame
-    ):  # background: typed training rows
+        self,
+        pipeline: Pipeline,  # fitted: `SpecColumns` first, a linear classifier last
+        spec: DatasetSpec,  # the dataset's spec: the features explained
+        background: pd.DataFrame,  # typed training rows: the base is their average, the probes take their levels
+    ):
         self.pipeline, self.spec, self.prep = pipeline, spec, pipeline[1:-1]
         model = pipeline[-1]
         self.w, self.b = model.coef_[0], float(model.intercept_[0])
@@ -102,7 +115,7 @@ class LinearExplainer:
         self.tables = {c: self._probe(c, background) for c in spec.features}
         self._verify(background.head(1000))
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #e2bda9cd
 @patch
 def _column_effect(self: LinearExplainer, c: str, probe: pd.DataFrame) -> np.ndarray:
     "Contribution (log-odds) of column `c` for each row of `probe`."
@@ -160,7 +173,7 @@ def _small_parts(self: LinearExplainer, X: pd.DataFrame, out: np.ndarray) -> np.
             out[:, j] = [t["blank"] if pd.isna(x) else t["intercept"] + t["slope"] * float(x) for x in v]
     return out
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #a25af899
 @patch
 def _verify(self: LinearExplainer, X: pd.DataFrame, tol: float = 1e-9):
     "Check the lookups against the full pipeline on rows `X`."
@@ -179,7 +192,7 @@ def predict(self: LinearExplainer, X: pd.DataFrame) -> np.ndarray:
     "Churn probability of typed rows `X`."
     return sigmoid(self.base_logit + self.log_odds_parts(X).sum(1))
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #4ac3c58b
 @patch
 def explain(self: LinearExplainer, X: pd.DataFrame) -> Explanation:
     "Contributions of typed rows `X`."
@@ -195,7 +208,11 @@ def explain(self: LinearExplainer, X: pd.DataFrame) -> Explanation:
     )
 
 # %% ../../notebooks/02_model/08_explain.ipynb #e23c09b8
-def explainer_for(model, spec: DatasetSpec, background: pd.DataFrame | None = None):
+def explainer_for(
+    model,  # the champion's inner model: a scikit-learn pipeline, a `MeanEnsemble` or an H2O `MojoScorer`
+    spec: DatasetSpec,  # the dataset's spec
+    background: pd.DataFrame | None = None,  # typed training rows (needed by a linear model; trees are checked on them)
+):
     """An explainer (`predict`, `explain` on typed rows) for a champion's inner `model`; `background`: typed training
     rows."""
     from churn_nb.model.baselines import MeanEnsemble
@@ -219,12 +236,12 @@ class TreeExplainer:
     def __init__(
         self,
         E,  # the trees (`churn_nb.model.trees.TreeEnsemble`)
-        spec: DatasetSpec,
+        spec: DatasetSpec,  # the dataset's spec: contributions are per feature
         to_matrix,  # typed rows -> the trees' model matrix
         own_proba,  # typed rows -> the champion's own churn probability
         exact: bool,  # True: the trees are the champion; False: they explain it
-        background: pd.DataFrame | None = None,
-        explained: str = "",  # rows to check the engine on; the explaining model's name
+        background: pd.DataFrame | None = None,  # typed rows to check the engine on (when exact)
+        explained: str = "",  # the explaining model's name (when not exact)
     ):
         self.E, self.spec, self.to_matrix, self.own_proba, self.exact, self.explained = (
             E,
@@ -256,7 +273,7 @@ class TreeExplainer:
         "Churn probability of typed rows `X` (the engine's when exact, else the champion's own)."
         return self._engine_proba(self.to_matrix(X)) if self.exact else self.own_proba(X)
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #3bbe0185
 @patch
 def _verify(self: TreeExplainer, X: pd.DataFrame, tol: float = 1e-6):
     "Check the engine's probabilities against the model's own on rows `X` (ValueError beyond `tol`)."
@@ -299,7 +316,12 @@ def typed_matrix(prep):
     return lambda X: np.ascontiguousarray(np.asarray(prep.transform(X), dtype=float))
 
 
-def lookup_matrix(E, prep, spec: DatasetSpec, background: pd.DataFrame | None):
+def lookup_matrix(
+    E,  # the trees (`TreeEnsemble`) the matrix is for
+    prep,  # the pipeline's fitted preprocessing (the steps between `SpecColumns` and the model)
+    spec: DatasetSpec,  # the dataset's spec (a blank category reads as `MISSING`, as in `prep`)
+    background: pd.DataFrame | None,  # typed rows on which the lookup must equal `prep`'s output; None: use `prep`
+):
     """Typed rows -> model matrix by level lookup when the trees read the features themselves (gradient boosting's
     native categories) and that equals `prep`'s output on `background`; else `prep` itself."""
     from churn_nb.model.features import MISSING
@@ -311,8 +333,12 @@ def lookup_matrix(E, prep, spec: DatasetSpec, background: pd.DataFrame | None):
     fast = lambda X: encode(E, X, fill={c: MISSING for c in spec.categorical})
     return fast if np.array_equal(fast(background), slow(background), equal_nan=True) else slow
 
-
-def sklearn_tree_explainer(pipeline: Pipeline, spec: DatasetSpec, background: pd.DataFrame | None) -> TreeExplainer:
+# %% ../../notebooks/02_model/08_explain.ipynb #7fdc5db5
+def sklearn_tree_explainer(
+    pipeline: Pipeline,  # a fitted churn_nb pipeline whose model is a tree ensemble
+    spec: DatasetSpec,  # the dataset's spec
+    background: pd.DataFrame | None,  # typed rows to check the engine on (None: unchecked)
+) -> TreeExplainer:
     "Exact TreeSHAP of a scikit-learn tree pipeline (random forest, gradient boosting)."
     from churn_nb.model.trees import from_sklearn
 
@@ -326,8 +352,12 @@ def sklearn_tree_explainer(pipeline: Pipeline, spec: DatasetSpec, background: pd
         background,
     )
 
-
-def mojo_explainer(scorer, spec: DatasetSpec, background: pd.DataFrame | None) -> TreeExplainer:
+# %% ../../notebooks/02_model/08_explain.ipynb #6165bc34
+def mojo_explainer(
+    scorer,  # an H2O champion (`MojoScorer`)
+    spec: DatasetSpec,  # the dataset's spec
+    background: pd.DataFrame | None,  # typed rows to check the engine on, when it explains the champion itself
+) -> TreeExplainer:
     "TreeSHAP for an H2O champion: of its own trees (GBM, DRF, XGBoost), else of its explaining tree model."
     from churn_nb.model.trees import H2O_ALGOS, encode, from_scorer
 
@@ -347,7 +377,11 @@ def mojo_explainer(scorer, spec: DatasetSpec, background: pd.DataFrame | None) -
     )
 
 
-def tree_explainer(model, spec: DatasetSpec, background: pd.DataFrame | None = None) -> TreeExplainer:
+def tree_explainer(
+    model,  # a scikit-learn tree pipeline or an H2O `MojoScorer`
+    spec: DatasetSpec,  # the dataset's spec
+    background: pd.DataFrame | None = None,  # typed rows to check the engine on (None: unchecked)
+) -> TreeExplainer:
     "The TreeSHAP explainer of a scikit-learn tree pipeline or an H2O `MojoScorer`."
     if isinstance(model, Pipeline):
         return sklearn_tree_explainer(model, spec, background)
@@ -401,15 +435,15 @@ def words(column: str) -> str:
     text = humanize(column)
     return text[:1].upper() + text[1:]
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #2f5dffd6
 def _number(v: float) -> str:
     return f"{v:,.0f}" if float(v).is_integer() else f"{v:,.2f}"
 
 
 def phrase(
-    column: str,
-    value,
-    binary: bool = False,  # `binary`: a 0/1 number
+    column: str,  # the customer column the reason is about
+    value,  # the customer's value of it (None or NaN: missing)
+    binary: bool = False,  # a 0/1 number: reads yes / no
     reference: str | None = None,  # for a date column: the date its values count days back from
 ) -> str:
     "How a customer's `value` in `column` reads in a reason."
@@ -427,7 +461,7 @@ def phrase(
         return f"{'Has' if v.lower() == 'yes' else 'No'} {w.lower()}"
     return f"{v} ({w.lower()})" if v.lower().startswith("no ") else f"{v} {w.lower()}"
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #d32760fb
 def points(x: float) -> str:
     "A probability change as signed points: 0.183 -> '+18 points', -0.004 -> '−0.4 points'."
     pts = 100 * x
@@ -439,7 +473,7 @@ def binary_columns(spec: DatasetSpec) -> set:
     "Numeric features whose training range is exactly 0–1 and read as yes/no (e.g. SeniorCitizen)."
     return {c for c, r in spec.ranges.items() if list(r) == [0.0, 1.0]}
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #22d82610
 def _ranked(psi: np.ndarray, k: int, sign: int) -> np.ndarray:
     "Column indices of the `k` largest `sign`·psi per row."
     k = min(k, psi.shape[1])
@@ -456,7 +490,7 @@ def _formatted(values: np.ndarray, fmt) -> np.ndarray:
     u, inverse = np.unique(values, return_inverse=True)
     return np.array([fmt(v) for v in u], dtype=object)[inverse.ravel()]
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #3c75700b
 def _json_text(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)[1:-1]  # escaped, without quotes
 
@@ -473,13 +507,13 @@ def _value_parts(c: str, v: np.ndarray, categorical: bool, binary: bool, referen
         f, lambda x: _json_text(phrase(c, float(x), binary, reference))
     )
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #390554b2
 def top_reasons(
-    ex: Explanation,
-    X: pd.DataFrame,
-    spec: DatasetSpec,
-    up: int = 3,
-    down: int = 2,  # reasons that raise / lower the risk, per customer
+    ex: Explanation,  # contributions of the customers (an `Explanation`)
+    X: pd.DataFrame,  # their typed rows: the values the reasons quote
+    spec: DatasetSpec,  # the dataset's spec (categories, yes/no numbers, dates)
+    up: int = 3,  # reasons that raise the risk, per customer
+    down: int = 2,  # reasons that lower the risk, per customer
     min_points: float = 0.5,  # smaller contributions (in points) are not reasons
     family_of: dict | None = None,  # column -> family (default: `families(spec.features)`)
 ) -> np.ndarray:
@@ -515,18 +549,24 @@ def top_reasons(
         dtype=object,
     )
 
-
+# %% ../../notebooks/02_model/08_explain.ipynb #37f16075
 def reason_list(reasons: str) -> list:
     "The reason objects of one customer's `top_reasons` JSON."
     return json.loads(reasons)
 
 
-def reason_line(reasons: str, n: int | None = None) -> str:
+def reason_line(
+    reasons: str,  # one customer's `top_reasons` JSON
+    n: int | None = None,  # how many reasons (None: all)
+) -> str:
     "The first `n` (all: None) reasons of one customer's `top_reasons` JSON, as one line."
     return " · ".join(r["text"] for r in reason_list(reasons)[:n])
 
 # %% ../../notebooks/02_model/08_explain.ipynb #3d990d75
-def global_importance(ex: Explanation, family_of: dict | None = None) -> pd.DataFrame:
+def global_importance(
+    ex: Explanation,  # contributions over a scoring run (an `Explanation`)
+    family_of: dict | None = None,  # column -> family (default: `families` of the columns)
+) -> pd.DataFrame:
     "Per column: family, mean |contribution| and mean contribution (points), most important first."
     c = ex.contributions
     fam = family_of or families(list(c.columns))
@@ -541,7 +581,10 @@ def global_importance(ex: Explanation, family_of: dict | None = None) -> pd.Data
     return out.sort_values("mean_abs_points", ascending=False, ignore_index=True)
 
 
-def draw_importance(imp: pd.DataFrame, top: int = 15):
+def draw_importance(
+    imp: pd.DataFrame,  # `global_importance`'s table
+    top: int = 15,  # how many columns to draw, most important first
+):
     "Horizontal bars of the `top` most important columns, coloured by family."
     import matplotlib.pyplot as plt
 

@@ -26,7 +26,11 @@ class SpecColumns(TransformerMixin, BaseEstimator):
     def __init__(self, spec: dict):
         self.spec = spec  # `DatasetSpec.to_dict()`
 
-    def fit(self, X, y=None):
+    def fit(
+        self,
+        X,  # raw customer rows (nothing is learned from them)
+        y=None,  # ignored; there for scikit-learn's fit signature
+    ):
         return self
 
     def transform(self, X) -> pd.DataFrame:
@@ -49,7 +53,7 @@ def onehot_levels(categories: int) -> int:
     least 5)."""
     return max(5, min(MAX_ONEHOT, MAX_ONEHOT_COLUMNS // max(categories, 1)))
 
-
+# %% ../../notebooks/02_model/01_features.ipynb #301a8e6d
 def _combine(feature, level) -> str:
     return f"{feature} = {level}"
 
@@ -75,12 +79,12 @@ def encoder(
         max_categories=MAX_ORDINAL,
     )
 
-
+# %% ../../notebooks/02_model/01_features.ipynb #266adde5
 def column_transformer(
-    spec: DatasetSpec,
+    spec: DatasetSpec,  # which columns are numbers, dates and categories
     encoding: str = "onehot",  # "onehot" or "ordinal" (for HistGradientBoosting's native categories)
     scale: bool = True,  # standardise numbers (linear models)
-    impute_numbers: bool = True,
+    impute_numbers: bool = True,  # median-impute numbers with a missing indicator (False: leave NaN for trees)
 ) -> ColumnTransformer:
     "Impute, scale and encode the spec's features (dates as numbers); readable output names."
     num = [("impute", SimpleImputer(strategy="median", add_indicator=True))] if impute_numbers else []
@@ -97,7 +101,11 @@ def column_transformer(
     return ColumnTransformer([p for p in parts if p[2]], verbose_feature_names_out=False).set_output(transform="pandas")
 
 # %% ../../notebooks/02_model/01_features.ipynb #b4952ce3
-def model_pipeline(spec: DatasetSpec, estimator, **kw) -> Pipeline:
+def model_pipeline(
+    spec: DatasetSpec,  # the dataset's spec: its feature columns and their types
+    estimator,  # the scikit-learn classifier that ends the pipeline
+    **kw,  # passed to `column_transformer` (`encoding`, `scale`, `impute_numbers`)
+) -> Pipeline:
     "Raw rows -> `SpecColumns` -> `column_transformer(spec, **kw)` -> `estimator`, as one Pipeline."
     return Pipeline(
         [("columns", SpecColumns(spec.to_dict())), ("prep", column_transformer(spec, **kw)), ("model", estimator)]
@@ -109,7 +117,10 @@ def feature_names(pipeline: Pipeline) -> list:
     return list(pipeline.named_steps["prep"].get_feature_names_out())
 
 # %% ../../notebooks/02_model/01_features.ipynb #67bd906d
-def source_column(model_column: str, features: list) -> str:
+def source_column(
+    model_column: str,  # a column the model sees: a feature, a one-hot level or a missing indicator
+    features: list,  # the spec's feature columns
+) -> str:
     "The feature of `features` that model column `model_column` was made from."
     if model_column in features:
         return model_column
@@ -183,6 +194,9 @@ def feature_family(column: str) -> str:
     return next((fam for fam, words in FAMILY_KEYWORDS.items() if any(w in key for w in words)), "other")
 
 
-def families(features: list, overrides: dict | None = None) -> dict:
+def families(
+    features: list,  # column names to put into families
+    overrides: dict | None = None,  # column -> family, for names the keywords get wrong or miss
+) -> dict:
     "Column -> family for `features`, with `overrides` (column -> family) applied."
     return {c: (overrides or {}).get(c, feature_family(c)) for c in features}

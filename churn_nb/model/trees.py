@@ -102,7 +102,7 @@ def tree_ends(E: TreeEnsemble) -> np.ndarray:
     "One past the last node of each tree."
     return np.append(E.roots[1:], len(E.feature)).astype(np.int32)
 
-
+# %% ../../notebooks/02_model/07_trees.ipynb #00211df8
 def _bad(problem: str, nodes) -> ValueError:
     nodes = np.flatnonzero(nodes)
     return ValueError(
@@ -110,7 +110,7 @@ def _bad(problem: str, nodes) -> ValueError:
         "it with from_h2o or from_sklearn, or correct these arrays"
     )
 
-# %% ../../notebooks/02_model/07_trees.ipynb #00211df8
+
 def check_ensemble(E: TreeEnsemble):
     "Raise a `ValueError` naming the field and the nodes when `E`'s arrays do not describe trees the kernels can walk."
     if E.scale not in SCALES:
@@ -154,12 +154,15 @@ def level_lookup(E: TreeEnsemble) -> list:
     return E._lookup
 
 
-def text_column_error(source, name: str) -> Exception:
+def text_column_error(
+    source,  # where the rows came from, named first in the message (e.g. "customers.csv")
+    name: str,  # the column that holds text
+) -> Exception:
     "The error for a text column where the model reads a number."
     fix = "pass the typed columns of churn_nb.data.features_frame(raw, spec), which parses numbers"
     return data_error(source, "holds text, but the model reads a number here", fix, column=name)
 
-
+# %% ../../notebooks/02_model/07_trees.ipynb #cc3c39d1
 def _encode_small(E: TreeEnsemble, X: pd.DataFrame, fill: dict, source) -> np.ndarray:
     """`encode` for a few rows: the frame's values read once, a dict lookup per category value (no per-column pandas
     work)."""
@@ -177,8 +180,11 @@ def _encode_small(E: TreeEnsemble, X: pd.DataFrame, fill: dict, source) -> np.nd
 
 
 def encode(
-    E: TreeEnsemble, X: pd.DataFrame, source="input", fill: dict | None = None
-) -> np.ndarray:  # column -> the level a blank stands for (scikit-learn's "(missing)"); else blanks are NaN
+    E: TreeEnsemble,  # the ensemble whose columns (and their levels) the matrix follows
+    X: pd.DataFrame,  # typed feature columns (`features_frame`); columns the model does not read are ignored
+    source="input",  # where the rows came from, named in errors
+    fill: dict | None = None,  # column -> level a blank stands for (scikit-learn's "(missing)"); else blanks are NaN
+) -> np.ndarray:
     """Typed feature columns as the model matrix: numbers as they are, categories as their level's index in `E.columns`;
     unknown levels and blanks are NaN."""
     missing = [name for name, _ in E.columns if name not in X.columns]
@@ -243,7 +249,7 @@ def _row_output(T, roots, A, i, base, divisor) -> float:
         s += value[node]
     return base + s / divisor
 
-
+# %% ../../notebooks/02_model/07_trees.ipynb #7ecb5f7a
 @njit(parallel=True, cache=True)
 def _predict_rows(T, roots, A, base, divisor):
     out = np.empty(A.shape[0])
@@ -260,8 +266,11 @@ def _predict_rows_serial(T, roots, A, base, divisor):
         out[i] = _row_output(T, roots, A, i, base, divisor)
     return out
 
-
-def model_matrix(E: TreeEnsemble, A) -> np.ndarray:
+# %% ../../notebooks/02_model/07_trees.ipynb #7e6b776a
+def model_matrix(
+    E: TreeEnsemble,  # the ensemble whose columns `A` must have
+    A,  # one row per customer, array-like
+) -> np.ndarray:
     "`A` as a C-ordered float64 matrix with `E`'s columns, or a `ValueError` saying how to build it."
     A = np.ascontiguousarray(A, dtype=np.float64)
     if A.ndim != 2 or A.shape[1] != len(E.columns):
@@ -277,7 +286,10 @@ def divisor(E: TreeEnsemble) -> float:
     return float(E.n_trees) if E.aggregate == "mean" else 1.0
 
 # %% ../../notebooks/02_model/07_trees.ipynb #8fe695b4
-def predict_raw(E: TreeEnsemble, A) -> np.ndarray:
+def predict_raw(
+    E: TreeEnsemble,  # the trees
+    A,  # the model matrix: `encode(E, typed columns)` or `sklearn_matrix(pipeline, raw)`
+) -> np.ndarray:
     "The model's output for each row of model matrix `A`, on its own scale (`E.scale`: log-odds or probability)."
     A = model_matrix(E, A)
     return (_predict_rows_serial if len(A) <= SMALL_ROWS else _predict_rows)(
@@ -285,13 +297,20 @@ def predict_raw(E: TreeEnsemble, A) -> np.ndarray:
     )
 
 
-def predict_probability(E: TreeEnsemble, A) -> np.ndarray:
+def predict_probability(
+    E: TreeEnsemble,  # the trees
+    A,  # the model matrix: `encode(E, typed columns)` or `sklearn_matrix(pipeline, raw)`
+) -> np.ndarray:
     "Churn probability of each row of model matrix `A`."
     raw = predict_raw(E, A)
     return 1.0 / (1.0 + np.exp(-raw)) if E.scale == "logit" else raw
 
 # %% ../../notebooks/02_model/07_trees.ipynb #d9ea116d
-def coalition_value(E: TreeEnsemble, x: np.ndarray, known: set) -> float:
+def coalition_value(
+    E: TreeEnsemble,  # a small ensemble
+    x: np.ndarray,  # one row of the model matrix
+    known: set,  # indices of the columns taken as known
+) -> float:
     """v(known): the model's output for row `x` when only the columns in `known` are seen (unknown splits averaged by
     cover): the game TreeSHAP solves."""
     T = node_arrays(E)
@@ -310,7 +329,10 @@ def coalition_value(E: TreeEnsemble, x: np.ndarray, known: set) -> float:
     return E.base + sum(value(r) for r in E.roots) / divisor(E)
 
 
-def shapley_by_enumeration(E: TreeEnsemble, x: np.ndarray) -> np.ndarray:
+def shapley_by_enumeration(
+    E: TreeEnsemble,  # a small ensemble: 2ⁿ coalitions for its n columns
+    x: np.ndarray,  # one row of the model matrix
+) -> np.ndarray:
     """Shapley values of `coalition_value` by brute force over all subsets of columns (+ v(∅) last): the definition, for
     checking the fast engine on small models."""
     n = len(E.columns)
@@ -458,7 +480,10 @@ def expected_value(off, z, value) -> float:
     return total
 
 
-def table_offsets(d: np.ndarray, table_mb: float) -> tuple:
+def table_offsets(
+    d: np.ndarray,  # number of distinct columns on each leaf's path
+    table_mb: float,  # memory for all the tables, in MB (8-byte entries)
+) -> tuple:
     "Where each leaf's table starts (-1: no table): the shortest paths first, while the tables fit in `table_mb`."
     size = np.left_shift(1, np.minimum(d, MAX_TABLE_COLUMNS)).astype(np.int64) * d
     order = np.argsort(d, kind="stable")
@@ -469,7 +494,10 @@ def table_offsets(d: np.ndarray, table_mb: float) -> tuple:
     return table_off, int(size[keep].sum())
 
 # %% ../../notebooks/02_model/07_trees.ipynb #5818c1aa
-def shap_plan(E: TreeEnsemble, table_mb: float = 64) -> tuple:
+def shap_plan(
+    E: TreeEnsemble,  # the ensemble; the plan is cached on it (for the last `table_mb`)
+    table_mb: float = 64,  # memory for the per-leaf tables of short paths (0: compute every leaf per row)
+) -> tuple:
     """What `tree_shap` precomputes once per model: per-node path bits, per-leaf paths and zero fractions, tables of the
     short paths, v(∅), the largest tree."""
     if getattr(E, "_plan_mb", None) == table_mb:
@@ -583,8 +611,10 @@ def _shap_rows(T, roots, ends, P, A, expected, max_nodes, W, B, nt):
 
 # %% ../../notebooks/02_model/07_trees.ipynb #09f4d4b3
 def tree_shap(
-    E: TreeEnsemble, A, table_mb: float = 64
-) -> np.ndarray:  # memory for the per-leaf tables of short paths (0: compute every leaf per row)
+    E: TreeEnsemble,  # the trees to explain
+    A,  # the model matrix: `encode(E, typed columns)` or `sklearn_matrix(pipeline, raw)`
+    table_mb: float = 64,  # memory for the per-leaf tables of short paths (0: compute every leaf per row)
+) -> np.ndarray:
     """Exact path-dependent TreeSHAP of each row of model matrix `A`: (n, columns + 1), the last column the expected
     value; each row adds up to `predict_raw`."""
     A = model_matrix(E, A)
@@ -602,7 +632,10 @@ def right_of(threshold) -> np.ndarray:
     return np.where(np.isposinf(t), np.nan, np.nextafter(t, np.inf))
 
 
-def join_trees(trees: list, **meta) -> TreeEnsemble:
+def join_trees(
+    trees: list,  # per tree, a dict of node arrays: feature, threshold, missing_left, left, right, value, cover, cats
+    **meta,  # the other `TreeEnsemble` fields: base, scale, aggregate, columns, source, float32
+) -> TreeEnsemble:
     """One `TreeEnsemble` from per-tree dicts of node arrays (children as positions in the tree, -1 for none; `cats`:
     per node the levels going left, or None)."""
     sizes = np.array([len(t["feature"]) for t in trees], dtype=np.int64)
@@ -647,12 +680,18 @@ def sklearn_tree(est) -> dict:
     )
 
 
-def in_bitset(bitset, L: int) -> bool:
+def in_bitset(
+    bitset,  # the set of levels as uint32 words: level L is bit L % 32 of word L // 32
+    L: int,  # the level (category code)
+) -> bool:
     "Whether level L is in a scikit-learn categorical bitset (uint32 words)."
     return bool((int(bitset[L >> 5]) >> (L & 31)) & 1)
 
 # %% ../../notebooks/02_model/07_trees.ipynb #df3dee75
-def hgb_inputs(model, n_inputs: int) -> tuple:
+def hgb_inputs(
+    model,  # a fitted HistGradientBoostingClassifier
+    n_inputs: int,  # number of input columns it was fitted on
+) -> tuple:
     """A HistGradientBoostingClassifier's own feature order (categories first) and category codes: the input column of
     each of its features, and per categorical feature its categories (input values, in code order)."""
     pre = getattr(model, "_preprocessor", None)
@@ -663,8 +702,14 @@ def hgb_inputs(model, n_inputs: int) -> tuple:
     )  # its ColumnTransformer: encoder first, then numbers
     return source, {k: np.asarray(c, dtype=float) for k, c in enumerate(pre.named_transformers_["encoder"].categories_)}
 
-
-def hgb_levels_left(node, raw_left, known, categories, n_levels: int) -> list:
+# %% ../../notebooks/02_model/07_trees.ipynb #eda454cd
+def hgb_levels_left(
+    node,  # the split's record in the tree's `nodes` (read: `missing_go_to_left`)
+    raw_left,  # bitset of the category codes that go left
+    known,  # bitset of the codes seen while fitting, for this feature
+    categories,  # the input value of each code (from `hgb_inputs`)
+    n_levels: int,  # levels of the input column in the model matrix
+) -> list:
     """Per level of the input column, whether a categorical split sends it left; levels the model did not see go where
     missing values go."""
 
@@ -683,7 +728,14 @@ def hgb_levels_left(node, raw_left, known, categories, n_levels: int) -> list:
     return [left(L) for L in range(n_levels)]
 
 
-def hgb_tree(predictor, source, categories: dict, n_levels: list, known, f_idx_map) -> dict:
+def hgb_tree(
+    predictor,  # one tree: a `TreePredictor` of `model._predictors`
+    source,  # model-matrix column of each of the model's features (from `hgb_inputs`)
+    categories: dict,  # per categorical feature, the input value of each code (from `hgb_inputs`)
+    n_levels: list,  # levels of each model-matrix column (0 for a number)
+    known,  # per categorical feature, the bitset of codes seen while fitting (`make_known_categories_bitsets`)
+    f_idx_map,  # feature -> its row in `known`
+) -> dict:
     "One tree of a HistGradientBoostingClassifier as node arrays over the model matrix's columns; node counts as cover."
     nodes = predictor.nodes
     leaf, cats = nodes["is_leaf"].astype(bool), [None] * len(nodes)
@@ -721,7 +773,11 @@ def prep_levels(prep) -> dict:
     return out
 
 
-def sklearn_hgb(model, names: list, prep) -> TreeEnsemble:
+def sklearn_hgb(
+    model,  # a fitted binary HistGradientBoostingClassifier
+    names: list,  # its input columns, in order (the pipeline's `prep` output names)
+    prep,  # the fitted `prep` step, whose ordinal encoders name the levels; None: levels are named by their codes
+) -> TreeEnsemble:
     """The trees of a fitted binary HistGradientBoostingClassifier whose input columns are `names` (categories: ordinal
     codes of `prep`)."""
     source, categories = hgb_inputs(model, len(names))
@@ -784,20 +840,31 @@ def from_sklearn(pipeline) -> TreeEnsemble:
     )
 
 
-def sklearn_matrix(pipeline, raw: pd.DataFrame) -> np.ndarray:
+def sklearn_matrix(
+    pipeline,  # a fitted churn_nb pipeline whose trees `from_sklearn` reads
+    raw: pd.DataFrame,  # raw customer rows
+) -> np.ndarray:
     """What a pipeline's model sees for raw rows (every step but the last), as the float64 model matrix of
     `from_sklearn(pipeline)`."""
     out = pipeline[:-1].transform(raw)
     return np.ascontiguousarray(out.to_numpy(dtype=float) if hasattr(out, "to_numpy") else out, dtype=float)
 
 # %% ../../notebooks/02_model/07_trees.ipynb #6f13105e
-def column_groups(E: TreeEnsemble, features: list) -> list:
+def column_groups(
+    E: TreeEnsemble,  # an ensemble over model columns (one-hot levels, missing indicators, …)
+    features: list,  # the spec's feature columns
+) -> list:
     """The feature each model column of `E` comes from (`Contract = Month-to-month` -> `Contract`,
     `missingindicator_TotalCharges` -> `TotalCharges`)."""
     return [source_column(name, list(features)) for name, _ in E.columns]
 
 
-def group_contributions(E: TreeEnsemble, phi: np.ndarray, features: list, index=None) -> pd.DataFrame:
+def group_contributions(
+    E: TreeEnsemble,  # the ensemble `phi` was computed for
+    phi: np.ndarray,  # `tree_shap(E, A)`: a column per model column, then the expected value
+    features: list,  # the spec's feature columns: the output's columns, in this order
+    index=None,  # row labels of the output (e.g. the customers' index)
+) -> pd.DataFrame:
     """`tree_shap` output summed per feature: one column per feature of `features` plus `bias` (the expected value);
     rows still add up to `predict_raw`."""
     features, owners = list(features), column_groups(E, features)
@@ -832,7 +899,10 @@ def h2o_columns(model) -> list:
     ]
 
 # %% ../../notebooks/02_model/07_trees.ipynb #9ad78d3f
-def check_h2o(model, algo: str):
+def check_h2o(
+    model,  # an h2o-genmodel MOJO model
+    algo: str,  # its algorithm, from `h2o_algo`
+):
     "Refuse a model the engine cannot reproduce exactly, naming the algorithm, the reason and the fix."
     if algo not in H2O_ALGOS:
         raise ValueError(
@@ -868,7 +938,10 @@ def check_h2o(model, algo: str):
         )
 
 # %% ../../notebooks/02_model/07_trees.ipynb #2af1e4cb
-def h2o_graph(model, algo: str) -> tuple:
+def h2o_graph(
+    model,  # an h2o-genmodel MOJO model that `check_h2o` accepted
+    algo: str,  # its algorithm, from `h2o_algo`
+) -> tuple:
     """The model's trees as an h2o-genmodel SharedTreeGraph, and the same trees as nested dicts (its JSON, made by one
     call into Java)."""
     import jpype
@@ -893,7 +966,10 @@ def preorder(root: dict) -> list:
     return out
 
 # %% ../../notebooks/02_model/07_trees.ipynb #742eb525
-def h2o_levels_left(java_node, n_levels: int) -> list:
+def h2o_levels_left(
+    java_node,  # the split's h2o-genmodel SharedTreeNode
+    n_levels: int,  # levels of the column it splits on
+) -> list:
     """Per level, whether an H2O bitset split sends it left (as the MOJO's scoreTree: levels outside the bitset's range
     go where missing values go)."""
     bs, na_left = java_node.getBs(), bool(java_node.isLeftward())
@@ -906,8 +982,12 @@ def h2o_levels_left(java_node, n_levels: int) -> list:
         )
     return [not bool(bs.contains(L)) if bool(bs.isInRange(L)) else na_left for L in range(n_levels)]
 
-
-def h2o_split(node: dict, java_node, levels) -> tuple:
+# %% ../../notebooks/02_model/07_trees.ipynb #aadaca8b
+def h2o_split(
+    node: dict,  # the node in the graph's JSON
+    java_node,  # returns the node's SharedTreeNode (called only for a categorical split)
+    levels,  # levels of the column it splits on (None for a number)
+) -> tuple:
     "(threshold, levels going left or None, missing goes left) of an inner GBM / DRF node."
     if node["isCategorical"]:
         return 0.0, h2o_levels_left(java_node(), len(levels)), node["leftward"]
@@ -918,7 +998,12 @@ def h2o_split(node: dict, java_node, levels) -> tuple:
     )  # no value: NA versus the rest
 
 
-def xgb_split(node: dict, java_node, levels, slot_level: int) -> tuple:
+def xgb_split(
+    node: dict,  # the node in the graph's JSON
+    java_node,  # returns the node's SharedTreeNode (called only for a number: its missing-value side)
+    levels,  # levels of the slot's column (None for a number)
+    slot_level: int,  # the level the slot is hot for; -2: the missing slot, -1: the slot is a number
+) -> tuple:
     """(threshold, levels going left or None, missing goes left) of an inner XGBoost node: a number, or a one-hot slot
     (level `slot_level`, -2 for the missing slot) made a categorical split."""
     split = np.float32(node["splitValue"])
@@ -928,7 +1013,13 @@ def xgb_split(node: dict, java_node, levels, slot_level: int) -> tuple:
     return 0.0, [hot(L == slot_level) for L in range(len(levels))], hot(slot_level == -2)
 
 # %% ../../notebooks/02_model/07_trees.ipynb #927bbc37
-def h2o_tree(tree: dict, subgraph, columns: list, split, slots=None) -> dict:
+def h2o_tree(
+    tree: dict,  # one tree of the graph's JSON (`root`: the nested nodes)
+    subgraph,  # the same tree in Java (a SharedTreeSubgraph), where `split` reads bitsets
+    columns: list,  # (name, levels) of each model column (`h2o_columns`)
+    split,  # reads an inner node: `h2o_split` (GBM, DRF) or `xgb_split`
+    slots=None,  # XGBoost: (column, level) of each slot (`xgb_slots`); None for GBM and DRF
+) -> dict:
     """One H2O tree (JSON of the graph + its Java subgraph) as node arrays; `split` reads an inner node, `slots` maps
     XGBoost's slots to (column, level)."""
     nodes = preorder(tree["root"])
@@ -980,7 +1071,7 @@ def xgb_slots(model) -> tuple:
     column += list(range(n_cats, n_cats + int(model._nums)))
     return np.array(column), np.array(level + [-1] * int(model._nums))
 
-
+# %% ../../notebooks/02_model/07_trees.ipynb #2aa00b48
 def from_h2o(model) -> TreeEnsemble:
     "The trees of an h2o-genmodel MOJO model — binomial GBM, DRF or XGBoost — read without an H2O cluster."
     from churn_nb.model.automl import balance_shift
@@ -1006,6 +1097,9 @@ def from_h2o(model) -> TreeEnsemble:
     )
 
 
-def from_scorer(scorer, which: str = "explainer") -> TreeEnsemble:
+def from_scorer(
+    scorer,  # a `MojoScorer`
+    which: str = "explainer",  # which of its models: "explainer" or "leader"
+) -> TreeEnsemble:
     "The trees of a `MojoScorer`'s explainer (or its `leader`), read from its MOJO."
     return from_h2o(scorer._java_model(which).model)
