@@ -32,7 +32,7 @@ def store_url() -> str:
     "SQLAlchemy URL of the customer store: `$CHURN_NB_STORE_URL`, else SQLite in the workspace."
     return os.environ.get("CHURN_NB_STORE_URL") or f"sqlite:///{workspace() / 'churn_nb.db'}"
 
-
+# %% ../notebooks/00_config.ipynb #b71c11b9
 def h2o_url() -> str | None:
     "URL of an existing H2O cluster (`$CHURN_NB_H2O_URL`), or None to start a local one."
     return os.environ.get("CHURN_NB_H2O_URL") or None
@@ -52,7 +52,7 @@ def marts_dir() -> Path:
     "`<workspace>/marts`: Parquet tables of the scoring runs, laid out for fast dashboard reads."
     return workspace() / "marts"
 
-
+# %% ../notebooks/00_config.ipynb #521855ce
 def runtime_dir() -> Path:
     "`<workspace>/.run`: pid and log files of the services `make up` starts."
     return workspace() / ".run"
@@ -82,7 +82,10 @@ def free_port(host: str = HOST) -> int:
         return s.getsockname()[1]
 
 
-def port_listening(port: int, host: str = HOST) -> bool:
+def port_listening(
+    port: int,  # the TCP port to try
+    host: str = HOST,  # the address to connect to
+) -> bool:
     "Whether something accepts connections on `host:port`."
     import socket
 

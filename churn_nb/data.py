@@ -28,14 +28,23 @@ class ChurnDataError(ValueError):
     "Input data churn_nb cannot use; the message names the source, column, rows and the fix."
 
 
-def show_rows(rows, n: int = 5) -> str:
+def show_rows(
+    rows,  # row labels (any iterable)
+    n: int = 5,  # how many to list before "… (k rows in all)"
+) -> str:
     "The first `n` row labels of `rows`, and how many there are in all."
     rows = list(rows)
     more = f", … ({len(rows)} rows in all)" if len(rows) > n else ""
     return ", ".join(map(str, rows[:n])) + more
 
-
-def data_error(source, problem: str, fix: str, column=None, rows=None) -> ChurnDataError:
+# %% ../notebooks/01_data.ipynb #6e474662
+def data_error(
+    source,  # the table: a path, a URL or a name such as 'input'
+    problem: str,  # what is wrong, in words
+    fix: str,  # what to do about it
+    column=None,  # the offending column, if there is one
+    rows=None,  # the offending row labels; the first five are named
+) -> ChurnDataError:
     "A `ChurnDataError` naming `source`, the `column`, the first offending `rows` and the `fix`."
     where = f"{source}: " + (f"column '{column}': " if column is not None else "")
     at = f" (rows {show_rows(rows)})" if rows is not None and len(rows) else ""
@@ -116,7 +125,10 @@ def read_file(path) -> pd.DataFrame:
         ) from e
 
 # %% ../notebooks/01_data.ipynb #5bda8d40
-def read_sql(url: str, query: str | None) -> pd.DataFrame:
+def read_sql(
+    url: str,  # SQLAlchemy URL of the database
+    query: str | None,  # a table name, or a query (anything with a space)
+) -> pd.DataFrame:
     "Read a table (a bare name) or a query (anything with a space) from a SQLAlchemy URL."
     from sqlalchemy import create_engine
     from sqlalchemy.exc import SQLAlchemyError
@@ -142,7 +154,10 @@ def read_sql(url: str, query: str | None) -> pd.DataFrame:
         engine.dispose()
 
 
-def read_table(source=None, query: str | None = None) -> pd.DataFrame:
+def read_table(
+    source=None,  # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
+    query: str | None = None,  # table name or query, for SQL sources
+) -> pd.DataFrame:
     "Read a customer table from a CSV/Parquet path or a SQLAlchemy URL (+ `query`); empty `source` = the sample."
     if source in (None, "", SAMPLE):
         return load_sample()
@@ -210,8 +225,11 @@ def _is_target(s: pd.Series, name: str) -> bool:
     "Whether column `s`, found by `name`, is the target: a generic name needs exactly two values."
     return name not in GENERIC_TARGETS or s.nunique() == 2
 
-
-def infer_target(df: pd.DataFrame, source="data") -> str:
+# %% ../notebooks/01_data.ipynb #14fab350
+def infer_target(
+    df: pd.DataFrame,  # the customer table
+    source="data",  # how error messages name the table (a path, URL or 'data')
+) -> str:
     "The column whose name says it is the churn outcome (a generic name such as `target` only with two values)."
     by_norm = {_norm(c): c for c in df.columns}
     for name in TARGET_NAMES:
@@ -231,7 +249,10 @@ def _levels(y: pd.Series) -> list:
     return sorted(y.dropna().unique().tolist(), key=str)
 
 
-def single_class_error(y: pd.Series, source) -> ChurnDataError:
+def single_class_error(
+    y: pd.Series,  # the target column
+    source,  # how error messages name the table (a path, URL or 'data')
+) -> ChurnDataError:
     "The error for a target that holds fewer than two classes."
     levels = _levels(y)
     return data_error(
@@ -242,8 +263,12 @@ def single_class_error(y: pd.Series, source) -> ChurnDataError:
         column=y.name,
     )
 
-
-def match_label(y: pd.Series, label, source):
+# %% ../notebooks/01_data.ipynb #45ae4f96
+def match_label(
+    y: pd.Series,  # the target column
+    label,  # the positive label as given (e.g. the text '1' from papermill)
+    source,  # how error messages name the table (a path, URL or 'data')
+):
     "The value of `y` equal to `label` (compared as text: '1' matches 1); unknown labels raise."
     levels = _levels(y)
     for v in levels:
@@ -257,7 +282,10 @@ def match_label(y: pd.Series, label, source):
     )
 
 
-def infer_positive_label(y: pd.Series, source="data"):
+def infer_positive_label(
+    y: pd.Series,  # the target column
+    source="data",  # how error messages name the table (a path, URL or 'data')
+):
     "The value of target `y` that means churned: yes/1/true, or a class named like churned/attrited/exited."
     levels = _levels(y)
     if len(levels) < 2:
@@ -311,7 +339,7 @@ def id_like_name(name) -> bool:
     words = name_words(name)
     return _norm(name) in ID_NAMES or bool(words) and (words[-1] in ID_WORDS or words[0] == "unnamed")
 
-
+# %% ../notebooks/01_data.ipynb #00d5a3a1
 def named_id(name) -> bool:
     "True when a column name says it is the customer id: an id's name (`customerID`, `CLIENTNUM`) or ending in 'id'."
     return _norm(name) in ID_NAMES or name_words(name)[-1:] in (["id"], ["uid"], ["uuid"], ["guid"])
@@ -324,8 +352,11 @@ def _code_like(s: pd.Series) -> bool:
     t = s.astype(str)
     return bool(t.str.len().max() <= 64 and not t.str.contains(r"\s").any())
 
-
-def infer_id(df: pd.DataFrame, exclude=()) -> str | None:
+# %% ../notebooks/01_data.ipynb #9411545d
+def infer_id(
+    df: pd.DataFrame,  # the customer table
+    exclude=(),  # columns that cannot be the id (the target, dropped columns)
+) -> str | None:
     "The customer id: a column named like one (unique, unless it has an id's exact name), else a code on every row."
     cols = [c for c in df.columns if c not in exclude]
     found = [c for c in cols if _norm(c) in ID_NAMES]
@@ -334,7 +365,10 @@ def infer_id(df: pd.DataFrame, exclude=()) -> str | None:
     return found[0] if found else None
 
 
-def infer_value(df: pd.DataFrame, exclude=()) -> str | None:
+def infer_value(
+    df: pd.DataFrame,  # the customer table
+    exclude=(),  # columns that cannot be the value (the target, the id, dropped columns)
+) -> str | None:
     "The numeric column named like a per-period customer value (monthly charges, revenue, ARPU)."
     for pat in VALUE_PATTERNS:
         for c in df.columns:
@@ -362,7 +396,7 @@ def as_numbers(s: pd.Series) -> pd.Series:
     t = s.astype("string").str.strip()
     return pd.to_numeric(t.mask(t.eq("")), errors="coerce").astype("float64")
 
-
+# %% ../notebooks/01_data.ipynb #d53df874
 def numeric_share(s: pd.Series) -> float:
     "Share of the non-blank values of `s` that are numbers."
     filled = ~blank(s)
@@ -384,7 +418,7 @@ def as_dates(s: pd.Series) -> pd.Series:
     t = t.where(t.str.fullmatch(ISO_DATE).fillna(False).astype(bool))
     return pd.to_datetime(t, errors="coerce", format="ISO8601", utc=True).dt.tz_convert(None)
 
-
+# %% ../notebooks/01_data.ipynb #875dedde
 def date_reference(s: pd.Series) -> str | None:
     "The latest date in `s` as ISO text (a plain date when it has no time of day); None when `s` holds no date."
     latest = as_dates(s).max()
@@ -393,7 +427,10 @@ def date_reference(s: pd.Series) -> str | None:
     return latest.date().isoformat() if latest == latest.normalize() else latest.isoformat()
 
 
-def days_before(s: pd.Series, reference: str) -> pd.Series:
+def days_before(
+    s: pd.Series,  # dates: ISO text or datetimes
+    reference: str,  # the ISO date the days are counted back from
+) -> pd.Series:
     "Days from each date in `s` to `reference` (positive: earlier), as float64; NaN for blanks and non-dates."
     return ((pd.Timestamp(reference) - as_dates(s)) / pd.Timedelta(days=1)).astype("float64")
 
@@ -415,7 +452,7 @@ def useless(s: pd.Series) -> str | None:
         return f"the same value ({_shown(s.iloc[0])}) on every row"
     return None
 
-
+# %% ../notebooks/01_data.ipynb #7f63b23c
 ROW_COUNTER = "a row counter (1, 2, 3, …), not a customer property"
 
 
@@ -452,7 +489,10 @@ def looks_like_dates(s: pd.Series) -> bool:
     return len(head) > 0 and float(as_dates(head).notna().mean()) >= 0.5
 
 
-def date_role(s: pd.Series, min_share: float = 0.95) -> tuple[str, str]:
+def date_role(
+    s: pd.Series,  # a column that looks like dates
+    min_share: float = 0.95,  # share of its filled values that must be ISO dates
+) -> tuple[str, str]:
     "(role, note) of a date column: a 'date' feature, or 'dropped' when under `min_share` of its values are dates."
     filled, d = ~blank(s), as_dates(s)
     bad = filled & d.isna()
@@ -463,7 +503,7 @@ def date_role(s: pd.Series, min_share: float = 0.95) -> tuple[str, str]:
     note = f"a date, used as days before {date_reference(s)}"
     return "date", "; ".join(filter(None, [note, missing_note(d)]))
 
-
+# %% ../notebooks/01_data.ipynb #48cd99a7
 def text_numbers_note(s: pd.Series) -> str:
     "The note of numbers stored as text: how many blank and non-numeric values became missing, and where."
     filled, x = ~blank(s), as_numbers(s)
@@ -485,8 +525,9 @@ def text_role(s: pd.Series) -> tuple[str, str]:
 
 # %% ../notebooks/01_data.ipynb #bab2387d
 def infer_column(
-    s: pd.Series, min_numeric_share: float = 0.95
-) -> tuple[str, str]:  # share of numbers that makes text numeric
+    s: pd.Series,  # a column of the customer table (not the target or the id)
+    min_numeric_share: float = 0.95,  # share of numbers that makes text numeric
+) -> tuple[str, str]:
     "(role, note) for a feature column: role is 'numeric', 'categorical', 'date' or 'dropped'."
     if why := useless(s):
         return "dropped", why
@@ -533,7 +574,10 @@ def _role(df: pd.DataFrame, c, numeric: list, categorical: list, drop: list) -> 
     return infer_column(df[c])
 
 
-def refuse_useless(s: pd.Series, source):
+def refuse_useless(
+    s: pd.Series,  # a column of the customer table
+    source,  # how error messages name the table (a path, URL or 'data')
+):
     "Refuse a column that is entirely empty or holds one value on every row (strict mode)."
     why, c = useless(s), s.name
     if why == "entirely empty":
@@ -542,7 +586,7 @@ def refuse_useless(s: pd.Series, source):
         fix = f"drop it (drop='{c}'), or use a table in which it varies"
         raise data_error(source, f"the column holds {why}", fix, column=c)
 
-
+# %% ../notebooks/01_data.ipynb #7a634b59
 def _roles(df: pd.DataFrame, skip: tuple, numeric: list, categorical: list, drop: list, strict: bool, source) -> dict:
     """Column -> (role, note) for every column of `df` but `skip` (target, id); strict mode refuses empty and constant
     ones."""
@@ -556,11 +600,14 @@ def _roles(df: pd.DataFrame, skip: tuple, numeric: list, categorical: list, drop
     return roles
 
 
-def snapshot(df: pd.DataFrame, dates: list) -> str | None:
+def snapshot(
+    df: pd.DataFrame,  # the customer table
+    dates: list,  # its date columns
+) -> str | None:
     "The latest date in the date columns `dates` of `df`: the reference every date is read against (days before it)."
     return max((date_reference(df[c]) for c in dates), key=pd.Timestamp, default=None)
 
-
+# %% ../notebooks/01_data.ipynb #83ad4a7c
 def _record(spec: DatasetSpec, s: pd.Series, role: str, note: str, reference: str | None):
     "Put column `s` in `spec` in its role (a date: read against `reference`); its note goes to `spec.notes`."
     if role == "dropped":
@@ -583,7 +630,7 @@ def _summary(spec: DatasetSpec, y: pd.Series) -> str:
         f"value per period: {spec.value_col!r}"
     )
 
-
+# %% ../notebooks/01_data.ipynb #14359b46
 def _counts(spec: DatasetSpec) -> str:
     "The last note: how many features of each kind, how many columns left out."
     return (
@@ -598,18 +645,18 @@ def _id_note(id_col) -> str | None:
         return None
     return f"'{id_col}': used as the customer id (no column is named like one; it holds a different code on every row)"
 
-
+# %% ../notebooks/01_data.ipynb #563dc281
 def infer_spec(
-    df: pd.DataFrame,
+    df: pd.DataFrame,  # the customer table
     target: str | None = None,  # outcome column (default: found by name)
     positive_label=None,  # target value meaning churned (default: inferred)
     id_col: str | None = None,  # id column (default: found by name; "" = none)
     value_col: str | None = None,  # value per period (default: found by name; "" = none)
-    numeric=None,
-    categorical=None,
-    drop=None,  # column lists (or comma-separated) forcing roles
+    numeric=None,  # columns to read as numbers (a list or comma-separated)
+    categorical=None,  # columns to read as categories (a list or comma-separated)
+    drop=None,  # columns to leave out (a list or comma-separated)
     strict: bool = False,  # refuse entirely empty and constant columns instead of leaving them out
-    source="data",
+    source="data",  # how error messages name the table (a path, URL or 'data')
 ) -> DatasetSpec:
     "Infer the dataset spec of `df`; every argument given overrides inference."
     numeric, categorical, drop = as_list(numeric), as_list(categorical), as_list(drop)
@@ -656,7 +703,7 @@ def _mostly_numeric(s: pd.Series) -> pd.Series:
 def _has_label(s: pd.Series, label) -> bool:
     return bool((s.astype(str).str.strip().str.lower() == str(label).strip().lower()).any())
 
-
+# %% ../notebooks/01_data.ipynb #42542ede
 def pandera_schema(spec: DatasetSpec):
     "The pandera schema a table must satisfy to be used with `spec`."
     import pandera.pandas as pa
@@ -699,7 +746,12 @@ PROBLEMS = {  # pandera check -> (problem, fix); {label}, {levels} and {share} a
 }
 
 
-def explain_failures(failures: pd.DataFrame, df: pd.DataFrame, spec: DatasetSpec, source) -> ChurnDataError:
+def explain_failures(
+    failures: pd.DataFrame,  # pandera's `failure_cases`: one row per failed check and row
+    df: pd.DataFrame,  # the table that was validated
+    spec: DatasetSpec,  # the spec it was validated against
+    source,  # how error messages name the table (a path, URL or 'data')
+) -> ChurnDataError:
     "The `ChurnDataError` for the most important of pandera's `failures`."
     key = lambda check: next((i for i, k in enumerate(PROBLEMS) if str(check).startswith(k)), len(PROBLEMS))
     check = min(failures.check.unique(), key=key)
@@ -719,7 +771,10 @@ def explain_failures(failures: pd.DataFrame, df: pd.DataFrame, spec: DatasetSpec
     return data_error(source, problem.format(**fill), fix.format(**fill), column=column, rows=idx or None)
 
 # %% ../notebooks/01_data.ipynb #0ddc412d
-def check_not_empty(df: pd.DataFrame, source="data"):
+def check_not_empty(
+    df: pd.DataFrame,  # the customer table
+    source="data",  # how error messages name the table (a path, URL or 'data')
+):
     "Refuse a table without rows (a header-only export)."
     if len(df) == 0:
         raise data_error(
@@ -729,7 +784,11 @@ def check_not_empty(df: pd.DataFrame, source="data"):
         )
 
 
-def validate(df: pd.DataFrame, spec: DatasetSpec, source="data") -> pd.DataFrame:
+def validate(
+    df: pd.DataFrame,  # the customer table
+    spec: DatasetSpec,  # the spec it must satisfy
+    source="data",  # how error messages name the table (a path, URL or 'data')
+) -> pd.DataFrame:
     "Return `df` if it can be used with `spec`, else raise a `ChurnDataError` that explains why."
     import pandera.pandas as pa
 
@@ -751,7 +810,10 @@ def validate(df: pd.DataFrame, spec: DatasetSpec, source="data") -> pd.DataFrame
 MAX_LEVELS = 500  # categories with more levels are recorded without their level list
 
 
-def profiled(spec: DatasetSpec, df: pd.DataFrame) -> DatasetSpec:
+def profiled(
+    spec: DatasetSpec,  # the spec to complete
+    df: pd.DataFrame,  # the training table whose levels and ranges it records
+) -> DatasetSpec:
     "`spec` with the levels of each category and the [min, max] of each number and date (in days) in `df`."
     from dataclasses import replace
 
@@ -772,7 +834,7 @@ def load_dataset(
     query: str | None = None,  # table name or query, for SQL sources
     spec: DatasetSpec | dict | None = None,  # a known spec; default: inferred with the overrides below
     strict: bool = False,  # refuse entirely empty and constant columns (default: leave them out)
-    **overrides,
+    **overrides,  # target, positive_label, id_col, value_col, numeric, categorical, drop: as `infer_spec` takes them
 ) -> tuple[pd.DataFrame, DatasetSpec]:
     """Read, infer the spec (with `overrides`: target, positive_label, id_col, value_col, numeric, categorical, drop)
     and validate."""
@@ -785,7 +847,10 @@ def load_dataset(
     return validate(df, spec, source), (spec if spec.levels else profiled(spec, df))
 
 # %% ../notebooks/01_data.ipynb #635a7c4a
-def missing_columns_error(missing, source="input") -> ChurnDataError:
+def missing_columns_error(
+    missing,  # the names of the missing columns
+    source="input",  # how the error message names the rows (a path, or 'input')
+) -> ChurnDataError:
     "The error for rows that lack feature columns the model needs."
     return data_error(
         source,
@@ -798,8 +863,12 @@ def as_text_category(s: pd.Series) -> pd.Series:
     "A category column as stripped text, blanks and missing values as NaN."
     return s.astype(object).where(~blank(s), np.nan).map(lambda v: v if isinstance(v, float) else str(v).strip())
 
-
-def features_frame(df: pd.DataFrame, spec: DatasetSpec, source="input") -> pd.DataFrame:
+# %% ../notebooks/01_data.ipynb #92c257c2
+def features_frame(
+    df: pd.DataFrame,  # raw rows: the customer table as its source has it
+    spec: DatasetSpec,  # the spec whose features to take
+    source="input",  # how the error message names the rows (a path, or 'input')
+) -> pd.DataFrame:
     "The spec's feature columns of `df`, typed: float64 numbers, text categories (NaN kept), dates as float64 days."
     missing = [c for c in spec.features if c not in df.columns]
     if missing:
@@ -810,14 +879,20 @@ def features_frame(df: pd.DataFrame, spec: DatasetSpec, source="input") -> pd.Da
     return pd.DataFrame(columns, index=df.index)  # built at once: a wide table is not inserted column by column
 
 
-def target_vector(df: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+def target_vector(
+    df: pd.DataFrame,  # rows holding the target column
+    spec: DatasetSpec,  # names the target and its positive label
+) -> np.ndarray:
     "1 where the target equals the positive label (compared as text), else 0."
     return (df[spec.target].astype(str).str.strip().str.lower() == str(spec.positive_label).strip().lower()).to_numpy(
         dtype=int
     )
 
 # %% ../notebooks/01_data.ipynb #be965d17
-def unseen_levels(X: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+def unseen_levels(
+    X: pd.DataFrame,  # rows to score, raw or typed
+    spec: DatasetSpec,  # a profiled spec: its `levels` are the training data's
+) -> pd.DataFrame:
     """One row per (column, level) in rows `X` (raw or typed) that the training data did not have: how many rows, and a
     few of them."""
     found = []
@@ -839,7 +914,7 @@ def unseen_levels(X: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
             )
     return pd.DataFrame(found, columns=["column", "level", "rows", "examples", "known"])
 
-
+# %% ../notebooks/01_data.ipynb #257ee282
 def _check_numbers(df: pd.DataFrame, spec: DatasetSpec, source):
     "Refuse text in the numeric columns (blanks are missing values)."
     for c in spec.numeric:
@@ -867,8 +942,12 @@ def _check_dates(df: pd.DataFrame, spec: DatasetSpec, source):
             fix = "write them as ISO dates such as 2016-01-28, or blank them (blanks are scored as missing)"
             raise data_error(source, problem, fix, column=c, rows=df.index[bad])
 
-
-def check_rows(df: pd.DataFrame, spec: DatasetSpec, source="input") -> pd.DataFrame:
+# %% ../notebooks/01_data.ipynb #db7e5767
+def check_rows(
+    df: pd.DataFrame,  # the rows to score, as their source has them
+    spec: DatasetSpec,  # the spec the model was trained with (profiled)
+    source="input",  # how error messages name the rows (a path, or 'input')
+) -> pd.DataFrame:
     "Refuse rows the model cannot score (missing columns, bad numbers or dates, duplicate ids); return unseen levels."
     check_not_empty(df, source)
     need = spec.features + ([spec.id_col] if spec.id_col else [])
@@ -894,11 +973,17 @@ class Split:
     train: pd.DataFrame  # rows to fit on (raw)
     holdout: pd.DataFrame  # rows kept aside for the gate (raw)
     folds: list  # [(train positions, validation positions)] within `train`
-    seed: int
-    holdout_share: float
+    seed: int  # the seed of the split and of the folds
+    holdout_share: float  # share of the rows held out
 
 
-def split_holdout(df: pd.DataFrame, spec: DatasetSpec, seed: int = 0, holdout: float = 0.2, n_folds: int = 5) -> Split:
+def split_holdout(
+    df: pd.DataFrame,  # the customer table (raw)
+    spec: DatasetSpec,  # names the target to stratify on
+    seed: int = 0,  # fixes the split and the folds
+    holdout: float = 0.2,  # share of the rows held out for the champion gate
+    n_folds: int = 5,  # cross-validation folds cut from the training part
+) -> Split:
     "Stratified train/holdout split and `n_folds` stratified CV folds of the training part."
     from sklearn.model_selection import StratifiedKFold, train_test_split
 
@@ -908,13 +993,19 @@ def split_holdout(df: pd.DataFrame, spec: DatasetSpec, seed: int = 0, holdout: f
     return Split(df.iloc[tr], df.iloc[ho], folds, seed, holdout)
 
 # %% ../notebooks/01_data.ipynb #38cabc8f
-def row_ids(df: pd.DataFrame, spec: DatasetSpec) -> list:
+def row_ids(
+    df: pd.DataFrame,  # rows of the customer table
+    spec: DatasetSpec,  # names the id column, if any
+) -> list:
     "The id of each row (its index label when the table has no id column), JSON-ready."
     ids = df[spec.id_col] if spec.id_col else df.index.to_series()
     return [v.item() if hasattr(v, "item") else v for v in ids]
 
 
-def split_record(split: Split, spec: DatasetSpec) -> dict:
+def split_record(
+    split: Split,  # the split to record
+    spec: DatasetSpec,  # names the id column and the target
+) -> dict:
     "What the run records of `split`: seed, sizes, positive rates, holdout ids and each training row's fold."
     fold_of = np.empty(len(split.train), dtype=int)
     for k, (_, val) in enumerate(split.folds):
@@ -934,7 +1025,10 @@ def split_record(split: Split, spec: DatasetSpec) -> dict:
     )
 
 # %% ../notebooks/01_data.ipynb #0700ee22
-def fingerprint(df: pd.DataFrame, spec: DatasetSpec) -> dict:
+def fingerprint(
+    df: pd.DataFrame,  # the table a run saw
+    spec: DatasetSpec,  # names the target, for the positive rate
+) -> dict:
     "Content hash (sha256 over column names and row hashes), rows, columns and positive rate of `df`."
     h = hashlib.sha256("\x1f".join(map(str, df.columns)).encode())
     h.update(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes())

@@ -55,7 +55,10 @@ class Offer:
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
 
-def matches(X: pd.DataFrame, conditions: dict) -> np.ndarray:
+def matches(
+    X: pd.DataFrame,  # typed feature frame of the customers
+    conditions: dict,  # column -> qualifying values, or a list of (op, number) comparisons
+) -> np.ndarray:
     "True for the rows of `X` meeting every condition (column -> values, or comparisons); all rows for no conditions."
     ok = np.ones(len(X), dtype=bool)
     for col, cond in conditions.items():
@@ -153,7 +156,7 @@ def _level(v, col, levels, err):
         )
     return v
 
-
+# %% ../../notebooks/03_decide/01_recommend.ipynb #309c57ab
 def _condition(values, col, role, levels, err) -> list:
     "A checked condition: a list of qualifying values, or a list of (op, number) comparisons for a numeric column."
     vals = values if isinstance(values, list) else [values]
@@ -250,13 +253,13 @@ def _fraction(v, err) -> float:
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #20084c26
 def parse_offer(
-    entry,
-    source,
-    spec: DatasetSpec | None = None,
-    levels: dict | None = None,
-    currency="$",
-    default_acceptance=0.2,
-    n=0,
+    entry,  # one item of the catalogue's `offers` list, as YAML read it
+    source,  # the catalogue's path (or name), for error messages
+    spec: DatasetSpec | None = None,  # when given, columns must be features and numbers numeric
+    levels: dict | None = None,  # column -> known category values (None: values are not checked)
+    currency="$",  # the catalogue's currency, printed before amounts
+    default_acceptance=0.2,  # acceptance of an offer with neither `service` nor `acceptance`
+    n=0,  # position in the catalogue (0-based); names an entry without an id
 ) -> Offer:
     "Check catalogue entry `entry` (the `n`-th offer of `source`) and return its `Offer`."
     oid = entry.get("id", f"#{n + 1}") if isinstance(entry, dict) else f"#{n + 1}"
@@ -370,7 +373,11 @@ def is_commitment(column) -> bool:
     return bool(COMMITMENT_WORDS.search(words)) and not NOT_COMMITMENT.search(words)
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #bdb61baf
-def commitment_levels(spec: DatasetSpec, X: pd.DataFrame | None = None, most: int = 6) -> dict:
+def commitment_levels(
+    spec: DatasetSpec,  # the dataset spec: its categorical levels, its numeric ranges
+    X: pd.DataFrame | None = None,  # typed features: a numeric column's values (default: its range in the spec)
+    most: int = 6,  # a numeric column with more distinct values is no commitment
+) -> dict:
     "Contract-like column -> its commitment levels, shortest first: text levels naming lengths, or a number's values."
     out = {}
     for c in (c for c in spec.categorical if is_commitment(c)):
@@ -384,7 +391,7 @@ def commitment_levels(spec: DatasetSpec, X: pd.DataFrame | None = None, most: in
             out[c] = [float(v) for v in values]
     return out
 
-
+# %% ../../notebooks/03_decide/01_recommend.ipynb #84e5622d
 WHY_HOLD = "{name}: churn risk {p_now} → {p_after}, {acceptance} of similar retained customers hold it"
 
 
@@ -394,7 +401,12 @@ def _key(*parts) -> str:
     return re.sub(r"[^a-z0-9_.-]+", "_", text.lower()).strip("_")
 
 
-def move_entry(column, level, shorter: list, money: bool = True) -> dict:
+def move_entry(
+    column,  # the contract-like column
+    level,  # the longer commitment to move to (text, or a number for a numeric column)
+    shorter: list,  # the levels that may move (a text column; a numeric one uses "< level")
+    money: bool = True,  # whether the reason states the expected value (False: the table has no value column)
+) -> dict:
     "A catalogue entry moving customers on `shorter` levels of `column` to `level` (no cost; acceptance: `service`)."
     numeric = isinstance(level, float)
     shown = f"{level:g}" if numeric else level
@@ -431,8 +443,11 @@ def discount_entries(spec: DatasetSpec) -> list:
         )
     ]
 
-
-def generic_entries(spec: DatasetSpec, X: pd.DataFrame | None = None) -> list:
+# %% ../../notebooks/03_decide/01_recommend.ipynb #19e3e69d
+def generic_entries(
+    spec: DatasetSpec,  # the champion's dataset spec
+    X: pd.DataFrame | None = None,  # typed features of the customers (numeric commitment levels)
+) -> list:
     "The generic catalogue's entries (plain YAML-like dicts): the discount, then every move to a longer commitment."
     money = bool(spec.value_col)
     levels = commitment_levels(spec, X)
@@ -440,7 +455,11 @@ def generic_entries(spec: DatasetSpec, X: pd.DataFrame | None = None) -> list:
     return discount_entries(spec) + moves
 
 
-def generic_offers(spec: DatasetSpec, X: pd.DataFrame | None = None, currency: str = "$") -> list:
+def generic_offers(
+    spec: DatasetSpec,  # the champion's dataset spec
+    X: pd.DataFrame | None = None,  # typed features of the customers (numeric commitment levels)
+    currency: str = "$",  # printed before amounts in the reasons
+) -> list:
     "The generic catalogue for `spec` as checked `Offer`s (empty when nothing in the spec suggests an offer)."
     entries = generic_entries(spec, X)
     levels = spec.levels or None
@@ -466,7 +485,7 @@ def _without(spec: DatasetSpec, X: pd.DataFrame | None = None) -> str:
         gone.insert(0, f"no discount ({'the table has no value column' if not spec.value_col else not_read})")
     return "; ".join(gone)
 
-
+# %% ../../notebooks/03_decide/01_recommend.ipynb #aad511b5
 def catalogue_for(
     path=None,  # catalogue YAML; default `scheduled/offers.yml`
     spec: DatasetSpec | None = None,  # the champion's dataset spec
@@ -494,7 +513,12 @@ def catalogue_for(
     return offers, head + used + how
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #2445dffd
-def level_rates(raw: pd.DataFrame, spec: DatasetSpec, column, least: int = 30) -> pd.Series:
+def level_rates(
+    raw: pd.DataFrame,  # the labelled customer table
+    spec: DatasetSpec,  # names the target and its churned label
+    column,  # the column whose levels to compare
+    least: int = 30,  # customers a level needs to count (lowered to 1 % of the rows for a small table)
+) -> pd.Series:
     "Churn rate per level of `column` in the labelled `raw` (levels with at least `least` customers), lowest first."
     y = pd.Series(target_vector(raw, spec), index=raw.index)
     text = lambda v: v if isinstance(v, float) else str(v).strip()
@@ -502,7 +526,7 @@ def level_rates(raw: pd.DataFrame, spec: DatasetSpec, column, least: int = 30) -
     g = y.groupby(level).agg(["mean", "size"])
     return g["mean"][g["size"] >= min(least, max(len(raw) // 100, 1))].sort_values(kind="stable")
 
-
+# %% ../../notebooks/03_decide/01_recommend.ipynb #cd94d80f
 NOT_AN_OFFER = re.compile(r"^\s*(no|none|not|without|n/a|other|unknown)\b", re.I)  # taking a service away is no offer
 
 
@@ -514,7 +538,12 @@ def who_they_are(column) -> bool:
     return feature_family(column) == "demographics" or bool(personal)
 
 
-def example_columns(spec: DatasetSpec, raw: pd.DataFrame | None = None, top: int = 3, most_levels: int = 12) -> list:
+def example_columns(
+    spec: DatasetSpec,  # a profiled spec: its categorical levels
+    raw: pd.DataFrame | None = None,  # the labelled table (None: the spec's order, no churn rates)
+    top: int = 3,  # how many columns, at most
+    most_levels: int = 12,  # columns with more levels are left out
+) -> list:
     "Up to `top` (column, best level, its churn rate or None) for examples: categorical columns whose levels differ."
     targets = lambda c: [l for l in spec.levels.get(c, []) if not NOT_AN_OFFER.match(str(l))]
     usable = lambda c: not is_commitment(c) and not who_they_are(c) and bool(targets(c))
@@ -565,7 +594,11 @@ offers:
 """
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #492b95e1
-def entry_yaml(entry: dict, comment: str, notes: bool = False) -> str:
+def entry_yaml(
+    entry: dict,  # the entry's fields (keys of `FIELD_NOTES`), in the order to write them
+    comment: str,  # the comment line written above it
+    notes: bool = False,  # add each field's `FIELD_NOTES` as a comment after it
+) -> str:
     "One catalogue entry as YAML lines (JSON flow values) under a comment line; with `notes`, a comment per field."
     lines = [f"  # {comment}"]
     for n, (k, v) in enumerate(entry.items()):
@@ -582,7 +615,7 @@ def generic_comment(entry: dict) -> str:
     shown = f"{level:g}" if isinstance(level, float) else level
     return f"generic: a longer commitment, {column} = {shown!r} for those on a shorter one; a welcome gift is its cost"
 
-
+# %% ../../notebooks/03_decide/01_recommend.ipynb #682efb14
 def _example(spec, column, level, rate, money: bool) -> tuple:
     "(entry, comment) of an example offer moving customers of `column` to `level`."
     others = [l for l in spec.levels[column] if l != level]
@@ -594,10 +627,10 @@ def _example(spec, column, level, rate, money: bool) -> tuple:
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #d26b8ffd
 def offers_template(
-    spec: DatasetSpec,
+    spec: DatasetSpec,  # a profiled dataset spec: its columns, levels and value column
     raw: pd.DataFrame | None = None,  # the labelled table: churn rates choose the example levels
-    source: str = "this table",
-    top: int = 3,
+    source: str = "this table",  # the table's name, written in the header and in errors
+    top: int = 3,  # example offers for categorical columns, at most
 ) -> str:
     "A starting `offers.yml` for `spec`'s columns, commented and checked with `load_offers` (ValueError if none fits)."
     import tempfile
@@ -633,13 +666,19 @@ def _need(X: pd.DataFrame, cols, offer: Offer, what: str):
         )
 
 
-def eligible(X: pd.DataFrame, offer: Offer) -> np.ndarray:
+def eligible(
+    X: pd.DataFrame,  # typed feature frame of the customers
+    offer: Offer,  # the offer whose `eligible_if` the customers must meet
+) -> np.ndarray:
     "True for the customers (rows of the typed feature frame `X`) the offer may be made to."
     _need(X, offer.eligible_if, offer, "is conditioned on")
     return matches(X, offer.eligible_if)
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #6fd1325d
-def apply_offer(X: pd.DataFrame, offer: Offer) -> pd.DataFrame:
+def apply_offer(
+    X: pd.DataFrame,  # typed feature frame of the customers (not modified)
+    offer: Offer,  # the offer whose `changes` to apply
+) -> pd.DataFrame:
     "A copy of the typed feature frame `X` as the customers would be after accepting `offer`."
     _need(X, offer.changes, offer, "changes")
     out = X.copy()
@@ -653,7 +692,10 @@ def apply_offer(X: pd.DataFrame, offer: Offer) -> pd.DataFrame:
     return out
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #65bdc708
-def offer_cost(X: pd.DataFrame, offer: Offer) -> np.ndarray:
+def offer_cost(
+    X: pd.DataFrame,  # typed feature frame of the customers (for a `cost_column`)
+    offer: Offer,  # the offer whose cost to count
+) -> np.ndarray:
     "What `offer` costs the company for each customer (row of `X`)."
     if offer.cost_column is None:
         return np.full(len(X), offer.cost)
@@ -661,7 +703,11 @@ def offer_cost(X: pd.DataFrame, offer: Offer) -> np.ndarray:
     return offer.cost * X[offer.cost_column].to_numpy(dtype=float)
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #07dd7eb2
-def reference_sample(X_retained: pd.DataFrame, max_reference: int = 5000, seed: int = 0) -> pd.DataFrame:
+def reference_sample(
+    X_retained: pd.DataFrame,  # typed feature frame of the retained customers
+    max_reference: int = 5000,  # most rows kept
+    seed: int = 0,  # seeds the draw
+) -> pd.DataFrame:
     "At most `max_reference` rows of `X_retained`, sampled without replacement (seeded), in their original order."
     if len(X_retained) <= max_reference:
         return X_retained
@@ -671,7 +717,10 @@ def reference_sample(X_retained: pd.DataFrame, max_reference: int = 5000, seed: 
 MISSING = "(missing)"
 
 
-def distance_inputs(Xq: pd.DataFrame, Xr: pd.DataFrame) -> dict:
+def distance_inputs(
+    Xq: pd.DataFrame,  # query rows (the at-risk customers), typed
+    Xr: pd.DataFrame,  # reference rows, typed: their columns, means, spreads and levels set the encoding
+) -> dict:
     """Query and reference rows encoded for the distance: standardised numbers and category codes of the reference's
     levels."""
     num = [c for c in Xr.columns if is_numeric_dtype(Xr[c]) and not is_bool_dtype(Xr[c])]
@@ -790,7 +839,7 @@ def _kth(a, n, k):
             return a[k]
     return a[k]
 
-
+# %% ../../notebooks/03_decide/01_recommend.ipynb #09a89b53
 @_jit
 def _bound(bmin, k, steps=16):
     "A value with at least `k` of `bmin` at or below it, near the k-th smallest: bisection with branch-free counts."
@@ -949,7 +998,11 @@ def _shares_numba(Qn, Qc, Rn, Rc, n_levels, ex_num, ex_cat, hold, svc_group, sel
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #d016c5b6
 def neighbour_shares(
-    Xq: pd.DataFrame, Xr: pd.DataFrame, services: list, k: int = 25, engine: str | None = None
+    Xq: pd.DataFrame,  # typed features of the customers to score (at least the columns of `Xr`)
+    Xr: pd.DataFrame,  # typed features of the reference (retained) customers
+    services: list,  # condition mappings (offers' `service`): one share per mapping
+    k: int = 25,  # neighbours per customer
+    engine: str | None = None,  # "numba" or "numpy"; None: numba when it is installed
 ) -> np.ndarray:
     "Per row of `Xq` and service (a condition mapping): share of its `k` nearest rows of `Xr` holding the service."
     if len(Xr) == 0:
@@ -995,7 +1048,7 @@ def acceptance(
     offers: list,  # `Offer`s (`load_offers`)
     k: int = 25,  # neighbours per customer
     max_reference: int = 5000,  # reference rows sampled from `X_retained`
-    seed: int = 0,
+    seed: int = 0,  # seeds the reference sample
 ) -> pd.DataFrame:
     """Acceptance per at-risk customer (rows) and offer (columns): share of similar retained customers holding its
     service."""
@@ -1028,7 +1081,14 @@ def _aligned(a, X, name) -> np.ndarray:
     return a
 
 
-def score_offers(X: pd.DataFrame, p_now, value, predict, offers: list, accept: pd.DataFrame) -> pd.DataFrame:
+def score_offers(
+    X: pd.DataFrame,  # typed feature frame of the at-risk customers
+    p_now,  # churn probability of each row of X (the champion's)
+    value,  # what keeping each customer is worth
+    predict,  # the champion: typed feature frame -> churn probabilities (called once per offer)
+    offers: list,  # `Offer`s (`load_offers`)
+    accept: pd.DataFrame,  # `acceptance(X, X_retained, offers)`: the rows of X, a column per offer
+) -> pd.DataFrame:
     "Every eligible (customer, offer) pair with p_after, uplift, acceptance, cost and expected value."
     p_now, value = _aligned(p_now, X, "p_now"), _aligned(value, X, "value")
     missing = [o.id for o in offers if o.id not in accept.columns]
@@ -1067,7 +1127,10 @@ def score_offers(X: pd.DataFrame, p_now, value, predict, offers: list, accept: p
     )
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #b19f2099
-def rank_offers(scores: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+def rank_offers(
+    scores: pd.DataFrame,  # the pairs of `score_offers`
+    top: int = 3,  # pairs kept per customer, at most
+) -> pd.DataFrame:
     "Each customer's up to `top` pairs with EV > 0, best first; adds `rank` (0 = the top offer)."
     ev, row = scores.expected_value.to_numpy(), scores.row.to_numpy()
     keep = np.flatnonzero(ev > 0)
@@ -1095,8 +1158,11 @@ def _fields(o: Offer, v: dict) -> dict:
         **{c: (lambda c=c: np.strings.add(o.currency, _whole(v[c]))) for c in ("cost", "value", "expected_value")},
     )
 
-
-def why_text(ranked: pd.DataFrame, offers: list) -> np.ndarray:
+# %% ../../notebooks/03_decide/01_recommend.ipynb #6e336f57
+def why_text(
+    ranked: pd.DataFrame,  # pairs of `rank_offers` (or `score_offers`)
+    offers: list,  # the `Offer`s their `offer` column numbers
+) -> np.ndarray:
     "The one-line reason of each ranked pair, from its offer's `why` template (vectorised per offer)."
     out, which = np.empty(len(ranked), dtype=object), ranked.offer.to_numpy()
     cols = {
@@ -1123,7 +1189,11 @@ def _json_text(t: str) -> str:
     return t if '"' not in t and "\\" not in t else json.dumps(t, ensure_ascii=False)[1:-1]
 
 
-def offer_json(ranked: pd.DataFrame, offers: list, why: np.ndarray) -> np.ndarray:
+def offer_json(
+    ranked: pd.DataFrame,  # pairs of `rank_offers`
+    offers: list,  # the `Offer`s their `offer` column numbers
+    why: np.ndarray,  # each pair's reason (`why_text`)
+) -> np.ndarray:
     """Each ranked pair as a JSON object text with `OFFER_KEYS` (built without Python dicts: a million customers fit in
     memory)."""
     k = ranked.offer.to_numpy()
@@ -1140,10 +1210,13 @@ def offer_json(ranked: pd.DataFrame, offers: list, why: np.ndarray) -> np.ndarra
         dtype=object,
     )
 
-
+# %% ../../notebooks/03_decide/01_recommend.ipynb #5cbcec81
 def offer_lists(
-    ranked: pd.DataFrame, offers: list, index: pd.Index, as_json: bool = False
-) -> pd.DataFrame:  # True: `offers` as JSON text per customer (what the store keeps), not lists of dicts
+    ranked: pd.DataFrame,  # pairs of `rank_offers`
+    offers: list,  # the `Offer`s their `offer` column numbers
+    index: pd.Index,  # the customers (`X.index`): one row each, with or without an offer
+    as_json: bool = False,  # True: `offers` as JSON text per customer (what the store keeps), not lists of dicts
+) -> pd.DataFrame:
     "The per-customer frame of `recommend` from ranked pairs (`rank_offers`)."
     k = ranked.offer.to_numpy()
     ids = np.array([o.id for o in offers], dtype=object)[k]
@@ -1185,13 +1258,16 @@ def recommend(
     predict,  # the champion: typed feature frame -> churn probabilities (called once per offer)
     offers: list,  # `Offer`s (`load_offers`)
     accept: pd.DataFrame,  # `acceptance(X, X_retained, offers)`
-    top: int = 3,
+    top: int = 3,  # offers kept per customer, at most
 ) -> pd.DataFrame:
     "Each customer's up to `top` eligible offers with a positive expected value, best first."
     return offer_lists(rank_offers(score_offers(X, p_now, value, predict, offers, accept), top), offers, X.index)
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #f3da2654
-def offer_summary(ranked: pd.DataFrame, offers: list) -> pd.DataFrame:
+def offer_summary(
+    ranked: pd.DataFrame,  # pairs of `rank_offers`
+    offers: list,  # the catalogue's `Offer`s: one row each
+) -> pd.DataFrame:
     """Per catalogue offer, from the ranked pairs (`rank_offers`): customers with it on top, in their list, expected
     value saved by the top offers, mean uplift."""
     g = ranked.groupby("offer")
@@ -1206,7 +1282,10 @@ def offer_summary(ranked: pd.DataFrame, offers: list) -> pd.DataFrame:
     return out.sort_values("expected_value_saved", ascending=False, kind="stable")
 
 # %% ../../notebooks/03_decide/01_recommend.ipynb #7603115f
-def reference_customers(customers: pd.DataFrame, tiers: np.ndarray) -> tuple:
+def reference_customers(
+    customers: pd.DataFrame,  # the scored customers; a `churned` column (0/1) when the table has labels
+    tiers: np.ndarray,  # each customer's risk tier
+) -> tuple:
     "(mask of the retained customers offers are compared with, what they are)."
     if "churned" in customers.columns and (customers.churned == 0).sum() >= 50:
         return (customers.churned == 0).to_numpy(), "customers labelled as retained"

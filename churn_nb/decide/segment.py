@@ -76,12 +76,21 @@ NUMBERS = {  # field -> (integer?, lowest, highest, what a good value looks like
 }
 
 
-def config_error(source, name: str, problem: str, fix: str) -> ValueError:
+def config_error(
+    source,  # the settings file (or what stands for it), named in errors
+    name: str,  # the field, e.g. 'economics.offer_cost'
+    problem: str,  # what is wrong with it
+    fix: str,  # what to write instead
+) -> ValueError:
     "A ValueError naming the settings file, the field, the problem and the fix."
     return ValueError(f"{source}: field '{name}': {problem}. Fix: {fix}.")
 
 
-def check_number(source, name: str, v):
+def check_number(
+    source,  # the settings file (or what stands for it), named in errors
+    name: str,  # the field: a key of `NUMBERS`
+    v,  # its value, as read from YAML
+):
     "`v` if it obeys the rule of field `name` in `NUMBERS`, else a `config_error`."
     integer, lo, hi, fix = NUMBERS[name]
     ok_type = isinstance(v, int) if integer else isinstance(v, (int, float))
@@ -101,7 +110,12 @@ def _did_you_mean(name, known) -> str:
     )
 
 
-def merge_section(source, section: str, given, defaults: dict) -> dict:
+def merge_section(
+    source,  # the settings file (or what stands for it), named in errors
+    section: str,  # the section (or field) name, e.g. 'economics'
+    given,  # the section as read: a mapping, or None when absent
+    defaults: dict,  # its default fields: the only names allowed
+) -> dict:
     "`defaults` updated with the fields of `given` (a mapping); unknown fields are refused."
     if given is None:
         return dict(defaults)
@@ -124,14 +138,23 @@ def _check_text(source, name, v):
     return v.strip()
 
 
-def check_strategy(source, name: str, given, default: dict | None) -> dict:
+def check_strategy(
+    source,  # the settings file (or what stands for it), named in errors
+    name: str,  # the field, e.g. 'strategies.High'
+    given,  # the strategy as read: `action` and/or `channel`
+    default: dict | None,  # the tier's default strategy; None for an override (only the given fields)
+) -> dict:
     "A tier's strategy (`action`, `channel`); with `default` None only the given fields are kept (an override)."
     base = merge_section(source, name, given, default or dict(action="", channel=""))
     keep = base if default is not None else {k: base[k] for k in (given or {})}
     return {k: _check_text(source, f"{name}.{k}", v) for k, v in keep.items()}
 
-
-def check_tiers(source, section: str, given: dict) -> dict:
+# %% ../../notebooks/03_decide/00_segment.ipynb #b1c681f9
+def check_tiers(
+    source,  # the settings file (or what stands for it), named in errors
+    section: str,  # the field holding the tiers, e.g. 'strategies'
+    given: dict,  # tier -> strategy, as read
+) -> dict:
     "Refuse tier names other than High, Medium, Low in `given`."
     if not isinstance(given, dict):
         raise config_error(
@@ -151,7 +174,10 @@ def check_tiers(source, section: str, given: dict) -> dict:
     return given
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #d9142c41
-def check_phrases(source, phrases) -> dict:
+def check_phrases(
+    source,  # the settings file (or what stands for it), named in errors
+    phrases,  # `segments.phrases` as read (None: none)
+) -> dict:
     'Segment-name phrases: `column: {high: …, low: …}` for numbers, `"column=level": …` for categories.'
     if phrases is None:
         return {}
@@ -172,7 +198,10 @@ def check_phrases(source, phrases) -> dict:
     return {str(k): v for k, v in phrases.items()}
 
 
-def check_overrides(source, overrides) -> dict:
+def check_overrides(
+    source,  # the settings file (or what stands for it), named in errors
+    overrides,  # `segment_overrides` as read (None: none)
+) -> dict:
     "Per-segment strategy overrides: segment (name or number) -> tier -> action and/or channel."
     if overrides is None:
         return {}
@@ -192,7 +221,10 @@ def check_overrides(source, overrides) -> dict:
     return out
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #450d51bb
-def tenure_setting(source, tc) -> str | None:
+def tenure_setting(
+    source,  # the settings file (or what stands for it), named in errors
+    tc,  # `lifetime.tenure_column` as read
+) -> str | None:
     "`lifetime.tenure_column` checked: 'infer' (also for empty), None for 'none' (no tenure), else the column name."
     if tc is None or (isinstance(tc, str) and tc.strip().lower() in ("", "infer")):
         return "infer"
@@ -202,7 +234,10 @@ def tenure_setting(source, tc) -> str | None:
     return None if tc.strip().lower() == "none" else tc.strip()
 
 
-def check_retention(cfg: dict | None, source="retention settings") -> dict:
+def check_retention(
+    cfg: dict | None,  # the settings as read from YAML (None: every default)
+    source="retention settings",  # the settings file (or what stands for it), named in errors
+) -> dict:
     """Retention settings `cfg` merged into `DEFAULTS` and checked; bad fields raise a ValueError naming `source`, the
     field and the fix."""
     cfg = {} if cfg is None else cfg
@@ -284,7 +319,10 @@ def draw_calibration(cal: dict) -> Figure:
     return fig
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #8a4ef08d
-def kaplan_meier(tenure, churned) -> pd.DataFrame:
+def kaplan_meier(
+    tenure,  # each customer's tenure in months (floored to whole months)
+    churned,  # 1/True for churners (the event), 0/False for active customers (censored)
+) -> pd.DataFrame:
     "Kaplan–Meier survival by whole month of tenure: customers at risk, churned, and S(t) = P(T > t)."
     t, e = np.floor(np.asarray(tenure, dtype=float)).astype(int), np.asarray(churned).astype(bool)
     m = int(t.max()) + 1
@@ -295,7 +333,11 @@ def kaplan_meier(tenure, churned) -> pd.DataFrame:
     )
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #a6be30a8
-def restricted_remaining(survival, horizon: int = 24, tail_months: int = 12) -> tuple[np.ndarray, float]:
+def restricted_remaining(
+    survival,  # S(t) by whole month of tenure (`kaplan_meier`'s `survival`)
+    horizon: int = 24,  # months ahead that count
+    tail_months: int = 12,  # months of the curve's end that set the tail hazard
+) -> tuple[np.ndarray, float]:
     """Expected remaining months within `horizon` at each tenure of `survival`, and the monthly hazard of the geometric
     tail."""
     S = np.asarray(survival, dtype=float)
@@ -332,7 +374,11 @@ class Lifetime:
         idx = np.clip(np.nan_to_num(np.floor(t), nan=0), 0, len(rem) - 1).astype(int)
         return np.where(np.isnan(t), float(self.fallback_months), rem[idx])
 
-    def tenure_months(self, raw: pd.DataFrame, source="input") -> np.ndarray:
+    def tenure_months(
+        self,
+        raw: pd.DataFrame,  # customer rows holding the tenure column
+        source="input",  # how error messages name the rows
+    ) -> np.ndarray:
         "The tenure of each row of `raw` in months (NaN without a tenure column)."
         if not self.tenure_column:
             return np.full(len(raw), np.nan)
@@ -376,8 +422,10 @@ def tenure_candidates(spec: DatasetSpec) -> list:
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #86e9dfdd
 def find_tenure(
-    raw: pd.DataFrame, spec: DatasetSpec, setting: str | None = "infer"
-) -> tuple:  # `lifetime.tenure_column`: a column, "infer", or None (no tenure)
+    raw: pd.DataFrame,  # the customer table
+    spec: DatasetSpec,  # its dataset spec: the tenure-like features
+    setting: str | None = "infer",  # `lifetime.tenure_column`: a column, "infer", or None (no tenure)
+) -> tuple:
     "(column, months per unit, how chosen) of the tenure in `raw`: the configured column, else one from the spec."
     if setting is None:
         return None, 1.0, "no tenure column (lifetime.tenure_column: none)"
@@ -413,13 +461,13 @@ def _tenures(raw: pd.DataFrame, column: str, source) -> np.ndarray:
 
 
 def remaining_lifetime(
-    raw: pd.DataFrame,
-    spec: DatasetSpec,
+    raw: pd.DataFrame,  # the labelled customer table
+    spec: DatasetSpec,  # its dataset spec: the target and the tenure-like features
     tenure_column: str | None = "infer",  # time with us: a column, "infer" (from the spec), None (none)
     horizon_months: int = 24,  # how far ahead value counts
     fallback_months: float = 12,  # remaining months when there is no tenure
     tail_months: int = 12,  # months of the curve's end that set the tail hazard
-    source="data",
+    source="data",  # how error messages name the table
 ) -> Lifetime:
     "Kaplan–Meier remaining lifetime from the labelled table `raw` (churn is the event)."
     check_number(source, "lifetime.horizon_months", horizon_months)
@@ -512,7 +560,12 @@ def _values(value, n: int, source="value") -> np.ndarray:
     return v
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #32bb1d02
-def customer_value(raw: pd.DataFrame, spec: DatasetSpec, lifetime: Lifetime, source="input") -> pd.Series:
+def customer_value(
+    raw: pd.DataFrame,  # customer rows: the value column and the lifetime's tenure column
+    spec: DatasetSpec,  # names the value column, if any
+    lifetime: Lifetime,  # remaining months by tenure (`remaining_lifetime`)
+    source="input",  # how error messages name the rows
+) -> pd.Series:
     "Value per period (`spec.value_col`) × expected remaining months per customer; 1 each without a value column."
     col = spec.value_col
     if not col:
@@ -545,7 +598,7 @@ def customer_value(raw: pd.DataFrame, spec: DatasetSpec, lifetime: Lifetime, sou
     months = lifetime.months(lifetime.tenure_months(raw, source))
     return pd.Series(v * months, index=raw.index, name="value")
 
-
+# %% ../../notebooks/03_decide/00_segment.ipynb #74ee41fe
 VALUE_UNITS = {"money": "revenue at risk", "customers": "customers at risk"}
 
 
@@ -558,8 +611,11 @@ def at_risk_words(unit: str | None) -> str:
     "What the sum of p × value is called for a value unit: 'revenue at risk' or 'customers at risk'."
     return VALUE_UNITS.get(unit or "money", VALUE_UNITS["money"])
 
-
-def value_note(spec: DatasetSpec, lifetime: Lifetime) -> str:
+# %% ../../notebooks/03_decide/00_segment.ipynb #b2ac87a3
+def value_note(
+    spec: DatasetSpec,  # names the value column, if any
+    lifetime: Lifetime,  # the lifetime the value counts months with (its horizon is named)
+) -> str:
     "How customer value was counted, in words."
     if spec.value_col:
         months = f"expected remaining months (within {lifetime.horizon_months})"
@@ -570,7 +626,10 @@ def value_note(spec: DatasetSpec, lifetime: Lifetime) -> str:
     )
 
 
-def revenue_at_risk(p, value) -> pd.Series:
+def revenue_at_risk(
+    p,  # churn probability per customer
+    value,  # each customer's value (`customer_value`), in the same order
+) -> pd.Series:
     "Churn probability × customer value: the value a customer's churn would cost, in expectation."
     p = check_probabilities(p)
     v = _values(value, len(p))
@@ -588,7 +647,11 @@ def _economics(economics: dict) -> dict:
     return check_retention({"economics": e}, "economics")["economics"]
 
 
-def profit_curve(p, value, economics: dict) -> pd.DataFrame:
+def profit_curve(
+    p,  # churn probability per customer
+    value,  # each customer's value, in the same order
+    economics: dict,  # the `economics` settings (or the whole retention config); missing fields take defaults
+) -> pd.DataFrame:
     "Expected profit of giving the riskiest `customers` the offer (High) or the outreach (Medium), for every count."
     e, p = _economics(economics), check_probabilities(p)
     v = _values(value, len(p))
@@ -608,7 +671,12 @@ def profit_curve(p, value, economics: dict) -> pd.DataFrame:
     )
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #b04a38de
-def choose_thresholds(p, value, economics: dict, curve: pd.DataFrame | None = None) -> dict:
+def choose_thresholds(
+    p,  # churn probability per customer
+    value,  # each customer's value, in the same order
+    economics: dict,  # the `economics` settings (or the whole retention config)
+    curve: pd.DataFrame | None = None,  # `profit_curve(p, value, economics)`, when already computed
+) -> dict:
     "High threshold maximising the offer's expected profit, then Medium maximising the outreach's among the rest."
     c = profit_curve(p, value, economics) if curve is None else curve
     cut, thr = c.cut.to_numpy(), c.threshold.to_numpy()
@@ -626,7 +694,10 @@ def choose_thresholds(p, value, economics: dict, curve: pd.DataFrame | None = No
     )
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #9ca940e7
-def assign_tiers(p, thresholds: dict) -> pd.Categorical:
+def assign_tiers(
+    p,  # churn probability per customer
+    thresholds: dict,  # `high` and `medium` (`choose_thresholds`, `tier_thresholds`)
+) -> pd.Categorical:
     "High where p ≥ thresholds['high'], Medium where p ≥ thresholds['medium'], else Low."
     p = check_probabilities(p)
     hi, me = float(thresholds["high"]), float(thresholds["medium"])
@@ -638,7 +709,10 @@ def assign_tiers(p, thresholds: dict) -> pd.Categorical:
     return pd.Categorical.from_codes(codes, categories=list(TIERS))
 
 
-def as_tiers(tiers, source="tiers") -> pd.Categorical:
+def as_tiers(
+    tiers,  # a tier per customer: text, a Series or a Categorical
+    source="tiers",  # what `tiers` is, named in the error
+) -> pd.Categorical:
     "`tiers` as a Categorical of High/Medium/Low; other values are refused."
     t = tiers.array if isinstance(tiers, pd.Series) else tiers
     if isinstance(t, pd.Categorical) and list(t.categories) == list(TIERS):
@@ -653,7 +727,10 @@ def as_tiers(tiers, source="tiers") -> pd.Categorical:
     return pd.Categorical(values, categories=list(TIERS))
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #3ef4335e
-def probability_thresholds(p, high: float = 0.5) -> dict:
+def probability_thresholds(
+    p,  # churn probability per customer
+    high: float = 0.5,  # the High tier's lowest probability
+) -> dict:
     "Tiers without money: High from p ≥ `high`, Medium from the mean probability (at most `high`)."
     p = check_probabilities(p)
     medium = min(float(p.mean()), high) if len(p) else high
@@ -669,10 +746,13 @@ def probability_thresholds(p, high: float = 0.5) -> dict:
         rule="probability",
     )
 
-
+# %% ../../notebooks/03_decide/00_segment.ipynb #1367a8a0
 def tier_thresholds(
-    p, value, economics: dict, unit: str = "money"
-) -> tuple:  # value_unit: money (profit-optimal tiers), customers (by probability)
+    p,  # churn probability per customer
+    value,  # each customer's value, in the same order
+    economics: dict,  # the `economics` settings (or the whole retention config)
+    unit: str = "money",  # value_unit: money (profit-optimal tiers), customers (by probability)
+) -> tuple:
     "(thresholds, profit curve or None): profit-optimal tiers for a money value, probability tiers for customers."
     if unit == "customers":
         return probability_thresholds(p), None
@@ -691,7 +771,11 @@ def tier_rule(th: dict) -> str:
     )
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #e0d34c91
-def draw_profit_curve(curve: pd.DataFrame, thresholds: dict, points: int = 2000) -> Figure:
+def draw_profit_curve(
+    curve: pd.DataFrame,  # `profit_curve`'s table
+    thresholds: dict,  # the chosen cuts (`choose_thresholds`)
+    points: int = 2000,  # points drawn along the curve (plus the two cuts)
+) -> Figure:
     "Expected profit of the offer by share contacted (riskiest first), the outreach on the rest, and the chosen cuts."
     fig = Figure(figsize=(7, 4.2), dpi=100, layout="constrained")
     ax = fig.subplots()
@@ -725,15 +809,21 @@ def segment_columns(spec: DatasetSpec) -> tuple[list, list]:
     skip = {spec.target, spec.id_col, *PROBABILITY_COLUMNS}
     return [c for c in spec.numeric if c not in skip], [c for c in spec.categorical if c not in skip]
 
-
-def category_codes(s: pd.Series, levels) -> np.ndarray:
+# %% ../../notebooks/03_decide/00_segment.ipynb #aa2852ed
+def category_codes(
+    s: pd.Series,  # a categorical column
+    levels,  # the known levels, in code order
+) -> np.ndarray:
     "Position of each value of `s` (as stripped text) in `levels`; -1 for missing, blank or unseen."
     codes, uniques = pd.factorize(s)
     look = pd.Index(list(levels), dtype=object).get_indexer(pd.Index([str(u).strip() for u in uniques], dtype=object))
     return np.append(look, -1)[codes]
 
 
-def top_levels(s: pd.Series, most: int = MAX_LEVELS) -> list:
+def top_levels(
+    s: pd.Series,  # a categorical column
+    most: int = MAX_LEVELS,  # how many levels to keep
+) -> list:
     "The `most` most frequent non-blank levels of `s`, as stripped text."
     t = pd.Series([str(u).strip() for u in s.dropna()], dtype=object)
     counts = t[t != ""].value_counts()
@@ -775,7 +865,10 @@ class Segmenter:
         return np.hstack(blocks)
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #4a3ad9ab
-def segment_encoder(sample: pd.DataFrame, spec: DatasetSpec) -> Segmenter:
+def segment_encoder(
+    sample: pd.DataFrame,  # the customers the segments are fitted on
+    spec: DatasetSpec,  # names the feature columns
+) -> Segmenter:
     "A `Segmenter` without centres: the scales and levels of `sample`'s segment columns."
     numeric, categorical = segment_columns(spec)
     x = np.column_stack([as_numbers(sample[c]).to_numpy() for c in numeric]) if numeric else np.zeros((len(sample), 0))
@@ -802,7 +895,13 @@ def predict(self: Segmenter, raw: pd.DataFrame) -> np.ndarray:
     return score.argmin(1).astype(np.int32)
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #6854c681
-def fit_kmeans(X: np.ndarray, k_min: int = 3, k_max: int = 8, seed: int = 0, silhouette_rows: int = 5000) -> tuple:
+def fit_kmeans(
+    X: np.ndarray,  # the encoded customers (`Segmenter.matrix`)
+    k_min: int = 3,  # fewest segments tried
+    k_max: int = 8,  # most segments tried
+    seed: int = 0,  # seeds K-Means and the rows the silhouette is computed on
+    silhouette_rows: int = 5000,  # rows the silhouette score is computed on
+) -> tuple:
     "K-Means for each k in [k_min, k_max]; returns the one with the best silhouette score and {k: score}."
     from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
@@ -834,7 +933,12 @@ DURATION_WORDS = {
 }  # time with us
 
 
-def numeric_phrase(column, high: bool, flag: bool = False, phrases: dict | None = None) -> str:
+def numeric_phrase(
+    column,  # the numeric column
+    high: bool,  # whether the segment is above the rest
+    flag: bool = False,  # the column holds only 0 and 1
+    phrases: dict | None = None,  # nicer words (`segments.phrases`)
+) -> str:
     "'high x' / 'low x' (long/short for durations, 'x' / 'not x' for 0/1 flags), unless `phrases` has one."
     mine = (phrases or {}).get(str(column))
     if isinstance(mine, dict) and mine.get("high" if high else "low"):
@@ -846,7 +950,11 @@ def numeric_phrase(column, high: bool, flag: bool = False, phrases: dict | None 
     return f"{words[0] if high else words[1]} {h}"
 
 
-def level_phrase(column, level, phrases: dict | None = None) -> str:
+def level_phrase(
+    column,  # the categorical column
+    level,  # the level that sets the segment apart
+    phrases: dict | None = None,  # nicer words (`segments.phrases`)
+) -> str:
     "'month-to-month contract', 'partner' / 'no partner' for yes/no, unless `phrases` has one for `column=level`."
     mine = (phrases or {}).get(f"{column}={level}")
     if mine:
@@ -867,7 +975,11 @@ def level_phrase(column, level, phrases: dict | None = None) -> str:
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #eaee5ab4
 def distinctions(
-    seg: Segmenter, sample: pd.DataFrame, labels, segment: int, phrases: dict | None = None
+    seg: Segmenter,  # the segmenter: its numeric columns and levels
+    sample: pd.DataFrame,  # the customers
+    labels,  # each customer's segment
+    segment: int,  # the segment to describe
+    phrases: dict | None = None,  # nicer words (`segments.phrases`)
 ) -> pd.DataFrame:
     """What sets `segment` apart from the rest of `sample`: per column the phrase, its score (standardised difference)
     and the figures, strongest first."""
@@ -906,7 +1018,10 @@ def distinct_phrases(phrases) -> list:
     return kept
 
 
-def unique_names(phrases_by_segment: dict, words: int = 3) -> dict:
+def unique_names(
+    phrases_by_segment: dict,  # segment -> its phrases, strongest first
+    words: int = 3,  # phrases per name, before names that clash are lengthened
+) -> dict:
     """Names of `words` distinct phrases each, lengthened where two segments would share one; last resort: the segment
     number."""
     lists = {m: distinct_phrases(ph) for m, ph in phrases_by_segment.items()}
@@ -923,7 +1038,13 @@ def unique_names(phrases_by_segment: dict, words: int = 3) -> dict:
     return {m: f"{v} (segment {m})" if counts[v] > 1 else v for m, v in names.items()}
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #b222cbda
-def name_segments(seg: Segmenter, sample: pd.DataFrame, labels, phrases: dict | None = None, words: int = 3) -> dict:
+def name_segments(
+    seg: Segmenter,  # the fitted segmenter (its `centers` set)
+    sample: pd.DataFrame,  # the customers
+    labels,  # each customer's segment
+    phrases: dict | None = None,  # nicer words (`segments.phrases`)
+    words: int = 3,  # phrases per name
+) -> dict:
     "Unique readable names for the segments of `sample` (with their `labels`)."
     phrases = check_phrases("segments.phrases", phrases)
     return unique_names(
@@ -931,7 +1052,13 @@ def name_segments(seg: Segmenter, sample: pd.DataFrame, labels, phrases: dict | 
     )
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #2f6e37ab
-def segment_profiles(seg: Segmenter, sample: pd.DataFrame, labels, spec: DatasetSpec, words: int = 3) -> pd.DataFrame:
+def segment_profiles(
+    seg: Segmenter,  # the fitted segmenter, its segments named
+    sample: pd.DataFrame,  # the customers
+    labels,  # each customer's segment
+    spec: DatasetSpec,  # names the target: a churn rate when `sample` has it
+    words: int = 3,  # distinguishing figures per segment
+) -> pd.DataFrame:
     "Per segment: name, size and share in `sample`, churn rate (if labelled) and what distinguishes it."
     labels = np.asarray(labels)
     k = len(seg.centers)
@@ -947,12 +1074,12 @@ def segment_profiles(seg: Segmenter, sample: pd.DataFrame, labels, spec: Dataset
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #30810ed4
 def fit_segments(
-    raw: pd.DataFrame,
-    spec: DatasetSpec,
-    k_min: int = 3,
-    k_max: int = 8,  # range of the number of segments
+    raw: pd.DataFrame,  # the customer table
+    spec: DatasetSpec,  # its dataset spec: the features to segment on
+    k_min: int = 3,  # fewest segments tried
+    k_max: int = 8,  # most segments tried
     sample_rows: int = 20000,  # rows K-Means is fitted on
-    seed: int = 0,
+    seed: int = 0,  # seeds the sample and K-Means
     phrases: dict | None = None,  # nicer words: column -> {high, low}, "column=level" -> phrase
     words: int = 3,  # phrases per name
 ) -> Segmenter:
@@ -988,7 +1115,12 @@ def fit_segments(
     return seg
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #d46bf270
-def retention_strategy(tiers, segments, config: dict, names: dict | None = None) -> pd.Series:
+def retention_strategy(
+    tiers,  # each customer's tier
+    segments,  # each customer's segment number
+    config: dict,  # retention settings (`load_retention`): strategies and segment_overrides
+    names: dict | None = None,  # segment number -> name, so that overrides may name segments
+) -> pd.Series:
     "Per customer: the strategy of its tier, with its segment's override where `config['segment_overrides']` has one."
     cfg = check_retention(config, "retention settings")
     t = as_tiers(tiers)
@@ -1035,12 +1167,15 @@ def _summary(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     return out
 
 
-def in_words(summary: pd.DataFrame, unit: str | None = "money") -> pd.DataFrame:
+def in_words(
+    summary: pd.DataFrame,  # `tier_summary` or `segment_summary`
+    unit: str | None = "money",  # the run's value unit: money or customers
+) -> pd.DataFrame:
     "A tier or segment summary to read: 'revenue at risk' named for the value unit; counting customers, no repeats."
     out = summary.rename(columns={"revenue_at_risk": at_risk_words(unit)})
     return out.drop(columns=["value", "expected_churners"], errors="ignore") if unit == "customers" else out
 
-
+# %% ../../notebooks/03_decide/00_segment.ipynb #3be8261e
 def tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """Per tier (High, Medium, Low, all three always listed): customers, share, mean probability, value, revenue at
     risk, expected churners."""
@@ -1049,7 +1184,10 @@ def tier_summary(frame: pd.DataFrame) -> pd.DataFrame:
     return _summary(frame.assign(tier=as_tiers(frame["tier"], "frame: column 'tier'")), "tier")
 
 
-def segment_summary(frame: pd.DataFrame, names: dict | None = None) -> pd.DataFrame:
+def segment_summary(
+    frame: pd.DataFrame,  # one row per customer, with `FRAME_COLUMNS`
+    names: dict | None = None,  # segment -> name, added as a column
+) -> pd.DataFrame:
     "Per segment: its name (given `names`), the same figures as `tier_summary`, and the share of it in the High tier."
     out = _summary(frame, "segment")
     out["high_tier_share"] = (frame["tier"] == "High").groupby(frame["segment"]).mean().reindex(out.index)
@@ -1058,7 +1196,10 @@ def segment_summary(frame: pd.DataFrame, names: dict | None = None) -> pd.DataFr
     return out
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #e95b44e8
-def labelled(customers: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+def labelled(
+    customers: pd.DataFrame,  # scored customers (`churned` 1/0 when the table had labels)
+    spec: DatasetSpec,  # names the target and its positive label
+) -> pd.DataFrame:
     "Scored customers with the target column back (the positive label or a text that is not it), for the lifetime."
     if "churned" not in customers.columns:
         return customers

@@ -41,7 +41,10 @@ def stage_dir(run_id: str) -> Path:
     return config.marts_dir() / "stages" / run_id
 
 
-def customer_ids(raw: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+def customer_ids(
+    raw: pd.DataFrame,  # customer rows as their source has them
+    spec: DatasetSpec,  # names the id column, if any
+) -> np.ndarray:
     "Each row's customer id as text: the id column, else the row number."
     return (
         raw[spec.id_col].astype(str).str.strip()
@@ -49,8 +52,12 @@ def customer_ids(raw: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
         else pd.Series(np.arange(1, len(raw) + 1)).map("row {}".format)
     ).to_numpy(dtype=object)
 
-
-def write_stage(run_id: str, name: str, frame: pd.DataFrame):
+# %% ../../notebooks/04_run/01_pipeline.ipynb #0d803dfe
+def write_stage(
+    run_id: str,  # the score run whose stage folder it is
+    name: str,  # the table: `customers`, `contributions` or `segments`
+    frame: pd.DataFrame,  # what to write
+):
     "Write table `name` of run `run_id`'s stage folder (atomically: a reader sees the old or the new file)."
     import os, uuid
 
@@ -61,15 +68,24 @@ def write_stage(run_id: str, name: str, frame: pd.DataFrame):
     os.replace(tmp, d / f"{name}.parquet")
 
 
-def stage_columns(run_id: str, name: str = "customers", drop=()) -> list | None:
+def stage_columns(
+    run_id: str,  # the score run whose stage folder it is
+    name: str = "customers",  # the table
+    drop=(),  # columns to leave out of the list
+) -> list | None:
     "The columns of a stage table but `drop` (None when the table is not there)."
     import pyarrow.parquet as pq
 
     f = stage_dir(run_id) / f"{name}.parquet"
     return [c for c in pq.read_schema(f).names if c not in drop] if f.exists() else None
 
-
-def read_stage(run_id: str, name: str, step: str, columns: list | None = None) -> pd.DataFrame:
+# %% ../../notebooks/04_run/01_pipeline.ipynb #708dbdd2
+def read_stage(
+    run_id: str,  # the score run whose stage folder it is
+    name: str,  # the table
+    step: str,  # the step that writes it (`score`, `segment`), named in the error
+    columns: list | None = None,  # the columns to read; None: all
+) -> pd.DataFrame:
     "Table `name` that step `step` wrote for run `run_id` (ChurnDataError naming the step to run when it is not there)."
     f = stage_dir(run_id) / f"{name}.parquet"
     if not f.exists():
@@ -92,8 +108,11 @@ class Stopwatch:
         self.seconds[name] = round(self.seconds.get(name, 0) + now - self._t, 3)
         self._t = now
 
-
-def global_importance_of(contributions: pd.DataFrame, spec: DatasetSpec) -> pd.DataFrame:
+# %% ../../notebooks/04_run/01_pipeline.ipynb #36f61677
+def global_importance_of(
+    contributions: pd.DataFrame,  # a stage's contributions: `base` and a column per feature
+    spec: DatasetSpec,  # names the features
+) -> pd.DataFrame:
     "Global importance from a stage's contributions table."
     from churn_nb.model.explain import Explanation
 
@@ -101,7 +120,11 @@ def global_importance_of(contributions: pd.DataFrame, spec: DatasetSpec) -> pd.D
     return global_importance(Explanation(np.zeros(len(c)), contributions.base.to_numpy(), c, "", True))
 
 
-def unseen_policy(report: pd.DataFrame, source, unseen: str):
+def unseen_policy(
+    report: pd.DataFrame,  # the unseen levels `check_rows` found (`data.unseen_levels`)
+    source,  # how error messages name the table (`data.source_name`)
+    unseen: str,  # "refuse" the table, or "score" the levels as missing (said in the log)
+):
     """Refuse a table with levels the champion never saw when `unseen` is 'refuse'; else say which levels are scored as
     missing."""
     if not len(report):
@@ -122,7 +145,12 @@ def unseen_policy(report: pd.DataFrame, source, unseen: str):
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #9d237277
 def scored_chunk(
-    champ: Champion, raw: pd.DataFrame, source, up: int = 3, down: int = 2, clock: Stopwatch | None = None
+    champ: Champion,  # the loaded champion (`registry.load_champion`)
+    raw: pd.DataFrame,  # customer rows already checked by `check_rows`
+    source,  # how error messages name the table (`data.source_name`)
+    up: int = 3,  # reasons per customer that raise the risk
+    down: int = 2,  # reasons per customer that lower the risk
+    clock: Stopwatch | None = None,  # times the steps (features, explain, reasons)
 ) -> tuple:
     "(customers, contributions, Explanation) of checked rows `raw`: probabilities, contributions, top reasons."
     clock = clock or Stopwatch()
@@ -148,13 +176,13 @@ def scored_chunk(
 
 
 def score_customers(
-    champ: Champion,
-    raw: pd.DataFrame,
-    source,
-    unseen: str = "score",
-    up: int = 3,
-    down: int = 2,
-    clock: Stopwatch | None = None,
+    champ: Champion,  # the loaded champion (`registry.load_champion`)
+    raw: pd.DataFrame,  # customer rows as their source has them
+    source,  # how error messages name the table (`data.source_name`)
+    unseen: str = "score",  # levels the champion never saw: "score" them as missing or "refuse" the table
+    up: int = 3,  # reasons per customer that raise the risk
+    down: int = 2,  # reasons per customer that lower the risk
+    clock: Stopwatch | None = None,  # times the steps (check, features, explain, reasons)
 ) -> tuple:
     "(customers, contributions, Explanation, unseen levels) for `raw`: checked, scored, explained, with top reasons."
     clock = clock or Stopwatch()
@@ -165,14 +193,14 @@ def score_customers(
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #8ed0478b
 def write_scored(
-    run_id: str,
-    champ: Champion,
-    raw: pd.DataFrame,
-    source,
-    up: int = 3,
-    down: int = 2,
-    clock: Stopwatch | None = None,
-    chunk: int = 200_000,
+    run_id: str,  # the score run whose stage folder receives the tables
+    champ: Champion,  # the loaded champion (`registry.load_champion`)
+    raw: pd.DataFrame,  # customer rows already checked by `check_rows`
+    source,  # how error messages name the table (`data.source_name`)
+    up: int = 3,  # reasons per customer that raise the risk
+    down: int = 2,  # reasons per customer that lower the risk
+    clock: Stopwatch | None = None,  # times the steps of each chunk
+    chunk: int = 200_000,  # rows scored at a time (bounds memory)
 ) -> dict:
     "Score checked rows `raw` chunk by chunk into run `run_id`'s stage (customers, contributions); return run metrics."
     import os, pyarrow as pa, pyarrow.parquet as pq
@@ -220,11 +248,11 @@ class ScoreResult:
 def score(
     data=None,  # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
     query: str | None = None,  # table name or query, for SQL sources
-    model_uri: str = CHAMPION_URI,
-    experiment: str = "churn",
+    model_uri: str = CHAMPION_URI,  # the model to score with; default: the registered champion
+    experiment: str = "churn",  # MLflow experiment of the run
     unseen: str = "score",  # levels the champion never saw: "score" them as missing (reported) or "refuse" the table
-    up: int = 3,
-    down: int = 2,  # reasons per customer that raise / lower the risk
+    up: int = 3,  # reasons per customer that raise the risk
+    down: int = 2,  # reasons per customer that lower the risk
     chunk: int = 200_000,  # rows scored at a time (bounds memory)
 ) -> ScoreResult:
     """Step 1 of a scoring run: check, score and explain a customer table with the champion; write the run's stage
@@ -335,7 +363,10 @@ def holdout_ids(model_run_id: str) -> set:
         return set()
 
 
-def calibration_rows(customers: pd.DataFrame, model_run_id: str) -> tuple:
+def calibration_rows(
+    customers: pd.DataFrame,  # a stage's customers (`customer_id`, `churned` when labelled)
+    model_run_id: str,  # the champion's training run, which recorded its holdout ids
+) -> tuple:
     "(mask of the customers to check calibration on, what they are) — the champion's holdout when present."
     if "churned" not in customers.columns:
         return np.zeros(len(customers), bool), "no labels in this table"
@@ -348,7 +379,11 @@ def calibration_rows(customers: pd.DataFrame, model_run_id: str) -> tuple:
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #4c666c30
 def segment_customers(
-    customers: pd.DataFrame, spec: DatasetSpec, cfg: dict, seed: int = 0, clock: Stopwatch | None = None
+    customers: pd.DataFrame,  # a stage's customers: ids, typed features, probability (and label, if any)
+    spec: DatasetSpec,  # the champion's dataset spec
+    cfg: dict,  # retention settings (`segment.load_retention`): lifetime, economics, segments, strategies
+    seed: int = 0,  # seeds the segmentation
+    clock: Stopwatch | None = None,  # times the steps (value, tiers, segments, strategies)
 ) -> tuple:
     "(per-customer segment frame, what was decided) for a stage's customers: value, tiers, segments, strategies."
     from churn_nb.decide import segment as sg
@@ -386,7 +421,12 @@ def segment_customers(
     return frame, dict(lifetime=life, curve=curve, thresholds=thresholds, segmenter=seg, value_unit=unit, notes=notes)
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #c4a18a43
-def log_segment_run(frame: pd.DataFrame, decided: dict, cal: dict | None, cal_note: str):
+def log_segment_run(
+    frame: pd.DataFrame,  # the per-customer segment frame (`segment_customers`)
+    decided: dict,  # what `segment_customers` decided: thresholds, curve, segmenter, lifetime, notes
+    cal: dict | None,  # the calibration check (`evaluate.calibration`), or None without labels
+    cal_note: str,  # which customers calibration was checked on
+):
     "Log a segment step's decisions, summaries and charts to the active run."
     from churn_nb.decide import segment as sg
 
@@ -419,8 +459,8 @@ def log_segment_run(frame: pd.DataFrame, decided: dict, cal: dict | None, cal_no
 def segment(
     scoring_run: str = "",  # score run to segment; empty = the newest finished one
     settings: str = "",  # retention settings YAML; empty = scheduled/retention.yml
-    experiment: str = "churn",
-    seed: int = 0,
+    experiment: str = "churn",  # MLflow experiment of the runs
+    seed: int = 0,  # seeds the segmentation
 ) -> dict:
     "Step 2 of a scoring run: calibration, value, tiers, segments and strategies; written to the run's stage folder."
     from churn_nb.decide import segment as sg
@@ -480,14 +520,14 @@ def segment(
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #6b623c75
 def recommend_customers(
-    customers: pd.DataFrame,
-    segments: pd.DataFrame,
-    champ: Champion,
-    catalogue: list,
-    top: int = 3,
-    neighbours: int = 25,
-    seed: int = 0,
-    clock: Stopwatch | None = None,
+    customers: pd.DataFrame,  # a stage's customers: ids, typed features, probability (and label, if any)
+    segments: pd.DataFrame,  # their segment frame (`segment_customers`): tier and value, in the same order
+    champ: Champion,  # the champion version that scored them: it re-scores each offer
+    catalogue: list,  # the offers (`recommend.catalogue_for`)
+    top: int = 3,  # offers per customer, at most
+    neighbours: int = 25,  # similar retained customers that acceptance counts
+    seed: int = 0,  # seeds the sample of retained customers
+    clock: Stopwatch | None = None,  # times acceptance and ranking
 ) -> tuple:
     """(per-customer offers frame (JSON lists) for the at-risk customers, the offer summary, what acceptance was based
     on)."""
@@ -523,7 +563,12 @@ def offers_json(offers) -> str:
     return json.dumps(offers if isinstance(offers, list) else [], default=float, ensure_ascii=False)
 
 
-def final_table(customers: pd.DataFrame, segments: pd.DataFrame, recs: pd.DataFrame | None, info: dict) -> pd.DataFrame:
+def final_table(
+    customers: pd.DataFrame,  # a stage's customers (id, probability)
+    segments: pd.DataFrame,  # their segment frame, in the same order
+    recs: pd.DataFrame | None,  # offers of the at-risk customers (`recommend_customers`), or None
+    info: dict,  # what the score step recorded (`run_info`): model version, scoring time
+) -> pd.DataFrame:
     "The per-customer table of a run: every store field, in the customers' order."
     n = len(customers)
     top_offers = np.full(n, "[]", dtype=object)
@@ -555,11 +600,11 @@ def final_table(customers: pd.DataFrame, segments: pd.DataFrame, recs: pd.DataFr
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #3b13ef58
 def run_summary(
-    table: pd.DataFrame,
-    offer_sum: pd.DataFrame | None,
-    decided: dict,
-    info: dict,
-    run_id: str,
+    table: pd.DataFrame,  # the run's per-customer table (`final_table`)
+    offer_sum: pd.DataFrame | None,  # the offer summary (`recommend_customers`), or None without offers
+    decided: dict,  # what the segment step decided: thresholds, value unit, notes (calibration, if checked)
+    info: dict,  # what the score step recorded (`run_info`)
+    run_id: str,  # the score run
     importance: pd.DataFrame | None = None,  # global importance of the run (`global_importance_of`)
     notes: list = (),  # how the run was computed, in words (lifetime, value, tiers, …)
 ) -> dict:
@@ -614,8 +659,11 @@ def png_base64(fig) -> str:
 
 
 def report_charts(
-    table: pd.DataFrame, offer_sum: pd.DataFrame | None, importance: pd.DataFrame, unit: str = "money"
-) -> dict:  # value unit: money (revenue at risk) or customers (customers at risk)
+    table: pd.DataFrame,  # the run's per-customer table (`final_table`)
+    offer_sum: pd.DataFrame | None,  # the offer summary, or None without offers
+    importance: pd.DataFrame,  # global importance of the run (`global_importance_of`)
+    unit: str = "money",  # value unit: money (revenue at risk) or customers (customers at risk)
+) -> dict:
     """Title -> figure: probability by tier, revenue (or customers) at risk by segment, offers' expected value, what
     drives risk."""
     import matplotlib.pyplot as plt
@@ -646,7 +694,7 @@ def report_charts(
     figs["What drives churn risk"] = draw_importance(importance)
     return figs
 
-
+# %% ../../notebooks/04_run/01_pipeline.ipynb #27a44a91
 def report_words(summary: dict) -> dict:
     "Labels of the value figures for a run's value unit (money: revenue at risk; customers: customers at risk)."
     from churn_nb.decide.segment import at_risk_words
@@ -660,7 +708,11 @@ def report_words(summary: dict) -> dict:
     }
 
 
-def report_table(rows: list, words: dict, unit: str) -> str:
+def report_table(
+    rows: list,  # the table's records (a summary's `tiers`, `segments` or `offers`)
+    words: dict,  # column -> its label in the run's words (`report_words`)
+    unit: str,  # the run's value unit: money or customers
+) -> str:
     "A summary table as HTML, its value columns named in the run's words (counting customers: no repeated columns)."
     from html import escape
     from churn_nb.decide.segment import in_words
@@ -670,8 +722,11 @@ def report_table(rows: list, words: dict, unit: str) -> str:
     number = lambda x: f"{x:,.0f}" if abs(x) >= 100 else f"{x:,.3f}"
     return frame.to_html(index=False, float_format=number, border=0, classes="t")
 
-
-def report_html(summary: dict, charts: dict) -> str:
+# %% ../../notebooks/04_run/01_pipeline.ipynb #86caad8a
+def report_html(
+    summary: dict,  # the run summary (`run_summary`)
+    charts: dict,  # title -> matplotlib figure (`report_charts`), embedded as PNG
+) -> str:
     "The run report as one self-contained HTML page."
     from html import escape
     from churn_nb.decide.segment import tier_rule
@@ -717,7 +772,11 @@ def report_html(summary: dict, charts: dict) -> str:
     )
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #a2392e9e
-def stage_batches(run_id: str, column: str, rows: int):
+def stage_batches(
+    run_id: str,  # the score run whose stage folder it is
+    column: str,  # the column of the customers table to read
+    rows: int,  # rows per batch
+):
     "Column `column` of run `run_id`'s customers stage, `rows` at a time (a Series per batch)."
     import pyarrow.parquet as pq
 
@@ -726,15 +785,15 @@ def stage_batches(run_id: str, column: str, rows: int):
     ):
         yield batch.column(0).to_pandas()
 
-
+# %% ../../notebooks/04_run/01_pipeline.ipynb #7edadeda
 def publish_run(
-    run_id: str,
-    table: pd.DataFrame,
-    customers: pd.DataFrame,
-    segments: pd.DataFrame,
-    summary: dict,
-    clock: Stopwatch,
-    chunk: int = 100_000,
+    run_id: str,  # the score run to publish
+    table: pd.DataFrame,  # its per-customer table (`final_table`), in the stage's order
+    customers: pd.DataFrame,  # the stage's customers: their own columns go to the marts
+    segments: pd.DataFrame,  # the segment frame (its `segment_id` goes to the marts)
+    summary: dict,  # the run summary (`run_summary`)
+    clock: Stopwatch,  # times the store and the marts
+    chunk: int = 100_000,  # rows per chunk written (bounds memory)
 ):
     """Store, marts and `latest` pointer for run `run_id` — streamed in chunks (reasons read from the stage as they go);
     the store in one transaction, the pointer last."""
@@ -807,7 +866,10 @@ def publish_run(
     clock.lap("marts")
 
 
-def write_report(summary: dict, charts: dict) -> Path:
+def write_report(
+    summary: dict,  # the run summary (`run_summary`)
+    charts: dict,  # title -> matplotlib figure (`report_charts`)
+) -> Path:
     "Write the run report into this run's report folder (or a new one under reports/runs/) and log it; return its path."
     import os
 
@@ -825,10 +887,10 @@ def write_report(summary: dict, charts: dict) -> Path:
 def recommend(
     scoring_run: str = "",  # score run to finish; empty = the newest finished one
     offers: str = "",  # offer catalogue YAML; empty = scheduled/offers.yml
-    experiment: str = "churn",
-    top: int = 3,
-    neighbours: int = 25,
-    seed: int = 0,
+    experiment: str = "churn",  # MLflow experiment of the runs
+    top: int = 3,  # offers per customer, at most
+    neighbours: int = 25,  # similar retained customers that acceptance counts
+    seed: int = 0,  # seeds the sample of retained customers
 ) -> dict:
     "Step 3 of a scoring run: next-best offers for the at-risk customers, then publish the run (store, marts, report)."
     from churn_nb.decide import recommend as rc

@@ -110,7 +110,10 @@ class StoreError(ValueError):
     "A scoring run that cannot be written to the store as it is."
 
 
-def check_scores(frame: pd.DataFrame, run_id: str):
+def check_scores(
+    frame: pd.DataFrame,  # per-customer scores of one run (or one chunk of them)
+    run_id: str,  # the run they belong to, named in the error
+):
     "Refuse a per-customer frame the store cannot take, naming the column or rows."
     missing = [c for c in SCORE_COLUMNS if c != "run_id" and c not in frame.columns]
     if missing:
@@ -131,8 +134,14 @@ def check_scores(frame: pd.DataFrame, run_id: str):
             "report this; the model produced invalid output"
         )
 
-
-def publish(frames, run: dict, url: str | None = None, chunk: int = 50_000, on_chunk=None):
+# %% ../../notebooks/04_run/00_store.ipynb #87c8ac95
+def publish(
+    frames,  # the per-customer frame (`SCORE_COLUMNS` but `run_id`), or an iterable of chunks of it
+    run: dict,  # the `scoring_runs` record; its `run_id` keys every row written
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+    chunk: int = 50_000,  # rows per insert statement
+    on_chunk=None,  # called with each chunk once it is inserted (the pipeline writes the marts with it)
+):
     """Write run `run` (a `scoring_runs` record) and its per-customer `frames` (a DataFrame, or chunks of one) in one
     transaction, replacing what the run wrote before; `on_chunk(frame)` after each."""
     frames = [frames] if isinstance(frames, pd.DataFrame) else frames
@@ -146,7 +155,7 @@ def publish(frames, run: dict, url: str | None = None, chunk: int = 50_000, on_c
             if on_chunk:
                 on_chunk(frame)
 
-
+# %% ../../notebooks/04_run/00_store.ipynb #f0f9859b
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     "`frame` with Python values the DB driver takes: None for missing, datetimes as SQLAlchemy's SQLite text."
     out = frame.astype(object).where(frame.notna(), None)
@@ -155,8 +164,12 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
             out[c] = frame[c].dt.strftime("%Y-%m-%d %H:%M:%S.%f").where(frame[c].notna(), None)
     return out
 
-
-def insert_rows(con, rows: pd.DataFrame, chunk: int = 50_000):
+# %% ../../notebooks/04_run/00_store.ipynb #cfebf2e0
+def insert_rows(
+    con,  # an open connection, inside the transaction of the run
+    rows: pd.DataFrame,  # `customer_scores` rows, `run_id` included
+    chunk: int = 50_000,  # rows per insert statement
+):
     """Insert `rows` into customer_scores: SQLite through the driver's executemany (fast), other databases through
     SQLAlchemy."""
     import gc
@@ -195,7 +208,7 @@ def latest_run_id(url: str | None = None) -> str | None:
             sa.select(SCORING_RUNS.c.run_id).order_by(SCORING_RUNS.c.published_at.desc()).limit(1)
         ).scalar()
 
-
+# %% ../../notebooks/04_run/00_store.ipynb #8ed16aaf
 def latest_scores(url: str | None = None) -> pd.DataFrame:
     "The latest published run's per-customer table (empty, with the columns, before the first run)."
     run_id = latest_run_id(url)
@@ -203,7 +216,10 @@ def latest_scores(url: str | None = None) -> pd.DataFrame:
         return pd.read_sql(sa.select(CUSTOMER_SCORES).where(CUSTOMER_SCORES.c.run_id == (run_id or "")), con)
 
 
-def customer_history(customer_id: str, url: str | None = None) -> pd.DataFrame:
+def customer_history(
+    customer_id: str,  # the customer (compared as a string)
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
     "One customer's rows across published runs, oldest first."
     q = (
         sa.select(CUSTOMER_SCORES, SCORING_RUNS.c.published_at)
@@ -220,7 +236,7 @@ def save_feedback(
     text: str,  # what the user wrote (1–2000 characters)
     author: str | None = None,  # who wrote it, if known
     run_id: str | None = None,  # the scoring run the user was looking at
-    url: str | None = None,
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
 ) -> dict:
     "Save one feedback note about a customer; return the stored record."
     text, customer_id = (text or "").strip(), str(customer_id or "").strip()
@@ -247,7 +263,10 @@ def save_feedback(
     return record
 
 
-def feedback_for(customer_id: str, url: str | None = None) -> pd.DataFrame:
+def feedback_for(
+    customer_id: str,  # the customer the notes are about
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
     "The feedback notes about one customer, newest first."
     q = (
         sa.select(FEEDBACK)
@@ -263,7 +282,7 @@ PREDICTION_FIELDS = [c.name for c in API_PREDICTIONS.columns]
 
 def record_predictions(
     rows: list,  # dicts with the `api_predictions` fields
-    url: str | None = None,
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
 ):
     "Append API predictions to the store in one transaction (a request id repeated with the same row is refused)."
     if not rows:
@@ -277,7 +296,10 @@ def record_predictions(
         con.execute(API_PREDICTIONS.insert(), [{f: r.get(f) for f in PREDICTION_FIELDS} for r in rows])
 
 
-def predictions(request_id: str | None = None, url: str | None = None) -> pd.DataFrame:
+def predictions(
+    request_id: str | None = None,  # the request whose rows to return; None: every request
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
     "Recorded API predictions (of one request, or all), oldest first."
     q = sa.select(API_PREDICTIONS).order_by(API_PREDICTIONS.c.requested_at, API_PREDICTIONS.c.row)
     if request_id is not None:
@@ -289,7 +311,7 @@ def predictions(request_id: str | None = None, url: str | None = None) -> pd.Dat
 def run_dir(run_id: str) -> Path:
     return config.marts_dir() / "runs" / run_id
 
-
+# %% ../../notebooks/04_run/00_store.ipynb #e161e7e0
 def parquet_sink(path: Path):
     "A generator that writes each DataFrame sent to it into Parquet file `path` (closed by `.close()`)."
     import pyarrow as pa, pyarrow.parquet as pq
@@ -306,7 +328,10 @@ def parquet_sink(path: Path):
             writer.close()
 
 
-def write_table(path: Path, t):
+def write_table(
+    path: Path,  # the Parquet file to write
+    t,  # a DataFrame, an iterable of DataFrame chunks, or the path of a Parquet file to copy
+):
     "Write `t` — a DataFrame, chunks of one (an iterable), or a Parquet file to copy — to Parquet file `path`."
     if isinstance(t, pd.DataFrame):
         return t.to_parquet(path, index=False)
@@ -320,8 +345,12 @@ def write_table(path: Path, t):
     finally:
         sink.close()
 
-
-def write_marts(run_id: str, tables: dict, summary: dict) -> Path:
+# %% ../../notebooks/04_run/00_store.ipynb #acacf5bf
+def write_marts(
+    run_id: str,  # the run; its folder is `marts/runs/<run_id>/`
+    tables: dict,  # table name -> what `write_table` takes; each becomes `<name>.parquet`
+    summary: dict,  # the run's KPIs, tiers, segments and offers, saved as `summary.json`
+) -> Path:
     """Write a run's Parquet `tables` (name -> what `write_table` takes) and `summary` into `marts/runs/<run_id>/`,
     replacing it whole."""
     final = run_dir(run_id)
@@ -338,7 +367,10 @@ def write_marts(run_id: str, tables: dict, summary: dict) -> Path:
     return final
 
 
-def point_latest(run_id: str, history_row: dict):
+def point_latest(
+    run_id: str,  # the run `latest.json` will name
+    history_row: dict,  # its line of `history.parquet` (`run_id`, `published_at`, KPIs); replaces an older one
+):
     "Make `run_id` the latest run of the marts and add its line to `history.parquet`."
     d = config.marts_dir()
     hist_path = d / "history.parquet"
@@ -353,7 +385,7 @@ def point_latest(run_id: str, history_row: dict):
     tmp.write_text(json.dumps({"run_id": run_id}))
     os.replace(tmp, d / "latest.json")
 
-
+# %% ../../notebooks/04_run/00_store.ipynb #4cd9e2fc
 def latest_run(marts: Path | None = None) -> str | None:
     """The run id `latest.json` of the marts (`config.marts_dir()` by default) names; None before the first run; creates
     nothing."""
@@ -363,14 +395,17 @@ def latest_run(marts: Path | None = None) -> str | None:
     return str(json.loads(pointer.read_text())["run_id"])
 
 
-def latest_mart(name: str = "customers", columns: list | None = None) -> pd.DataFrame | None:
+def latest_mart(
+    name: str = "customers",  # the table: `customers` or `contributions`
+    columns: list | None = None,  # the columns to read; None: all
+) -> pd.DataFrame | None:
     "Table `name` of the latest run's marts (only `columns`), or None before the first run."
     run_id = latest_run()
     if run_id is None:
         return None
     return pd.read_parquet(run_dir(run_id) / f"{name}.parquet", columns=columns)
 
-
+# %% ../../notebooks/04_run/00_store.ipynb #b56df577
 def latest_summary() -> dict | None:
     "The latest run's summary (None before the first run)."
     run_id = latest_run()
