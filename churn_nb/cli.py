@@ -42,7 +42,11 @@ def declared_parameters(path: Path) -> dict:
     }
 
 # %% ../notebooks/07_cli.ipynb #147d9d45
-def parse_value(name: str, text: str, type_name: str):
+def parse_value(
+    name: str,  # the parameter (named in the error message)
+    text: str,  # its value as typed on the command line
+    type_name: str,  # the type the notebook declares: str, int, float, bool (None: kept as text)
+):
     "Command-line `text` as the notebook's declared type for parameter `name` (str, int, float, bool)."
     if type_name in ("str", "None"):
         return text
@@ -64,7 +68,10 @@ def parse_value(name: str, text: str, type_name: str):
     return value
 
 
-def check_parameters(path: Path, given: list) -> dict:
+def check_parameters(
+    path: Path,  # the scheduled notebook
+    given: list,  # (name, text) pairs from the command line
+) -> dict:
     "Validate (name, text) pairs against `path`'s declared parameters; return typed values."
     declared, values = declared_parameters(path), {}
     for name, text in given:
@@ -149,14 +156,17 @@ def ipc_kernel_manager(socket_dir: Path):
 
     return IPCKernelManager
 
-
+# %% ../notebooks/07_cli.ipynb #0c9e9006
 def _notebook_error(e: Exception) -> str:
     "The error a papermill run ended with, in one line."
     ename, evalue = getattr(e, "ename", None), getattr(e, "evalue", None)
     return f"{ename}: {evalue}" if ename else f"{type(e).__name__}: {e}"
 
 # %% ../notebooks/07_cli.ipynb #d0047b89
-def run_notebook(name: str, given: list = ()) -> Path:
+def run_notebook(
+    name: str,  # the scheduled notebook, e.g. "train"
+    given: list = (),  # (name, text) parameter pairs from the command line
+) -> Path:
     "Execute scheduled notebook `name` with papermill into a new run folder; return the folder."
     path = notebook_path(name)
     values = check_parameters(path, list(given))  # before anything heavy is imported or started
@@ -238,7 +248,12 @@ def load_pipelines(path: Path | None = None) -> dict:
     return pipes
 
 
-def step_parameters(pipeline: str, steps: list, schedule: dict, given: list) -> dict:
+def step_parameters(
+    pipeline: str,  # the pipeline's name (for messages)
+    steps: list,  # its steps, in order
+    schedule: dict,  # `load_schedule()`: each step's parameters from the schedule
+    given: list,  # (name, text) pairs from the command line: `name` for every step declaring it, `step.name` for one
+) -> dict:
     """Step -> (name, text) pairs: the schedule's parameters, then `given` ones (`name` for every step declaring it,
     `step.name` for one)."""
     declared = {s: declared_parameters(notebook_path(s)) for s in steps}
@@ -278,7 +293,10 @@ def score_run_of(report_dir: Path) -> str | None:
     return found[0].info.run_id if found else None
 
 
-def run_pipeline(name: str, given: list = ()) -> list:
+def run_pipeline(
+    name: str,  # the pipeline, e.g. "scoring"
+    given: list = (),  # (name, text) pairs: `name` goes to every step declaring it, `step.name` to one step
+) -> list:
     """Run pipeline `name`'s steps in order; stop at the first failure, naming it and the steps not run. Returns the run
     folders."""
     steps = load_pipelines()[name]["steps"]
@@ -344,7 +362,10 @@ def check_java() -> tuple:
     return 8 <= major <= 17, f"java {major} at {java}", fix
 
 # %% ../notebooks/07_cli.ipynb #9940771f
-def port_free(port: int, host: str = config.HOST) -> bool:
+def port_free(
+    port: int,  # the TCP port
+    host: str = config.HOST,  # the address to try binding
+) -> bool:
     "True if nothing listens on host:port."
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -431,7 +452,11 @@ def service_pid(name: str) -> int | None:
         return None
 
 
-def wait_for_port(port: int, seconds: float = 90, proc=None) -> bool:
+def wait_for_port(
+    port: int,  # the port on 127.0.0.1
+    seconds: float = 90,  # how long to wait
+    proc=None,  # the server's process: if it exits, the wait ends (False)
+) -> bool:
     "Wait until something listens on 127.0.0.1:`port` (False on timeout, or if `proc` exits)."
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -443,7 +468,12 @@ def wait_for_port(port: int, seconds: float = 90, proc=None) -> bool:
     return False
 
 # %% ../notebooks/07_cli.ipynb #c3518c87
-def start_service(name: str, argv: list, port: int, env: dict | None = None) -> int:
+def start_service(
+    name: str,  # the service (a key of `SERVICES`); its pid and log files in `.run/` are named after it
+    argv: list,  # the command that runs it
+    port: int,  # the port it answers on
+    env: dict | None = None,  # variables added to its environment
+) -> int:
     "Start `argv` in the background as service `name` on `port`; return its pid once the port answers."
     if pid := service_pid(name):
         return pid
@@ -470,7 +500,10 @@ def start_service(name: str, argv: list, port: int, env: dict | None = None) -> 
     return proc.pid
 
 
-def stop_service(name: str, seconds: float = 20) -> bool:
+def stop_service(
+    name: str,  # the service (a key of `SERVICES`)
+    seconds: float = 20,  # grace after SIGTERM before SIGKILL
+) -> bool:
     "Stop service `name` (its whole process group); True if it was running."
     f, pid = config.runtime_dir() / f"{name}.pid", service_pid(name)
     if pid:
@@ -513,7 +546,10 @@ def workspace_env() -> dict:
     return {"CHURN_NB_HOME": str(config.workspace()), "MLFLOW_TRACKING_URI": config.tracking_uri()}
 
 
-def serve_argv(port: int = config.PORTS["api"], model_uri: str = config.CHAMPION_URI) -> list:
+def serve_argv(
+    port: int = config.PORTS["api"],  # the API's port
+    model_uri: str = config.CHAMPION_URI,  # the registered model to serve
+) -> list:
     "The command that runs the REST API in the foreground (what `churn-nb serve` runs in the background)."
     return [
         sys.executable,
@@ -539,7 +575,7 @@ def _service_args(sp, port: int, what: str):
         help=f"run {what} in the background (pid and log in .run/); stop with `churn-nb stop`",
     )
 
-
+# %% ../notebooks/07_cli.ipynb #6be85195
 def parser() -> argparse.ArgumentParser:
     "The `churn-nb` argument parser."
     p = argparse.ArgumentParser(
@@ -685,7 +721,7 @@ def schedule_command(args):
         for name, p in load_pipelines().items():
             print(f"{name:10} {p.get('cron') or '(no cron)':15} {' → '.join(p['steps'])}")
 
-
+# %% ../notebooks/07_cli.ipynb #434f7b04
 def smoke_command(args):
     "`churn-nb smoke`: every scheduled notebook with its small parameters."
     for name, entry in load_schedule().items():
@@ -693,7 +729,14 @@ def smoke_command(args):
         print(f"{name} {' '.join(f'-p {k} {v}' for k, v in smoke)}: {run_notebook(name, smoke)}")
 
 # %% ../notebooks/07_cli.ipynb #0b689689
-def run_service(name: str, argv: list, port: int, background: bool, env: dict | None = None, path: str = ""):
+def run_service(
+    name: str,  # the service (a key of `SERVICES`)
+    argv: list,  # the command that runs it
+    port: int,  # the port it answers on
+    background: bool,  # start it in the background; otherwise this process becomes the server
+    env: dict | None = None,  # variables added to `workspace_env()`
+    path: str = "",  # the path printed after the address, e.g. "/docs"
+):
     "Run a server: replace this process with it, or start it in the background and print where it answers."
     env = {**workspace_env(), **(env or {})}
     if not background:
@@ -701,7 +744,7 @@ def run_service(name: str, argv: list, port: int, background: bool, env: dict | 
     pid = start_service(name, argv, port, env)
     print(f"{SERVICES[name]}: http://{config.HOST}:{port}{path} (pid {pid}; stop with `churn-nb stop`)")
 
-
+# %% ../notebooks/07_cli.ipynb #328ef499
 def ui_command(args):
     "`churn-nb ui`: the MLflow UI."
     from churn_nb.model.tracking import ensure_store
@@ -719,7 +762,7 @@ def serve_command(args):
 
     serve.run(host=config.HOST, port=args.port, model_uri=args.model)
 
-
+# %% ../notebooks/07_cli.ipynb #d10ccece
 def dashboard_command(args):
     "`churn-nb dashboard`: Voila on the dashboard app."
     from churn_nb.faces.dashboard import voila_argv

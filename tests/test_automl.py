@@ -29,12 +29,18 @@ def wait_for_jvm(workspace, timeout=180):
     raise AssertionError("no H2O JVM appeared")
 
 
-def test_kernel_killed_during_automl_then_next_run_cleans_up(ws_with_champion):
-    ws = ws_with_champion
-    proc = start_churn_nb("run", "train", *SMALL, "-p", "seed", "1", workspace=ws)
+def train_until_automl(ws, seed: int) -> tuple:
+    "(process, MLflow run) of a `churn-nb run train` in `ws`, once its AutoML has been running for a few seconds."
+    proc = start_churn_nb("run", "train", *SMALL, "-p", "seed", str(seed), workspace=ws)
     run = wait_for_running_run(ws)
     wait_for_jvm(ws)
     time.sleep(3)
+    return proc, run
+
+
+def test_kernel_killed_during_automl_then_next_run_cleans_up(ws_with_champion):
+    ws = ws_with_champion
+    proc, run = train_until_automl(ws, seed=1)
     os.kill(int(run.data.tags["churn_nb.pid"]), signal.SIGKILL)
     proc.communicate(timeout=300)
     assert proc.returncode != 0
@@ -49,10 +55,7 @@ def test_kernel_killed_during_automl_then_next_run_cleans_up(ws_with_champion):
 
 def test_sigterm_during_automl_stops_the_jvm(ws_with_champion):
     ws = ws_with_champion
-    proc = start_churn_nb("run", "train", *SMALL, "-p", "seed", "3", workspace=ws)
-    run = wait_for_running_run(ws)
-    wait_for_jvm(ws)
-    time.sleep(3)
+    proc, run = train_until_automl(ws, seed=3)
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=300)
     assert proc.returncode != 0

@@ -60,12 +60,16 @@ def logs(tmp_path_factory):
     return tmp_path_factory.mktemp("dashboard-logs")
 
 
+def running(dashboard):
+    "A fixture body: `dashboard` for the test, stopped afterwards."
+    yield dashboard
+    dashboard.stop()
+
+
 @pytest.fixture(scope="module")
 def server(ws, logs):
     "The dashboard on the module's copy, shared by the tests that do not change the workspace."
-    d = Dashboard(ws, logs)
-    yield d
-    d.stop()
+    yield from running(Dashboard(ws, logs))
 
 
 @pytest.fixture
@@ -77,9 +81,7 @@ def page(server, browser):
 @pytest.fixture
 def own_server(scored, tmp_path, logs):
     "A private copy of the scored workspace and a dashboard on it, for a test that publishes a run or moves the alias."
-    d = Dashboard(copy_workspace(scored, tmp_path / "ws"), logs)
-    yield d
-    d.stop()
+    yield from running(Dashboard(copy_workspace(scored, tmp_path / "ws"), logs))
 
 
 @pytest.fixture

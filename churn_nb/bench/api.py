@@ -18,7 +18,12 @@ __all__ = ['SERVERS', 'API_CHAMPIONS', 'TARGETS', 'post_bytes', 'read_answer', '
            'write_api_bench']
 
 # %% ../../notebooks/06_bench/01_api.ipynb #b195ec1a
-def post_bytes(path: str, body: bytes, host: str = config.HOST, port: int = 80) -> bytes:
+def post_bytes(
+    path: str,  # the URL path, e.g. "/predict"
+    body: bytes,  # the JSON body, already encoded
+    host: str = config.HOST,  # the server's host, for the Host header
+    port: int = 80,  # the server's port, for the Host header
+) -> bytes:
     "A keep-alive HTTP/1.1 POST of JSON `body`, as bytes."
     return (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
@@ -49,13 +54,13 @@ async def _open(host, port):
 
 
 async def drive(
-    port: int,
-    requests: list,
-    rate: float,
-    seconds: float,
-    host: str = config.HOST,
-    connections: int = 4,
-    timeout: float = 10,
+    port: int,  # the server's port
+    requests: list,  # prepared requests (`post_bytes`), sent in turn
+    rate: float,  # requests per second, sent on time whether or not earlier ones were answered
+    seconds: float,  # how long to send
+    host: str = config.HOST,  # the server's host
+    connections: int = 4,  # keep-alive connections opened first (another is opened when all are busy)
+    timeout: float = 10,  # seconds to wait for an answer before the request counts as timed out (-2)
 ) -> dict:
     """Send `requests` (prepared bytes, in turn) at `rate` per second for `seconds`, open loop; per request: latency,
     lateness, status (-1: failed, -2: timed out); and how long sending took."""
@@ -96,8 +101,14 @@ async def drive(
         w.close()
     return {"latency": latency, "late": late, "status": status, "seconds": sent}
 
-
-async def sequential(port: int, request: bytes, repeats: int, host: str = config.HOST, timeout: float = 60) -> dict:
+# %% ../../notebooks/06_bench/01_api.ipynb #4f1bb0a0
+async def sequential(
+    port: int,  # the server's port
+    request: bytes,  # one prepared request (`post_bytes`)
+    repeats: int,  # how many times to send it
+    host: str = config.HOST,  # the server's host
+    timeout: float = 60,  # seconds to wait for each answer (then it counts as timed out, -2)
+) -> dict:
     """Send `request` `repeats` times, one after the other on one connection (a new one after a failure); latencies and
     statuses (-1: failed, -2: timed out)."""
     reader, writer = await _open(host, port)
@@ -118,7 +129,11 @@ async def sequential(port: int, request: bytes, repeats: int, host: str = config
     return {"latency": np.array(latency), "status": np.array(status)}
 
 # %% ../../notebooks/06_bench/01_api.ipynb #72ace121
-def percentiles(latency: np.ndarray, status: np.ndarray, ok: int = 200) -> dict:
+def percentiles(
+    latency: np.ndarray,  # seconds per request (NaN: not answered)
+    status: np.ndarray,  # HTTP status per request (-1: failed, -2: timed out)
+    ok: int = 200,  # the status of an answered request
+) -> dict:
     "Requests, errors (anything but `ok`), and p50/p95/p99/max/mean latency in ms of the answered ones."
     good = latency[(status == ok) & ~np.isnan(latency)] * 1000
     q = lambda x: float(np.percentile(good, x)) if len(good) else float("nan")
@@ -136,7 +151,11 @@ def percentiles(latency: np.ndarray, status: np.ndarray, ok: int = 200) -> dict:
 SERVERS = {"churn_nb": {"path": "/predict", "ready": "/health"}, "mlflow": {"path": "/invocations", "ready": "/ping"}}
 
 
-def server_command(kind: str, workspace: Path, port: int) -> tuple:
+def server_command(
+    kind: str,  # "churn_nb" or "mlflow"
+    workspace: Path,  # the workspace whose champion is served
+    port: int,  # the port to serve on
+) -> tuple:
     "(argv, env) starting server `kind` ('churn_nb' or 'mlflow') for `workspace`'s champion on `port`."
     env = {"CHURN_NB_HOME": str(workspace), "MLFLOW_TRACKING_URI": f"sqlite:///{workspace}/mlflow.db"}
     if kind == "churn_nb":
@@ -161,7 +180,11 @@ def server_command(kind: str, workspace: Path, port: int) -> tuple:
     raise ValueError(f"server {kind!r}: unknown. Fix: use one of {', '.join(SERVERS)}")
 
 
-def request_body(kind: str, customers: list, features: list) -> bytes:
+def request_body(
+    kind: str,  # "churn_nb" or "mlflow": each server gets its own format
+    customers: list,  # request dicts, as `serve.customer_records` makes them
+    features: list,  # the champion's feature columns, in order (the columns of MLflow's `dataframe_split`)
+) -> bytes:
     "JSON body asking server `kind` about `customers` (request dicts, as `serve.customer_records` makes them)."
     import orjson
 
@@ -172,7 +195,12 @@ def request_body(kind: str, customers: list, features: list) -> bytes:
     )
 
 # %% ../../notebooks/06_bench/01_api.ipynb #871ea806
-def start_server(kind: str, workspace: Path, port: int, log: Path) -> subprocess.Popen:
+def start_server(
+    kind: str,  # "churn_nb" or "mlflow"
+    workspace: Path,  # the workspace whose champion is served
+    port: int,  # the port to serve on
+    log: Path,  # file the server's output is appended to
+) -> subprocess.Popen:
     "Start server `kind` in the background (its own process group), output to `log`."
     argv, env = server_command(kind, workspace, port)
     with open(log, "ab") as f:
@@ -186,7 +214,12 @@ def start_server(kind: str, workspace: Path, port: int, log: Path) -> subprocess
         )
 
 
-def wait_ready(port: int, path: str, proc: subprocess.Popen, seconds: float = 300) -> float:
+def wait_ready(
+    port: int,  # the server's port
+    path: str,  # the path that answers 200 once the server is ready (`SERVERS[kind]["ready"]`)
+    proc: subprocess.Popen,  # the server's process: its exit ends the wait at once
+    seconds: float = 300,  # how long to wait
+) -> float:
     "Seconds until GET `path` answers 200 (RuntimeError if the server exits or does not answer in time)."
     import urllib.request, urllib.error
 
@@ -202,8 +235,11 @@ def wait_ready(port: int, path: str, proc: subprocess.Popen, seconds: float = 30
             time.sleep(0.25)
     raise RuntimeError(f"the server did not answer GET {path} within {seconds:.0f} s")
 
-
-def stop_server(proc: subprocess.Popen, seconds: float = 20):
+# %% ../../notebooks/06_bench/01_api.ipynb #a10160fe
+def stop_server(
+    proc: subprocess.Popen,  # the server, started in its own process group (`start_server`)
+    seconds: float = 20,  # grace after SIGTERM before what still runs gets SIGKILL
+):
     """SIGTERM to the server's process group; SIGKILL to whatever of its process tree still runs after `seconds` (a
     uvicorn child still working through a backlog, say)."""
     import psutil
@@ -262,15 +298,15 @@ def load_test(spec_file: str):
 
 
 def bench_server(
-    kind: str,
-    workspace: Path,
-    customers: list,
-    features: list,
-    seconds: float = 60,
-    rate: float = 100,
-    batch_rows: int = 1000,
-    repeats: int = 20,
-    warmup: int = 200,
+    kind: str,  # "churn_nb" or "mlflow"
+    workspace: Path,  # a workspace with a champion and a published scoring run (`prepare_workspace`)
+    customers: list,  # request dicts; the first 1,000 are the single requests, sent in turn
+    features: list,  # the champion's feature columns (for MLflow's format)
+    seconds: float = 60,  # seconds of single-customer load
+    rate: float = 100,  # single-customer requests per second
+    batch_rows: int = 1000,  # customers in the batch request
+    repeats: int = 20,  # times the batch request is sent, one after the other
+    warmup: int = 200,  # single requests sent one at a time before anything is measured
 ) -> dict:
     "Start server `kind` on `workspace`'s champion, load it (in a separate process), measure its memory; one record."
     port, folder = config.free_port(), Path(tempfile.mkdtemp(prefix=f"bench-api-{kind}-", dir=workspace))
@@ -361,10 +397,10 @@ def champion_of(workspace: Path) -> dict:
 # %% ../../notebooks/06_bench/01_api.ipynb #3a992746
 def bench_api(
     out_dir: Path | None = None,  # where api.md, api.json and api-latency.png go (default reports/bench/)
-    seconds: float = 60,
-    rate: float = 100,  # the single-customer load: requests per second, for how long
-    batch_rows: int = 1000,
-    repeats: int = 20,  # the batch request, timed `repeats` times
+    seconds: float = 60,  # seconds of single-customer load per server
+    rate: float = 100,  # single-customer requests per second during the load
+    batch_rows: int = 1000,  # customers in the batch request
+    repeats: int = 20,  # times the batch request is timed, one after the other
     champions: dict | None = None,  # name -> train parameters (default API_CHAMPIONS)
     keep: bool = False,  # keep the scratch workspaces
 ) -> pd.DataFrame:
@@ -398,7 +434,10 @@ def bench_api(
     return runs
 
 # %% ../../notebooks/06_bench/01_api.ipynb #01143709
-def summarise_api(runs: pd.DataFrame, targets: dict = TARGETS) -> pd.DataFrame:
+def summarise_api(
+    runs: pd.DataFrame,  # one record per champion and server, as `bench_api` returns them
+    targets: dict = TARGETS,  # p50 and p99 (ms), p99 ratio to MLflow's, batch median (ms)
+) -> pd.DataFrame:
     """Per champion and server: single-customer p50/p95/p99/max, errors, achieved rate, batch median, memory; churn_nb's
     lines say whether the targets are met."""
     out = runs[
@@ -444,7 +483,7 @@ def summarise_api(runs: pd.DataFrame, targets: dict = TARGETS) -> pd.DataFrame:
     out.loc[~ours, "p99_vs_mlflow"] = np.nan
     return out
 
-
+# %% ../../notebooks/06_bench/01_api.ipynb #bc89265d
 def api_figure(runs: pd.DataFrame):
     "Latency percentiles (ms, log scale) of each server and champion: the whole distribution, not only three numbers."
     from matplotlib.figure import Figure
@@ -470,7 +509,7 @@ def api_figure(runs: pd.DataFrame):
     ax.legend(fontsize=7)
     return fig
 
-
+# %% ../../notebooks/06_bench/01_api.ipynb #c1ba3cb1
 def api_notes(runs: pd.DataFrame) -> str:
     "Markdown: how it was measured, the champions, startup and memory."
     champs = "\n".join(
@@ -512,8 +551,11 @@ def api_notes(runs: pd.DataFrame) -> str:
         ]
     )
 
-
-def write_api_bench(runs: pd.DataFrame, out_dir: Path | None = None) -> Path:
+# %% ../../notebooks/06_bench/01_api.ipynb #d8af8b57
+def write_api_bench(
+    runs: pd.DataFrame,  # the records `bench_api` measured
+    out_dir: Path | None = None,  # default: the workspace's `reports/bench/`
+) -> Path:
     "Write api.md, api.json (every record, latencies included) and api-latency.png; return the Markdown path."
     out_dir = Path(out_dir or config.reports_dir() / "bench")
     out_dir.mkdir(parents=True, exist_ok=True)

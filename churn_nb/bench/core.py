@@ -23,7 +23,11 @@ class PeakMemory:
     """Sample the resident memory of a process tree in a thread; peaks in MiB for python and java processes and for the
     tree at one moment (total)."""
 
-    def __init__(self, pid: int, every: float = 0.2):
+    def __init__(
+        self,
+        pid: int,  # the root of the process tree, e.g. a `subprocess.Popen`'s pid
+        every: float = 0.2,  # seconds between two samples
+    ):
         self.pid, self.every, self.peak, self._stop = (
             pid,
             every,
@@ -62,7 +66,11 @@ class PeakMemory:
         self._thread.join()
 
 # %% ../../notebooks/06_bench/00_core.ipynb #11c6d62b
-def measure(argv: list, env: dict | None = None, timeout: float = 1800) -> dict:
+def measure(
+    argv: list,  # the command and its arguments
+    env: dict | None = None,  # variables added to this process's environment for the command
+    timeout: float = 1800,  # seconds to wait for the command before `subprocess.TimeoutExpired`
+) -> dict:
     "Run `argv`; its wall time, exit code, peak memory (MiB) by kind, and the tail of its stderr."
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -124,7 +132,11 @@ def run_record(workspace: Path) -> dict:
     )
 
 # %% ../../notebooks/06_bench/00_core.ipynb #4d8b445e
-def bench_train(seeds=(0, 1, 2), budgets: dict | None = None, keep: bool = False) -> pd.DataFrame:
+def bench_train(
+    seeds=(0, 1, 2),  # one whole training run per seed (each with its own split)
+    budgets: dict | None = None,  # budget name -> `train` parameters (default: the defaults alone, as "default")
+    keep: bool = False,  # keep each run's scratch workspace
+) -> pd.DataFrame:
     "Whole training runs per budget and seed, each in a fresh workspace; one row per run."
     rows = []
     for budget_name, params in (budgets or {"default": {}}).items():
@@ -169,7 +181,11 @@ def parse_budget(text: str) -> tuple:
     return name.strip(), {k.strip(): v.strip() for k, v in pairs}
 
 # %% ../../notebooks/06_bench/00_core.ipynb #5f2b074d
-def summarise_train(runs: pd.DataFrame, min_auc: float = 0.850, max_seconds: float = 180) -> pd.DataFrame:
+def summarise_train(
+    runs: pd.DataFrame,  # one row per run, as `bench_train` returns them
+    min_auc: float = 0.850,  # target: a budget's mean champion holdout ROC AUC is at least this
+    max_seconds: float = 180,  # target: every run of the budget takes at most this many seconds
+) -> pd.DataFrame:
     "Per budget: mean and per-seed AUC, peer AUC, median/max wall time, peak memory, and whether targets are met."
     g = runs.groupby("budget", sort=False)
     out = pd.DataFrame(
@@ -189,7 +205,10 @@ def summarise_train(runs: pd.DataFrame, min_auc: float = 0.850, max_seconds: flo
     return out.reset_index()
 
 # %% ../../notebooks/06_bench/00_core.ipynb #2ef800e2
-def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
+def markdown_table(
+    df: pd.DataFrame,  # the table; its column names become the header
+    digits: int = 4,  # decimals shown for float cells
+) -> str:
     "`df` as a Markdown table (floats rounded to `digits`)."
     fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
@@ -197,7 +216,11 @@ def markdown_table(df: pd.DataFrame, digits: int = 4) -> str:
 
 # %% ../../notebooks/06_bench/00_core.ipynb #a85787da
 def write_bench(
-    name: str, runs: pd.DataFrame, summary: pd.DataFrame, notes: str = "", out_dir: Path | None = None
+    name: str,  # the benchmark: the files are `<name>.json` and `<name>.md`
+    runs: pd.DataFrame,  # every measured run (written to the JSON only)
+    summary: pd.DataFrame,  # the table at the top of the Markdown
+    notes: str = "",  # Markdown written below the table
+    out_dir: Path | None = None,  # default: the workspace's `reports/bench/`
 ) -> Path:
     "Write `reports/bench/<name>.json` (every run) and `<name>.md` (summary, notes); return the Markdown path."
     out_dir = Path(out_dir or config.reports_dir() / "bench")
@@ -217,7 +240,7 @@ def write_bench(
     (out_dir / f"{name}.md").write_text("\n".join(md) + "\n")
     return out_dir / f"{name}.md"
 
-
+# %% ../../notebooks/06_bench/00_core.ipynb #fa05dff5
 def auc_time_figure(runs: pd.DataFrame):
     "Holdout ROC AUC against wall time, one point per run, one colour per budget; the budgets' means joined."
     from matplotlib.figure import Figure
@@ -233,7 +256,7 @@ def auc_time_figure(runs: pd.DataFrame):
     ax.legend(fontsize=7)
     return fig
 
-
+# %% ../../notebooks/06_bench/00_core.ipynb #d670cd96
 def train_notes(runs: pd.DataFrame) -> str:
     "Markdown: the AUC/time curve's file and each budget's AutoML leaderboard top 5 (first seed)."
     out = ["![AUC against wall time](train-auc-time.png)", ""]
@@ -244,7 +267,10 @@ def train_notes(runs: pd.DataFrame) -> str:
     return "\n".join(out)
 
 # %% ../../notebooks/06_bench/00_core.ipynb #5785c9ab
-def synthetic_customers(n: int, seed: int = 0) -> pd.DataFrame:
+def synthetic_customers(
+    n: int,  # customers to make
+    seed: int = 0,  # seeds the sampling and the jitter, and is part of the ids (`SYN-<seed>-…`)
+) -> pd.DataFrame:
     "`n` Telco-like customers: sample rows drawn with replacement, numbers jittered, fresh ids."
     from churn_nb.data import as_numbers, load_sample
 
@@ -273,7 +299,11 @@ SCORE_STEPS = {
 }
 
 
-def score_workload(step: str, data: str, out: str):
+def score_workload(
+    step: str,  # "score", "segment" or "recommend"
+    data: str,  # the customers' Parquet file the score step reads
+    out: str,  # JSON file passing the score run's id and each step's seconds from one step's process to the next
+):
     """Run scheduled step `step` (score, segment, recommend) on `data` in this process, as its scheduled notebook would;
     record its seconds in `out` (JSON)."""
     from churn_nb.run import pipeline
@@ -289,7 +319,12 @@ def score_workload(step: str, data: str, out: str):
     Path(out).write_text(json.dumps(done))
 
 # %% ../../notebooks/06_bench/00_core.ipynb #f9f932c4
-def score_record(champion: str, rows: int, m: dict, steps: dict) -> dict:
+def score_record(
+    champion: str,  # the champion's name (a key of `SCORE_CHAMPIONS`)
+    rows: int,  # customers scored
+    m: dict,  # the three step processes' measurements combined (seconds added, the largest peak), `measure`'s keys
+    steps: dict,  # what `score_workload` recorded: each step's stage seconds, the method and `step_wall`
+) -> dict:
     "One benchmark line: total and per-stage seconds, rows/s of the computing stages, peak memory."
     compute = {k: steps[step][k] for step, ks in SCORE_STEPS.items() for k in ks if k in steps[step]}
     return dict(
@@ -309,7 +344,11 @@ def score_record(champion: str, rows: int, m: dict, steps: dict) -> dict:
     )
 
 
-def bench_score(champions: dict | None = None, sizes=SCORE_SIZES, keep: bool = False) -> pd.DataFrame:
+def bench_score(
+    champions: dict | None = None,  # champion name -> `train` parameters (default `SCORE_CHAMPIONS`)
+    sizes=SCORE_SIZES,  # numbers of customers to score, one measured run each
+    keep: bool = False,  # keep each champion's scratch workspace
+) -> pd.DataFrame:
     """For each champion (name -> train parameters): train it in a fresh workspace, then time the scheduled steps on
     each size in a fresh process."""
     rows = []
@@ -356,7 +395,11 @@ def bench_score(champions: dict | None = None, sizes=SCORE_SIZES, keep: bool = F
     return pd.DataFrame(rows)
 
 # %% ../../notebooks/06_bench/00_core.ipynb #f8cca6a2
-def summarise_score(runs: pd.DataFrame, max_seconds: float = 120, max_mib: float = 4096) -> pd.DataFrame:
+def summarise_score(
+    runs: pd.DataFrame,  # one row per champion and size, as `bench_score` returns them
+    max_seconds: float = 120,  # target: at most this many computing seconds for 1M customers
+    max_mib: float = 4096,  # target: at most this peak memory (MiB) for 1M customers
+) -> pd.DataFrame:
     """Per champion and size: seconds (compute and whole process), rows/s, peak memory, and whether 1M rows met the
     targets."""
     out = runs[["champion", "rows", "compute_seconds", "process_seconds", "peak_mib"]].copy()

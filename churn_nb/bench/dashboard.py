@@ -64,7 +64,7 @@ def latest_customers(ws: Path) -> tuple:
     s = json.loads((Path(ws) / "marts" / "runs" / run / "summary.json").read_text())
     return int(s["kpis"]["customers"]), s.get("source")
 
-
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #74b15f6e
 def _step(name: str, argv: list, ws: Path, timeout: float) -> dict:
     "Run one `churn-nb` step in workspace `ws`, measured; refuse to go on when it failed."
     m = measure(argv, env={"CHURN_NB_HOME": str(ws)}, timeout=timeout)
@@ -76,7 +76,11 @@ def _step(name: str, argv: list, ws: Path, timeout: float) -> dict:
     return {k: round(v, 2) for k, v in m.items() if k != "stderr"}
 
 
-def scored_workspace(customers: int = 1_000_000, seed: int = 0, workspace=None) -> tuple:
+def scored_workspace(
+    customers: int = 1_000_000,  # synthetic customers to score into the store
+    seed: int = 0,  # seed of the synthetic customers
+    workspace=None,  # a folder to build in or complete (default: a new scratch folder)
+) -> tuple:
     """(workspace, what each set-up step cost) with a scikit-learn champion and `customers` synthetic customers scored
     into the store; done steps are skipped."""
     ws = Path(workspace) if workspace else Path(tempfile.mkdtemp(prefix="churn-nb-bench-dashboard-"))
@@ -99,8 +103,12 @@ class Server:
     "The dashboard served for workspace `ws` on a free port (what `churn-nb dashboard` runs), with its log in `log`."
 
     def __init__(
-        self, ws: Path, log: Path, refresh: float = 60, pool: int | None = None
-    ):  # preheated kernels (default: `dashboard.pool_size()`, as `churn-nb dashboard`)
+        self,
+        ws: Path,  # the workspace to serve
+        log: Path,  # the server's log file; its folder is the server's working directory
+        refresh: float = 60,  # seconds between checks for a new run or champion (`CHURN_NB_DASHBOARD_REFRESH`)
+        pool: int | None = None,  # preheated kernels (default: `dashboard.pool_size()`, as `churn-nb dashboard`)
+    ):
         from churn_nb.faces.dashboard import voila_argv, pool_size
 
         self.ws, self.log, self.port, self.pool = Path(ws), Path(log), config.free_port(), pool or pool_size()
@@ -142,8 +150,11 @@ class Server:
     def __exit__(self, *exc):
         self.stop()
 
-
-def busy(procs: list, seconds: float = 1.0) -> bool:
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #e86af005
+def busy(
+    procs: list,  # psutil processes (e.g. `Server.kernels()`)
+    seconds: float = 1.0,  # how long to watch them
+) -> bool:
     "Whether any of `procs` used more than 5 % of a core over the next `seconds` (or came or went meanwhile)."
     try:
         for p in procs:
@@ -155,10 +166,10 @@ def busy(procs: list, seconds: float = 1.0) -> bool:
 
 
 def wait_ready(
-    server: Server,
+    server: Server,  # the dashboard to watch
     kernels: int = 1,  # at least this many kernels (e.g. the whole pool)
-    quiet: float = 3.0,
-    timeout: float = 900,
+    quiet: float = 3.0,  # seconds they must all stay idle
+    timeout: float = 900,  # seconds before giving up (TimeoutError)
 ) -> float:
     "Wait until the server has `kernels` kernels, all idle (< 5 % CPU) for `quiet` seconds; the seconds waited."
     t0, calm_since = time.monotonic(), None
@@ -175,7 +186,13 @@ def wait_ready(
     raise TimeoutError(f"the dashboard's kernels were still busy after {timeout:.0f} s; its log: {server.log}")
 
 # %% ../../notebooks/06_bench/02_dashboard.ipynb #7676e9fb
-def timed(page, action, condition: str, arg=None, timeout: float = 60_000) -> float:
+def timed(
+    page,  # a Playwright page
+    action,  # a function doing the user's action (a click, a key, a choice)
+    condition: str,  # a JavaScript function of `arg`, true once the page shows the result
+    arg=None,  # its argument (e.g. the text shown before the action)
+    timeout: float = 60_000,  # milliseconds to wait for the condition
+) -> float:
     "Seconds from `action()` until JavaScript `condition(arg)` holds on `page`."
     t = time.perf_counter()
     action()
@@ -189,10 +206,15 @@ def leave(page):
     page.wait_for_timeout(500)
     page.close()
 
-
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #fabca048
 def visitors(
-    server: Server, n: int = 10, within: float = 10, then=None, timeout: float = 180, shared: bool = False
-) -> tuple:  # the visitors are tabs of one browser context (its cache shared)
+    server: Server,  # the warm dashboard
+    n: int = 10,  # visitors
+    within: float = 10,  # seconds over which they arrive, evenly spaced
+    then=None,  # a function run (in a thread) while they all stay; its result is returned
+    timeout: float = 180,  # seconds each visitor may wait for the Overview
+    shared: bool = False,  # the visitors are tabs of one browser context (its cache shared)
+) -> tuple:
     """(seconds to each visitor's Overview, in arrival order; `then()` run while they stay): `n` visitors within
     `within` s."""
     import asyncio
@@ -222,7 +244,11 @@ def visitors(
     return asyncio.run(run())
 
 
-def customer_lookups(page, ids: list, reasons: list) -> list:
+def customer_lookups(
+    page,  # a page on the dashboard
+    ids: list,  # customer ids to look up, one after the other
+    reasons: list,  # each customer's first reason: once it shows, the lookup is done
+) -> list:
     "Seconds from typing customer `ids[i]` + Enter to its first reason `reasons[i]` on the Customer page."
     page.get_by_role("tab", name="Customer").click()
     page.wait_for_selector(".cn-customer-reasons li", timeout=120_000)
@@ -238,8 +264,11 @@ def customer_lookups(page, ids: list, reasons: list) -> list:
         for cid, r in zip(ids, reasons)
     ]
 
-
-def whatif_moves(page, repeats: int) -> list:
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #1a9aff30
+def whatif_moves(
+    page,  # a page on the dashboard
+    repeats: int,  # measured slider moves
+) -> list:
     "Seconds from moving the what-if tenure slider to an end until the probability changes."
     page.get_by_role("tab", name="What-if").click()
     page.wait_for_selector(".cn-whatif-p", timeout=120_000)
@@ -261,7 +290,10 @@ def whatif_moves(page, repeats: int) -> list:
     return out
 
 
-def risk_filters(page, repeats: int) -> list:
+def risk_filters(
+    page,  # a page on the dashboard
+    repeats: int,  # measured changes of the contract filter
+) -> list:
     "Seconds from choosing another contract on the risk list until the updated table and count show."
     page.get_by_role("tab", name="Risk list").click()
     page.wait_for_selector(".cn-risk-table table", timeout=120_000)
@@ -291,7 +323,7 @@ def startup_seconds(log: str) -> dict:
         "kernels_started": len(read),
     }
 
-
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #958a8cf8
 def cpu_seconds(procs: list) -> float:
     "CPU seconds (user + system) `procs` have used so far (one that ended counts 0)."
     total = 0.0
@@ -315,7 +347,7 @@ def browser_procs() -> list:
             pass
     return out
 
-
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #639c61b5
 def memory_of(server: Server) -> dict:
     "Memory (MiB) of the dashboard now: PSS and RSS of the server and each kernel; total PSS (the real footprint)."
 
@@ -348,7 +380,10 @@ def summarise_dashboard(records: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def visitor_times(records: pd.DataFrame, measure: str = OVERVIEW) -> dict:
+def visitor_times(
+    records: pd.DataFrame,  # measurements: measure, repeat, seconds
+    measure: str = OVERVIEW,  # which burst of visitors
+) -> dict:
     "Seconds to the rendered Overview of the 1st, 2nd and last visitor to arrive, and the 90th percentile."
     s = records[records.measure == measure].sort_values("repeat").seconds.to_numpy()
     if not len(s):
@@ -360,7 +395,7 @@ def visitor_times(records: pd.DataFrame, measure: str = OVERVIEW) -> dict:
         "p90": round(float(np.quantile(s, 0.9)), 3),
     }
 
-
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #1eff01bc
 def memory_lines(context: dict) -> list:
     "Markdown lines on the dashboard's memory: waiting, with the visitors on it, after one visitor used every page."
     m, peak = context.get("memory_ready") or {}, context.get("memory_visitors") or {}
@@ -393,7 +428,7 @@ def burst_lines(context: dict) -> list:
         ]
     return out
 
-
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #50c1d7bb
 def dashboard_notes(context: dict) -> str:
     "Markdown: the workspace, how it was measured, the visitors' times, CPU, memory, a kernel's start, the set-up."
     s, st = context.get("setup", {}), context.get("startup", {})
@@ -430,8 +465,12 @@ def dashboard_notes(context: dict) -> str:
         lines += ["Building the workspace (not part of the targets): " + "; ".join(steps) + ".", ""]
     return "\n".join(lines)
 
-
-def write_dashboard_bench(records: pd.DataFrame, context: dict, out_dir=None) -> Path:
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #c9277f8d
+def write_dashboard_bench(
+    records: pd.DataFrame,  # every measurement: measure, repeat, seconds
+    context: dict,  # what `bench_dashboard` gathered: set-up, bursts, memory, kernel start, machine load
+    out_dir=None,  # default: the workspace's `reports/bench/`
+) -> Path:
     """Write `dashboard.json` (every measurement, the context) and `dashboard.md` (summary, notes) into `out_dir`
     (default `reports/bench/`); the Markdown path."""
     out_dir = Path(out_dir or config.reports_dir() / "bench")
@@ -459,7 +498,13 @@ def write_dashboard_bench(records: pd.DataFrame, context: dict, out_dir=None) ->
     return out_dir / "dashboard.md"
 
 # %% ../../notebooks/06_bench/02_dashboard.ipynb #cf55efb1
-def burst(server: Server, n: int, within: float, context: dict, measure: str = OVERVIEW) -> list:
+def burst(
+    server: Server,  # the warm dashboard
+    n: int,  # visitors
+    within: float,  # seconds over which they arrive
+    context: dict,  # gets the burst's CPU (under `bursts`); the first burst also its memory with the visitors on it
+    measure: str = OVERVIEW,  # which burst: a key of `BURSTS` (a browser each, or tabs of one browser)
+) -> list:
     """Seconds to the Overview of `n` visitors arriving within `within` s (`BURSTS[measure]`: as tabs); CPU, memory:
     `context`."""
     srv, pooled = psutil.Process(server.proc.pid), server.kernels()
@@ -477,7 +522,13 @@ def burst(server: Server, n: int, within: float, context: dict, measure: str = O
     return times
 
 
-def one_visitor(server: Server, ids: list, reasons: list, repeats: int, context: dict) -> list:
+def one_visitor(
+    server: Server,  # the warm dashboard
+    ids: list,  # customers to look up; the last one first, not measured
+    reasons: list,  # each customer's first reason
+    repeats: int,  # measured what-if moves and risk-list filter changes
+    context: dict,  # gets the browser's version and the memory after every page was used (`memory_full`)
+) -> list:
     "(measure, seconds) of one visitor using the Customer, What-if and Risk-list pages and the call list; memory after."
     from playwright.sync_api import sync_playwright
 
@@ -501,15 +552,19 @@ def one_visitor(server: Server, ids: list, reasons: list, repeats: int, context:
         browser.close()
     return rows
 
-
-def sample_customers(ws: Path, k: int, seed: int = 0) -> tuple:
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #97e1b436
+def sample_customers(
+    ws: Path,  # a workspace with a published scoring run
+    k: int,  # how many customers
+    seed: int = 0,  # seed of the sample
+) -> tuple:
     "(ids, first reasons) of `k` customers of the latest run of workspace `ws`."
     run = store.latest_run(ws / "marts")
     mart = pd.read_parquet(ws / "marts" / "runs" / run / "customers.parquet", columns=["customer_id", "top_reasons"])
     pick = mart.sample(k, random_state=seed)
     return list(pick.customer_id), [(json.loads(r) or [{"text": ""}])[0]["text"] for r in pick.top_reasons]
 
-
+# %% ../../notebooks/06_bench/02_dashboard.ipynb #067a52e3
 def bench_dashboard(
     out_dir=None,  # where dashboard.md / dashboard.json go (default `reports/bench/`)
     customers: int = 1_000_000,  # customers in the store
@@ -517,7 +572,7 @@ def bench_dashboard(
     within: float = 10,  # seconds over which the visitors arrive
     workspace=None,  # reuse (or build) this workspace; default: a scratch one
     keep: bool = False,  # keep the scratch workspace
-    seed: int = 0,
+    seed: int = 0,  # seed of the synthetic customers and of the customers looked up
 ) -> pd.DataFrame:
     """Build (or reuse) a scored workspace, serve the dashboard, measure it in chromium; write the report; the
     measurements."""

@@ -24,7 +24,10 @@ def suite_folder(folder=None) -> Path:
     return Path(folder or os.environ.get("CHURN_NB_TABLES") or Path.cwd().parent / "shared" / "data" / "tables")
 
 
-def suite_tables(folder=None, sample: bool = True) -> dict:
+def suite_tables(
+    folder=None,  # the suite's folder (default: `suite_folder()`)
+    sample: bool = True,  # add the bundled Telco sample, as "telco (sample)"
+) -> dict:
     "Table name -> path for every CSV/Parquet file in the suite folder (sorted), and the Telco sample (path None)."
     d = suite_folder(folder)
     if not d.is_dir():
@@ -37,8 +40,8 @@ def suite_tables(folder=None, sample: bool = True) -> dict:
 # %% ../../notebooks/06_bench/03_tables.ipynb #cf26102b
 def split_table(
     path,  # a table of the suite (None: the sample)
-    seed: int,
-    out_dir: Path,
+    seed: int,  # seed of the stratified split
+    out_dir: Path,  # where train.csv and holdout.csv are written
 ) -> dict:
     """Stratified 80/20 split of the table (target as churn_nb infers it), written as CSV: paths, spec and the holdout's
     0/1 labels."""
@@ -58,7 +61,7 @@ def split_table(
 def scale_table(
     rows: int = 125_000,  # customers
     columns: int = 250,  # columns, id and target included
-    seed: int = 0,
+    seed: int = 0,  # seed of every random draw (numbers, levels, dates, labels)
 ) -> pd.DataFrame:
     """A synthetic churn table: numbers (some missing), categories of 3 to 5,000 levels, two dates, an id and a Yes/No
     target."""
@@ -86,7 +89,10 @@ def scale_table(
     return df
 
 # %% ../../notebooks/06_bench/03_tables.ipynb #3fb0b65c
-def peer_models(text: list, numbers: list) -> dict:
+def peer_models(
+    text: list,  # the text (categorical) columns
+    numbers: list,  # the numeric columns
+) -> dict:
     "The two peers as unfitted pipelines: default HistGradientBoosting (ordinal text) and one-hot logistic regression."
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
@@ -136,7 +142,10 @@ np.save(sys.argv[3], p)
 """
 
 
-def champion_scores(workspace: Path, parts: dict) -> dict:
+def champion_scores(
+    workspace: Path,  # a workspace whose training run registered a champion
+    parts: dict,  # the split, as `split_table` returns it
+) -> dict:
     """Holdout ROC AUC and PR AUC of the workspace's champion, scored in a fresh process, with that process's time and
     memory."""
     from sklearn.metrics import average_precision_score, roc_auc_score
@@ -154,7 +163,11 @@ def champion_scores(workspace: Path, parts: dict) -> dict:
     )
 
 # %% ../../notebooks/06_bench/03_tables.ipynb #d7b60066
-def train_run(workspace: Path, parts: dict, seed: int) -> dict:
+def train_run(
+    workspace: Path,  # a fresh workspace for the run
+    parts: dict,  # the split (`split_table`): training reads its train.csv
+    seed: int,  # the run's seed
+) -> dict:
     "The default `churn-nb run train` on the training part: time, peak memory, status, the chosen candidate."
     args = churn_nb_command() + ["run", "train", "-p", "data", str(parts["train"]), "-p", "seed", str(seed)]
     m = measure(args, env={"CHURN_NB_HOME": str(workspace)}, timeout=3600)
@@ -163,7 +176,10 @@ def train_run(workspace: Path, parts: dict, seed: int) -> dict:
     return {**{k: v for k, v in m.items() if k != "stderr"}, **{k: rec[k] for k in keep if k in rec}}
 
 
-def pipeline_run(workspace: Path, parts: dict) -> dict:
+def pipeline_run(
+    workspace: Path,  # the workspace whose new champion scores
+    parts: dict,  # the split (`split_table`): its holdout is scored
+) -> dict:
     "`churn-nb run scoring` (score → segment → recommend → publish) on the holdout with the new champion."
     m = measure(
         churn_nb_command() + ["run", "scoring", "-p", "data", str(parts["holdout"])],
@@ -177,7 +193,13 @@ def pipeline_run(workspace: Path, parts: dict) -> dict:
     )
 
 # %% ../../notebooks/06_bench/03_tables.ipynb #39a765ad
-def bench_table(name: str, path, seed: int, pipeline: bool = False, keep: bool = False) -> dict:
+def bench_table(
+    name: str,  # the table's name in the results
+    path,  # the table (None: the sample)
+    seed: int,  # seed of the split and of the training run
+    pipeline: bool = False,  # also run the scoring pipeline on the holdout
+    keep: bool = False,  # keep the scratch workspace
+) -> dict:
     """Split, train with the defaults, score the champion in a fresh process, fit the peers, optionally run the
     pipeline: one row."""
     import shutil
@@ -201,7 +223,12 @@ def bench_table(name: str, path, seed: int, pipeline: bool = False, keep: bool =
     return row
 
 
-def bench_tables(tables: dict, seeds=(0, 1, 2), pipeline_seeds=(0,), keep: bool = False) -> pd.DataFrame:
+def bench_tables(
+    tables: dict,  # table name -> path, as `suite_tables` returns them
+    seeds=(0, 1, 2),  # one run per table and seed
+    pipeline_seeds=(0,),  # the seeds whose runs also run the scoring pipeline
+    keep: bool = False,  # keep the scratch workspaces
+) -> pd.DataFrame:
     "`bench_table` for every table and seed (the pipeline on `pipeline_seeds`); one row per run."
     rows = []
     for name, path in tables.items():
@@ -229,7 +256,7 @@ def peak_total(runs: pd.DataFrame) -> pd.Series:
     added = runs.peak_python_mib + runs.peak_java_mib
     return runs.peak_total_mib.fillna(added) if "peak_total_mib" in runs else added
 
-
+# %% ../../notebooks/06_bench/03_tables.ipynb #14a95093
 def summarise_tables(runs: pd.DataFrame) -> pd.DataFrame:
     """Per table (and on average): mean AUCs of the champion and the peers, margin over the better peer, time, memory,
     winner."""
@@ -306,7 +333,11 @@ def tables_figure(summary: pd.DataFrame):
     return fig
 
 # %% ../../notebooks/06_bench/03_tables.ipynb #6e7440eb
-def tables_notes(summary: pd.DataFrame, runs: pd.DataFrame, chart: str = "tables.png") -> str:
+def tables_notes(
+    summary: pd.DataFrame,  # `summarise_tables` of the runs
+    runs: pd.DataFrame,  # one row per table and seed, as `bench_tables` returns them
+    chart: str = "tables.png",  # the chart's file name, shown at the top
+) -> str:
     "Markdown: the chart, each target with met / NOT met (or not measured), and the errors of failed runs."
     s = summary.set_index("table")
     per = s.drop(index="average")
@@ -350,8 +381,12 @@ def scale_suite(scale: str) -> dict:
 
 
 def run_tables_bench(
-    out_dir: Path, folder=None, seeds=(0, 1, 2), only=None, scale: str | None = None
-) -> Path:  # "ROWSxCOLUMNS": a synthetic table alone, reported as tables-scale
+    out_dir: Path,  # where tables.json, tables.md and tables.png go
+    folder=None,  # the suite's folder (default: `suite_folder()`)
+    seeds=(0, 1, 2),  # one run per table and seed
+    only=None,  # parts of table names to run (default: every table)
+    scale: str | None = None,  # "ROWSxCOLUMNS": a synthetic table alone, reported as tables-scale
+) -> Path:
     """Run the table benchmark (tables named in `only`, default all) and write tables.json, tables.md and tables.png to
     `out_dir`."""
     tables = scale_suite(scale) if scale else suite_tables(folder)
