@@ -62,7 +62,7 @@ def is_running(p: psutil.Process | None) -> bool:
     except psutil.Error:
         return False
 
-
+# %% ../../notebooks/02_model/04_automl.ipynb #f32ab792
 def is_alive(rec: dict | None) -> bool:
     "Whether the process of an `ident` record still runs (same pid, same start time)."
     from churn_nb.model.tracking import same_process
@@ -147,7 +147,7 @@ def write_record(c: ClusterHandle):
     tmp.write_text(json.dumps(rec, indent=1))
     os.replace(tmp, path)
 
-
+# %% ../../notebooks/02_model/04_automl.ipynb #aca3db1c
 def reap_stale_clusters() -> list:
     "Stop the local clusters of this host whose owner process is gone; returns their names."
     reaped = []
@@ -203,7 +203,10 @@ def failure_reason(c: ClusterHandle) -> str | None:
     return None
 
 
-def out_of_memory(c: ClusterHandle, seconds: float) -> str:
+def out_of_memory(
+    c: ClusterHandle,  # the local cluster whose heap was full
+    seconds: float,  # how long it stayed full
+) -> str:
     "The message for a heap that stayed full for `seconds`."
     return (
         f"H2O ran out of memory: its heap ({c.memory}) stayed full for {seconds:.0f} s and it stopped making progress, "
@@ -211,14 +214,19 @@ def out_of_memory(c: ClusterHandle, seconds: float) -> str:
         f"Fix: {MEMORY_FIX.format(memory=c.memory)}. H2O logs: {c.folder / 'logs'}"
     )
 
-
+# %% ../../notebooks/02_model/04_automl.ipynb #0c8b05a2
 def wake(owner: threading.Thread):
     "Interrupt `owner`, the thread waiting on a cluster that just failed (only the main thread can receive a signal)."
     if owner is threading.main_thread():
         signal.pthread_kill(owner.ident, signal.SIGINT)
 
 
-def watch_jvm(c: ClusterHandle, stop: threading.Event, owner: threading.Thread, oom_seconds: float = 30):
+def watch_jvm(
+    c: ClusterHandle,  # the local cluster to watch; its `peak_rss` and `failure` are set here
+    stop: threading.Event,  # set when the block ends: the watcher returns
+    owner: threading.Thread,  # the thread to wake when the cluster fails
+    oom_seconds: float = 30,  # seconds of out-of-memory reports before the JVM is killed
+):
     """Each second: note the JVM's peak memory; if it died, or reported out-of-memory for `oom_seconds` (then kill it),
     record why and wake `owner`."""
     since = last = None
@@ -307,7 +315,10 @@ def close_session():
         conn.close()
 
 
-def stop_local(c: ClusterHandle, keep_logs: bool = False):
+def stop_local(
+    c: ClusterHandle,  # a local cluster (`start_local`)
+    keep_logs: bool = False,  # keep its logs folder, with the JVM's console copied there (after a failure)
+):
     """Stop local cluster `c`: close the session, stop the JVM, wait until its port is free; remove its record and
     folder (logs kept if asked)."""
     close_session()
@@ -331,7 +342,7 @@ def stop_local(c: ClusterHandle, keep_logs: bool = False):
     if c.port and port_listening(c.port):
         raise H2OClusterError(f"the port {c.port} of stopped cluster {c.name} is still in use")
 
-
+# %% ../../notebooks/02_model/04_automl.ipynb #b8436757
 def connect_remote(url: str) -> ClusterHandle:
     "Connect to the existing cluster at `url` (`CHURN_NB_H2O_URL`); churn_nb never shuts it down."
     import h2o
@@ -404,8 +415,12 @@ def fold_numbers(split: Split) -> np.ndarray:
         fold[val] = k
     return fold
 
-
-def h2o_frame(raw: pd.DataFrame, spec: DatasetSpec, folds=None):
+# %% ../../notebooks/02_model/04_automl.ipynb #c97ec27e
+def h2o_frame(
+    raw: pd.DataFrame,  # raw customer rows (with the target, it is added as a 0/1 enum)
+    spec: DatasetSpec,  # which columns are numbers and which categories
+    folds=None,  # the CV fold of each row (`fold_numbers`); None: no fold column
+):
     """Raw rows as an H2O frame: typed features (categories as enums), the 0/1 target when present, the fold numbers
     when given."""
     import h2o
@@ -428,7 +443,10 @@ AUTOML_EXCLUDE = ("DeepLearning",)
 AUTOML_MODELS_BY_ROWS = ((20_000, 8), (100_000, 4))  # (up to this many training rows, this many base models); beyond: 2
 
 
-def automl_models(rows: int, requested: int = AUTOML_MAX_MODELS) -> int:
+def automl_models(
+    rows: int,  # rows in the training part
+    requested: int = AUTOML_MAX_MODELS,  # base models asked for (0: by `rows`)
+) -> int:
     "Base models AutoML trains: `requested` when given, else 8 up to 20,000 training rows, 4 up to 100,000, then 2."
     if requested:
         return requested
@@ -441,7 +459,7 @@ ONEHOT_MAX_LEVELS = 1_000  # above this many levels in all categories, AutoML le
 
 def automl_exclusions(
     spec: DatasetSpec,  # the training data's spec (its category levels)
-    exclude_algos=AUTOML_EXCLUDE,
+    exclude_algos=AUTOML_EXCLUDE,  # algorithms left out in any case
 ) -> tuple[list, str | None]:
     "(algorithms AutoML skips, why or None): the one-hot algorithms go when the categories hold too many levels."
     excluded = list(exclude_algos or [])
@@ -458,7 +476,7 @@ def automl_exclusions(
     )
     return excluded + added, why
 
-
+# %% ../../notebooks/02_model/04_automl.ipynb #63237981
 def cancel_on_error(aml):
     "After a failed or interrupted `train`, cancel AutoML's job on a remote cluster (a local one is stopped anyway)."
     job = getattr(aml, "_job", None)
@@ -468,15 +486,15 @@ def cancel_on_error(aml):
 
 
 def run_automl(
-    train,
-    spec: DatasetSpec,
-    seed: int = 0,
-    max_models: int = AUTOML_MAX_MODELS,
-    max_runtime_secs: int = 0,
-    nfolds: int | None = None,
-    include_algos=None,
-    exclude_algos=AUTOML_EXCLUDE,
-    balance_classes: bool = False,
+    train,  # the training part as an H2O frame (`h2o_frame`, with the target and fold columns)
+    spec: DatasetSpec,  # its spec: the feature columns
+    seed: int = 0,  # seeds AutoML; with max_models the run is reproducible
+    max_models: int = AUTOML_MAX_MODELS,  # base models to train (`fit_automl` passes `automl_models`' number)
+    max_runtime_secs: int = 0,  # time cap in seconds (0: none)
+    nfolds: int | None = None,  # None: CV on the frame's fold column; a number ≥ 2: H2O's own random folds
+    include_algos=None,  # the only algorithms AutoML may use; replaces exclude_algos
+    exclude_algos=AUTOML_EXCLUDE,  # algorithms AutoML skips (when include_algos is not given)
+    balance_classes: bool = False,  # oversample the minority class while training
 ):
     "H2O AutoML on frame `train`, ranked by AUC; CV on its fold column unless `nfolds` is given."
     from h2o.automl import H2OAutoML
@@ -527,16 +545,20 @@ def cv_predictions(model) -> np.ndarray:
     source = model.metalearner() if model.algo == "stackedensemble" else model
     return h2o_to_pandas(source.cross_validation_holdout_predictions())["p1"].to_numpy()
 
-
-def cv_metrics(y, p, folds: list | None = None) -> dict:
+# %% ../../notebooks/02_model/04_automl.ipynb #2a57812e
+def cv_metrics(
+    y,  # the 0/1 outcome of each training row
+    p,  # its out-of-fold churn probability
+    folds: list | None = None,  # the split's folds (None: H2O's own random folds, so pooled)
+) -> dict:
     "Metrics of out-of-fold probabilities `p`: mean and spread over `folds` (`baselines.fold_metrics`), else pooled."
     return classification_metrics(y, p) if folds is None else fold_metrics(y, p, folds)
 
 # %% ../../notebooks/02_model/04_automl.ipynb #f1a7577b
 def time_cap_note(
     board: pd.DataFrame,  # AutoML's leaderboard (`leaderboard_frame`)
-    max_models: int,
-    max_runtime_secs: int,
+    max_models: int,  # base models AutoML was asked for
+    max_runtime_secs: int,  # its time cap in seconds (0: none)
 ) -> str | None:
     "The training report's note when AutoML's time cap stopped it before `max_models` base models (None: it did not)."
     base = int((board["algo"].str.lower() != "stackedensemble").sum())
@@ -553,7 +575,10 @@ def time_cap_note(
 _JVM_LOCK, _LOADERS = threading.RLock(), {}
 
 
-def genmodel_jar_file(jar: bytes, sha: str) -> Path:
+def genmodel_jar_file(
+    jar: bytes,  # the h2o-genmodel jar's bytes
+    sha: str,  # their SHA-256 hex digest: it names the file and verifies its content
+) -> Path:
     """The h2o-genmodel `jar` as a file (Java loads classes from files): `<tmp>/churn_nb-genmodel-<sha>.jar`, content
     verified."""
     path = Path(tempfile.gettempdir()) / f"churn_nb-genmodel-{sha[:16]}.jar"
@@ -564,7 +589,10 @@ def genmodel_jar_file(jar: bytes, sha: str) -> Path:
     return path
 
 
-def genmodel_loader(jar: bytes, sha: str):
+def genmodel_loader(
+    jar: bytes,  # the h2o-genmodel jar's bytes
+    sha: str,  # their SHA-256 hex digest (one loader per jar)
+):
     "A Java class loader for the h2o-genmodel `jar` in this process's JVM (started on first use, with `-Xrs`)."
     import jpype
 
@@ -579,7 +607,11 @@ def genmodel_loader(jar: bytes, sha: str):
         return _LOADERS[sha]
 
 # %% ../../notebooks/02_model/04_automl.ipynb #df8a7698
-def load_mojo(mojo: bytes, jar: bytes, sha: str):
+def load_mojo(
+    mojo: bytes,  # the MOJO file's bytes
+    jar: bytes,  # the h2o-genmodel jar that reads it
+    sha: str,  # the jar's SHA-256 hex digest
+):
     "An h2o-genmodel model read from MOJO bytes in memory (no file, no cluster)."
     import jpype
 
@@ -611,7 +643,10 @@ def _invoke():
     return jpype.JClass("java.lang.invoke.MethodHandles"), jpype.JClass("java.lang.invoke.MethodType")
 
 
-def row_loop(f, out_class):
+def row_loop(
+    f,  # a method handle `double[] -> R[]` (`score_handle`, `contributions_handle`)
+    out_class,  # the Java class of R[][], the output array
+):
     """Method handle `(double[][] X, R[][] Y) -> void` running `Y[i] = f(X[i])` for each row, in Java; `out_class` is
     R[][]."""
     import jpype
@@ -630,7 +665,10 @@ def row_loop(f, out_class):
     )  # for i in range(len(X)): body(i, X, Y)
 
 # %% ../../notebooks/02_model/04_automl.ipynb #6b7adcb1
-def score_handle(model, loader):
+def score_handle(
+    model,  # an h2o-genmodel model (`load_mojo`)
+    loader,  # the class loader of its h2o-genmodel jar (`genmodel_loader`)
+):
     "`double[] x -> double[]`: the model's `score0(x, new double[k])` (label, p0, p1 for a binomial model)."
     import jpype
 
@@ -645,7 +683,10 @@ def score_handle(model, loader):
     return MH.collectArguments(score0, 1, fresh)
 
 
-def contributions_handle(model, loader) -> tuple:
+def contributions_handle(
+    model,  # an h2o-genmodel tree model (`load_mojo`)
+    loader,  # the class loader of its h2o-genmodel jar (`genmodel_loader`)
+) -> tuple:
     "(`double[] x -> float[]` TreeSHAP contributions, their names) of a tree model."
     import jpype
 
@@ -673,7 +714,10 @@ def model_columns(model) -> list:
     return cols
 
 
-def encode_rows(X: pd.DataFrame, columns: list) -> np.ndarray:
+def encode_rows(
+    X: pd.DataFrame,  # rows typed by `data.features_frame`
+    columns: list,  # the model's columns, from `model_columns`
+) -> np.ndarray:
     """Typed features as the model's matrix: numbers as they are, categories as level indices, unknown levels and blanks
     as NaN (missing)."""
     out = np.empty((len(X), len(columns)))
@@ -693,8 +737,12 @@ def encode_rows(X: pd.DataFrame, columns: list) -> np.ndarray:
         )
     return out
 
-
-def run_rows(loop, A: np.ndarray, element) -> np.ndarray:
+# %% ../../notebooks/02_model/04_automl.ipynb #3ce24cae
+def run_rows(
+    loop,  # a `row_loop` method handle
+    A: np.ndarray,  # the encoded rows (`encode_rows`)
+    element,  # the JPype type of one output value (`jpype.JDouble`, `jpype.JFloat`)
+) -> np.ndarray:
     "Run a `row_loop` over the rows of `A` in one JPype call; its outputs as a 2-d float array."
     import jpype
 
@@ -707,7 +755,10 @@ EXPLAINER_ALGOS = ("gbm", "xgboost", "drf")
 CONTRIBUTION_SCALE = {"gbm": "logit", "xgboost": "logit", "drf": "probability"}
 
 
-def original_column(name: str, features: list) -> str:
+def original_column(
+    name: str,  # a contribution's name as H2O reports it
+    features: list,  # the spec's feature columns
+) -> str:
     """The feature a contribution belongs to: itself, or `col` for XGBoost's one-hot `col.level`; `bias` for H2O's
     `BiasTerm`."""
     if name == "BiasTerm":
@@ -727,8 +778,11 @@ def balance_shift(model) -> float:
     prior, sampled = list(model._priorClassDistrib), list(model._modelClassDistrib)
     return float(np.log(prior[1] / sampled[1]) - np.log(prior[0] / sampled[0]))
 
-
-def contribution_matrix(names: list, features: list) -> np.ndarray:
+# %% ../../notebooks/02_model/04_automl.ipynb #ce911d98
+def contribution_matrix(
+    names: list,  # the contributions' names as H2O reports them, in order
+    features: list,  # the spec's feature columns
+) -> np.ndarray:
     "0/1 matrix that sums contributions `names` into `features` + `bias`."
     cols = features + ["bias"]
     M = np.zeros((len(names), len(cols)))
@@ -742,14 +796,14 @@ class MojoScorer:
 
     def __init__(
         self,
-        spec: dict,
-        mojo: bytes,
-        genmodel: bytes,
-        model_id: str,
-        algo: str,
+        spec: dict,  # the dataset spec as a dict (`DatasetSpec.to_dict()`)
+        mojo: bytes,  # the model's MOJO
+        genmodel: bytes,  # the h2o-genmodel jar that reads it
+        model_id: str,  # the model's H2O id
+        algo: str,  # its H2O algorithm, e.g. "gbm" or "stackedensemble"
         explainer_mojo: bytes | None = None,  # MOJO of the explainer when it is not the model itself
-        explainer_id: str | None = None,
-        explainer_algo: str | None = None,
+        explainer_id: str | None = None,  # H2O id of the explainer (None: none)
+        explainer_algo: str | None = None,  # its algorithm: "gbm", "xgboost" or "drf"
     ):
         self.spec, self.mojo, self.genmodel, self.model_id, self.algo = spec, mojo, genmodel, model_id, algo
         self.genmodel_sha, self._java = hashlib.sha256(genmodel).hexdigest(), {}
@@ -772,7 +826,13 @@ class MojoScorer:
     def contribution_scale(self) -> str | None:
         return CONTRIBUTION_SCALE.get(self.explainer_algo)
 
-    def set_explainer(self, model_id: str | None, algo: str | None, mojo: bytes | None, why: str | None = None):
+    def set_explainer(
+        self,
+        model_id: str | None,  # H2O id of the explainer (None: no explainer)
+        algo: str | None,  # its algorithm: "gbm", "xgboost" or "drf"
+        mojo: bytes | None,  # its MOJO (None when it is the model itself)
+        why: str | None = None,  # why there is no explainer, when `model_id` is None
+    ):
         """Explain with model `model_id` (`mojo`: its MOJO, None when it is the leader); None: no explainer, because
         `why`."""
         self.explainer_id, self.explainer_algo, self.explainer_mojo, self.no_explainer = model_id, algo, mojo, why
@@ -826,14 +886,14 @@ def predict_proba(self: MojoScorer, raw: pd.DataFrame) -> np.ndarray:
     "Churn probabilities of raw customer rows: an (n, 2) array, column 1 = churn."
     return self._proba(raw)
 
-
+# %% ../../notebooks/02_model/04_automl.ipynb #2fc6caae
 @patch
 def typed_proba(self: MojoScorer, X: pd.DataFrame) -> np.ndarray:
     """`predict_proba` of rows already typed by `data.features_frame` (what explainers hold): skips typing them again,
     the bulk of the time for one row."""
     return self._proba(X, typed=True)
 
-
+# %% ../../notebooks/02_model/04_automl.ipynb #875f3f7a
 @patch
 def contributions(self: MojoScorer, raw: pd.DataFrame) -> pd.DataFrame:
     """Per-row TreeSHAP contributions of each feature + `bias`; they add up to the explainer's logit (probability for
@@ -879,7 +939,10 @@ class ExportError(RuntimeError):
     "The exported model does not reproduce the model in the cluster (or its explanations do not add up)."
 
 
-def export_scorer(leader, spec: DatasetSpec) -> MojoScorer:
+def export_scorer(
+    leader,  # an H2O model in the cluster (`h2o.get_model`)
+    spec: DatasetSpec,  # the training data's spec, kept in the scorer
+) -> MojoScorer:
     "The leader's MOJO and the h2o-genmodel jar that reads it, as a cluster-free `MojoScorer` (no explainer yet)."
     with tempfile.TemporaryDirectory() as d:
         mojo = Path(leader.download_mojo(d, get_genmodel_jar=True)).read_bytes()
@@ -887,8 +950,11 @@ def export_scorer(leader, spec: DatasetSpec) -> MojoScorer:
             spec.to_dict(), mojo, (Path(d) / "h2o-genmodel.jar").read_bytes(), leader.model_id, leader.algo
         )
 
-
-def explainer_candidates(board: pd.DataFrame, leader_id: str) -> list:
+# %% ../../notebooks/02_model/04_automl.ipynb #60de17ef
+def explainer_candidates(
+    board: pd.DataFrame,  # AutoML's leaderboard (`model_id`, `algo`), best first
+    leader_id: str,  # the model being explained
+) -> list:
     """Models that may explain the leader, preferred first: the leader if it is a tree model, then GBM and XGBoost, then
     DRF, each best first; never XRT."""
     algo = board.set_index("model_id")["algo"].str.lower()
@@ -898,7 +964,11 @@ def explainer_candidates(board: pd.DataFrame, leader_id: str) -> list:
 
 # %% ../../notebooks/02_model/04_automl.ipynb #9e6428a2
 def check_parity(
-    scorer: MojoScorer, model, raw: pd.DataFrame, spec: DatasetSpec, tol: float = PARITY_TOLERANCE
+    scorer: MojoScorer,  # the exported `model`
+    model,  # the H2O model in the cluster
+    raw: pd.DataFrame,  # raw rows both score (the holdout)
+    spec: DatasetSpec,  # the spec that types `raw` for the cluster
+    tol: float = PARITY_TOLERANCE,  # largest difference allowed
 ) -> tuple:
     """(largest |exported - in-cluster| churn probability over `raw`, the in-cluster probabilities); `ExportError` above
     `tol`."""
@@ -917,7 +987,11 @@ def check_parity(
     return diff, in_cluster
 
 
-def check_additivity(scorer: MojoScorer, raw: pd.DataFrame, tol: float = ADDITIVITY_TOLERANCE) -> float | None:
+def check_additivity(
+    scorer: MojoScorer,  # the exported model, its explainer set
+    raw: pd.DataFrame,  # raw rows to explain
+    tol: float = ADDITIVITY_TOLERANCE,  # largest error allowed (contributions are float32)
+) -> float | None:
     """Largest |sum of contributions - explainer output| over `raw` (None without an explainer); `ExportError` above
     `tol`."""
     if scorer.explainer_id is None:
@@ -936,9 +1010,9 @@ EXPORT_TRIES = 5  # leaderboard models tried, best first, until one exports fait
 
 def faithful_export(
     board: pd.DataFrame,  # AutoML's leaderboard, best first
-    spec: DatasetSpec,
-    holdout: pd.DataFrame,
-    tries: int = EXPORT_TRIES,
+    spec: DatasetSpec,  # the training data's spec
+    holdout: pd.DataFrame,  # raw rows the parity check runs on
+    tries: int = EXPORT_TRIES,  # how many models to try, best first
 ) -> tuple:
     """(scorer, model, parity, in-cluster probabilities, {refused model: why}) of the best model whose export passes
     parity."""
@@ -959,7 +1033,11 @@ def faithful_export(
     )
 
 # %% ../../notebooks/02_model/04_automl.ipynb #ede69440
-def choose_explainer(scorer: MojoScorer, board: pd.DataFrame, rows: pd.DataFrame) -> tuple:
+def choose_explainer(
+    scorer: MojoScorer,  # the exported leader; its explainer is set here
+    board: pd.DataFrame,  # AutoML's leaderboard, best first
+    rows: pd.DataFrame,  # raw rows the additivity check runs on
+) -> tuple:
     """Give `scorer` the first candidate explainer whose trees churn_nb reads and whose contributions add up on `rows`;
     returns (its largest error, {rejected model: why})."""
     import h2o
@@ -996,14 +1074,14 @@ def scorer_pip() -> list:
 
 
 def automl_info(
-    board,
-    scorer,
-    settings: dict,
-    parity: float,
-    additivity,
-    rejected: dict,
-    seconds: dict,
-    c: ClusterHandle,
+    board,  # AutoML's leaderboard (`leaderboard_frame`)
+    scorer,  # the exported leader, its explainer set
+    settings: dict,  # the AutoML settings the run used
+    parity: float,  # largest |exported - in-cluster| probability (`check_parity`)
+    additivity,  # largest additivity error (`check_additivity`; None: no explainer)
+    rejected: dict,  # explainer candidates rejected, with why
+    seconds: dict,  # wall time of each step
+    c: ClusterHandle,  # the cluster AutoML ran on
     refused: dict | None = None,  # models whose export failed parity, with why
 ) -> dict:
     "What `fit_automl` reports in `Candidate.info`."
@@ -1037,8 +1115,8 @@ def automl_info(
 
 # %% ../../notebooks/02_model/04_automl.ipynb #ff3836c2
 def fit_automl(
-    spec: DatasetSpec,
-    split: Split,
+    spec: DatasetSpec,  # the training data's spec
+    split: Split,  # train/holdout split with CV folds; AutoML sees only `split.train`
     seed: int = 0,  # seeds AutoML; with max_models the run is reproducible
     max_models: int = AUTOML_MAX_MODELS,  # base models to train (0: by table size); two stacked ensembles come on top
     max_runtime_secs: int = 0,  # time cap for AutoML (0: none); a capped run is not reproducible

@@ -21,13 +21,16 @@ def model_uri(name: str | None) -> str:
         return CHAMPION_URI
     return name if name.startswith("models:/") else f"models:/{MODEL_NAME}@{name}"
 
-
+# %% ../../notebooks/02_model/06_registry.ipynb #7a2d8654
 def model_name(uri: str) -> str:
     "The registered model's name in `models:/name@alias` or `models:/name/version`."
     return uri.removeprefix("models:/").partition("@")[0].partition("/")[0]
 
 
-def version_uri(uri: str, version) -> str:
+def version_uri(
+    uri: str,  # a `models:/` URI of the model, by alias or version
+    version,  # the version number wanted
+) -> str:
     "`models:/name/version`: one fixed version of the model `uri` names."
     return f"models:/{model_name(uri)}/{version}"
 
@@ -70,15 +73,18 @@ def churn_model(uri: str):
     except ModuleNotFoundError as e:
         raise moved_module_error(e, version_uri(uri, mv.version)) from None
 
-
-def moved_module_error(error: ModuleNotFoundError, uri: str) -> Exception:
+# %% ../../notebooks/02_model/06_registry.ipynb #e49eb8e1
+def moved_module_error(
+    error: ModuleNotFoundError,  # what unpickling the model raised
+    uri: str,  # the model version being loaded, for the message
+) -> Exception:
     "The error for a model saved by an older churn_nb whose modules have moved (with the fix); other errors unchanged."
     if not (error.name or "").startswith("churn_nb"):
         return error
     fix = "Fix: retrain in this workspace (churn-nb run train), or load it with the churn_nb version that saved it"
     return ChurnDataError(f"{uri} was saved by an older churn_nb layout (it needs the module {error.name}). {fix}")
 
-
+# %% ../../notebooks/02_model/06_registry.ipynb #328f68d6
 def load_champion(uri: str = CHAMPION_URI) -> Champion:
     "Load the champion (or any `models:/` URI) with its spec and explainer."
     from churn_nb.model.explain import explainer_for

@@ -34,7 +34,7 @@ def sqlite_path(uri: str) -> Path | None:
     "The database file of a `sqlite:///` URI, else None."
     return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
 
-
+# %% ../../notebooks/02_model/03_tracking.ipynb #fa2fd2dc
 @contextmanager
 def file_lock(path: Path):
     "An exclusive advisory lock on `path` (created if needed) while the block runs."
@@ -134,7 +134,10 @@ def process_tags() -> dict:
     }
 
 
-def same_process(pid: int, started: float) -> bool:
+def same_process(
+    pid: int,  # process id (text is accepted, as stored in run tags)
+    started: float,  # its start time in epoch seconds, as in `churn_nb.pid_started`
+) -> bool:
     "Whether process `pid`, started at `started` (so not a reused pid), still runs (a zombie does not)."
     try:
         p = psutil.Process(int(pid))
@@ -142,13 +145,17 @@ def same_process(pid: int, started: float) -> bool:
     except (ValueError, TypeError, psutil.Error):
         return False
 
-
+# %% ../../notebooks/02_model/03_tracking.ipynb #2e4f59bb
 def process_alive(tags: dict) -> bool:
     "Whether the process named by `process_tags`-style `tags` still runs on this host."
     return "churn_nb.pid" in tags and same_process(tags["churn_nb.pid"], tags.get("churn_nb.pid_started"))
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #c48ed1de
-def alias_version(alias: str, client: MlflowClient, name: str = MODEL_NAME):
+def alias_version(
+    alias: str,  # e.g. "champion" or "challenger"
+    client: MlflowClient,  # a client of the store holding the registry
+    name: str = MODEL_NAME,  # the registered model
+):
     "The model version `alias` points to, or None."
     try:
         return client.get_model_version_by_alias(name, alias)
@@ -156,7 +163,10 @@ def alias_version(alias: str, client: MlflowClient, name: str = MODEL_NAME):
         return None
 
 
-def restore_alias(client: MlflowClient, run) -> str | None:
+def restore_alias(
+    client: MlflowClient,  # a client of the store holding the registry
+    run,  # the MLflow run whose `churn_nb.gate.*` tags record the alias it moved
+) -> str | None:
     "Put back an alias that `run` moved; returns what was done."
     tags = run.data.tags
     alias = tags.get("churn_nb.gate.alias")
@@ -173,7 +183,12 @@ def restore_alias(client: MlflowClient, run) -> str | None:
     return f"alias '{alias}' restored to version {previous}" if previous else f"alias '{alias}' removed (it was new)"
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #dee8df0d
-def close_run(client: MlflowClient, run_id: str, status: str, why: str):
+def close_run(
+    client: MlflowClient,  # a client of the run's store
+    run_id: str,  # the run to end
+    status: str,  # "FAILED" or "KILLED"
+    why: str,  # the error or reason, kept in tag `churn_nb.error`
+):
     "End `run_id` with `status` (FAILED or KILLED), record `why`, and put back any alias it moved."
     run = client.get_run(run_id)
     undone = restore_alias(client, run)
@@ -199,8 +214,8 @@ def reap_stale_runs(client: MlflowClient | None = None) -> list:
 @contextmanager
 def tracked_run(
     experiment: str = "churn",  # experiment name (created if missing)
-    run_name: str | None = None,
-    tags: dict | None = None,
+    run_name: str | None = None,  # the run's name in the MLflow UI (None: MLflow makes one up)
+    tags: dict | None = None,  # extra run tags, added to the process tags
 ):
     "An MLflow run that ends FINISHED only on success: FAILED on error, KILLED on interrupt; aliases put back."
     client = ensure_store()
@@ -232,18 +247,26 @@ class ChurnModel(mlflow.pyfunc.PythonModel):
 
     def __init__(
         self,
-        model,
-        spec: dict,  # `model` has predict_proba on raw rows
+        model,  # has predict_proba on raw rows (a fitted pipeline)
+        spec: dict,  # the dataset spec as a dict (`DatasetSpec.to_dict()`)
         background: pd.DataFrame | None = None,  # typed training rows that explanations compare with (see `explain`)
     ):
         self.model, self.spec, self.background = model, spec, background
 
-    def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+    def predict(
+        self,
+        context,  # MLflow's model context (unused)
+        model_input: pd.DataFrame,  # raw customer rows (records are turned into a frame)
+        params=None,  # MLflow inference params (unused)
+    ) -> pd.DataFrame:
         X = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
         return pd.DataFrame({"churn_probability": np.asarray(self.model.predict_proba(X))[:, 1]}, index=X.index)
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #b1b8e576
-def model_signature(spec: DatasetSpec, raw: pd.DataFrame):
+def model_signature(
+    spec: DatasetSpec,  # which columns are features, and which of them categories
+    raw: pd.DataFrame,  # training rows as read (a category stored as text becomes `string`)
+):
     "Signature of a churn model for rows like `raw`: the spec's features in, `churn_probability` out."
     from mlflow.models import ModelSignature
     from mlflow.types.schema import AnyType, ColSpec, Schema
@@ -269,7 +292,10 @@ def pip_requirements() -> list:
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #f7826bc5
 @contextmanager
-def quiet_logger(name: str, level: int = 40):
+def quiet_logger(
+    name: str,  # the logger, e.g. "mlflow.pyfunc"
+    level: int = 40,  # the `logging` level it is raised to while the block runs
+):
     "Raise logger `name` to `level` (default ERROR) while the block runs."
     import logging
 
@@ -281,7 +307,7 @@ def quiet_logger(name: str, level: int = 40):
     finally:
         logger.setLevel(old)
 
-
+# %% ../../notebooks/02_model/03_tracking.ipynb #2c06a9be
 @contextmanager
 def quiet_stderr(*prefixes: str):
     "Drop stderr lines starting with one of `prefixes` while the block runs; pass every other line on."
@@ -296,13 +322,25 @@ def quiet_stderr(*prefixes: str):
         if kept:
             sys.stderr.write("".join(kept))
 
-
-def background_rows(raw: pd.DataFrame, spec: DatasetSpec, n: int = 1000, seed: int = 0) -> pd.DataFrame:
+# %% ../../notebooks/02_model/03_tracking.ipynb #3c4ebeea
+def background_rows(
+    raw: pd.DataFrame,  # the training rows as read
+    spec: DatasetSpec,  # which columns are features, and their types
+    n: int = 1000,  # how many rows to keep at most
+    seed: int = 0,  # seed of the random sample
+) -> pd.DataFrame:
     "Up to `n` typed training rows, kept in the model so its explanations have a fixed reference."
     return features_frame(raw.sample(min(n, len(raw)), random_state=seed), spec).reset_index(drop=True)
 
 
-def log_churn_model(model, spec: DatasetSpec, raw: pd.DataFrame, name: str, extra_pip: list | None = None, **kw):
+def log_churn_model(
+    model,  # fitted, with predict_proba on raw rows
+    spec: DatasetSpec,  # the dataset spec, stored in the model's metadata
+    raw: pd.DataFrame,  # its training rows as read: signature, input example and background rows
+    name: str,  # the candidate's name, also the artifact's name in the run
+    extra_pip: list | None = None,  # requirements beyond `pip_requirements()` (e.g. JPype for an H2O model)
+    **kw,  # passed to `mlflow.pyfunc.log_model`
+):
     "Log `model` as one pyfunc churn model (signature, raw input example, spec in metadata) in the active run."
     with quiet_logger("mlflow.pyfunc"):
         return mlflow.pyfunc.log_model(
@@ -329,12 +367,21 @@ class GateDecision:
     reason: str
 
 
-def choose_alias(candidate_score: float, champion_score: float | None) -> str:
+def choose_alias(
+    candidate_score: float,  # the candidate's score (higher is better)
+    champion_score: float | None,  # the champion's on the same rows (None: no champion, or it cannot score them)
+) -> str:
     "champion if there is none to beat or the candidate is strictly better, else challenger."
     return "champion" if champion_score is None or candidate_score > champion_score else "challenger"
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #962bf08c
-def score_version(version, holdout: pd.DataFrame, y, metric: str = "roc_auc", name: str = MODEL_NAME) -> tuple:
+def score_version(
+    version,  # a registered model version (its `.version` is loaded)
+    holdout: pd.DataFrame,  # raw rows to score
+    y,  # their 0/1 outcomes
+    metric: str = "roc_auc",  # a key of `classification_metrics`
+    name: str = MODEL_NAME,  # the registered model
+) -> tuple:
     "(score, note) of registered `version` on `holdout`; score None when it cannot score these rows."
     try:
         p = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}").predict(holdout)["churn_probability"]
@@ -364,8 +411,8 @@ def fitted_ids(version) -> tuple:
 # %% ../../notebooks/02_model/03_tracking.ipynb #0d3411a8
 def gate_rows(
     champion,  # the champion's model version
-    holdout: pd.DataFrame,
-    y,
+    holdout: pd.DataFrame,  # this run's holdout rows
+    y,  # their 0/1 outcomes
     candidate_proba,  # the candidate's probabilities on `holdout` (None: compare on all of it)
     run_id: str,  # the run registering the candidate
 ) -> tuple:
@@ -393,10 +440,10 @@ def gate_rows(
 def register_through_gate(
     model_uri: str,  # the logged model to register
     candidate_score: float,  # its `metric` on `holdout`
-    holdout: pd.DataFrame,
-    y,
-    metric: str = "roc_auc",
-    name: str = MODEL_NAME,
+    holdout: pd.DataFrame,  # this run's holdout rows, on which the champion is scored too
+    y,  # their 0/1 outcomes
+    metric: str = "roc_auc",  # a key of `classification_metrics`, higher is better
+    name: str = MODEL_NAME,  # the registered model
     candidate_proba=None,  # its probabilities on `holdout`, to compare on rows the champion never saw
 ) -> GateDecision:
     "Register `model_uri` as `name` and alias it champion or challenger; log the decision first. Needs an active run."

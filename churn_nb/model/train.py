@@ -41,7 +41,12 @@ __all__ = ['CV_FOLDS_LARGE', 'TIME_BUDGETS', 'TIME_BUDGET_LARGE', 'AUTOML_MIN_SE
            'time_budget_for', 'automl_seconds', 'fit_candidates', 'automl_arguments', 'train']
 
 # %% ../../notebooks/02_model/05_train.ipynb #3e69f728
-def log_dataset(df: pd.DataFrame, spec: DatasetSpec, split: Split, source: str) -> dict:
+def log_dataset(
+    df: pd.DataFrame,  # the whole customer table, as read
+    spec: DatasetSpec,  # its spec
+    split: Split,  # its train/holdout split and folds
+    source: str,  # how the run names the data (`data.source_name`)
+) -> dict:
     "Log the source, spec, fingerprint and split of the training data to the active run; return the fingerprint."
     fp = fingerprint(df, spec)
     mlflow.log_params(
@@ -69,7 +74,11 @@ def log_dataset(df: pd.DataFrame, spec: DatasetSpec, split: Split, source: str) 
     return fp
 
 # %% ../../notebooks/02_model/05_train.ipynb #052c144d
-def log_candidate(c: Candidate, spec: DatasetSpec, split: Split):
+def log_candidate(
+    c: Candidate,  # a candidate that worked
+    spec: DatasetSpec,  # the data's spec, stored in the logged model
+    split: Split,  # the split it was scored on (its training part goes into the model's example and background)
+):
     "Log a working candidate's metrics and model (and AutoML's details) to the active run; return the model's info."
     cv = {f"{c.name}.cv_{k}": v for k, v in c.cv.items()}
     hold = {f"{c.name}.holdout_{k}": v for k, v in c.holdout.items()}
@@ -90,7 +99,11 @@ def log_failures(candidates: list):
         mlflow.set_tag("churn_nb.failed_candidates", "; ".join(f"{c.name}: {c.error}" for c in failed)[:4900])
 
 # %% ../../notebooks/02_model/05_train.ipynb #5f262d2b
-def log_candidates(candidates: list, spec: DatasetSpec, split: Split) -> tuple[dict, object]:
+def log_candidates(
+    candidates: list,  # every candidate of the run, failed ones included
+    spec: DatasetSpec,  # the data's spec
+    split: Split,  # the split they were scored on
+) -> tuple[dict, object]:
     """Log every candidate (failures with their error), the leaderboard and the holdout charts; return (model infos,
     chart panel)."""
     working = [c for c in candidates if c.ok]
@@ -109,7 +122,11 @@ def log_candidates(candidates: list, spec: DatasetSpec, split: Split) -> tuple[d
     return infos, panel
 
 # %% ../../notebooks/02_model/05_train.ipynb #b47685fe
-def log_automl(c: Candidate, split: Split, spec: DatasetSpec):
+def log_automl(
+    c: Candidate,  # the AutoML candidate (`automl.fit_automl`)
+    split: Split,  # the split it was scored on: the predictions are per holdout row
+    spec: DatasetSpec,  # the data's spec (its id column names the rows)
+):
     "Log an AutoML candidate's leaderboard, settings, parity and holdout predictions to the active run."
     board = c.info["leaderboard"]
     mlflow.log_text(board.to_csv(index=False), "automl/leaderboard.csv")
@@ -158,7 +175,12 @@ def _given(x):
     return None if x is None or (isinstance(x, str) and not x.strip()) else x
 
 # %% ../../notebooks/02_model/05_train.ipynb #d674f7d4
-def check_training_params(seed, holdout, cv_folds, time_budget=0):
+def check_training_params(
+    seed,  # must be an integer
+    holdout,  # share of rows held out: 0.05–0.5
+    cv_folds,  # 0 (by table size) or 2–20
+    time_budget=0,  # seconds: -1 (none), 0 (by table size) or more
+):
     "Refuse training parameters outside their range, naming the parameter and the fix."
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ValueError(f"seed: {seed!r} is not an integer. Fix: -p seed 0")
@@ -180,7 +202,7 @@ CV_FOLDS_LARGE = 50_000  # training rows above which 3 folds are used instead of
 
 def cv_folds_for(
     train_rows: int,  # rows of the training part
-    requested: int = 0,
+    requested: int = 0,  # folds asked for (0: by `train_rows`)
 ) -> int:
     """CV folds: `requested` when given, else 5, or 3 above `CV_FOLDS_LARGE` training rows (a fold of 16,000+ rows is a
     stable estimate)."""
@@ -196,7 +218,7 @@ AUTOML_MIN_SECONDS = 30  # AutoML always gets at least this long
 
 def time_budget_for(
     rows: int,  # rows of the customer table
-    requested: int = 0,
+    requested: int = 0,  # seconds asked for (-1: none; 0: by `rows`)
 ) -> int:
     """Seconds a training run aims for (0: no budget): `requested` when given (-1: none), else none up to 10,000 rows
     and 780 beyond."""
@@ -208,7 +230,7 @@ def time_budget_for(
 def automl_seconds(
     budget: int,  # the run's time budget (0: none)
     elapsed: float,  # seconds the run has used before AutoML
-    requested: int = 0,
+    requested: int = 0,  # a cap asked for directly (`max_runtime_secs`; 0: from the budget)
 ) -> int:
     """AutoML's time cap: `requested` when given, else what `budget` leaves after `elapsed` and a reserve for the final
     fit and logging (0: none)."""
@@ -219,15 +241,15 @@ def automl_seconds(
 
 # %% ../../notebooks/02_model/05_train.ipynb #432d5702
 def fit_candidates(
-    spec: DatasetSpec,
-    split: Split,
-    models,
-    seed: int,
-    automl: bool,
-    automl_params: dict,
-    blend: bool,
-    budget: int = 0,
-    started: float | None = None,  # the run's time budget (0: none) and its start (`time.perf_counter`)
+    spec: DatasetSpec,  # the data's spec
+    split: Split,  # train/holdout split with CV folds
+    models,  # baselines to fit (a list or comma-separated; empty: none)
+    seed: int,  # seeds the baselines and AutoML
+    automl: bool,  # add H2O AutoML
+    automl_params: dict,  # `fit_automl`'s keyword arguments (`automl_arguments`)
+    blend: bool,  # also try the best blend of the candidates (`baselines.best_blend`)
+    budget: int = 0,  # the run's time budget in seconds (0: none)
+    started: float | None = None,  # when the run started (`time.perf_counter`; None: now)
 ) -> list:
     """The baselines, AutoML (capped by what the budget leaves) and the best blend, each scored; one that fails is
     recorded and the others go on."""
@@ -242,7 +264,14 @@ def fit_candidates(
     return candidates + ([mixed] if mixed is not None else [])
 
 
-def automl_arguments(max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes) -> dict:
+def automl_arguments(
+    max_models,  # AutoML base models (0: by table size)
+    max_runtime_secs,  # AutoML's time cap in seconds (0: none, or what the budget leaves)
+    nfolds,  # AutoML's own folds (0: the split's)
+    include_algos,  # H2O algorithms to use, comma-separated ("": not restricted)
+    exclude_algos,  # H2O algorithms to skip, comma-separated
+    balance_classes,  # oversample the minority class
+) -> dict:
     "`fit_automl`'s keyword arguments from the training parameters (0 folds: the split's; comma-separated algorithms)."
     return dict(
         max_models=max_models,
@@ -257,13 +286,13 @@ def automl_arguments(max_models, max_runtime_secs, nfolds, include_algos, exclud
 def train(
     data=None,  # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
     query: str | None = None,  # table name or query, for SQL sources
-    target=None,
-    positive_label=None,
-    id_col=None,
-    value_col=None,
-    numeric=None,
-    categorical=None,
-    drop=None,  # spec overrides ("" = infer)
+    target=None,  # outcome column; this and the spec overrides below: None or "" = inferred
+    positive_label=None,  # target value meaning churned
+    id_col=None,  # customer id column
+    value_col=None,  # value per period (e.g. monthly charges)
+    numeric=None,  # columns to read as numbers (a list or comma-separated)
+    categorical=None,  # columns to read as categories (a list or comma-separated)
+    drop=None,  # columns to leave out (a list or comma-separated)
     seed: int = 0,  # seeds the split, the folds and the models
     experiment: str = "churn",  # MLflow experiment
     models=DEFAULT_MODELS,  # baselines to try
@@ -274,8 +303,8 @@ def train(
     max_runtime_secs: int = 0,  # AutoML time cap (0: what `time_budget` leaves)
     time_budget: int = 0,  # seconds the whole run aims for (0: by table size, `time_budget_for`; -1: none)
     nfolds: int = 0,  # AutoML's own folds (0: the baselines' folds)
-    include_algos="",
-    exclude_algos=",".join(AUTOML_EXCLUDE),  # H2O algorithms to use / skip (comma-separated)
+    include_algos="",  # the only H2O algorithms AutoML may use, comma-separated ("": not restricted)
+    exclude_algos=",".join(AUTOML_EXCLUDE),  # H2O algorithms AutoML skips, comma-separated
     balance_classes: bool = False,  # oversample the minority class in AutoML
     blend: bool = True,  # also try the mean of the best candidates
     strict: bool = False,  # refuse constant and empty columns instead of dropping them
