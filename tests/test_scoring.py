@@ -7,20 +7,10 @@ import pandas as pd
 import yaml
 from conftest import ROOT, churn_nb, client, run_python
 
-STORE_FIELDS = [
-    "run_id",
-    "customer_id",
-    "model_version",
-    "scored_at",
-    "probability",
-    "tier",
-    "segment",
-    "value",
-    "revenue_at_risk",
-    "strategy",
-    "top_reasons",
-    "top_offers",
-]
+STORE_FIELDS = (  # what the store promises its readers for every scored customer
+    "run_id customer_id model_version scored_at probability tier segment value revenue_at_risk strategy top_reasons "
+    "top_offers"
+).split()
 
 
 def in_workspace(code, workspace):

@@ -330,19 +330,11 @@ class DashboardData:
         self.money = summary.get("value_unit", "money") == "money"
         self.lock, self.loaded_at, self._levels, self._examples = threading.RLock(), datetime.now(), {}, None
         self._champion, self._info, self.champion_uri = champion, info, champion_uri
+        self.query = marts.query  # `Marts.query` on this run: SQL over a mart, filtered and paged in DuckDB
 
     @property
     def columns(self) -> list:
         return self.schema.names
-
-    def query(
-        self,
-        sql: str,  # DuckDB SQL in which `{src}` stands for the mart
-        params: list | None = None,  # the values of the `?` placeholders in `sql`
-        name: str = "customers",  # which mart: customers or contributions
-    ) -> pd.DataFrame:
-        "`Marts.query` on this run."
-        return self.marts.query(sql, params, name)
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #00aeeb47
 @patch(as_prop=True)
