@@ -25,7 +25,7 @@ def latest(workspace):
     process."""
     return in_workspace(
         """
-        import json; from churn_nb import store
+        import json; from churn_nb.run import store
         t = store.latest_scores()
         run_id = t.run_id.iloc[0] if len(t) else None
         marts = store.latest_summary()["run_id"]
@@ -38,7 +38,7 @@ def test_store_holds_every_customer_with_every_field(scored):
     telco = pd.read_csv(ROOT / "churn_nb" / "sample" / "telco_churn.csv.gz")
     t = in_workspace(
         """
-        import json; from churn_nb import store
+        import json; from churn_nb.run import store
         t = store.latest_scores()
         print(t.to_json(orient="split", date_format="iso"))""",
         scored,
@@ -100,7 +100,7 @@ def test_offer_cost_changes_the_ranking_and_economics_change_the_thresholds(scor
     scoring_run = runs[0].info.run_id
     before = in_workspace(
         """
-        import json; from churn_nb import store
+        import json; from churn_nb.run import store
         print(json.dumps(store.latest_scores().top_offer.value_counts().to_dict()))""",
         scored,
     )
@@ -124,7 +124,7 @@ def test_offer_cost_changes_the_ranking_and_economics_change_the_thresholds(scor
     assert out.returncode == 0, out.stderr[-2000:]
     after = in_workspace(
         """
-        import json; from churn_nb import store
+        import json; from churn_nb.run import store
         print(json.dumps(store.latest_scores().top_offer.value_counts().to_dict()))""",
         scored,
     )
