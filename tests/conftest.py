@@ -10,6 +10,7 @@ import pytest
 import requests
 from churn_nb.bench.dashboard import CHROMIUM_FLAGS  # the benchmark's headless flags: one list for both
 from churn_nb.config import HOST, free_port, port_listening, stop_tree
+from churn_nb.model.tracking import kept_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 CHURN_NB = str(Path(sys.executable).parent / "churn-nb")  # the console script a `pip install` writes
@@ -31,17 +32,10 @@ def workspace_env(workspace, **extra) -> dict:
 @contextmanager
 def use_workspace(workspace):
     "Inside the block, churn_nb in this process works in `workspace` (as `workspace_env`); the old values come back."
-    old = {k: os.environ.get(k) for k in ("CHURN_NB_HOME", "MLFLOW_TRACKING_URI")}
-    os.environ["CHURN_NB_HOME"] = str(workspace)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    try:
+    with kept_environment("CHURN_NB_HOME", "MLFLOW_TRACKING_URI"):
+        os.environ["CHURN_NB_HOME"] = str(workspace)
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
         yield Path(workspace)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def copy_workspace(src, dst) -> Path:

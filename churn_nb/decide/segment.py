@@ -21,15 +21,16 @@ from ..model.features import humanize
 # %% auto #0
 __all__ = ['DEFAULTS', 'NUMBERS', 'TENURE_WORDS', 'START_WORDS', 'END_WORDS', 'MONTHS_PER', 'DAYS_PER_MONTH', 'VALUE_UNITS',
            'ECONOMICS', 'NOBODY', 'PROBABILITY_COLUMNS', 'MAX_LEVELS', 'YES', 'NO', 'DURATION_WORDS', 'FRAME_COLUMNS',
-           'config_error', 'check_number', 'merge_section', 'check_strategy', 'check_tiers', 'check_phrases',
-           'check_overrides', 'tenure_setting', 'check_retention', 'load_retention', 'draw_calibration', 'kaplan_meier',
-           'restricted_remaining', 'Lifetime', 'tenure_unit', 'tenure_candidates', 'find_tenure', 'remaining_lifetime',
-           'draw_survival', 'customer_value', 'value_unit', 'at_risk_words', 'value_note', 'revenue_at_risk',
-           'profit_curve', 'choose_thresholds', 'assign_tiers', 'as_tiers', 'probability_thresholds', 'tier_thresholds',
-           'tier_rule', 'draw_profit_curve', 'segment_columns', 'category_codes', 'top_levels', 'Segmenter',
-           'segment_encoder', 'fit_kmeans', 'numeric_phrase', 'level_phrase', 'distinctions', 'distinct_phrases',
-           'unique_names', 'name_segments', 'segment_profiles', 'fit_segments', 'retention_strategy', 'in_words',
-           'tier_summary', 'segment_summary', 'labelled', 'lifetime_of']
+           'config_error', 'check_number', 'check_mapping', 'merge_section', 'check_strategy', 'check_tiers',
+           'check_phrases', 'check_overrides', 'tenure_setting', 'check_retention', 'load_retention',
+           'draw_calibration', 'kaplan_meier', 'restricted_remaining', 'Lifetime', 'tenure_unit', 'tenure_candidates',
+           'find_tenure', 'remaining_lifetime', 'draw_survival', 'customer_value', 'value_unit', 'at_risk_words',
+           'value_note', 'revenue_at_risk', 'profit_curve', 'choose_thresholds', 'assign_tiers', 'as_tiers',
+           'probability_thresholds', 'tier_thresholds', 'tier_rule', 'draw_profit_curve', 'segment_columns',
+           'category_codes', 'top_levels', 'Segmenter', 'segment_encoder', 'fit_kmeans', 'numeric_phrase',
+           'level_phrase', 'distinctions', 'distinct_phrases', 'unique_names', 'name_segments', 'segment_profiles',
+           'fit_segments', 'retention_strategy', 'in_words', 'tier_summary', 'segment_summary', 'labelled',
+           'lifetime_of']
 
 # %% ../../notebooks/03_decide/00_segment.ipynb #fe0fa1fd
 DEFAULTS = dict(
@@ -100,6 +101,22 @@ def check_number(
         raise config_error(source, name, f"{v!r} is out of range ({lo} to {hi if hi is not None else 'any'})", fix)
     return v
 
+# %% ../../notebooks/03_decide/00_segment.ipynb #561710f9
+def check_mapping(
+    source,  # the settings file (or what stands for it), named in errors
+    name: str,  # the field that must be a mapping, e.g. 'strategies'
+    given,  # its value as read
+    expected: str,  # what a mapping there holds, e.g. 'tiers'
+    fix: str,  # what to write instead
+    optional: bool = False,  # an absent field (None) reads as an empty mapping
+) -> dict:
+    "`given` when it is a mapping; otherwise a `config_error` naming the field, what was expected and the fix."
+    if optional and given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise config_error(source, name, f"expected {expected}, got {given!r}", fix)
+    return given
+
 # %% ../../notebooks/03_decide/00_segment.ipynb #55c398d6
 def _did_you_mean(name, known) -> str:
     close = difflib.get_close_matches(str(name), list(known), n=1)
@@ -119,13 +136,7 @@ def merge_section(
     "`defaults` updated with the fields of `given` (a mapping); unknown fields are refused."
     if given is None:
         return dict(defaults)
-    if not isinstance(given, dict):
-        raise config_error(
-            source,
-            section,
-            f"expected a mapping of fields, got {given!r}",
-            f"write the fields of '{section}' indented below it",
-        )
+    check_mapping(source, section, given, "a mapping of fields", f"write the fields of '{section}' indented below it")
     unknown = [k for k in given if k not in defaults]
     if unknown:
         raise config_error(source, f"{section}.{unknown[0]}", "unknown field", _did_you_mean(unknown[0], defaults))
@@ -156,13 +167,7 @@ def check_tiers(
     given: dict,  # tier -> strategy, as read
 ) -> dict:
     "Refuse tier names other than High, Medium, Low in `given`."
-    if not isinstance(given, dict):
-        raise config_error(
-            source,
-            section,
-            f"expected tiers, got {given!r}",
-            f"write the tiers ({', '.join(TIERS)}) indented below '{section}'",
-        )
+    check_mapping(source, section, given, "tiers", f"write the tiers ({', '.join(TIERS)}) indented below '{section}'")
     bad = [k for k in given if k not in TIERS]
     if bad:
         raise config_error(
@@ -179,15 +184,8 @@ def check_phrases(
     phrases,  # `segments.phrases` as read (None: none)
 ) -> dict:
     'Segment-name phrases: `column: {high: …, low: …}` for numbers, `"column=level": …` for categories.'
-    if phrases is None:
-        return {}
-    if not isinstance(phrases, dict):
-        raise config_error(
-            source,
-            "segments.phrases",
-            f"expected a mapping, got {phrases!r}",
-            'write one phrase per line: "Contract=Two year": two-year contract',
-        )
+    fix = 'write one phrase per line: "Contract=Two year": two-year contract'
+    phrases = check_mapping(source, "segments.phrases", phrases, "a mapping", fix, optional=True)
     for k, v in phrases.items():
         if isinstance(v, dict):
             for side, text in merge_section(source, f"segments.phrases.{k}", v, dict(high=None, low=None)).items():
@@ -203,15 +201,8 @@ def check_overrides(
     overrides,  # `segment_overrides` as read (None: none)
 ) -> dict:
     "Per-segment strategy overrides: segment (name or number) -> tier -> action and/or channel."
-    if overrides is None:
-        return {}
-    if not isinstance(overrides, dict):
-        raise config_error(
-            source,
-            "segment_overrides",
-            f"expected a mapping, got {overrides!r}",
-            "write segment name -> tier -> action/channel, or {} for none",
-        )
+    fix = "write segment name -> tier -> action/channel, or {} for none"
+    overrides = check_mapping(source, "segment_overrides", overrides, "a mapping", fix, optional=True)
     out = {}
     for seg, tiers in overrides.items():
         out[str(seg)] = {
@@ -241,13 +232,8 @@ def check_retention(
     """Retention settings `cfg` merged into `DEFAULTS` and checked; bad fields raise a ValueError naming `source`, the
     field and the fix."""
     cfg = {} if cfg is None else cfg
-    if not isinstance(cfg, dict):
-        raise config_error(
-            source,
-            "(top level)",
-            f"expected sections (economics, lifetime, …), got {cfg!r}",
-            "start from the shipped scheduled/retention.yml",
-        )
+    fix = "start from the shipped scheduled/retention.yml"
+    check_mapping(source, "(top level)", cfg, "sections (economics, lifetime, …)", fix)
     unknown = [k for k in cfg if k not in DEFAULTS]
     if unknown:
         raise config_error(source, unknown[0], "unknown section", _did_you_mean(unknown[0], DEFAULTS))

@@ -18,6 +18,7 @@ from ..config import port_listening, stop_process
 from .baselines import Candidate, fold_metrics
 from ..data import DatasetSpec, Split, features_frame, target_vector
 from .evaluate import classification_metrics
+from .features import owning_feature
 
 # %% auto #0
 __all__ = ['REQUEST_TIMEOUT', 'MEMORY_FIX', 'WATCHDOG', 'TARGET', 'FOLD', 'AUTOML_MAX_MODELS', 'AUTOML_EXCLUDE',
@@ -763,12 +764,10 @@ def original_column(
     `BiasTerm`."""
     if name == "BiasTerm":
         return "bias"
-    if name in features:
-        return name
-    owners = [c for c in features if name.startswith(f"{c}.")]
-    if not owners:
+    owner = name if name in features else owning_feature(name, features, ".")
+    if owner is None:
         raise ValueError(f"contribution '{name}' belongs to no feature of the spec")
-    return max(owners, key=len)
+    return owner
 
 
 def balance_shift(model) -> float:

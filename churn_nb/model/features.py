@@ -16,8 +16,8 @@ from ..data import DatasetSpec, features_frame
 
 # %% auto #0
 __all__ = ['MISSING', 'MIN_LEVEL_ROWS', 'MAX_ONEHOT', 'MAX_ORDINAL', 'MAX_ONEHOT_COLUMNS', 'FAMILY_KEYWORDS', 'SpecColumns',
-           'onehot_levels', 'encoder', 'column_transformer', 'model_pipeline', 'feature_names', 'source_column',
-           'humanize', 'feature_family', 'families']
+           'onehot_levels', 'encoder', 'column_transformer', 'model_pipeline', 'feature_names', 'owning_feature',
+           'source_column', 'humanize', 'feature_family', 'families']
 
 # %% ../../notebooks/02_model/01_features.ipynb #5376f424
 class SpecColumns(TransformerMixin, BaseEstimator):
@@ -117,6 +117,16 @@ def feature_names(pipeline: Pipeline) -> list:
     return list(pipeline.named_steps["prep"].get_feature_names_out())
 
 # %% ../../notebooks/02_model/01_features.ipynb #67bd906d
+def owning_feature(
+    name: str,  # a derived column's name, e.g. 'Contract = Two year' or 'Contract.Two year'
+    features: list,  # the spec's feature columns
+    separator: str,  # what joins a feature and its level in `name`: ' = ' (scikit-learn) or '.' (H2O)
+) -> str | None:
+    "The longest feature of `features` that `name` begins with, followed by `separator`; None when there is none."
+    owners = [f for f in features if name.startswith(f"{f}{separator}")]
+    return max(owners, key=len) if owners else None
+
+
 def source_column(
     model_column: str,  # a column the model sees: a feature, a one-hot level or a missing indicator
     features: list,  # the spec's feature columns
@@ -127,10 +137,10 @@ def source_column(
     for prefix in ("missingindicator_",):
         if model_column.startswith(prefix) and model_column[len(prefix) :] in features:
             return model_column[len(prefix) :]
-    owners = [f for f in features if model_column.startswith(f"{f} = ")]
-    if not owners:
+    owner = owning_feature(model_column, features, " = ")
+    if owner is None:
         raise ValueError(f"model column {model_column!r} comes from none of the features {features[:8]}…")
-    return max(owners, key=len)
+    return owner
 
 # %% ../../notebooks/02_model/01_features.ipynb #cd483781
 def humanize(column) -> str:

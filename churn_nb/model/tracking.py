@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl, json, os, re, signal, socket, threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, asdict
+from datetime import datetime, timezone
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from .evaluate import classification_metrics
 # %% auto #0
 __all__ = ['MIN_FRESH_ROWS', 'sqlite_path', 'file_lock', 'store_lock', 'kept_environment', 'ensure_store', 'experiment_id',
            'RunInterrupted', 'signals_interrupt', 'process_tags', 'same_process', 'process_alive', 'alias_version',
-           'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'ChurnModel', 'model_signature',
+           'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'step_run', 'ChurnModel', 'model_signature',
            'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows', 'log_churn_model', 'GateDecision',
            'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'register_through_gate']
 
@@ -240,6 +241,17 @@ def tracked_run(
         )
         raise
     mlflow.end_run("FINISHED")
+
+# %% ../../notebooks/02_model/03_tracking.ipynb #a66f0674
+def step_run(
+    experiment: str,  # experiment name
+    kind: str,  # the step: 'train', 'score', 'segment', 'recommend'
+    scoring_run: str | None = None,  # the scoring run a later step works on (tagged)
+):
+    "`tracked_run` for one pipeline step: named '<kind> <UTC time>Z', tagged with its kind (and scoring run)."
+    tags = {"churn_nb.kind": kind, **({"churn_nb.scoring_run": scoring_run} if scoring_run else {})}
+    name = f"{kind} {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z"
+    return tracked_run(experiment, name, tags)
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #5f554a15
 class ChurnModel(mlflow.pyfunc.PythonModel):

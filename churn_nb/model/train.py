@@ -32,7 +32,7 @@ from churn_nb.data import (
     target_vector,
 )
 from .evaluate import evaluation_figures, evaluation_panel
-from .tracking import GateDecision, log_churn_model, register_through_gate, tracked_run
+from .tracking import GateDecision, log_churn_model, register_through_gate, step_run, tracked_run
 from .automl import AUTOML_EXCLUDE, AUTOML_MAX_MODELS, fit_automl
 
 # %% auto #0
@@ -322,9 +322,7 @@ def train(
     overrides = {k: _given(v) for k, v in overrides.items() if _given(v) is not None}
     aml = automl_arguments(max_models, max_runtime_secs, nfolds, include_algos, exclude_algos, balance_classes)
     started = time.perf_counter()
-    with tracked_run(
-        experiment, f"train {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "train"}
-    ) as run:
+    with step_run(experiment, "train") as run:
         params = dict(
             seed=seed,
             models=models,

@@ -27,7 +27,7 @@ from churn_nb.data import (
 from ..model.evaluate import calibration
 from ..model.explain import binary_columns, global_importance, draw_importance, top_reasons
 from ..model.registry import CHAMPION_URI, Champion, load_champion, version_uri
-from ..model.tracking import MODEL_NAME, ensure_store, tracked_run
+from ..model.tracking import MODEL_NAME, ensure_store, step_run
 
 # %% auto #0
 __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of',
@@ -259,9 +259,7 @@ def score(
     folder."""
     if unseen not in ("score", "refuse"):
         raise ValueError(f"unseen: {unseen!r} is not 'score' or 'refuse'. Fix: -p unseen score")
-    with tracked_run(
-        experiment, f"score {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z", {"churn_nb.kind": "score"}
-    ) as run:
+    with step_run(experiment, "score") as run:
         clock = Stopwatch()
         champ = load_champion(model_uri)
         source = source_name(data)
@@ -468,11 +466,7 @@ def segment(
     run_id = scoring_run or latest_score_run(experiment)
     info = run_info(run_id)
     cfg = sg.load_retention(settings or None)
-    with tracked_run(
-        experiment,
-        f"segment {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z",
-        {"churn_nb.kind": "segment", "churn_nb.scoring_run": run_id},
-    ) as run:
+    with step_run(experiment, "segment", run_id) as run:
         clock = Stopwatch()
         customers = read_stage(run_id, "customers", "score", stage_columns(run_id, drop=("top_reasons", "base")))
         clock.lap("read")
@@ -904,11 +898,7 @@ def recommend(
     )
     if segment_info is None:
         read_stage(run_id, "segments", "segment")  # raises: run the segment step first
-    with tracked_run(
-        experiment,
-        f"recommend {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z",
-        {"churn_nb.kind": "recommend", "churn_nb.scoring_run": run_id},
-    ) as run:
+    with step_run(experiment, "recommend", run_id) as run:
         clock = Stopwatch()
         champ = load_champion(version_uri(CHAMPION_URI, info["model_version"]))
         clock.lap("load champion")  # the version that scored this run
