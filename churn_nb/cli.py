@@ -16,8 +16,8 @@ __all__ = ['SERVICES', 'COMMANDS', 'CliError', 'notebook_path', 'declared_parame
            'check_java', 'port_free', 'check_ports', 'check_workspace', 'check_store', 'doctor', 'print_doctor',
            'service_pid', 'wait_for_port', 'start_service', 'stop_service', 'mlflow_ui_command', 'workspace_env',
            'serve_argv', 'parser', 'run_command', 'schedule_command', 'smoke_command', 'run_service', 'ui_command',
-           'serve_command', 'dashboard_command', 'stop_command', 'template_source', 'offers_command', 'bench_command',
-           'main']
+           'serve_command', 'dashboard_command', 'stop_command', 'template_source', 'offers_command',
+           'feedback_command', 'bench_command', 'main']
 
 # %% ../notebooks/07_cli.ipynb #e2a88855
 class CliError(Exception):
@@ -654,6 +654,21 @@ def parser() -> argparse.ArgumentParser:
     )
     offers.add_argument("-o", "--output", help="the file to write (default: print the catalogue)")
     offers.add_argument("--force", action="store_true", help="replace --output if it exists")
+    feedback = sub.add_parser(
+        "feedback", help="analyse texts: churn-nb feedback classify IN [--text-col C] -o OUT [--topics FILE]"
+    )
+    action = feedback.add_subparsers(dest="action", required=True, metavar="ACTION")
+    classify = action.add_parser(
+        "classify", help="write a table's rows with category, category_confidence, sentiment, sentiment_label, topic"
+    )
+    classify.add_argument("input", help="the texts: CSV/Parquet path or SQLAlchemy URL (with --query)")
+    classify.add_argument("--text-col", help="the column holding the texts (default: inferred)")
+    classify.add_argument("-o", "--output", required=True, help="the .csv or .parquet file to write")
+    classify.add_argument("--query", help="table name or query, for an SQLAlchemy URL")
+    classify.add_argument(
+        "--topics", help="a topic set (JSON): used when the file exists, else the one fitted here is stored there"
+    )
+    classify.add_argument("--force", action="store_true", help="replace --output if it exists")
     bench = sub.add_parser("bench", help="measure speed, memory and accuracy; results in reports/bench/")
     bench.add_argument(
         "what",
@@ -817,6 +832,22 @@ def offers_command(args):
     n = text.count("\n  - id:")
     print(f"Wrote {out}: {n} offers for {source}. Set costs, then: churn-nb run scoring -p recommend.offers {out}")
 
+# %% ../notebooks/07_cli.ipynb #f14ddfa8
+def feedback_command(args):
+    "`churn-nb feedback classify`: a table's texts analysed, its rows written with the analysis columns."
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise CliError(f"{out} exists. Fix: name another file with -o, or add --force to replace it")
+    from churn_nb.text.analyse import classify_file
+
+    try:
+        done = classify_file(args.input, out, args.text_col, args.topics, args.query)
+    except (ValueError, OSError) as e:
+        raise CliError(str(e)) from None
+    counts = ", ".join(f"{n:,} {category}" for category, n in done["categories"].items())
+    topics = len(done["topics"])
+    print(f"Wrote {out}: {done['rows']:,} texts of column '{done['text_column']}' ({counts}); {topics} topics")
+
 # %% ../notebooks/07_cli.ipynb #0ea70246
 def bench_command(args):
     "`churn-nb bench WHAT`: run a benchmark and print its report."
@@ -868,6 +899,7 @@ COMMANDS = {
     "bench": bench_command,
 }
 COMMANDS["offers"] = offers_command
+COMMANDS["feedback"] = feedback_command
 
 
 def main(argv=None) -> int:

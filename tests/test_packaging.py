@@ -71,6 +71,14 @@ def test_wheel_installs_and_works_in_a_fresh_virtualenv(tmp_path):
         "churn_nb/app/dashboard.ipynb",
         "churn_nb/app/share/voila/templates/churn_nb/index.html.j2",
         "churn_nb/app/share/voila/templates/churn_nb/conf.json",
+        "churn_nb/sample/feedback.csv.gz",
+        "churn_nb/text/data/feedback_train.csv",
+        "churn_nb/text/static/vectors.npy",
+        "churn_nb/text/static/vocab.txt",
+        "churn_nb/text/static/LICENSE",
+        "churn_nb/text/static/NOTICE",
+        "churn_nb/text/classifier/model.json",
+        "churn_nb/text/classifier/model.npz",
     } <= names
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -80,11 +88,18 @@ def test_wheel_installs_and_works_in_a_fresh_virtualenv(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     r = subprocess.run([str(venv / "bin" / "churn-nb"), "--help"], capture_output=True, text=True, cwd=tmp_path)
     assert r.returncode == 0 and "doctor" in r.stdout
-    code = (
+    python = str(venv / "bin" / "python")
+    shipped = (
         "from churn_nb.data import load_sample; from churn_nb import config; import churn_nb; "
         "print(load_sample().shape, config.scheduled_dir().parent == "
         "__import__('pathlib').Path(churn_nb.__file__).parent)"
     )
-    r = subprocess.run([str(venv / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert r.stdout.strip() == "(7043, 21) True"
+    feedback = (  # the feedback model works from the installed files alone, and nothing pulled torch in
+        "import importlib.util; from churn_nb.text.classify import feedback_model; "
+        "print(feedback_model().analyse(['Third outage this week, fix it or I leave']).category[0], "
+        "importlib.util.find_spec('torch') is None)"
+    )
+    for code, printed in ((shipped, "(7043, 21) True"), (feedback, "complaint True")):
+        r = subprocess.run([python, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr[-2000:]
+        assert r.stdout.strip() == printed
