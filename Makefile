@@ -31,6 +31,7 @@ browser:
 up: install
 	-@$(BIN)/churn-nb doctor
 	$(BIN)/churn-nb run pipeline
+	$(BIN)/churn-nb run feedback
 	@$(BIN)/churn-nb ui --background
 	@$(BIN)/churn-nb serve --background
 	@$(BIN)/churn-nb dashboard --background
@@ -43,6 +44,7 @@ up: install
 	@echo "  training report   $$(ls -d $$PWD/reports/runs/*-train | tail -1)/train.html"
 	@echo "  scoring report    $$(ls -d $$PWD/reports/runs/*-recommend | tail -1)/scoring_report.html"
 	@echo "  customer store    sqlite:///$$PWD/churn_nb.db (python: churn_nb.run.store.latest_scores()), marts in $$PWD/marts/"
+	@echo "  feedback          $$(ls -d $$PWD/reports/runs/*-feedback | tail -1)/feedback.html (store: churn_nb.run.store.feedback_analysis())"
 	@echo "  schedule          $(BIN)/churn-nb schedule --crontab"
 	@echo "  stop everything   make down"
 

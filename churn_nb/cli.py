@@ -672,12 +672,13 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure speed, memory and accuracy; results in reports/bench/")
     bench.add_argument(
         "what",
-        choices=["train", "score", "api", "dashboard", "tables"],
+        choices=["train", "score", "api", "dashboard", "tables", "feedback"],
         help=(
             "train: whole training runs per seed and budget (AUC, wall time, peak memory); tables: the default "
             "training on every table of a suite next to HistGradientBoosting and logistic regression; score: the "
             "scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST "
-            "API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers"
+            "API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers; feedback: "
+            "texts/s of the feedback analysis on 1 and 2 cores, short and long texts, and its held-out quality"
         ),
     )
     bench.add_argument(
@@ -872,6 +873,10 @@ def bench_command(args):
 
         bench_api(out_dir=out, seconds=args.seconds, rate=args.rate)
         print((out / "api.md").read_text())
+    elif args.what == "feedback":
+        from churn_nb.bench.feedback import bench_feedback
+
+        print(bench_feedback(out_dir=out).read_text())
     elif args.what == "tables":
         from churn_nb.bench.tables import run_tables_bench
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['HOST', 'PORTS', 'TIERS', 'AT_RISK', 'MODEL_NAME', 'CHAMPION_URI', 'workspace', 'tracking_uri', 'artifact_root',
-           'store_url', 'h2o_url', 'h2o_memory', 'reports_dir', 'marts_dir', 'runtime_dir', 'scheduled_dir',
-           'free_port', 'port_listening', 'stop_process', 'stop_tree']
+           'store_url', 'h2o_url', 'h2o_memory', 'reports_dir', 'marts_dir', 'runtime_dir', 'feedback_dir',
+           'scheduled_dir', 'free_port', 'port_listening', 'stop_process', 'stop_tree']
 
 # %% ../notebooks/00_config.ipynb #da1f4955
 def workspace() -> Path:
@@ -56,6 +56,11 @@ def marts_dir() -> Path:
 def runtime_dir() -> Path:
     "`<workspace>/.run`: pid and log files of the services `make up` starts."
     return workspace() / ".run"
+
+
+def feedback_dir() -> Path:
+    "`<workspace>/feedback`: the feedback runs' stored topic set (`topics.json`)."
+    return workspace() / "feedback"
 
 # %% ../notebooks/00_config.ipynb #7504dc95
 def scheduled_dir() -> Path:

@@ -13,11 +13,12 @@ import sqlalchemy as sa
 from .. import config
 
 # %% auto #0
-__all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_MAX_CHARS',
-           'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores', 'publish', 'insert_rows', 'runs',
-           'latest_run_id', 'latest_scores', 'customer_history', 'save_feedback', 'feedback_for', 'record_predictions',
-           'predictions', 'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest', 'latest_run',
-           'latest_mart', 'latest_summary', 'history']
+__all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_ANALYSIS',
+           'FEEDBACK_MAX_CHARS', 'ANALYSIS_FIELDS', 'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores',
+           'publish', 'insert_rows', 'runs', 'latest_run_id', 'latest_scores', 'customer_history', 'save_feedback',
+           'feedback_for', 'save_feedback_analysis', 'feedback_analysis', 'record_predictions', 'predictions',
+           'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart',
+           'latest_summary', 'history']
 
 # %% ../../notebooks/04_run/00_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -76,6 +77,21 @@ API_PREDICTIONS = sa.Table(
     sa.Column("probability", sa.Float),
     sa.Column("tier", sa.String(16)),
     sa.Column("requested_at", sa.DateTime, nullable=False),
+)
+FEEDBACK_ANALYSIS = sa.Table(  # one row per text of a feedback run (`churn-nb run feedback`)
+    "feedback_analysis",
+    META,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("row", sa.Integer, primary_key=True),
+    sa.Column("customer_id", sa.String(200), index=True),
+    sa.Column("time", sa.DateTime),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("category", sa.String(16)),
+    sa.Column("category_confidence", sa.Float),
+    sa.Column("sentiment", sa.Float),
+    sa.Column("sentiment_label", sa.String(16)),
+    sa.Column("topic", sa.String(200)),
+    sa.Column("analysed_at", sa.DateTime, nullable=False),
 )
 FEEDBACK_MAX_CHARS = 2000
 
@@ -275,6 +291,45 @@ def feedback_for(
     )
     with engine(url).connect() as con:
         return pd.read_sql(q, con)
+
+# %% ../../notebooks/04_run/00_store.ipynb #d319f7bc
+ANALYSIS_FIELDS = [c.name for c in FEEDBACK_ANALYSIS.columns]
+
+
+def save_feedback_analysis(
+    run_id: str,  # the feedback run
+    analysed: pd.DataFrame,  # customer_id, time, text and the analysis columns, one row per text
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> int:
+    "Store a feedback run's analysed texts in one transaction; returns how many rows were written."
+    missing = [c for c in ANALYSIS_FIELDS if c not in ("run_id", "row", "analysed_at") and c not in analysed.columns]
+    if missing:
+        raise StoreError(f"feedback run {run_id}: the analysis lacks {missing}. Fix: analyse with text.analyse")
+    rows = analysed[[c for c in ANALYSIS_FIELDS if c in analysed.columns]].reset_index(drop=True)
+    rows.insert(0, "run_id", run_id)
+    rows.insert(1, "row", range(len(rows)))
+    rows["analysed_at"] = datetime.now(timezone.utc).replace(tzinfo=None)
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")  # None for missing; Timestamps stay
+    with engine(url).begin() as con:
+        con.execute(FEEDBACK_ANALYSIS.delete().where(FEEDBACK_ANALYSIS.c.run_id == run_id))
+        con.execute(FEEDBACK_ANALYSIS.insert(), records)
+    return len(rows)
+
+
+def feedback_analysis(
+    run_id: str | None = None,  # a feedback run (None: the newest)
+    customer_id: str | None = None,  # only this customer's texts (None: all)
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
+    "The analysed texts of a feedback run, newest texts first (empty when no run has been stored)."
+    t = FEEDBACK_ANALYSIS
+    with engine(url).connect() as con:
+        newest = sa.select(t.c.run_id).order_by(t.c.analysed_at.desc()).limit(1)
+        run_id = run_id or con.execute(newest).scalar()
+        q = sa.select(t).where(t.c.run_id == (run_id or ""))
+        if customer_id is not None:
+            q = q.where(t.c.customer_id == str(customer_id))
+        return pd.read_sql(q.order_by(t.c.time.desc(), t.c.row), con)
 
 # %% ../../notebooks/04_run/00_store.ipynb #cb80ef99
 PREDICTION_FIELDS = [c.name for c in API_PREDICTIONS.columns]

@@ -124,6 +124,7 @@ def save_topics(
 ) -> Path:
     "Write the topic set to `path` as JSON (atomically: a reader never sees half a file)."
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {
         k: np.round(getattr(topics, k), 6).tolist() for k in ("centres", "offset") if getattr(topics, k) is not None
     }
