@@ -1,6 +1,7 @@
 """The `churn-nb` command as a user meets it: help, refused parameters, doctor, the MLflow UI service."""
 
 import socket, urllib.request
+from pathlib import Path
 import pytest
 from conftest import churn_nb, free_port
 
@@ -33,7 +34,8 @@ def test_wrongly_typed_parameter_is_refused(tmp_path):
 def test_unknown_notebook_is_refused(tmp_path):
     r = churn_nb("run", "trian", workspace=tmp_path)
     assert r.returncode == 1 and "no scheduled notebook 'trian'" in r.stderr
-    assert "choose one of: recommend, score, segment, train" in r.stderr
+    scheduled = sorted(p.stem for p in (Path(__file__).parents[1] / "scheduled").glob("*.ipynb"))
+    assert f"choose one of: {', '.join(scheduled)}" in r.stderr
 
 
 def test_doctor_checks_java_workspace_and_store(tmp_path):
