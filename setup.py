@@ -22,7 +22,7 @@ setuptools.setup(
     classifiers=['Development Status :: ' + statuses[int(cfg['status'])], 'Intended Audience :: ' + cfg['audience'],
                  'License :: ' + lic[1], 'Natural Language :: ' + cfg['language'], 'Programming Language :: Python :: 3.11'],
     url=cfg['git_url'], packages=packages, package_dir={'churn_nb.scheduled': 'scheduled', 'churn_nb.app': 'notebooks/app'},
-    package_data={'churn_nb': ['sample/*.csv.gz', 'sample/LICENSE', 'sample/NOTICE', 'text/data/*.csv', 'text/data/README.md', 'text/static/*', 'text/classifier/*'], 'churn_nb.scheduled': ['*.ipynb', '*.yml'], 'churn_nb.app': ['*.ipynb', 'share/voila/templates/churn_nb/*']},
+    package_data={'churn_nb': ['sample/*.csv.gz', 'sample/LICENSE', 'sample/NOTICE', 'text/data/*.csv', 'text/data/*.csv.gz', 'text/data/VADER_LICENSE.txt', 'text/data/README.md', 'text/static/*', 'text/classifier/*'], 'churn_nb.scheduled': ['*.ipynb', '*.yml'], 'churn_nb.app': ['*.ipynb', 'share/voila/templates/churn_nb/*']},
     include_package_data=False, install_requires=requirements, extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'], zip_safe=False,
     entry_points={'console_scripts': cfg['console_scripts'].split(), 'nbdev': [f'{cfg["lib_path"]}={cfg["lib_path"]}._modidx:d']},

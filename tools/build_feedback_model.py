@@ -1,14 +1,22 @@
 """Train the feedback model churn_nb ships (churn_nb/text/classifier/): category from the project's labelled examples,
-sentiment from their complaints and praise together with VADER's human-rated sentences (MIT licence, not shipped).
+sentiment from their complaints and praise together with VADER's human-rated sentences (MIT licence, shipped as
+churn_nb/text/data/vader_ratings.csv.gz; `--vader` rebuilds that file from VADER's published ground truth).
 
-    python tools/build_feedback_model.py --vader ../shared/data/text/vader_ground_truth --out churn_nb/text/classifier
+    python tools/build_feedback_model.py [--vader ../shared/data/text/vader_ground_truth] --out churn_nb/text/classifier
 
 Prints the held-out figures and stores them with the model (`metrics` in model.json)."""
 
 import argparse
 from pathlib import Path
 import pandas as pd
-from churn_nb.text.classify import category_report, examples_path, save_feedback_model, train_feedback_model
+from churn_nb.text.classify import (
+    category_report,
+    examples_path,
+    rated_sentences,
+    save_feedback_model,
+    train_feedback_model,
+)
+from churn_nb.text.embed import static_folder
 
 VADER_SETS = ["tweets", "amazonReviewSnippets", "movieReviewSnippets", "nytEditorialSnippets"]
 
@@ -24,13 +32,24 @@ def read_vader(folder: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ship_vader(folder: Path) -> Path:
+    "Write VADER's ratings as the package's gzipped CSV (byte-identical for the same input)."
+    path = static_folder().parent / "data" / "vader_ratings.csv.gz"
+    read_vader(folder).to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
+    return path
+
+
 def main():
     "Train, report on the held-out examples, save."
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vader", type=Path, required=True, help="folder of VADER's *_GroundTruth.txt files")
+    parser.add_argument(
+        "--vader", type=Path, help="folder of VADER's *_GroundTruth.txt files (rebuilds the shipped ratings)"
+    )
     parser.add_argument("--out", type=Path, default=Path("churn_nb/text/classifier"))
     args = parser.parse_args()
-    rated = read_vader(args.vader)
+    if args.vader:
+        print("wrote", ship_vader(args.vader))
+    rated = rated_sentences()
     model = train_feedback_model(pd.read_csv(examples_path("train")), rated[["text", "score"]])
     report = category_report(model, pd.read_csv(examples_path("heldout")))
     model.metrics = {"heldout": {k: v for k, v in report.items() if k != "confusion"}}

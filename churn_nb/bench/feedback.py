@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import measure, write_bench
-from ..text.classify import category_report, examples_path, feedback_model, static_folder
+from ..text.classify import category_report, examples_path, load_feedback_model, static_folder
 from ..text.embed import text_encoder
 from ..text.feedback import sample_feedback_path
 
@@ -87,7 +87,7 @@ def speed_record(
 # %% ../../notebooks/06_bench/04_feedback.ipynb #1e300635
 def quality_record() -> dict:
     "The shipped model on the held-out examples and the demo feedback."
-    model, heldout = feedback_model(), pd.read_csv(examples_path("heldout"))
+    model, heldout = load_feedback_model(), pd.read_csv(examples_path("heldout"))
     report = category_report(model, heldout)
     mood = model.analyse(heldout.text.tolist()).assign(category_label=heldout.category.to_numpy())
     mine = mood[mood.category_label.isin(["complaint", "praise"])]

@@ -4,18 +4,21 @@
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #137e5edf
 from __future__ import annotations
+from datetime import datetime
 from pathlib import Path
 import pandas as pd
 from .. import config
 from ..model.tracking import step_run
 from . import store
 from ..text.analyse import analyse_texts
+from ..text.classify import feedback_model
 from ..text.embed import text_encoder
 from ..text.feedback import read_feedback, sample_feedback_path
 from ..text.topics import TopicModel, load_topics, save_topics
 
 # %% auto #0
-__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'volume_by_month', 'topic_overview', 'negative_high_risk']
+__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'analyse_note', 'said_at', 'add_note', 'volume_by_month',
+           'topic_overview', 'negative_high_risk']
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #f92f08bc
 def known_customers(url: str | None = None) -> set | None:
@@ -68,6 +71,50 @@ def run_feedback(
         )
         mlflow.log_dict({"topics": topic_set.names, "words": topic_set.words, "notes": notes}, "feedback/topics.json")
     return dict(run_id=run.info.run_id, rows=rows, analysed=analysed, topics=topic_set, notes=notes)
+
+# %% ../../notebooks/04_run/02_feedback.ipynb #d8fe55ea
+def analyse_note(
+    text: str,  # one text: a note typed on the dashboard or a text posted to the API
+) -> dict:
+    "The category, its confidence, sentiment, its label and topic of one text (topic None without a stored topic set)."
+    analysis = feedback_model().analyse([text]).iloc[0].to_dict()
+    topics = stored_topics()
+    analysis["topic"] = topics.name(text_encoder().encode([text]))[0] if topics else None
+    return analysis
+
+
+def said_at(
+    time,  # when the customer said it: a datetime, an ISO 8601 text, or None
+) -> datetime | None:
+    "`time` as a naive UTC datetime; refuses what is not a date, naming the fix."
+    if time is None or time == "":
+        return None
+    try:
+        stamp = pd.Timestamp(time)
+    except (ValueError, TypeError):
+        raise store.StoreError(
+            f"feedback: time {time!r} is not a date. Fix: give ISO 8601, e.g. 2026-11-30T14:05"
+        ) from None
+    return (stamp.tz_convert("UTC").tz_localize(None) if stamp.tzinfo else stamp).to_pydatetime()
+
+
+def add_note(
+    customer_id,  # the customer the text is about
+    text: str,  # what the customer said or what was done
+    author: str | None = None,  # who wrote it, if known
+    run_id: str | None = None,  # the scoring run the user was looking at
+    time=None,  # when the customer said it (None: when it was saved)
+) -> dict:
+    "Check, analyse and save one note with its analysis; returns the stored record with the analysis."
+    customer_id, text = store.check_note(customer_id, text)
+    when = said_at(time)
+    if store.latest_run_id() and store.customer_history(customer_id).empty:
+        raise store.StoreError(
+            f"feedback: customer {customer_id!r} is in no scoring run. Fix: check the id against the scored table"
+        )
+    analysis = {**analyse_note(text), "time": when}
+    record = store.save_feedback(customer_id, text, author, run_id, analysis=analysis)
+    return {**record, **analysis, "time": when or record["created_at"]}
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #7bd567c7
 def volume_by_month(

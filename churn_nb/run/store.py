@@ -11,14 +11,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from .. import config
+from ..text.feedback import MAX_CHARS
 
 # %% auto #0
 __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_ANALYSIS',
-           'FEEDBACK_MAX_CHARS', 'ANALYSIS_FIELDS', 'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores',
-           'publish', 'insert_rows', 'runs', 'latest_run_id', 'latest_scores', 'customer_history', 'save_feedback',
-           'feedback_for', 'save_feedback_analysis', 'feedback_analysis', 'record_predictions', 'predictions',
-           'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart',
-           'latest_summary', 'history']
+           'NOTE_ANALYSIS', 'FEEDBACK_MAX_CHARS', 'ANALYSIS_FIELDS', 'PREDICTION_FIELDS', 'engine', 'StoreError',
+           'check_scores', 'publish', 'insert_rows', 'runs', 'latest_run_id', 'latest_scores', 'customer_history',
+           'check_note', 'save_feedback', 'feedback_for', 'analysed_notes', 'save_feedback_analysis',
+           'feedback_analysis', 'record_predictions', 'predictions', 'run_dir', 'parquet_sink', 'write_table',
+           'write_marts', 'point_latest', 'latest_run', 'latest_mart', 'latest_summary', 'history']
 
 # %% ../../notebooks/04_run/00_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -93,7 +94,18 @@ FEEDBACK_ANALYSIS = sa.Table(  # one row per text of a feedback run (`churn-nb r
     sa.Column("topic", sa.String(200)),
     sa.Column("analysed_at", sa.DateTime, nullable=False),
 )
-FEEDBACK_MAX_CHARS = 2000
+NOTE_ANALYSIS = sa.Table(  # the analysis of a note of `feedback` (dashboard, API), one row per note
+    "note_analysis",
+    META,
+    sa.Column("feedback_id", sa.Integer, sa.ForeignKey("feedback.feedback_id"), primary_key=True),
+    sa.Column("time", sa.DateTime),  # when the customer said it, if the caller knows (else the note's created_at)
+    sa.Column("category", sa.String(16)),
+    sa.Column("category_confidence", sa.Float),
+    sa.Column("sentiment", sa.Float),
+    sa.Column("sentiment_label", sa.String(16)),
+    sa.Column("topic", sa.String(200)),
+)
+FEEDBACK_MAX_CHARS = MAX_CHARS  # one limit for every text: a feedback table's rows, notes and API texts
 
 _ENGINES = {}
 
@@ -247,26 +259,37 @@ def customer_history(
         return pd.read_sql(q, con)
 
 # %% ../../notebooks/04_run/00_store.ipynb #bfb41810
-def save_feedback(
-    customer_id: str,  # the customer the note is about
-    text: str,  # what the user wrote (1–2000 characters)
-    author: str | None = None,  # who wrote it, if known
-    run_id: str | None = None,  # the scoring run the user was looking at
-    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
-) -> dict:
-    "Save one feedback note about a customer; return the stored record."
-    text, customer_id = (text or "").strip(), str(customer_id or "").strip()
+def check_note(
+    customer_id,  # the customer the note is about
+    text,  # the note
+) -> tuple:
+    "(customer id, text) stripped; refuses a missing id, an empty note and one over `FEEDBACK_MAX_CHARS`."
+    text, customer_id = (text if isinstance(text, str) else "").strip(), str(customer_id or "").strip()
     if not customer_id:
         raise StoreError("feedback: no customer id. Fix: pick a customer first")
     if not text:
         raise StoreError(
-            f"feedback for {customer_id}: the note is empty. Fix: write what the customer said or what was done"
+            f"feedback for {customer_id}: the note is empty (or not text). "
+            "Fix: write what the customer said or what was done"
         )
     if len(text) > FEEDBACK_MAX_CHARS:
         raise StoreError(
             f"feedback for {customer_id}: the note has {len(text):,} characters, more than {FEEDBACK_MAX_CHARS:,}. "
             "Fix: shorten it"
         )
+    return customer_id, text
+
+
+def save_feedback(
+    customer_id: str,  # the customer the note is about
+    text: str,  # what the user or the customer wrote (1–10,000 characters)
+    author: str | None = None,  # who wrote it, if known
+    run_id: str | None = None,  # the scoring run the user was looking at
+    analysis: dict | None = None,  # the note's category, sentiment, topic (`run.feedback.analyse_note`) and time
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> dict:
+    "Save one feedback note about a customer, with its analysis in the same transaction; return the stored record."
+    customer_id, text = check_note(customer_id, text)
     record = {
         "customer_id": customer_id,
         "run_id": run_id,
@@ -276,6 +299,11 @@ def save_feedback(
     }
     with engine(url).begin() as con:
         record["feedback_id"] = con.execute(FEEDBACK.insert().values(**record)).inserted_primary_key[0]
+        if analysis:
+            fields = {c.name for c in NOTE_ANALYSIS.columns} - {"feedback_id"}
+            con.execute(
+                NOTE_ANALYSIS.insert().values(feedback_id=record["feedback_id"], **{f: analysis.get(f) for f in fields})
+            )
     return record
 
 
@@ -283,14 +311,31 @@ def feedback_for(
     customer_id: str,  # the customer the notes are about
     url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
 ) -> pd.DataFrame:
-    "The feedback notes about one customer, newest first."
+    "The feedback notes about one customer with their analysis (empty for notes saved without one), newest first."
+    analysis = [c for c in NOTE_ANALYSIS.columns if c.name != "feedback_id"]
     q = (
-        sa.select(FEEDBACK)
+        sa.select(FEEDBACK, *analysis)
+        .outerjoin(NOTE_ANALYSIS, NOTE_ANALYSIS.c.feedback_id == FEEDBACK.c.feedback_id)
         .where(FEEDBACK.c.customer_id == str(customer_id))
         .order_by(FEEDBACK.c.created_at.desc(), FEEDBACK.c.feedback_id.desc())
     )
     with engine(url).connect() as con:
         return pd.read_sql(q, con)
+
+
+def analysed_notes(
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
+    "Every analysed note (dashboard, API) in the columns of `feedback_analysis`'s texts, newest first."
+    analysis = [c for c in NOTE_ANALYSIS.columns if c.name not in ("feedback_id", "time")]
+    time = sa.func.coalesce(NOTE_ANALYSIS.c.time, FEEDBACK.c.created_at).label("time")
+    q = (
+        sa.select(FEEDBACK.c.customer_id, time, FEEDBACK.c.text, *analysis)
+        .join(NOTE_ANALYSIS, NOTE_ANALYSIS.c.feedback_id == FEEDBACK.c.feedback_id)
+        .order_by(time.desc(), FEEDBACK.c.feedback_id.desc())
+    )
+    with engine(url).connect() as con:
+        return pd.read_sql(q, con, parse_dates=["time"])
 
 # %% ../../notebooks/04_run/00_store.ipynb #d319f7bc
 ANALYSIS_FIELDS = [c.name for c in FEEDBACK_ANALYSIS.columns]

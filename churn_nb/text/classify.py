@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import sparse
+from .. import config
 from .embed import StaticEncoder, static_folder, text_encoder
 
 # %% auto #0
-__all__ = ['CATEGORIES', 'NEUTRAL_BAND', 'MOODS', 'examples_path', 'word_vectorizer', 'char_vectorizer', 'TextFeatures',
-           'fit_features', 'Linear', 'fit_linear', 'FeedbackModel', 'sentiment_rows', 'train_feedback_model',
-           'category_report', 'save_feedback_model', 'load_feedback_model', 'feedback_model']
+__all__ = ['CATEGORIES', 'NEUTRAL_BAND', 'MOODS', 'examples_path', 'rated_sentences', 'word_vectorizer', 'char_vectorizer',
+           'TextFeatures', 'fit_features', 'Linear', 'fit_linear', 'FeedbackModel', 'sentiment_rows',
+           'train_feedback_model', 'category_report', 'category_scores', 'cross_validated', 'save_feedback_model',
+           'load_feedback_model', 'model_folder', 'feedback_model']
 
 # %% ../../notebooks/01_text/02_classify.ipynb #b6b94a23
 CATEGORIES = ["complaint", "praise", "suggestion", "other"]
@@ -26,6 +28,11 @@ MOODS = {"complaint": "negative", "praise": "positive", "other": "neutral"}  # w
 def examples_path(name: str = "train") -> Path:
     "The project's labelled feedback examples: 'train' (1,499) or 'heldout' (400, written separately)."
     return static_folder().parent / "data" / f"feedback_{name}.csv"
+
+
+def rated_sentences() -> pd.DataFrame:
+    "VADER's 23,703 human-rated sentences (text, score −1…1, set), shipped under its MIT licence (`VADER_LICENSE.txt`)."
+    return pd.read_csv(static_folder().parent / "data" / "vader_ratings.csv.gz")
 
 # %% ../../notebooks/01_text/02_classify.ipynb #68507736
 def word_vectorizer(vocabulary: list | None = None):
@@ -118,9 +125,18 @@ class FeedbackModel:
 
     features: TextFeatures  # the texts' feature rows
     category: Linear  # complaint / praise / suggestion / other
-    sentiment: Linear  # negative / neutral / positive
+    sentiment: Linear | None  # negative / neutral / positive (None: a category-only model, as cross-validation fits)
     metrics: dict = field(default_factory=dict)  # how it scored when it was trained
     notes: list = field(default_factory=list)  # what it was trained on, in words
+
+    def categories(
+        self,
+        texts: list,  # the texts
+    ) -> np.ndarray:
+        "The category of each text (no sentiment needed)."
+        return np.asarray(self.category.classes)[
+            self.category.probabilities(self.features.matrix(list(texts))).argmax(axis=1)
+        ]
 
     def analyse(
         self,
@@ -166,8 +182,9 @@ def train_feedback_model(
     rated: pd.DataFrame | None = None,  # human-rated texts for sentiment: text, score from −1 to 1
     C: float = 3.0,  # inverse regularisation strength of both regressions
     static_weight: float = 2.0,  # multiplies the static vector's block
+    with_sentiment: bool = True,  # also fit sentiment (the slow part with `rated`: minutes on one core)
 ) -> FeedbackModel:
-    "Fit the features on every training text, then the category and the sentiment regressions."
+    "Fit the features on every training text, then the category and (by default) the sentiment regressions."
     unknown = sorted(set(examples.category) - set(CATEGORIES))
     if unknown:
         raise ValueError(f"examples: unknown categories {unknown}. Fix: use {', '.join(CATEGORIES)}")
@@ -176,7 +193,7 @@ def train_feedback_model(
     rated_texts = s_texts[n_own:]
     features = fit_features(examples.text.tolist() + rated_texts, static_weight)
     category = fit_linear(features.matrix(examples.text.tolist()), examples.category, C)
-    sentiment = fit_linear(features.matrix(s_texts), s_labels, C, s_weights)
+    sentiment = fit_linear(features.matrix(s_texts), s_labels, C, s_weights) if with_sentiment else None
     rated_note = f" and {len(rated_texts):,} human-rated texts" if rated_texts else ""
     notes = [
         f"category from {len(examples):,} labelled texts; "
@@ -190,15 +207,51 @@ def category_report(
     labelled: pd.DataFrame,  # texts with their true category
 ) -> dict:
     "Macro-F1, per-class F1, complaint-vs-rest macro-F1 and the confusion matrix of the category on `labelled`."
+    return category_scores(labelled.category.to_numpy(), model.analyse(labelled.text.tolist()).category.to_numpy())
+
+
+def category_scores(
+    y: np.ndarray,  # the true categories
+    p: np.ndarray,  # the categories found
+) -> dict:
+    "Macro-F1, per-class F1, complaint-vs-rest macro-F1 and the confusion matrix (rows: label, columns: found)."
     from sklearn.metrics import confusion_matrix, f1_score
 
-    y, p = labelled.category.to_numpy(), model.analyse(labelled.text.tolist()).category.to_numpy()
     return {
-        "texts": len(labelled),
+        "texts": len(y),
         "macro_f1": round(float(f1_score(y, p, average="macro")), 4),
         "f1": dict(zip(CATEGORIES, f1_score(y, p, labels=CATEGORIES, average=None).round(4).tolist())),
         "complaint_vs_rest_macro_f1": round(float(f1_score(y == "complaint", p == "complaint", average="macro")), 4),
         "confusion": pd.DataFrame(confusion_matrix(y, p, labels=CATEGORIES), CATEGORIES, CATEGORIES),
+    }
+
+# %% ../../notebooks/01_text/02_classify.ipynb #339b6f68
+def cross_validated(
+    examples: pd.DataFrame,  # labelled feedback: text, category
+    rated: pd.DataFrame | None = None,  # human-rated texts: their words join the features, as in the final model
+    folds: int = 5,  # stratified folds
+    seed: int = 0,  # how the folds are shuffled
+) -> dict:
+    "`category_scores` of the out-of-fold answers (`found`), with macro-F1 per fold and its standard deviation."
+    from sklearn.metrics import f1_score
+    from sklearn.model_selection import StratifiedKFold
+
+    examples = examples.reset_index(drop=True)
+    found = np.empty(len(examples), dtype=object)
+    per_fold = []
+    for train_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=seed).split(
+        examples, examples.category
+    ):
+        model = train_feedback_model(examples.iloc[train_rows], rated, with_sentiment=False)
+        found[test_rows] = model.categories(examples.text.iloc[test_rows].tolist())
+        per_fold.append(float(f1_score(examples.category.iloc[test_rows], found[test_rows], average="macro")))
+    scores = category_scores(examples.category.to_numpy(), found.astype(str))
+    return {
+        **scores,
+        "folds": folds,
+        "fold_macro_f1": [round(f, 4) for f in per_fold],
+        "macro_f1_sd": round(float(np.std(per_fold)), 4),
+        "found": found.astype(str),
     }
 
 # %% ../../notebooks/01_text/02_classify.ipynb #b28597e5
@@ -249,11 +302,20 @@ def load_feedback_model(
     return FeedbackModel(features, linear["category"], linear["sentiment"], doc["metrics"], doc["notes"])
 
 # %% ../../notebooks/01_text/02_classify.ipynb #da8d4cbc
-_SHIPPED = {}
+_LOADED = {}
+
+
+def model_folder() -> Path:
+    "The workspace's own model (`churn-nb run feedback-train` put it there) if there is one, else the shipped one."
+    trained = config.feedback_dir() / "classifier"
+    return trained if (trained / "model.json").exists() else static_folder().parent / "classifier"
 
 
 def feedback_model() -> FeedbackModel:
-    "The shipped feedback model, loaded once per process."
-    if "model" not in _SHIPPED:
-        _SHIPPED["model"] = load_feedback_model()
-    return _SHIPPED["model"]
+    "The feedback model in use (`model_folder()`), loaded once per process and again when it is retrained."
+    folder = model_folder()
+    key = (str(folder), (folder / "model.json").stat().st_mtime_ns)
+    if key not in _LOADED:
+        _LOADED.clear()
+        _LOADED[key] = load_feedback_model(folder)
+    return _LOADED[key]
