@@ -26,7 +26,7 @@ from churn_nb.text.classify import (
 from ..text.feedback import check_text_column, infer_text_column
 
 # %% auto #0
-__all__ = ['read_labelled', 'install_model', 'confusion_figure', 'scalar_metrics', 'run_feedback_train']
+__all__ = ['FIGURES', 'read_labelled', 'install_model', 'confusion_figure', 'scalar_metrics', 'run_feedback_train']
 
 # %% ../../notebooks/04_run/03_feedback_train.ipynb #00656985
 def read_labelled(
@@ -72,6 +72,14 @@ def install_model(
     return folder
 
 # %% ../../notebooks/04_run/03_feedback_train.ipynb #ef1ad45b
+FIGURES = {  # what each set of figures of a training run is, in words
+    "cv": "cross-validated, all training texts",
+    "cv_own": "cross-validated, your texts",
+    "heldout": "project held-out, new model",
+    "heldout_before": "project held-out, model in use before",
+}
+
+
 def confusion_figure(
     confusion: pd.DataFrame,  # rows: label, columns: found
     title: str,  # what it shows
@@ -149,7 +157,7 @@ def run_feedback_train(
         for name, scores in figures.items():
             mlflow.log_metrics(scalar_metrics(name, scores))
             mlflow.log_text(scores["confusion"].to_csv(), f"feedback_model/confusion_{name}.csv")
-            figure = confusion_figure(scores["confusion"], name)
+            figure = confusion_figure(scores["confusion"], FIGURES[name])
             mlflow.log_figure(figure, f"feedback_model/confusion_{name}.png")
             plt.close(figure)
         folder = (
