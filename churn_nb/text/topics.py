@@ -4,17 +4,29 @@
 
 # %% ../../notebooks/01_text/03_topics.ipynb #854251d6
 from __future__ import annotations
-import json
+import json, re
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['FILLER', 'distinctive_words', 'topic_names', 'topic_count', 'TopicModel', 'unit_rows', 'fit_topics', 'save_topics',
-           'load_topics']
+__all__ = ['FILLER', 'TOPICAL', 'HANDLES', 'without_handles', 'distinctive_words', 'topic_names', 'topic_count', 'TopicModel',
+           'unit_rows', 'fit_topics', 'save_topics', 'load_topics']
 
 # %% ../../notebooks/01_text/03_topics.ipynb #00b332c7
-FILLER = {"just", "really", "got", "get", "would", "could", "also", "even", "still", "one", "im", "ive", "dont", "cant"}
+FILLER = set(  # the filler of customer messages: no topic is named by these
+    "just really got get would could also even still one im ive dont cant like does did know need want "
+    "make thing things way lot let told said say says ago today yesterday hi hello dear regards thanks "
+    "thank please guys team subject tell".split()
+)
+# in scikit-learn's English stop words, yet what customers write about ("bill" above all)
+TOPICAL = {"bill", "call", "system", "interest", "fire", "empty", "find", "found", "move", "detail", "full"}
+HANDLES = re.compile(r"[@#]\w+|https?://\S+")  # @handles, #hashtags and links: names, not topics
+
+
+def without_handles(text: str) -> str:
+    "`text` in lower case without @handles, #hashtags and links."
+    return HANDLES.sub(" ", text.lower())
 
 
 def distinctive_words(
@@ -23,11 +35,12 @@ def distinctive_words(
     k: int,  # how many clusters
     top: int = 3,  # words per cluster
 ) -> list:
-    "Per cluster, the `top` words of highest class-based TF-IDF (counts per cluster, weighed by rarity across them)."
+    "Per cluster, the `top` words of highest class-based TF-IDF (texts per cluster with the word, weighed by rarity)."
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-    stop = sorted(ENGLISH_STOP_WORDS | FILLER)
-    vec = CountVectorizer(stop_words=stop, token_pattern=r"(?u)\b[^\W\d_]{3,}\b", min_df=min(2, len(texts)))
+    stop = sorted((ENGLISH_STOP_WORDS - TOPICAL) | FILLER)
+    words_of = dict(token_pattern=r"(?u)\b[^\W\d_]{3,}\b", preprocessor=without_handles, binary=True)
+    vec = CountVectorizer(stop_words=stop, min_df=min(2, len(texts)), **words_of)
     try:
         counts = vec.fit_transform(texts)
     except ValueError:  # no word left: only stop words, numbers or symbols
