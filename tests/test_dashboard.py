@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from playwright import sync_api  # a dev requirement: the browser tests never skip silently
-from conftest import WAIT, Dashboard, champion, copy_workspace, leave, open_page, shot, use_workspace
+from conftest import WAIT, Dashboard, champion, churn_nb, copy_workspace, leave, open_page, shot, use_workspace
 
 expect = sync_api.expect  # assertions that wait: the page's widgets arrive one message at a time
 READY = {
@@ -17,7 +17,9 @@ READY = {
     "Customer": ".cn-customer-head",
     "What-if": ".cn-whatif-p",
     "Model": ".cn-model-card h3",
+    "Voice of the customer": ".cn-voice-figures .cn-kpi",
 }  # tab -> what shows that it is built
+VOICE = "Voice of the customer"
 
 
 def store_url(ws):
@@ -36,7 +38,7 @@ def body_text(page):
 
 def tab(page, name):
     "Open tab `name` and wait until its page is built."
-    page.get_by_role("tab", name=name).click()
+    page.get_by_role("tab", name=name, exact=True).click()  # exact: "Customer" is also in "Voice of the customer"
     page.wait_for_selector(READY[name], timeout=WAIT)
 
 
@@ -51,8 +53,12 @@ def visit(browser, url):
 
 @pytest.fixture(scope="module")
 def ws(scored, tmp_path_factory):
-    "A copy of the scored workspace for the tests that only read (and add feedback): never written into the shared one."
-    return copy_workspace(scored, tmp_path_factory.mktemp("dashboard") / "ws")
+    """A copy of the scored workspace with the demo feedback analysed (`churn-nb run feedback`), for the tests that only
+    read (and add feedback): never written into the shared one."""
+    ws = copy_workspace(scored, tmp_path_factory.mktemp("dashboard") / "ws")
+    out = churn_nb("run", "feedback", workspace=ws)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    return ws
 
 
 @pytest.fixture(scope="module")
@@ -192,9 +198,10 @@ def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
     expect(page.locator(".cn-gauge")).to_contain_text(f"{100 * row.probability:.1f}%")
     history = store.customer_history(row.customer_id, store_url(ws))
     expect(page.locator(".cn-customer-history tbody tr")).to_have_count(len(history))
-    # the waterfall is drawn after the reasons: wait for it, then count
-    expect(page.locator(".cn-customer-waterfall svg rect").nth(2)).to_be_attached(timeout=WAIT)
-    assert page.locator(".cn-customer-waterfall svg rect").count() >= 3
+    # the waterfall is drawn after the reasons (its box emptied first): wait until it ends at this customer's risk
+    waterfall = page.locator(".cn-customer-waterfall svg")
+    expect(waterfall).to_contain_text(f"{100 * row.probability:.1f}%", timeout=WAIT)
+    assert waterfall.locator("rect").count() >= 3
     # feedback goes to the store
     note = f"Browser test note {time.time_ns()}: asked about a cheaper plan."
     page.fill(".cn-customer-note textarea", note)
@@ -205,6 +212,83 @@ def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
     saved = store.feedback_for(row.customer_id, store_url(ws))
     assert saved.text.iloc[0] == note and saved.author.iloc[0] == "test"
     shot(page, "customer")
+
+
+def voice_of(ws):
+    "What the Voice page reads, read here from the store: the analysed texts, and the tiers of their customers."
+    from churn_nb.faces.dashboard import voice_texts
+    from churn_nb.run import store
+
+    texts = voice_texts(store_url(ws))
+    scores = store.latest_scores(store_url(ws))
+    return texts, scores.loc[scores.customer_id.isin(texts.customer_id), ["customer_id", "tier", "probability"]]
+
+
+def test_voice_page_shows_what_customers_say(page, ws):
+    from html import escape
+    from churn_nb.faces.dashboard import complaint_topics, month_label, num, pct, signed
+    from churn_nb.run.feedback import negative_high_risk, topic_overview, volume_by_month
+
+    tab(page, VOICE)
+    texts, tiers = voice_of(ws)
+    assert (texts.source == "feedback run").sum() == 600  # the demo feedback, analysed by the fixture's run
+    figures = page.inner_text(".cn-voice-figures")
+    for figure in (num(len(texts)), pct((texts.category == "complaint").mean()), signed(texts.sentiment.mean())):
+        assert figure in figures
+    volume, months = volume_by_month(texts), page.inner_html(".cn-voice-months")
+    assert page.locator(".cn-voice-months svg.cn-trend circle").count() == len(volume)  # a point per month
+    for month, row in volume.iterrows():
+        for category, k in row.items():
+            assert f"<title>{month_label(month)} · {category}: {num(k)}</title>" in months
+    bars = page.inner_html(".cn-voice-complaints")
+    assert all(f">{escape(t, quote=False)}</text>" in bars for t in complaint_topics(texts, tiers).index)
+    topics = page.locator(".cn-voice-topics tbody tr td:first-child").all_inner_texts()
+    assert topics == list(topic_overview(texts).index)
+    worst = negative_high_risk(texts, tiers, 10)
+    shown = page.locator(".cn-voice-negative tbody tr td:first-child").all_inner_texts()
+    assert len(worst) == 10 and shown == list(worst.customer_id)
+    assert "Traceback" not in body_text(page)
+    shot(page, "voice")
+
+
+def test_a_note_is_analysed_and_reaches_the_voice_page(page, ws):
+    from churn_nb.faces.dashboard import num, pct, signed
+    from churn_nb.run import store
+
+    tab(page, VOICE)
+    heard = page.locator(".cn-voice-figures .cn-kpi .v").first.inner_text()
+    tab(page, "Customer")
+    scores = store.latest_scores(store_url(ws))
+    cid = scores[scores.tier == "High"].sort_values("probability").customer_id.iloc[-1]
+    page.fill(".cn-customer-find input", cid)
+    page.click("button.cn-customer-show")
+    page.wait_for_function(HEAD_SHOWS, arg=cid)
+    kept = len(store.feedback_for(cid, store_url(ws)))
+    page.click("button.cn-customer-save")  # an empty note: the store's message in the page, nothing saved
+    expect(page.locator(".cn-customer-feedback .cn-error")).to_contain_text("the note is empty")
+    assert "Fix: write what the customer said" in page.inner_text(".cn-customer-feedback")
+    page.fill(".cn-customer-note textarea", "x" * 10_001)
+    page.click("button.cn-customer-save")
+    expect(page.locator(".cn-customer-feedback .cn-error")).to_contain_text("more than 10,000")
+    assert len(store.feedback_for(cid, store_url(ws))) == kept
+    note = f"Fourth outage this month and nobody calls back, I am cancelling my contract ({time.time_ns()})."
+    page.fill(".cn-customer-note textarea", note)
+    page.click("button.cn-customer-save")
+    page.wait_for_selector(".cn-customer-feedback .cn-ok")
+    saved = store.feedback_for(cid, store_url(ws)).iloc[0]
+    assert saved.text == note and saved.category in ("complaint", "praise", "suggestion", "other")
+    read = [
+        saved.category,
+        f"{pct(saved.category_confidence, 0)} sure",
+        f"{saved.sentiment_label} {signed(saved.sentiment)}",
+    ]
+    read.append(f"topic {saved.topic}")
+    for said in read:  # how the note was read, in the box under it and in the list of notes
+        assert said in page.inner_text(".cn-customer-feedback") and said in page.inner_text(".cn-customer-notes")
+    tab(page, VOICE)  # the Voice page read the feedback again when the note was saved
+    expect(page.locator(".cn-voice-figures .cn-kpi .v").first).to_have_text(
+        num(int(heard.replace(",", "")) + 1), timeout=WAIT
+    )
 
 
 def test_whatif_slider_moves_the_probability(page):
@@ -292,7 +376,7 @@ def test_new_run_is_picked_up_and_a_broken_mart_shows_a_short_message(own_page, 
     page.wait_for_function(shown, timeout=60_000)
     tab(page, "Overview")
     assert "2 scoring runs since" in body_text(page)
-    page.get_by_role("tab", name="Customer").click()
+    page.get_by_role("tab", name="Customer", exact=True).click()
     page.wait_for_selector(".cn-customer-waterfall .cn-error", timeout=WAIT)
     msg = page.inner_text(".cn-customer-waterfall")
     assert msg.startswith("Could not draw the waterfall of reasons:") and "Fix:" in msg and len(msg.splitlines()) == 1

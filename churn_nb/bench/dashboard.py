@@ -250,7 +250,7 @@ def customer_lookups(
     reasons: list,  # each customer's first reason: once it shows, the lookup is done
 ) -> list:
     "Seconds from typing customer `ids[i]` + Enter to its first reason `reasons[i]` on the Customer page."
-    page.get_by_role("tab", name="Customer").click()
+    page.get_by_role("tab", name="Customer", exact=True).click()
     page.wait_for_selector(".cn-customer-reasons li", timeout=120_000)
     go = lambda cid: (page.fill(".cn-customer-find input", cid), page.press(".cn-customer-find input", "Enter"))
     return [
@@ -270,7 +270,7 @@ def whatif_moves(
     repeats: int,  # measured slider moves
 ) -> list:
     "Seconds from moving the what-if tenure slider to an end until the probability changes."
-    page.get_by_role("tab", name="What-if").click()
+    page.get_by_role("tab", name="What-if", exact=True).click()
     page.wait_for_selector(".cn-whatif-p", timeout=120_000)
     handle, out = page.locator(".cn-whatif-tenure .noUi-handle"), []
     for _ in range(repeats):
@@ -295,7 +295,7 @@ def risk_filters(
     repeats: int,  # measured changes of the contract filter
 ) -> list:
     "Seconds from choosing another contract on the risk list until the updated table and count show."
-    page.get_by_role("tab", name="Risk list").click()
+    page.get_by_role("tab", name="Risk list", exact=True).click()
     page.wait_for_selector(".cn-risk-table table", timeout=120_000)
     options, out = page.locator(".cn-risk-contract select option").all_inner_texts(), []
     for _ in range(repeats):

@@ -8,7 +8,6 @@ from datetime import datetime
 from pathlib import Path
 import pandas as pd
 from .. import config
-from ..model.tracking import step_run
 from . import store
 from ..text.analyse import analyse_texts
 from ..text.classify import feedback_model
@@ -46,7 +45,8 @@ def run_feedback(
     experiment: str = "churn",  # MLflow experiment
 ) -> dict:
     "Analyse a feedback table into the store and MLflow; returns the run id, the analysed rows, topics and notes."
-    import mlflow
+    import mlflow  # here, not at the top: the dashboard and the API import this module for notes, without MLflow
+    from churn_nb.model.tracking import step_run
 
     source = data or sample_feedback_path()
     known = known_customers()
