@@ -37,8 +37,8 @@ up: install
 	@$(BIN)/churn-nb dashboard --background
 	@echo
 	@echo "churn_nb is up (workspace: $$PWD)"
-	@echo "  dashboard         http://127.0.0.1:8866   (overview, risk list, customer, what-if, model)"
-	@echo "  REST API          http://127.0.0.1:5055   (POST /predict /explain /recommend; docs at http://127.0.0.1:5055/docs)"
+	@echo "  dashboard         http://127.0.0.1:8866   (overview, risk list, customer, what-if, model, voice of the customer)"
+	@echo "  REST API          http://127.0.0.1:5055   (POST /predict /explain /recommend /feedback; docs at http://127.0.0.1:5055/docs)"
 	@echo "  MLflow UI         http://127.0.0.1:5001   (runs, artifacts, the 'churn' model and its aliases)"
 	@echo "  champion model    models:/churn@champion  (MLFLOW_TRACKING_URI=sqlite:///$$PWD/mlflow.db)"
 	@echo "  training report   $$(ls -d $$PWD/reports/runs/*-train | tail -1)/train.html"

@@ -1657,4 +1657,6 @@ d = { 'settings': { 'branch': 'main',
                                       'churn_nb.text.topics.save_topics': ('01_text/topics.html#save_topics', 'churn_nb/text/topics.py'),
                                       'churn_nb.text.topics.topic_count': ('01_text/topics.html#topic_count', 'churn_nb/text/topics.py'),
                                       'churn_nb.text.topics.topic_names': ('01_text/topics.html#topic_names', 'churn_nb/text/topics.py'),
-                                      'churn_nb.text.topics.unit_rows': ('01_text/topics.html#unit_rows', 'churn_nb/text/topics.py')}}}
+                                      'churn_nb.text.topics.unit_rows': ('01_text/topics.html#unit_rows', 'churn_nb/text/topics.py'),
+                                      'churn_nb.text.topics.without_handles': ( '01_text/topics.html#without_handles',
+                                                                                'churn_nb/text/topics.py')}}}

@@ -17,23 +17,30 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from fastcore.basics import patch
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
-from pydantic import PlainValidator, WithJsonSchema, create_model, model_validator
+from pydantic import PlainValidator, StringConstraints, WithJsonSchema, create_model, model_validator
+from starlette.concurrency import run_in_threadpool
 from typing_extensions import NotRequired, Required, TypedDict
 from .. import config
 from ..config import CHAMPION_URI, TIERS
 from ..data import ISO_DATE, ChurnDataError, DatasetSpec, as_dates, days_before, features_frame
+from ..text.feedback import MAX_CHARS
 
 # %% auto #0
 __all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'ID_SCHEMA', 'PROBLEMS', 'NO_RUN', 'UP', 'DOWN', 'ANSWERS', 'POLL_SECONDS',
-           'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'DESCRIPTION', 'number_field', 'level_field', 'iso_date', 'date_field',
-           'ignored_columns', 'ignored_fields', 'as_customer_id', 'customer_type', 'request_model', 'request_rows',
-           'ApiError', 'field_path', 'shown', 'explain_error', 'validation_error', 'date_block', 'typed_frame',
-           'iso_text', 'customer_records', 'Tiers', 'latest_tiers', 'spec_rows', 'Serving', 'input_schema', 'warm_up',
+           'POSTED', 'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'NOTE_BODY', 'NOTE_ID_SCHEMA', 'NOTE_ISO', 'NOTE_TIME',
+           'NOTE_TOO_BIG', 'NOTE_FIELDS', 'NOTE_SHAPE', 'ANALYSIS', 'NOTE_REFUSALS', 'NOTE_EXAMPLE', 'DESCRIPTION',
+           'number_field', 'level_field', 'iso_date', 'date_field', 'ignored_columns', 'ignored_fields',
+           'as_customer_id', 'customer_type', 'request_model', 'request_rows', 'ApiError', 'field_path', 'shown',
+           'explain_error', 'problems_error', 'validation_error', 'date_block', 'typed_frame', 'iso_text',
+           'customer_records', 'Tiers', 'latest_tiers', 'spec_rows', 'Serving', 'input_schema', 'warm_up',
            'load_serving', 'OfferContext', 'offer_context', 'Live', 'ids_of', 'predict_answer', 'explain_answer',
            'recommend_answer', 'PredictionLog', 'ChurnApi', 'respond', 'read_body', 'parse_rows', 'refusal',
            'add_error_handlers', 'Reason', 'OfferOut', 'PredictResult', 'ExplainResult', 'RecommendResult', 'Answer',
            'PredictAnswer', 'ExplainAnswer', 'RecommendAnswer', 'Refusal', 'scoring_answer', 'add_scoring_routes',
-           'add_info_routes', 'openapi_schema', 'add_docs', 'create_app', 'asgi', 'run']
+           'add_info_routes', 'note_customer', 'FeedbackRequest', 'note_problem', 'parse_note', 'churn_of',
+           'customer_churn', 'text_model', 'utc_text', 'note_answer', 'store_down', 'save_note', 'feedback_answer',
+           'NoteChurn', 'FeedbackAnswer', 'add_feedback_route', 'openapi_schema', 'add_docs', 'create_app', 'asgi',
+           'run']
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #b8600b5d
 MAX_ROWS = 1000  # customers per request
@@ -339,13 +346,11 @@ def explain_error(
     }
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #b565446b
-def validation_error(
-    exc: ValidationError,  # what `request_rows` raised
-    spec: DatasetSpec,  # the served champion's dataset spec
-    fields: list,  # a customer's fields
+def problems_error(
+    exc: ValidationError,  # what pydantic raised for a request body
+    problems: list,  # its errors explained, each as {field, error, fix, allowed}
 ) -> ApiError:
-    "The `ApiError` (400 for malformed JSON, else 422) of a request that failed validation."
-    problems = [explain_error(e, spec, fields) for e in exc.errors(include_url=False)[:50]]
+    "The `ApiError` (400 for malformed JSON, else 422) of a body that failed validation, its first problem in front."
     first, more = problems[0], len(exc.errors()) - 1
     status = 400 if exc.errors()[0]["type"] == "json_invalid" else 422
     return ApiError(
@@ -356,6 +361,15 @@ def validation_error(
         first.get("allowed"),
         problems if more else None,
     )
+
+
+def validation_error(
+    exc: ValidationError,  # what `request_rows` raised
+    spec: DatasetSpec,  # the served champion's dataset spec
+    fields: list,  # a customer's fields
+) -> ApiError:
+    "The `ApiError` (400 for malformed JSON, else 422) of a request that failed validation."
+    return problems_error(exc, [explain_error(e, spec, fields) for e in exc.errors(include_url=False)[:50]])
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #9d33d176
 def date_block(
@@ -1005,8 +1019,10 @@ async def read_body(
     content_type: str,  # the request's Content-Type header ('' when absent)
     content_length: str,  # its Content-Length header ('' when absent)
     chunks,  # async iterable of the body's byte chunks, as the server receives them
+    limit: int = MAX_BODY,  # bytes at most
+    fix: str = f"send at most {MAX_ROWS:,} customers per request, without extra whitespace",  # the fix of a 413
 ) -> bytes:
-    """A request's JSON body from the async iterable `chunks`: 415 unless it is JSON, 413 beyond `MAX_BODY` (checked
+    """A request's JSON body from the async iterable `chunks`: 415 unless it is JSON, 413 beyond `limit` bytes (checked
     before and while reading)."""
     kind = content_type.split(";")[0].strip().lower()
     if kind != "application/json":
@@ -1015,20 +1031,20 @@ async def read_body(
             f"the body is {kind or 'of no declared type'}, not JSON",
             "send it as JSON with the header Content-Type: application/json",
         )
-    if content_length.isdigit() and int(content_length) > MAX_BODY:
+    if content_length.isdigit() and int(content_length) > limit:
         raise ApiError(
             413,
-            f"the body has {int(content_length):,} bytes, more than {MAX_BODY:,}",
-            f"send at most {MAX_ROWS:,} customers per request, without extra whitespace",
+            f"the body has {int(content_length):,} bytes, more than {limit:,}",
+            fix,
         )
     body = bytearray()
     async for chunk in chunks:
         body += chunk
-        if len(body) > MAX_BODY:
+        if len(body) > limit:
             raise ApiError(
                 413,
-                f"the body has more than {MAX_BODY:,} bytes",
-                f"send at most {MAX_ROWS:,} customers per request, without extra whitespace",
+                f"the body has more than {limit:,} bytes",
+                fix,
             )
     return bytes(body)
 
@@ -1044,12 +1060,17 @@ def parse_rows(
         raise validation_error(e, serving.spec, serving.fields) from None
 
 
-def refusal(exc: ChurnDataError) -> ApiError:
+def refusal(
+    exc: ValueError,  # a library refusal: `ChurnDataError`, `store.StoreError`
+) -> ApiError:
     "A library refusal of request data as a 422 (its message already names the column and the fix)."
     problem, _, fix = str(exc).partition(" Fix: ")
     return ApiError(422, problem, fix.rstrip(".") or "correct the request data")
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #e0fe37af
+POSTED = ("/predict", "/explain", "/recommend", "/feedback")  # the endpoints that take POST
+
+
 def add_error_handlers(app: FastAPI):
     """JSON answers for every refusal and failure: ApiError, library refusals, unknown paths and methods, internal
     errors (no traceback)."""
@@ -1078,12 +1099,9 @@ def add_error_handlers(app: FastAPI):
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
         fix = (
-            "see /docs: POST /predict, /explain, /recommend; GET /health, /model"
+            "see /docs: POST /predict, /explain, /recommend, /feedback; GET /health, /model"
             if exc.status_code == 404
-            else (
-                f"use {'POST' if request.url.path in ('/predict', '/explain', '/recommend') else 'GET'} for "
-                f"{request.url.path}"
-            )
+            else f"use {'POST' if request.url.path in POSTED else 'GET'} for {request.url.path}"
             if exc.status_code == 405
             else "see /docs"
         )
@@ -1290,6 +1308,262 @@ def add_info_routes(
             }
         )
 
+# %% ../../notebooks/05_faces/00_serve.ipynb #3be1a6f3
+NOTE_BODY = 256 * 2**10  # bytes per feedback body: 10,000 characters even when every one is JSON-escaped
+
+
+def note_customer(v) -> str:
+    "A customer id as `as_customer_id` reads it (a whole number may come as 12.0), stripped; else ValueError."
+    whole = isinstance(v, float) and v.is_integer()
+    customer_id = as_customer_id(int(v) if whole else v).strip()
+    if not customer_id:
+        raise ValueError("not a customer id")
+    return customer_id
+
+
+NOTE_ID_SCHEMA = {  # what is documented is taken (JSON numbers beyond ±10¹⁵ need not be exact)
+    "anyOf": [
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+        {"type": "integer", "minimum": -(10**15), "maximum": 10**15},
+    ],
+    "description": "The customer's id as the scored table holds it: text or a whole number.",
+}
+NOTE_ISO = (  # `data.ISO_DATE` with years 1900-2199 and real days and times (2026-02-29: `iso_date`)
+    r"(?:19|2[01])[0-9]{2}-"
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|[12][0-9]))"
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"  # a time, then its zone
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9])?)?"
+)
+NOTE_TIME = Annotated[str, Field(max_length=40, pattern=f"^{NOTE_ISO}$"), AfterValidator(iso_date)]
+
+
+class FeedbackRequest(BaseModel):
+    "The body of POST /feedback: who said it, what they said and, optionally, when."
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    customer_id: Annotated[str, PlainValidator(note_customer), WithJsonSchema(NOTE_ID_SCHEMA)]
+    text: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CHARS, pattern=r"\S"),
+        Field(description=f"What the customer said: 1 to {MAX_CHARS:,} characters (spaces around it are dropped)."),
+    ]
+    time: Optional[NOTE_TIME] = Field(
+        None, description="When it was said: an ISO 8601 date or timestamp (UTC unless zoned); null or left out: now."
+    )
+
+
+NOTE_TOO_BIG = f"send one note of at most {MAX_CHARS:,} characters"
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #3ef36975
+NOTE_FIELDS = {  # field -> (what it must be, the fix)
+    "customer_id": (
+        "a customer id: text of 1 to 200 characters or a whole number",
+        "send the customer's id as the scored table holds it",
+    ),
+    "text": (f"text of 1 to {MAX_CHARS:,} characters", f"send what the customer said: 1 to {MAX_CHARS:,} characters"),
+    "time": (
+        "an ISO 8601 date or timestamp",
+        'send e.g. "2026-11-30" or "2026-11-30T14:05:00Z", or leave it out for the time of the request',
+    ),
+}
+NOTE_SHAPE = 'send one JSON object: {"customer_id": "…", "text": "…", "time": "…"} (time optional)'
+
+
+def note_problem(e: dict) -> dict:
+    "One pydantic error of a POST /feedback body as {field, error, fix, allowed}."
+    field, kind, value = field_path(e["loc"]), e["type"], e.get("input")
+    if kind == "extra_forbidden":
+        what = f"'{field}' is not a field of a feedback note"
+        return dict(field=field, error=what, fix="send customer_id, text and time only", allowed=list(NOTE_FIELDS))
+    if field not in NOTE_FIELDS:  # the body itself: not JSON, or not an object
+        reason = str((e.get("ctx") or {}).get("error", e["msg"])).strip()
+        what = f"not valid JSON ({reason})" if kind == "json_invalid" else f"not a JSON object but {shown(value)}"
+        return dict(error=f"the body is {what}", fix=NOTE_SHAPE)
+    must, fix = NOTE_FIELDS[field]
+    error = {
+        "missing": f"{field} is missing",
+        "string_too_short": "text is empty (or only spaces)",
+        "string_too_long": f"text has {len(str(value).strip()):,} characters, more than {MAX_CHARS:,}",
+    }.get(kind, f"{field} must be {must}, not {shown(value)}")
+    return dict(field=field, error=error, fix=fix)
+
+
+def parse_note(
+    body: bytes,  # a POST /feedback body as sent (JSON)
+) -> FeedbackRequest:
+    "The validated note of `body`, or the `ApiError` (400 not JSON, 422 a bad field) naming the field and the fix."
+    try:
+        return FeedbackRequest.model_validate_json(body)
+    except ValidationError as e:
+        raise problems_error(e, [note_problem(x) for x in e.errors(include_url=False)[:50]]) from None
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #74ad2424
+def churn_of(
+    row,  # the customer's newest row of `store.customer_history`
+) -> dict:
+    "A stored score as the `churn` of a POST /feedback answer (`updated`: false, the champion does not read feedback)."
+    return {
+        "probability": float(row.probability),
+        "tier": row.tier,
+        "run_id": row.run_id,
+        "model_version": row.model_version,
+        "updated": False,
+    }
+
+
+def customer_churn(
+    customer_id: str,  # the customer a note is about
+) -> dict | None:
+    """The customer's score in the newest published run that scored them; None before the first run, a 404 `ApiError`
+    when runs exist and none scored them."""
+    from churn_nb.run import store
+
+    history = store.customer_history(customer_id)
+    if len(history):
+        return churn_of(history.iloc[-1])
+    if store.latest_run_id() is None:
+        return None
+    fix = "check the id: feedback is taken for customers a scoring run has scored, spelt as the scored table holds it"
+    raise ApiError(404, f"customer {customer_id!r} is in no published scoring run", fix, field="customer_id")
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #7d818c6f
+_TEXT_LOCK = threading.Lock()
+
+
+def text_model():
+    "The feedback model in use, loaded by the first call (and after a retraining); once when notes come together."
+    from churn_nb.text.classify import feedback_model
+
+    with _TEXT_LOCK:
+        return feedback_model()
+
+
+ANALYSIS = ["category", "category_confidence", "sentiment", "sentiment_label", "topic"]
+
+
+def utc_text(t: datetime) -> str:
+    "A naive UTC time of the store as ISO 8601 text with its zone."
+    return t.replace(tzinfo=timezone.utc).isoformat()
+
+
+def note_answer(
+    saved: dict,  # what `run.feedback.add_note` returned: the stored record, its analysis and time
+    churn: dict | None,  # the customer's score (`customer_churn`)
+) -> dict:
+    "The answer of POST /feedback (but its request id); scores with 6 decimals, as the model's float32 holds them."
+    analysis = {k: saved[k] if isinstance(saved[k], str | None) else round(float(saved[k]), 6) for k in ANALYSIS}
+    head = {"feedback_id": saved["feedback_id"], "customer_id": saved["customer_id"], "time": utc_text(saved["time"])}
+    return {**head, **analysis, "churn": churn}
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #c3600f4d
+def store_down(e: Exception) -> ApiError:
+    "The 503 of a note the store could not take (the details go to the server log)."
+    fix = "try again in a moment; if it persists, check CHURN_NB_STORE_URL (the server log has the details)"
+    return ApiError(503, f"the note was not stored: the customer store failed ({type(e).__name__})", fix)
+
+
+def save_note(
+    note: FeedbackRequest,  # a validated POST /feedback body
+) -> dict:
+    """Check the customer, analyse and store `note`; its answer. Blocking (the text model, the store): called in a
+    worker thread. ApiError 404 unknown customer, 422 refused by the store's checks, 503 the store failed."""
+    import sqlalchemy as sa
+    from churn_nb.run import feedback, store
+
+    text_model()
+    try:
+        churn = customer_churn(note.customer_id)
+        saved = feedback.add_note(note.customer_id, note.text, time=note.time)
+    except store.StoreError as e:
+        raise refusal(e) from None
+    except (sa.exc.SQLAlchemyError, OSError) as e:
+        traceback.print_exception(e)
+        raise store_down(e) from None
+    return note_answer(saved, churn)
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #e5619230
+async def feedback_answer(
+    content_type: str,  # the request's Content-Type header ('' when absent)
+    content_length: str,  # its Content-Length header ('' when absent)
+    chunks,  # async iterable of the body's byte chunks
+) -> Response:
+    """The answer of POST /feedback: 201 with the analysis and the customer's churn, refusals and failures as JSON;
+    the body is read and checked here, the note analysed and stored in a worker thread (other requests go on)."""
+    rid = uuid.uuid4().hex
+    try:
+        note = parse_note(await read_body(content_type, content_length, chunks, NOTE_BODY, NOTE_TOO_BIG))
+        answer = await run_in_threadpool(save_note, note)
+    except ApiError as e:
+        return respond(e.body(), e.status)
+    except Exception as e:  # never expected for any input; the traceback goes to the server log, not to the client
+        traceback.print_exception(e)
+        return respond(INTERNAL, 500)
+    return respond({"request_id": rid, **answer}, 201, request_id=rid)
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #6e3dbe8b
+class NoteChurn(BaseModel):
+    probability: float | None
+    tier: Literal[TIERS] | None
+    run_id: str = Field(description="the published scoring run the score comes from")
+    model_version: str | None
+    updated: bool = Field(
+        description="false: the champion does not read feedback yet, so the note left the score as it was"
+    )
+
+
+class FeedbackAnswer(BaseModel):
+    request_id: str
+    feedback_id: int = Field(description="the stored note's id (`store.feedback_for(customer_id)`)")
+    customer_id: str
+    time: str = Field(description="when it was said, ISO 8601 in UTC: as sent, else when the note was stored")
+    category: str = Field(description="complaint, praise, suggestion or other")
+    category_confidence: float
+    sentiment: float = Field(description="from −1 (negative) to 1 (positive)")
+    sentiment_label: str = Field(description="negative, neutral or positive")
+    topic: str | None = Field(description="null until `churn-nb run feedback` has stored a topic set")
+    churn: NoteChurn | None = Field(description="null when no published scoring run has scored the customer")
+
+
+NOTE_REFUSALS = {
+    400: "malformed JSON",
+    404: "the customer is in no published scoring run",
+    413: "body over 256 KiB",
+    415: "not JSON",
+    422: "a missing or bad field (the field, the fix)",
+    503: "the customer store failed; nothing was stored",
+}
+NOTE_EXAMPLE = {
+    "customer_id": "C-1001",
+    "text": "Third outage this week. Fix it or I leave.",
+    "time": "2026-11-30T14:05:00Z",
+}
+
+
+def add_feedback_route(app: FastAPI):
+    "POST /feedback as a FastAPI route, documented: its body, its answer, its refusals."
+
+    async def feedback(request: Request):
+        headers = request.headers
+        return await feedback_answer(
+            headers.get("content-type", ""), headers.get("content-length", ""), request.stream()
+        )
+
+    body = {"schema": FeedbackRequest.model_json_schema(), "example": NOTE_EXAMPLE}
+    app.add_api_route(
+        "/feedback",
+        feedback,
+        methods=["POST"],
+        status_code=201,
+        summary="Store what a customer said; answer with its category, sentiment, topic and the customer's churn risk.",
+        response_class=JSONResponse,
+        operation_id="feedback",
+        responses={
+            201: {"model": FeedbackAnswer, "description": "analysed and stored"},
+            **{s: {"model": Refusal, "description": d} for s, d in NOTE_REFUSALS.items()},
+        },
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": body}}},
+    )
+
 # %% ../../notebooks/05_faces/00_serve.ipynb #61de078b
 def openapi_schema(
     app: FastAPI,  # the app whose routes are documented
@@ -1348,7 +1622,11 @@ from the registered champion (`models:/churn@champion`).
 Send `{"customer": {...}}` or `{"customers": [...]}` (1 to 1,000) with every feature column of the champion
 (null when unknown) and optionally the customer id;
 the table's other columns (the target, columns training left out) may be sent too and are ignored (listed in `ignored`).
-Every refusal is a JSON body with `error`, `field`, `fix` (and `allowed` values for a category)."""
+Every refusal is a JSON body with `error`, `field`, `fix` (and `allowed` values for a category).
+
+`POST /feedback` with `{"customer_id": "…", "text": "…", "time": "…"}` (time optional) stores what a customer said and
+answers with its category, sentiment and topic and the customer's churn probability and tier from the newest scoring run
+(unchanged by the note: the champion does not read feedback yet)."""
 
 
 def create_app(
@@ -1390,6 +1668,7 @@ def create_app(
     add_error_handlers(app)
     add_scoring_routes(app, api)
     add_info_routes(app, api)
+    add_feedback_route(app)
     add_docs(app, api)
     return app
 
