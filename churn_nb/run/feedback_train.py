@@ -26,7 +26,8 @@ from churn_nb.text.classify import (
 from ..text.feedback import check_text_column, infer_text_column
 
 # %% auto #0
-__all__ = ['FIGURES', 'read_labelled', 'install_model', 'confusion_figure', 'scalar_metrics', 'run_feedback_train']
+__all__ = ['FIGURES', 'read_labelled', 'install_model', 'confusion_figure', 'scalar_metrics', 'run_feedback_train',
+           'figures_table']
 
 # %% ../../notebooks/04_run/03_feedback_train.ipynb #00656985
 def read_labelled(
@@ -165,3 +166,19 @@ def run_feedback_train(
         )
         mlflow.log_artifacts(str(folder), "feedback_model/model")
     return dict(run_id=run.info.run_id, model=model, folder=folder, **figures)
+
+# %% ../../notebooks/04_run/03_feedback_train.ipynb #fe677ebd
+def figures_table(
+    trained: dict,  # what `run_feedback_train` returned
+) -> pd.DataFrame:
+    "Texts, macro-F1, complaint-vs-rest macro-F1 and per-class F1 of each set of figures, rows named by `FIGURES`."
+    rows = {}
+    for name in (n for n in FIGURES if n in trained):
+        scores = trained[name]
+        rows[FIGURES[name]] = {
+            "texts": scores["texts"],
+            "macro_f1": scores["macro_f1"],
+            "complaint_vs_rest_macro_f1": scores["complaint_vs_rest_macro_f1"],
+            **{f"f1_{c}": f for c, f in scores["f1"].items()},
+        }
+    return pd.DataFrame(rows).T
