@@ -181,6 +181,7 @@ class DatasetSpec:
     levels: dict = field(default_factory=dict)  # categorical column -> its levels in the training data
     ranges: dict = field(default_factory=dict)  # numeric/date column -> [min, max] in training (dates: days)
     dates: dict = field(default_factory=dict)  # date column -> reference date (ISO): its latest training date
+    feedback: dict = field(default_factory=dict)  # feedback features: columns, topics, snapshot rule (`text.features`)
 
     @property
     def features(self) -> list:

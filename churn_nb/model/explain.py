@@ -12,6 +12,7 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 from ..data import DatasetSpec, features_frame
 from .features import families, humanize, source_column
+from ..text.features import feedback_phrase
 
 # %% auto #0
 __all__ = ['UNSEEN', 'sigmoid', 'logit', 'spread_gap', 'to_probability', 'Explanation', 'grouped', 'LinearExplainer',
@@ -446,7 +447,10 @@ def phrase(
     binary: bool = False,  # a 0/1 number: reads yes / no
     reference: str | None = None,  # for a date column: the date its values count days back from
 ) -> str:
-    "How a customer's `value` in `column` reads in a reason."
+    "How a customer's `value` in `column` reads in a reason (feedback columns in their own words: `feedback_phrase`)."
+    said = feedback_phrase(column, value)
+    if said is not None:
+        return said
     w = words(column)
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return f"{w} missing"

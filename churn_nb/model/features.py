@@ -150,6 +150,7 @@ def humanize(column) -> str:
 
 # %% ../../notebooks/02_model/01_features.ipynb #ed57ec33
 FAMILY_KEYWORDS = {  # first match wins; matched against the lower-cased name with separators removed
+    "feedback": ("feedback", "complaint", "sentiment"),
     "contract": ("contract", "plan", "commitment", "renewal"),
     "billing": ("charge", "bill", "payment", "price", "paperless", "invoice", "discount", "revenue", "fee", "arpu"),
     "usage": (
@@ -199,7 +200,7 @@ FAMILY_KEYWORDS = {  # first match wins; matched against the lower-cased name wi
 
 
 def feature_family(column: str) -> str:
-    "The family of `column` (contract, billing, services, usage, demographics or other), from its name."
+    "The family of `column` (feedback, contract, billing, services, usage, demographics or other), from its name."
     key = "".join(ch for ch in str(column).lower() if ch.isalnum())
     return next((fam for fam, words in FAMILY_KEYWORDS.items() if any(w in key for w in words)), "other")
 

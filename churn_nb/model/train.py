@@ -34,11 +34,13 @@ from churn_nb.data import (
 from .evaluate import evaluation_figures, evaluation_panel
 from .tracking import GateDecision, log_churn_model, register_through_gate, step_run, tracked_run
 from .automl import AUTOML_EXCLUDE, AUTOML_MAX_MODELS, fit_automl
+from ..text.features import add_feedback_features, without_feedback
 
 # %% auto #0
 __all__ = ['CV_FOLDS_LARGE', 'TIME_BUDGETS', 'TIME_BUDGET_LARGE', 'AUTOML_MIN_SECONDS', 'log_dataset', 'log_candidate',
            'log_failures', 'log_candidates', 'log_automl', 'TrainResult', 'check_training_params', 'cv_folds_for',
-           'time_budget_for', 'automl_seconds', 'fit_candidates', 'automl_arguments', 'train']
+           'time_budget_for', 'automl_seconds', 'fit_candidates', 'automl_arguments', 'feedback_effect',
+           'log_feedback_effect', 'train']
 
 # %% ../../notebooks/02_model/05_train.ipynb #3e69f728
 def log_dataset(
@@ -169,6 +171,7 @@ class TrainResult:
     notes: list = field(
         default_factory=list
     )  # training choices made for this table beyond the spec's notes (e.g. an algorithm left out)
+    feedback_effect: pd.DataFrame | None = None  # ROC AUC with and without the feedback columns (`feedback_effect`)
 
 
 def _given(x):
@@ -283,6 +286,35 @@ def automl_arguments(
     )
 
 # %% ../../notebooks/02_model/05_train.ipynb #bffdf7dc
+def feedback_effect(
+    candidates: list,  # the run's candidates, fitted with the feedback columns
+    spec: DatasetSpec,  # the spec with feedback features (`text.features.add_feedback_features`)
+    split: Split,  # the split they were scored on
+    seed: int = 0,  # seeds the candidate fitted again
+) -> pd.DataFrame:
+    "CV and holdout ROC AUC of the best baseline with the feedback columns, fitted again without them, and the change."
+    from churn_nb.model.baselines import BASELINES, fit_candidate
+
+    fitted = [c for c in candidates if c.ok and c.name in BASELINES]
+    with_feedback = max(fitted, key=lambda c: c.cv["roc_auc"]) if fitted else fit_candidate("logreg", spec, split, seed)
+    without = fit_candidate(with_feedback.name, without_feedback(spec), split, seed)
+    rows = {"with feedback": with_feedback, "without feedback": without}
+    effect = pd.DataFrame(
+        {k: {"cv_roc_auc": c.cv["roc_auc"], "holdout_roc_auc": c.holdout["roc_auc"]} for k, c in rows.items()}
+    ).T
+    effect.loc["change"] = effect.loc["with feedback"] - effect.loc["without feedback"]
+    return effect.rename_axis(with_feedback.name)
+
+
+def log_feedback_effect(
+    effect: pd.DataFrame,  # `feedback_effect`
+):
+    "Log what the feedback columns changed (CV and holdout ROC AUC with, without, change) to the active run."
+    for row, key in (("with feedback", "with"), ("without feedback", "without"), ("change", "change")):
+        mlflow.log_metrics({f"feedback.{m}_{key}": float(v) for m, v in effect.loc[row].items()})
+    mlflow.log_text(effect.to_csv(), "feedback/effect.csv")
+
+# %% ../../notebooks/02_model/05_train.ipynb #0243ebac
 def train(
     data=None,  # CSV/Parquet path or SQLAlchemy URL; empty = the bundled sample
     query: str | None = None,  # table name or query, for SQL sources
@@ -308,6 +340,10 @@ def train(
     balance_classes: bool = False,  # oversample the minority class in AutoML
     blend: bool = True,  # also try the mean of the best candidates
     strict: bool = False,  # refuse constant and empty columns instead of dropping them
+    feedback: pd.DataFrame
+    | None = None,  # analysed texts (customer_id, time, category, sentiment, topic): adds features
+    feedback_source: str = "feedback",  # how notes and errors name the feedback
+    snapshot=None,  # the date the table was taken: only texts before it count (None: the table's latest date, else all)
 ) -> TrainResult:
     "Train and score candidates on a customer table, log everything, register the chosen one through the champion gate."
     overrides = dict(
@@ -349,11 +385,17 @@ def train(
                 "automl true)."
             )
         df, spec = load_dataset(_given(data), _given(query), strict=strict, **overrides)
+        if feedback is not None:
+            df, spec = add_feedback_features(df, spec, feedback, _given(snapshot), feedback_source)
+            mlflow.log_params({"feedback": str(feedback_source)[:500], "feedback.as_of": spec.feedback["as_of"]})
         split = split_holdout(df, spec, seed, holdout, cv_folds_for(round(len(df) * (1 - holdout)), cv_folds))
         fp = log_dataset(df, spec, split, source_name(_given(data)))
         candidates = fit_candidates(
             spec, split, models, seed, automl, aml, blend, time_budget_for(len(df), time_budget), started
         )
+        effect = feedback_effect(candidates, spec, split, seed) if spec.feedback else None
+        if effect is not None:
+            log_feedback_effect(effect)
         best = final_fit(choose(candidates), split, spec)
         candidates = [best if c.name == best.name else c for c in candidates]
         infos, panel = log_candidates(candidates, spec, split)
@@ -381,4 +423,5 @@ def train(
         boards[0] if boards else None,
         best.info["fitted_on"],
         notes,
+        effect,
     )

@@ -16,8 +16,8 @@ from ..text.feedback import read_feedback, sample_feedback_path
 from ..text.topics import TopicModel, load_topics, save_topics
 
 # %% auto #0
-__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'analyse_note', 'said_at', 'add_note', 'volume_by_month',
-           'topic_overview', 'negative_high_risk']
+__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'training_feedback', 'with_stored_feedback', 'analyse_note',
+           'said_at', 'add_note', 'volume_by_month', 'topic_overview', 'negative_high_risk']
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #f92f08bc
 def known_customers(url: str | None = None) -> set | None:
@@ -43,13 +43,14 @@ def run_feedback(
     time_col: str | None = None,  # the time column (None: inferred)
     refit_topics: bool = False,  # fit a new topic set even when one is stored
     experiment: str = "churn",  # MLflow experiment
+    check_customers: bool = True,  # refuse texts of customers the newest scoring run does not have
 ) -> dict:
     "Analyse a feedback table into the store and MLflow; returns the run id, the analysed rows, topics and notes."
     import mlflow  # here, not at the top: the dashboard and the API import this module for notes, without MLflow
     from churn_nb.model.tracking import step_run
 
     source = data or sample_feedback_path()
-    known = known_customers()
+    known = known_customers() if check_customers else None
     with step_run(experiment, "feedback") as run:
         table, spec = read_feedback(source, query, text_col, id_col, time_col, known)
         topics = None if refit_topics else stored_topics()
@@ -59,7 +60,11 @@ def run_feedback(
         if topics is None:
             save_topics(topic_set, config.feedback_dir() / "topics.json")
         notes = spec.notes + [
-            "customers checked against the newest scoring run" if known else "no scoring run yet: ids not checked",
+            "customers checked against the newest scoring run"
+            if known
+            else "no scoring run yet: ids not checked"
+            if check_customers
+            else "ids not checked here: training joins them to its own table",
             f"{'stored' if topics else 'new'} topic set: {len(topic_set.names)} topics",
         ]
         mlflow.log_params(
@@ -71,6 +76,49 @@ def run_feedback(
         )
         mlflow.log_dict({"topics": topic_set.names, "words": topic_set.words, "notes": notes}, "feedback/topics.json")
     return dict(run_id=run.info.run_id, rows=rows, analysed=analysed, topics=topic_set, notes=notes)
+
+# %% ../../notebooks/04_run/02_feedback.ipynb #aeb5cca6
+def training_feedback(
+    feedback: str,  # a feedback table (CSV/Parquet path or SQLAlchemy URL), "store" (what is stored) or "" (none)
+    query: str | None = None,  # table name or query, for SQL sources
+    experiment: str = "churn",  # MLflow experiment of the feedback run
+) -> tuple:
+    "(analysed texts, how to name them) for training with feedback features; (None, '') without feedback."
+    from churn_nb.data import source_name
+
+    if not feedback:
+        return None, ""
+    if feedback != "store":
+        run_feedback(feedback, query, experiment=experiment, check_customers=False)
+    texts = store.analysed_feedback()
+    if texts.empty:
+        raise ValueError(
+            "feedback: the store holds no analysed feedback. Fix: -p feedback tickets.csv (or churn-nb run feedback "
+            "-p data tickets.csv first)"
+        )
+    return texts, "the stored feedback" if feedback == "store" else source_name(feedback)
+
+# %% ../../notebooks/04_run/02_feedback.ipynb #aa65280f
+def with_stored_feedback(
+    raw: pd.DataFrame,  # customer rows as their source has them
+    spec,  # the model's `DatasetSpec`; rows pass unchanged unless it has feedback features
+    snapshot=None,  # texts dated before it count (None: the rule the model was trained with)
+    source="data",  # how errors name the rows
+) -> pd.DataFrame:
+    "`raw` with the feedback columns the model reads, computed from the store's analysed feedback."
+    import sys
+    from churn_nb.text.features import with_spec_feedback
+
+    if not spec.feedback:
+        return raw
+    texts = store.analysed_feedback()
+    if texts.empty:
+        print(
+            "the model reads feedback features but the store holds no analysed feedback: every customer is scored as "
+            "having written nothing. Fix: churn-nb run feedback -p data tickets.csv",
+            file=sys.stderr,
+        )
+    return with_spec_feedback(raw, spec, texts, snapshot, source)
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #d8fe55ea
 def analyse_note(

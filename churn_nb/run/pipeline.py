@@ -28,6 +28,7 @@ from ..model.evaluate import calibration
 from ..model.explain import binary_columns, global_importance, draw_importance, top_reasons
 from ..model.registry import CHAMPION_URI, Champion, load_champion, version_uri
 from ..model.tracking import MODEL_NAME, ensure_store, step_run
+from .feedback import with_stored_feedback
 
 # %% auto #0
 __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of',
@@ -254,6 +255,7 @@ def score(
     up: int = 3,  # reasons per customer that raise the risk
     down: int = 2,  # reasons per customer that lower the risk
     chunk: int = 200_000,  # rows scored at a time (bounds memory)
+    snapshot=None,  # feedback features: texts dated before it count (None: the rule the champion was trained with)
 ) -> ScoreResult:
     """Step 1 of a scoring run: check, score and explain a customer table with the champion; write the run's stage
     folder."""
@@ -282,7 +284,7 @@ def score(
                 "churn_nb.explain_method": champ.explainer.method,
             }
         )
-        raw = read_table(data, query)
+        raw = with_stored_feedback(read_table(data, query), champ.spec, snapshot or None, source)
         clock.lap("read")
         report = check_rows(raw, champ.spec, source)
         unseen_policy(report, source, unseen)

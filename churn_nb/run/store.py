@@ -15,11 +15,12 @@ from ..text.feedback import MAX_CHARS
 
 # %% auto #0
 __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_ANALYSIS',
-           'NOTE_ANALYSIS', 'FEEDBACK_MAX_CHARS', 'ANALYSIS_FIELDS', 'PREDICTION_FIELDS', 'engine', 'StoreError',
-           'check_scores', 'publish', 'insert_rows', 'runs', 'latest_run_id', 'latest_scores', 'customer_history',
-           'check_note', 'save_feedback', 'feedback_for', 'analysed_notes', 'save_feedback_analysis',
-           'feedback_analysis', 'record_predictions', 'predictions', 'run_dir', 'parquet_sink', 'write_table',
-           'write_marts', 'point_latest', 'latest_run', 'latest_mart', 'latest_summary', 'history']
+           'NOTE_ANALYSIS', 'FEEDBACK_MAX_CHARS', 'ANALYSIS_FIELDS', 'FEATURE_FIELDS', 'PREDICTION_FIELDS', 'engine',
+           'StoreError', 'check_scores', 'publish', 'insert_rows', 'runs', 'latest_run_id', 'latest_scores',
+           'customer_history', 'check_note', 'save_feedback', 'feedback_for', 'analysed_notes',
+           'save_feedback_analysis', 'feedback_analysis', 'analysed_feedback', 'record_predictions', 'predictions',
+           'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart',
+           'latest_summary', 'history']
 
 # %% ../../notebooks/04_run/00_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -375,6 +376,18 @@ def feedback_analysis(
         if customer_id is not None:
             q = q.where(t.c.customer_id == str(customer_id))
         return pd.read_sql(q.order_by(t.c.time.desc(), t.c.row), con)
+
+# %% ../../notebooks/04_run/00_store.ipynb #cf1ce174
+FEATURE_FIELDS = ["customer_id", "time", "category", "sentiment", "topic"]  # what `text.features` reads of a text
+
+
+def analysed_feedback(
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
+    "The newest feedback run's texts and every analysed note, in `FEATURE_FIELDS`: what feedback features read."
+    parts = [feedback_analysis(url=url)[FEATURE_FIELDS], analysed_notes(url)[FEATURE_FIELDS]]
+    frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    return frame.assign(time=pd.to_datetime(frame.time))
 
 # %% ../../notebooks/04_run/00_store.ipynb #cb80ef99
 PREDICTION_FIELDS = [c.name for c in API_PREDICTIONS.columns]
