@@ -145,6 +145,32 @@ def make_wide(n=4_000, seed=2) -> pd.DataFrame:
 
 
 TABLES = {"bank": make_bank, "cards": make_cards, "wide": make_wide}
+FEEDBACK_SNAPSHOT = "2026-10-01"  # the cards table was taken then: only texts before it may train the model
+
+
+def make_cards_feedback(cards: pd.DataFrame, seed=3) -> pd.DataFrame:
+    """What the cards customers wrote (the project's labelled banking examples): churners complain more, and some of
+    them write "I have closed my account" after the snapshot, which training must not see."""
+    from churn_nb.text.classify import examples_path
+
+    rng = np.random.default_rng(seed)
+    said = pd.read_csv(examples_path("train"))
+    said = said[said.industry == "banking"]
+    churned = cards.Attrition_Flag.eq("Attrited Customer").to_numpy()
+    writers = rng.random(len(cards)) < np.where(churned, 0.5, 0.15)
+    rows = []
+    for cid, left in zip(cards.CLIENTNUM[writers], churned[writers]):
+        for _ in range(rng.integers(1, 4)):
+            kind = (
+                "complaint" if rng.random() < (0.7 if left else 0.2) else rng.choice(["praise", "suggestion", "other"])
+            )
+            day = pd.Timestamp("2026-06-01") + pd.Timedelta(
+                days=int(rng.integers(0, 120)), hours=int(rng.integers(8, 20))
+            )
+            rows.append((cid, day.isoformat(), said[said.category == kind].text.sample(1, random_state=rng).iloc[0]))
+        if left and rng.random() < 0.5:
+            rows.append((cid, "2026-10-20T10:00:00", "I have closed my account and moved to another bank. Terrible."))
+    return pd.DataFrame(rows, columns=["client", "sent_at", "message"])
 
 
 @pytest.fixture(scope="module", params=list(TABLES))
@@ -154,7 +180,13 @@ def table(request, tmp_path_factory):
     ws = tmp_path_factory.mktemp(f"own-{name}")
     df = TABLES[name]()
     df.to_csv(ws / f"{name}.csv", index=False)
-    out = churn_nb("run", "pipeline", "-p", "data", str(ws / f"{name}.csv"), *SMALL, workspace=ws, timeout=1500)
+    feedback = []
+    if name == "cards":  # the cards customers' feedback becomes features (issue 13), trained as of the snapshot
+        make_cards_feedback(df).to_csv(ws / "cards_feedback.csv", index=False)
+        feedback = ["-p", "train.feedback", str(ws / "cards_feedback.csv"), "-p", "train.snapshot", FEEDBACK_SNAPSHOT]
+    out = churn_nb(
+        "run", "pipeline", "-p", "data", str(ws / f"{name}.csv"), *SMALL, *feedback, workspace=ws, timeout=1500
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     return name, ws, df
 
@@ -197,6 +229,41 @@ def test_the_pipeline_scores_segments_and_publishes_every_customer(table):
     if spec.value_col is None:
         assert "customers at risk" in report.lower()
     assert "offer" in report.lower()  # which catalogue was used, and why (the offers.yml of the sample does not fit)
+
+
+def test_feedback_features_train_as_of_the_snapshot_and_score_from_the_store(table):
+    from churn_nb.text.features import customer_feedback, join_feedback
+
+    name, ws, df = table
+    if name != "cards":
+        pytest.skip("feedback comes with the cards table")
+    spec, c = spec_of(ws), client(ws)
+    record = spec.feedback
+    assert record["as_of"].startswith(FEEDBACK_SNAPSHOT) and record["as_of_rule"] == "given", record
+    assert set(record["columns"]) <= set(spec.numeric) and record["customers"] > 1000, record
+    url = f"sqlite:///{Path(ws).resolve()}/churn_nb.db"
+    from churn_nb.run import store
+
+    texts = store.analysed_feedback(url)
+    assert len(texts) == len(pd.read_csv(Path(ws) / "cards_feedback.csv"))  # stored by the training's feedback run
+    trained = join_feedback(
+        df, "CLIENTNUM", customer_feedback(texts, pd.Timestamp(FEEDBACK_SNAPSHOT), record["topics"]), record["columns"]
+    )
+    for column in ("feedback_complaints_90d", "feedback_days_since_complaint", "feedback_min_sentiment"):
+        expected = [trained[column].min(), trained[column].max()]
+        assert np.allclose(spec.ranges[column], expected), (column, spec.ranges[column], expected)  # no later text
+    metrics = c.get_run(c.get_model_version_by_alias("churn", "champion").run_id).data.metrics
+    assert metrics["feedback.cv_roc_auc_change"] > 0, metrics  # churners complained more: the words help
+    assert metrics["feedback.cv_roc_auc_without"] < metrics["feedback.cv_roc_auc_with"]
+    report = sorted((Path(ws) / "reports" / "runs").glob("*-train/train.html"))[-1].read_text()
+    assert "What the customers" in report and "without feedback" in report
+    latest = json.loads((Path(ws) / "marts" / "latest.json").read_text())["run_id"]
+    mart = pd.read_parquet(Path(ws) / "marts" / "runs" / latest / "customers.parquet").set_index("customer_id")
+    now = texts.time.max() + pd.Timedelta(seconds=1)  # scoring counts every stored text (no snapshot given)
+    scored = customer_feedback(texts, now, record["topics"])
+    some = scored.index[:200]
+    assert np.allclose(mart.loc[some, "feedback_complaints_90d"], scored.loc[some, "feedback_complaints_90d"])
+    assert scores(ws).top_reasons.str.contains("complaint").any()  # reasons in words: "2 complaints in the last …"
 
 
 def request_rows(df: pd.DataFrame, k: int, seed=0) -> list:

@@ -16,8 +16,8 @@ from ..text.feedback import read_feedback, sample_feedback_path
 from ..text.topics import TopicModel, load_topics, save_topics
 
 # %% auto #0
-__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'training_feedback', 'with_stored_feedback', 'analyse_note',
-           'said_at', 'add_note', 'volume_by_month', 'topic_overview', 'negative_high_risk']
+__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'table_ids', 'training_feedback', 'with_stored_feedback',
+           'analyse_note', 'said_at', 'add_note', 'volume_by_month', 'topic_overview', 'negative_high_risk']
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #f92f08bc
 def known_customers(url: str | None = None) -> set | None:
@@ -43,14 +43,14 @@ def run_feedback(
     time_col: str | None = None,  # the time column (None: inferred)
     refit_topics: bool = False,  # fit a new topic set even when one is stored
     experiment: str = "churn",  # MLflow experiment
-    check_customers: bool = True,  # refuse texts of customers the newest scoring run does not have
+    customers: set | None = None,  # the customer ids the texts may name (None: the newest scoring run's)
 ) -> dict:
     "Analyse a feedback table into the store and MLflow; returns the run id, the analysed rows, topics and notes."
     import mlflow  # here, not at the top: the dashboard and the API import this module for notes, without MLflow
     from churn_nb.model.tracking import step_run
 
     source = data or sample_feedback_path()
-    known = known_customers() if check_customers else None
+    known = customers or known_customers()
     with step_run(experiment, "feedback") as run:
         table, spec = read_feedback(source, query, text_col, id_col, time_col, known)
         topics = None if refit_topics else stored_topics()
@@ -60,11 +60,11 @@ def run_feedback(
         if topics is None:
             save_topics(topic_set, config.feedback_dir() / "topics.json")
         notes = spec.notes + [
-            "customers checked against the newest scoring run"
+            "customers checked against the customer table"
+            if customers
+            else "customers checked against the newest scoring run"
             if known
-            else "no scoring run yet: ids not checked"
-            if check_customers
-            else "ids not checked here: training joins them to its own table",
+            else "no scoring run yet: ids not checked",
             f"{'stored' if topics else 'new'} topic set: {len(topic_set.names)} topics",
         ]
         mlflow.log_params(
@@ -78,10 +78,24 @@ def run_feedback(
     return dict(run_id=run.info.run_id, rows=rows, analysed=analysed, topics=topic_set, notes=notes)
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #aeb5cca6
+def table_ids(
+    data=None,  # the customer table: CSV/Parquet path or SQLAlchemy URL (None: the bundled sample)
+    query: str | None = None,  # table name or query, for SQL sources
+    id_col: str | None = None,  # its id column (None: inferred, as training infers it)
+) -> set | None:
+    "The customer ids of a customer table, as text; None when it has no id column."
+    from churn_nb.data import infer_id, read_table
+
+    df = read_table(data or None, query or None)
+    column = id_col or infer_id(df)
+    return set(df[column].astype(str).str.strip()) if column else None
+
+
 def training_feedback(
     feedback: str,  # a feedback table (CSV/Parquet path or SQLAlchemy URL), "store" (what is stored) or "" (none)
     query: str | None = None,  # table name or query, for SQL sources
     experiment: str = "churn",  # MLflow experiment of the feedback run
+    customers: set | None = None,  # the training table's ids (`table_ids`): find and check the texts' customers
 ) -> tuple:
     "(analysed texts, how to name them) for training with feedback features; (None, '') without feedback."
     from churn_nb.data import source_name
@@ -89,7 +103,7 @@ def training_feedback(
     if not feedback:
         return None, ""
     if feedback != "store":
-        run_feedback(feedback, query, experiment=experiment, check_customers=False)
+        run_feedback(feedback, query, experiment=experiment, customers=customers)
     texts = store.analysed_feedback()
     if texts.empty:
         raise ValueError(
