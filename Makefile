@@ -30,7 +30,7 @@ browser:
 
 up: install
 	-@$(BIN)/churn-nb doctor
-	$(BIN)/churn-nb run pipeline
+	$(BIN)/churn-nb run pipeline -p train.feedback sample
 	$(BIN)/churn-nb run feedback
 	@$(BIN)/churn-nb ui --background
 	@$(BIN)/churn-nb serve --background

@@ -92,7 +92,7 @@ def table_ids(
 
 
 def training_feedback(
-    feedback: str,  # a feedback table (CSV/Parquet path or SQLAlchemy URL), "store" (what is stored) or "" (none)
+    feedback: str,  # a feedback table (path or SQLAlchemy URL), "sample" (the demo's), "store" (what is stored) or ""
     query: str | None = None,  # table name or query, for SQL sources
     experiment: str = "churn",  # MLflow experiment of the feedback run
     customers: set | None = None,  # the training table's ids (`table_ids`): find and check the texts' customers
@@ -103,14 +103,15 @@ def training_feedback(
     if not feedback:
         return None, ""
     if feedback != "store":
-        run_feedback(feedback, query, experiment=experiment, customers=customers)
+        run_feedback("" if feedback == "sample" else feedback, query, experiment=experiment, customers=customers)
     texts = store.analysed_feedback()
     if texts.empty:
         raise ValueError(
             "feedback: the store holds no analysed feedback. Fix: -p feedback tickets.csv (or churn-nb run feedback "
             "-p data tickets.csv first)"
         )
-    return texts, "the stored feedback" if feedback == "store" else source_name(feedback)
+    named = {"store": "the stored feedback", "sample": "the demo feedback"}
+    return texts, named.get(feedback) or source_name(feedback)
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #aa65280f
 def with_stored_feedback(
