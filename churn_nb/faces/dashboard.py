@@ -27,13 +27,14 @@ __all__ = ['FIX', 'NEEDED', 'MART_FIELDS', 'AT_RISK_LABEL', 'NO_CHAMPION_FIX', '
            'tier_table', 'segment_table', 'run_label', 'trend_charts', 'section', 'Page', 'OverviewPage',
            'first_reason', 'offer_name', 'risk_columns', 'risk_table', 'call_list_csv', 'download_link',
            'number_filter', 'risk_sorts', 'count_line', 'RiskListPage', 'reason_items', 'offers_table', 'customer_head',
-           'signed', 'analysis_line', 'history_html', 'feedback_html', 'binary_columns_of', 'waterfall_html',
-           'CustomerPage', 'typical_row', 'number_control', 'whatif_controls', 'set_controls', 'whatif_result',
-           'WhatIfPage', 'board_html', 'champion_card', 'metrics_table', 'importance_html', 'ModelPage', 'voice_texts',
-           'months', 'month_label', 'voice_cards', 'svg_legend', 'svg_columns', 'month_charts', 'complaint_topics',
-           'complaint_topics_html', 'topics_html', 'negative_html', 'no_feedback', 'VoicePage', 'refresh_seconds',
-           'nothing_scored', 'App', 'app', 'app_notebook', 'template_root', 'memory_budget_mib', 'pool_size',
-           'voila_argv', 'pool_for_many', 'page_sets_xsrf_cookie', 'serve']
+           'signed', 'analysis_line', 'history_html', 'said_when', 'feedback_html', 'customer_texts',
+           'binary_columns_of', 'waterfall_html', 'CustomerPage', 'typical_row', 'number_control', 'whatif_controls',
+           'set_controls', 'whatif_result', 'WhatIfPage', 'board_html', 'champion_card', 'metrics_table',
+           'importance_html', 'ModelPage', 'voice_texts', 'months', 'month_label', 'voice_cards', 'svg_legend',
+           'svg_columns', 'month_charts', 'complaint_topics', 'complaint_topics_html', 'topics_html', 'negative_html',
+           'no_feedback', 'VoicePage', 'refresh_seconds', 'nothing_scored', 'App', 'app', 'app_notebook',
+           'template_root', 'memory_budget_mib', 'pool_size', 'voila_argv', 'pool_for_many', 'page_sets_xsrf_cookie',
+           'serve']
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #0e643eaa
 FIX = "reload the page; if it happens again, tell the analytics team (the details are in the dashboard's log)"
@@ -1423,8 +1424,17 @@ def history_html(
     return "<div class='cn-row'>" + html_table(view, formats) + chart + "</div>"
 
 
+def said_when(
+    note: dict,  # a note (`created_at`, maybe `time`) or a feedback run's text (`time`)
+) -> str:
+    "When a text was said, as the page shows it: its `time` when known, else when the note was saved; 'undated'."
+    when = note.get("time")
+    when = note.get("created_at") if when is None or pd.isna(when) else when
+    return "undated" if when is None or pd.isna(when) else f"{pd.Timestamp(when):%d %b %Y %H:%M} UTC"
+
+
 def feedback_html(notes: pd.DataFrame) -> str:
-    "The feedback notes about a customer, newest first, each with how it was read (`analysis_line`)."
+    "What a customer said and what was noted, newest first, each with how it was read (`analysis_line`)."
     if not len(notes):
         return "<div class='cn-note'>No notes yet.</div>"
     items = []
@@ -1432,10 +1442,24 @@ def feedback_html(notes: pd.DataFrame) -> str:
         by = f" · {_e(n['author'])}" if isinstance(n.get("author"), str) and n["author"] else ""
         read = analysis_line(n)
         items.append(
-            f"<li><span class='cn-note'>{pd.Timestamp(n['created_at']):%d %b %Y %H:%M} UTC{by}</span>"
-            f"{' ' + read if read else ''}<br>{_e(n['text'])}</li>"
+            f"<li><span class='cn-note'>{said_when(n)}{by}</span>{' ' + read if read else ''}<br>{_e(n['text'])}</li>"
         )
     return "<ul class='cn-notes'>" + "".join(items) + "</ul>"
+
+
+def customer_texts(
+    customer_id: str,  # the customer shown
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
+    "A customer's notes (dashboard, API) and texts of the newest feedback run, newest first: what the features read."
+    from churn_nb.run import store
+
+    notes = store.feedback_for(customer_id, url)
+    texts = store.feedback_analysis(customer_id=customer_id, url=url).assign(author="feedback table")
+    both = pd.concat([p for p in (notes, texts) if len(p)], ignore_index=True) if len(notes) or len(texts) else notes
+    missing = pd.Series(pd.NaT, index=both.index)
+    when = pd.to_datetime(both.get("time", missing)).fillna(pd.to_datetime(both.get("created_at", missing)))
+    return both.assign(said=when).sort_values("said", ascending=False, na_position="last").drop(columns="said")
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #d46db63b
 def binary_columns_of(data: DashboardData) -> set:
@@ -1573,10 +1597,9 @@ def show_history(self: CustomerPage, customer_id: str):
 @patch
 @friendly_method("read the notes", "notes")
 def show_notes(self: CustomerPage, customer_id: str):
-    "Show the feedback notes about the customer, newest first."
-    from churn_nb.run import store
+    "Show what the customer said (feedback runs) and the notes about them, newest first."
 
-    self.notes.value = section("Notes", feedback_html(store.feedback_for(customer_id)))
+    self.notes.value = section("What the customer said, and notes", feedback_html(customer_texts(customer_id)))
 
 
 @patch

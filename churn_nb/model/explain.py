@@ -474,8 +474,9 @@ def points(x: float) -> str:
 
 # %% ../../notebooks/02_model/08_explain.ipynb #96710b63
 def binary_columns(spec: DatasetSpec) -> set:
-    "Numeric features whose training range is exactly 0–1 and read as yes/no (e.g. SeniorCitizen)."
-    return {c for c, r in spec.ranges.items() if list(r) == [0.0, 1.0]}
+    "Numeric features whose training range is exactly 0–1 and read as yes/no (e.g. SeniorCitizen; no feedback column)."
+    counts_and_shares = set(spec.feedback.get("columns", []))  # a share or a count that happened to stay within 0–1
+    return {c for c, r in spec.ranges.items() if list(r) == [0.0, 1.0] and c not in counts_and_shares}
 
 # %% ../../notebooks/02_model/08_explain.ipynb #22d82610
 def _ranked(psi: np.ndarray, k: int, sign: int) -> np.ndarray:

@@ -13,6 +13,7 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 from ..data import DatasetSpec, features_frame
+from ..text.features import feedback_label
 
 # %% auto #0
 __all__ = ['MISSING', 'MIN_LEVEL_ROWS', 'MAX_ONEHOT', 'MAX_ORDINAL', 'MAX_ONEHOT_COLUMNS', 'FAMILY_KEYWORDS', 'SpecColumns',
@@ -145,6 +146,9 @@ def source_column(
 # %% ../../notebooks/02_model/01_features.ipynb #cd483781
 def humanize(column) -> str:
     "A column name as words: `MonthlyCharges` → 'monthly charges', `days_since_login` → 'days since login'."
+    said = feedback_label(column)
+    if said:
+        return said  # feedback columns have their own words (`text.features.feedback_label`)
     s = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|[_\-.]+", " ", str(column))
     return re.sub(r"\s+", " ", s).strip().lower()
 

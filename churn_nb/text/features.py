@@ -14,7 +14,7 @@ from ..data import DatasetSpec, data_error, profiled, snapshot
 __all__ = ['FEEDBACK_WINDOWS', 'COUNT_COLUMNS', 'SENTIMENT_COLUMNS', 'RECENCY_COLUMN', 'TOPIC_PREFIX', 'topic_column',
            'topic_label', 'feedback_columns', 'feedback_as_of', 'customer_feedback', 'zero_when_missing',
            'join_feedback', 'matched_customers', 'add_feedback_features', 'without_feedback', 'with_spec_feedback',
-           'feedback_phrase']
+           'feedback_label', 'feedback_phrase']
 
 # %% ../../notebooks/01_text/05_features.ipynb #b3e99110
 FEEDBACK_WINDOWS = (30, 90)  # days: complaints are counted over each of these windows before the snapshot
@@ -204,6 +204,21 @@ def with_spec_feedback(
     else:
         per_customer = pd.DataFrame(columns=record["columns"], dtype="float64")  # no texts yet: nobody has feedback
     return join_feedback(raw, spec.id_col, per_customer, record["columns"], source)
+
+# %% ../../notebooks/01_text/05_features.ipynb #b33e82c2
+def feedback_label(
+    column: str,  # a column name
+) -> str | None:
+    "A feedback column's name in a few words (lower case), e.g. '90-day complaints'; None for other columns."
+    if column in COUNT_COLUMNS:
+        return f"{column.removeprefix('feedback_complaints_').removesuffix('d')}-day complaints"
+    if column in SENTIMENT_COLUMNS:
+        return "feedback sentiment" if column == "feedback_mean_sentiment" else "lowest sentiment"
+    if column == RECENCY_COLUMN:
+        return "days since complaint"
+    if str(column).startswith(TOPIC_PREFIX):
+        return f"{topic_label(column)} feedback"
+    return None
 
 # %% ../../notebooks/01_text/05_features.ipynb #b3c84336
 def _count(n: int, word: str) -> str:
