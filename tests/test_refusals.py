@@ -165,3 +165,37 @@ def test_sql_source_and_overrides_train(ws, tmp_path):
     )
     assert res.spec.target == "Left" and res.spec.positive_label == "Yes"
     assert all_runs(ws)[0].info.status == "FINISHED"
+
+
+def test_bad_feedback_for_training_is_refused_by_row_and_nothing_is_stored(ws, tmp_path):
+    "Training with feedback (issue 13): an unknown customer, then an empty text, refused by row before anything is stored."
+    import pandas as pd
+    from churn_nb.run import store
+
+    ids = load_sample().customerID
+    bad = pd.DataFrame(
+        {
+            "customer_id": [ids[0], ids[1], "NO-SUCH-ID"],
+            "time": ["2026-11-01", "2026-11-02", "2026-11-03"],
+            "text": ["The bill doubled again, fix it or I leave.", "  ", "Great service"],
+        }
+    )
+    bad.to_csv(tmp_path / "tickets.csv", index=False)
+    before = champion(ws)
+    r = churn_nb(
+        "run", "train", "-p", "feedback", str(tmp_path / "tickets.csv"), "-p", "models", "logreg", "-p", "automl",
+        "false", workspace=ws,
+    )  # fmt: skip
+    assert r.returncode == 1
+    where = f"{tmp_path / 'tickets.csv'}: column 'customer_id': customers the customer table does not have"
+    assert f"{where} ('NO-SUCH-ID') (rows 2). Fix: correct the ids" in r.stderr, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and champion(ws) == before
+    assert store.feedback_analysis(url=f"sqlite:///{ws}/churn_nb.db").empty  # nothing half-written
+    bad.loc[2, "customer_id"] = ids[2]
+    bad.to_csv(tmp_path / "tickets.csv", index=False)
+    r = churn_nb(
+        "run", "train", "-p", "feedback", str(tmp_path / "tickets.csv"), "-p", "models", "logreg", "-p", "automl",
+        "false", workspace=ws,
+    )  # fmt: skip
+    assert f"{tmp_path / 'tickets.csv'}: column 'text': empty texts (rows 1)" in r.stderr, r.stderr[-2000:]
+    assert champion(ws) == before and store.feedback_analysis(url=f"sqlite:///{ws}/churn_nb.db").empty

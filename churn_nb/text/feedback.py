@@ -193,7 +193,8 @@ def check_customers(
     if unknown.any():
         first = ", ".join(map(repr, ids[unknown].unique()[:3]))
         problem = f"customers the customer table does not have ({first})"
-        raise data_error(source, problem, "correct the ids, or score those customers first", s.name, s.index[unknown])
+        fix = "correct the ids, or leave those rows out (or add the customers to the customer table)"
+        raise data_error(source, problem, fix, s.name, s.index[unknown])
     return ids
 
 # %% ../../notebooks/01_text/00_feedback.ipynb #04cb3103
