@@ -168,7 +168,7 @@ def test_sql_source_and_overrides_train(ws, tmp_path):
 
 
 def test_bad_feedback_for_training_is_refused_by_row_and_nothing_is_stored(ws, tmp_path):
-    "Training with feedback (issue 13): an unknown customer, then an empty text, refused by row before anything is stored."
+    "Training with feedback: an unknown customer, then an empty text, refused by row before anything is stored."
     import pandas as pd
     from churn_nb.run import store
 
