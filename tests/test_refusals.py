@@ -171,6 +171,7 @@ def test_bad_feedback_for_training_is_refused_by_row_and_nothing_is_stored(ws, t
     "Training with feedback: an unknown customer, then an empty text, refused by row before anything is stored."
     import pandas as pd
     from churn_nb.run import store
+    from churn_nb.run.feedback import table_ids, training_feedback
 
     ids = load_sample().customerID
     bad = pd.DataFrame(
@@ -193,9 +194,7 @@ def test_bad_feedback_for_training_is_refused_by_row_and_nothing_is_stored(ws, t
     assert store.feedback_analysis(url=f"sqlite:///{ws}/churn_nb.db").empty  # nothing half-written
     bad.loc[2, "customer_id"] = ids[2]
     bad.to_csv(tmp_path / "tickets.csv", index=False)
-    r = churn_nb(
-        "run", "train", "-p", "feedback", str(tmp_path / "tickets.csv"), "-p", "models", "logreg", "-p", "automl",
-        "false", workspace=ws,
-    )  # fmt: skip
-    assert f"{tmp_path / 'tickets.csv'}: column 'text': empty texts (rows 1)" in r.stderr, r.stderr[-2000:]
+    with use_workspace(ws), pytest.raises(ChurnDataError) as err:  # the same path, without a kernel
+        training_feedback(str(tmp_path / "tickets.csv"), customers=table_ids())
+    assert f"{tmp_path / 'tickets.csv'}: column 'text': empty texts (rows 1)" in str(err.value)
     assert champion(ws) == before and store.feedback_analysis(url=f"sqlite:///{ws}/churn_nb.db").empty
