@@ -1458,7 +1458,8 @@ def customer_texts(
     texts = store.feedback_analysis(customer_id=customer_id, url=url).assign(author="feedback table")
     both = pd.concat([p for p in (notes, texts) if len(p)], ignore_index=True) if len(notes) or len(texts) else notes
     missing = pd.Series(pd.NaT, index=both.index)
-    when = pd.to_datetime(both.get("time", missing)).fillna(pd.to_datetime(both.get("created_at", missing)))
+    said, saved = (pd.to_datetime(both.get(c, missing)).astype("datetime64[ns]") for c in ("time", "created_at"))
+    when = said.fillna(saved)
     return both.assign(said=when).sort_values("said", ascending=False, na_position="last").drop(columns="said")
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #d46db63b
