@@ -1,8 +1,9 @@
 """The prediction API over HTTP, started as users start it (`churn-nb serve`, no fallback: a broken entry point fails
 here), on the shared `scored` workspace (H2O AutoML champion, published scoring run): every kind of bad input
 answered with a 4xx JSON body, parity with the scheduled scoring, the prediction log, feedback posted, analysed and
-stored (and refused without storing anything), the offline docs, schemathesis against /openapi.json, and a champion
-swap under load in a workspace of its own."""
+stored (and refused without storing anything), the offline docs, schemathesis against /openapi.json, a champion
+trained with feedback features (requests without them, notes that score the customer again) and a champion swap under
+load, each in a workspace of its own."""
 
 import json, re, sqlite3, subprocess, sys, threading, time
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import requests
-from conftest import ROOT, champion, client, run_python, start_api, stop_api
+from conftest import ROOT, champion, client, run_python, start_api, stop_api, tail
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +25,11 @@ def api(scored):
 @pytest.fixture(scope="module")
 def records(api):
     "The Telco sample as request customers, typed by the served champion's input schema (numbers, levels, null: blank)."
+    return request_records(api)
+
+
+def request_records(api) -> list:
+    "The Telco sample as request customers of the API at `api`, typed by its input schema (null for a blank)."
     schema = requests.get(f"{api}/model").json()["input"]
     raw = pd.read_csv(ROOT / "churn_nb" / "sample" / "telco_churn.csv.gz")
     out = pd.DataFrame({c: pd.to_numeric(raw[c].astype(str).str.strip(), errors="coerce") for c in schema["numeric"]})
@@ -398,6 +404,154 @@ def test_schemathesis_finds_no_server_error(api, tmp_path):
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     # all six operations, fuzzed and coverage-tested
     assert "Tested: 6" in out.stdout and "No issues found" in out.stdout, out.stdout[-2000:]
+
+
+# ---- a champion trained with feedback features: requests without them, notes that score the customer again ----
+
+TRAIN_WITH_FEEDBACK = """
+from churn_nb.model.train import train
+from churn_nb.run import pipeline
+from churn_nb.run.feedback import training_feedback
+from churn_nb.text.feedback import sample_feedback_path
+texts, _ = training_feedback(str(sample_feedback_path()))  # the demo feedback (600 texts, 417 customers), analysed
+train(models="logreg", cv_folds=3, automl=False, blend=False, feedback=texts, feedback_source="demo")
+pipeline.score()
+pipeline.segment()
+pipeline.recommend()
+"""
+QUIET_UNTIL = "2026-11-30T12:00:00Z"  # before the demo's newest text: a note then moves no one else's windows
+
+
+@pytest.fixture(scope="module")
+def fb_ws(tmp_path_factory):
+    "A workspace whose champion (logistic regression) reads the demo feedback's features, with a published scoring run."
+    ws = tmp_path_factory.mktemp("feedback_champion")
+    out = run_python(TRAIN_WITH_FEEDBACK, ws)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return ws
+
+
+@pytest.fixture(scope="module")
+def fb_api(fb_ws):
+    "The API on `fb_ws`, started by `churn-nb serve`; its base URL."
+    proc, url = start_api(fb_ws)
+    yield url
+    stop_api(proc)
+
+
+@pytest.fixture(scope="module")
+def fb_records(fb_api):
+    "customer id -> the customer as a request to `fb_api` (their own columns: no feedback column)."
+    return {c["customerID"]: c for c in request_records(fb_api)}
+
+
+def quiet_customers(workspace, tier) -> list:
+    "The ids of the customers of `tier` in the latest published run who wrote nothing, in order."
+    wrote = {r[0] for r in store_rows(workspace, "SELECT DISTINCT customer_id FROM feedback_analysis")}
+    rows = store_rows(
+        workspace,
+        f"SELECT customer_id FROM customer_scores WHERE run_id = ({LATEST_RUN}) AND tier = ? ORDER BY customer_id",
+        tier,
+    )
+    return [r[0] for r in rows if r[0] not in wrote]
+
+
+def expected_tier(api, p) -> str:
+    "The tier of probability `p` by the thresholds the API at `api` serves."
+    th = requests.get(f"{api}/model").json()["tiers"]["thresholds"]
+    return "High" if p >= th["high"] else "Medium" if p >= th["medium"] else "Low"
+
+
+def test_a_feedback_champion_takes_the_customers_own_columns_and_answers_as_the_scoring_run(fb_api, fb_ws, fb_records):
+    m = requests.get(f"{fb_api}/model").json()
+    feedback_columns = m["input"]["feedback_columns"]
+    assert feedback_columns[:2] == ["feedback_complaints_30d", "feedback_complaints_90d"], feedback_columns
+    assert not [c for c in m["customer_schema"]["properties"] if c.startswith("feedback_")]
+    assert not set(feedback_columns) & set(fb_records["7590-VHVEG"])
+    stored = latest_scores(fb_ws)
+    wrote = sorted({r[0] for r in store_rows(fb_ws, "SELECT DISTINCT customer_id FROM feedback_analysis")})
+    sample = wrote[::10] + quiet_customers(fb_ws, "High")[:10]  # 42 who wrote, 10 who did not
+    r = requests.post(f"{fb_api}/explain", json={"customers": [fb_records[i] for i in sample]}, timeout=60)
+    assert r.status_code == 200, r.text[:500]
+    got = r.json()["results"]
+    assert max(abs(x["probability"] - stored[x["customer_id"]][0]) for x in got) <= 1e-9
+    assert [x["tier"] for x in got] == [stored[x["customer_id"]][1] for x in got]
+    assert [x["top_reasons"] for x in got] == [json.loads(stored[x["customer_id"]][2]) for x in got]
+    assert any(r["feature"].startswith("feedback_") for x in got for r in x["top_reasons"])  # feedback counted
+    for i in sample[:3] + sample[-2:]:  # one customer per request: the same
+        x = requests.post(f"{fb_api}/predict", json={"customer": fb_records[i]}).json()["results"][0]
+        assert abs(x["probability"] - stored[i][0]) <= 1e-9 and x["tier"] == stored[i][1]
+    no_id = {k: v for k, v in fb_records[wrote[0]].items() if k != "customerID"}
+    nobody = {**no_id, "customerID": "nobody-wrote-this"}
+    p = [
+        requests.post(f"{fb_api}/predict", json={"customer": c}).json()["results"][0]["probability"]
+        for c in (no_id, nobody)
+    ]
+    assert p[0] == p[1] and abs(p[0] - stored[wrote[0]][0]) > 1e-6  # without an id: as a customer who wrote nothing
+
+
+def test_a_feedback_field_in_a_request_is_refused(fb_api, fb_records):
+    sent = {**fb_records["7590-VHVEG"], "feedback_complaints_30d": 3}
+    for endpoint in ("predict", "explain"):
+        r = requests.post(f"{fb_api}/{endpoint}", json={"customer": sent}, timeout=60)
+        assert r.status_code == 422, r.text[:500]
+        got = r.json()
+        assert got["field"] == "customer.feedback_complaints_30d" and "is a feedback feature" in got["error"], got
+        assert "customerID" in got["allowed"] and "feedback_complaints_30d" not in got["allowed"]
+
+
+def test_feedback_scores_the_customer_again_when_the_champion_reads_feedback(fb_api, fb_ws, fb_records):
+    cid = quiet_customers(fb_ws, "Low")[0]
+    stored, before = latest_scores(fb_ws)[cid], feedback_count(fb_ws)
+    text = "Third outage this week and nobody calls back. I am cancelling my contract."
+    r = requests.post(f"{fb_api}/feedback", json={"customer_id": cid, "text": text, "time": QUIET_UNTIL}, timeout=60)
+    assert r.status_code == 201, r.text[:500]
+    got = r.json()
+    churn = got["churn"]
+    assert (got["category"], feedback_count(fb_ws)) == ("complaint", before + 1)
+    assert (churn["updated"], churn["model_version"], churn["run_id"]) == (
+        True,
+        champion(fb_ws),
+        store_rows(fb_ws, LATEST_RUN)[0][0],
+    )
+    assert churn["previous_probability"] == stored[0] and churn["probability"] > stored[0] + 0.01, churn
+    assert churn["tier"] == expected_tier(fb_api, churn["probability"]), churn
+    assert churn["reasons"] and all(isinstance(t, str) for t in churn["reasons"])
+    assert any("complaint" in t.lower() for t in churn["reasons"]), churn["reasons"]
+    x = requests.post(f"{fb_api}/explain", json={"customer": fb_records[cid]}).json()["results"][0]
+    assert abs(x["probability"] - churn["probability"]) <= 1e-9 and x["tier"] == churn["tier"]  # the note counts now
+    assert [t["text"] for t in x["top_reasons"]] == churn["reasons"]  # the words of /explain
+    for _ in range(100):  # the new score is in the prediction log, as the scoring endpoints' are
+        logged = store_rows(
+            fb_ws,
+            "SELECT endpoint, customer_id, probability FROM api_predictions WHERE request_id = ?",
+            got["request_id"],
+        )
+        if logged:
+            break
+        time.sleep(0.1)
+    assert logged == [("feedback", cid, churn["probability"])]
+
+
+def test_a_failed_rescore_keeps_the_note_and_answers_the_stored_score(fb_api, fb_ws):
+    cid = quiet_customers(fb_ws, "Medium")[0]
+    stored, before = latest_scores(fb_ws)[cid], feedback_count(fb_ws)
+    mart = Path(fb_ws) / "marts" / "runs" / store_rows(fb_ws, LATEST_RUN)[0][0] / "customers.parquet"
+    kept = mart.read_bytes()
+    mart.write_bytes(b"not Parquet")  # the newest marts cannot be read
+    try:
+        note = {"customer_id": cid, "text": "The router drops every evening.", "time": QUIET_UNTIL}
+        r = requests.post(f"{fb_api}/feedback", json=note, timeout=60)
+    finally:
+        mart.write_bytes(kept)
+    assert r.status_code == 201, r.text[:500]
+    churn = r.json()["churn"]
+    assert (churn["updated"], churn["probability"], churn["tier"]) == (False, stored[0], stored[1])
+    assert "not scored again" in churn["problem"] and "the note is stored" in churn["problem"], churn
+    assert feedback_count(fb_ws) == before + 1
+    log = "".join(tail(f, None) for f in Path(fb_ws).glob("api-*.log"))
+    assert "Traceback" in log and "Parquet" in log, log[-2000:]
+    assert requests.get(f"{fb_api}/health").json()["status"] == "ok"
 
 
 # ---- a champion swap under load: no request fails, answers move from the old version to the new one ----

@@ -6,8 +6,9 @@
 from __future__ import annotations
 import gc, json, queue, threading, time, traceback, uuid
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Optional
 import numpy as np
@@ -24,21 +25,24 @@ from .. import config
 from ..config import CHAMPION_URI, TIERS
 from ..data import ISO_DATE, ChurnDataError, DatasetSpec, as_dates, days_before, features_frame
 from ..text.feedback import MAX_CHARS
+from ..text.features import with_spec_feedback, without_feedback, zero_when_missing
 
 # %% auto #0
-__all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'ID_SCHEMA', 'PROBLEMS', 'NO_RUN', 'UP', 'DOWN', 'ANSWERS', 'POLL_SECONDS',
-           'POSTED', 'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'NOTE_BODY', 'NOTE_ID_SCHEMA', 'NOTE_ISO', 'NOTE_TIME',
-           'NOTE_TOO_BIG', 'NOTE_FIELDS', 'NOTE_SHAPE', 'ANALYSIS', 'NOTE_REFUSALS', 'NOTE_EXAMPLE', 'DESCRIPTION',
-           'number_field', 'level_field', 'iso_date', 'date_field', 'ignored_columns', 'ignored_fields',
-           'as_customer_id', 'customer_type', 'request_model', 'request_rows', 'ApiError', 'field_path', 'shown',
-           'explain_error', 'problems_error', 'validation_error', 'date_block', 'typed_frame', 'iso_text',
-           'customer_records', 'Tiers', 'latest_tiers', 'spec_rows', 'Serving', 'input_schema', 'warm_up',
-           'load_serving', 'OfferContext', 'offer_context', 'Live', 'ids_of', 'predict_answer', 'explain_answer',
-           'recommend_answer', 'PredictionLog', 'ChurnApi', 'respond', 'read_body', 'parse_rows', 'refusal',
-           'add_error_handlers', 'Reason', 'OfferOut', 'PredictResult', 'ExplainResult', 'RecommendResult', 'Answer',
-           'PredictAnswer', 'ExplainAnswer', 'RecommendAnswer', 'Refusal', 'scoring_answer', 'add_scoring_routes',
-           'add_info_routes', 'note_customer', 'FeedbackRequest', 'note_problem', 'parse_note', 'churn_of',
-           'customer_churn', 'text_model', 'utc_text', 'note_answer', 'store_down', 'save_note', 'feedback_answer',
+__all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'ID_SCHEMA', 'BY_ID', 'PROBLEMS', 'NOTES_MARK', 'RUNS_MARK', 'NO_RUN', 'UP', 'DOWN',
+           'ANSWERS', 'POLL_SECONDS', 'POSTED', 'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'NOTE_BODY', 'NOTE_ID_SCHEMA',
+           'NOTE_ISO', 'NOTE_TIME', 'NOTE_TOO_BIG', 'NOTE_FIELDS', 'NOTE_SHAPE', 'ANALYSIS', 'NOTE_REFUSALS',
+           'NOTE_EXAMPLE', 'DESCRIPTION', 'number_field', 'level_field', 'iso_date', 'date_field', 'ignored_columns',
+           'ignored_fields', 'request_spec', 'as_customer_id', 'id_schema', 'customer_type', 'request_model',
+           'request_rows', 'ApiError', 'field_path', 'shown', 'explain_error', 'problems_error', 'validation_error',
+           'date_block', 'typed_frame', 'iso_text', 'customer_records', 'store_max', 'feedback_by_customer',
+           'StoredFeedback', 'feedback_down', 'stored_values', 'with_feedback', 'Tiers', 'latest_tiers', 'spec_rows',
+           'Serving', 'input_schema', 'warm_up', 'load_serving', 'OfferContext', 'offer_context', 'Live', 'ids_of',
+           'predict_answer', 'explain_answer', 'recommend_answer', 'PredictionLog', 'ChurnApi', 'respond', 'read_body',
+           'parse_rows', 'refusal', 'add_error_handlers', 'Reason', 'OfferOut', 'PredictResult', 'ExplainResult',
+           'RecommendResult', 'Answer', 'PredictAnswer', 'ExplainAnswer', 'RecommendAnswer', 'Refusal',
+           'scoring_answer', 'add_scoring_routes', 'add_info_routes', 'note_customer', 'FeedbackRequest',
+           'note_problem', 'parse_note', 'churn_of', 'customer_churn', 'text_model', 'utc_text', 'note_answer',
+           'store_down', 'save_note', 'published_row', 'note_row', 'rescored', 'rescore_churn', 'feedback_answer',
            'NoteChurn', 'FeedbackAnswer', 'add_feedback_route', 'openapi_schema', 'add_docs', 'create_app', 'asgi',
            'run']
 
@@ -108,6 +112,11 @@ def ignored_fields(
     sent = set().union(*rows)
     return [c for c in ignored_columns(spec) if c in sent]
 
+# %% ../../notebooks/05_faces/00_serve.ipynb #b3756e37
+def request_spec(spec: DatasetSpec) -> DatasetSpec:
+    "What a request customer holds: `spec` without its feedback columns, which the API reads from the store by id."
+    return without_feedback(spec) if spec.feedback else spec
+
 # %% ../../notebooks/05_faces/00_serve.ipynb #457ce409
 def as_customer_id(v) -> str:
     "A customer id as the table holds it (text of 1 to 200 characters, or a whole number), as text; else ValueError."
@@ -125,15 +134,24 @@ ID_SCHEMA = {
     ],
     "description": "The customer's id (optional): text or a whole number, as in the table; echoed as text.",
 }
+BY_ID = " The champion's feedback features are read from the store by it: without it, the customer has written nothing."
+
+
+def id_schema(spec: DatasetSpec) -> dict:
+    "The id's request schema: `ID_SCHEMA`, saying that the feedback features are read by it when the champion has them."
+    return (ID_SCHEMA | {"description": ID_SCHEMA["description"] + BY_ID}) if spec.feedback else ID_SCHEMA
 
 
 def customer_type(spec: DatasetSpec) -> type:
-    "A customer in requests: every feature (null when unknown), the id optional, the table's unused columns ignored."
-    fields = {}
+    """A customer in requests: every feature but the feedback ones (null when unknown), the id optional, the table's
+    unused columns ignored."""
+    own, fields = request_spec(spec), {}
     if spec.id_col:
-        fields[spec.id_col] = NotRequired[Annotated[str, PlainValidator(as_customer_id), WithJsonSchema(ID_SCHEMA)]]
-    fields |= {c: Required[number_field(spec, c)] for c in spec.numeric} | {
-        c: Required[level_field(spec, c)] for c in spec.categorical
+        fields[spec.id_col] = NotRequired[
+            Annotated[str, PlainValidator(as_customer_id), WithJsonSchema(id_schema(spec))]
+        ]
+    fields |= {c: Required[number_field(own, c)] for c in own.numeric} | {
+        c: Required[level_field(own, c)] for c in own.categorical
     }
     fields |= {c: Required[date_field(spec, c)] for c in spec.dates}
     if spec.value_col and spec.value_col not in fields:  # /recommend values customers with it
@@ -251,6 +269,10 @@ PROBLEMS = {  # pydantic error type -> (what is wrong, the fix); {where} {column
         "'{column}' is not a column of the champion's training table",
         "remove it or correct its name (case-sensitive); a customer holds the fields in `allowed`",
     ),
+    "feedback": (
+        "'{column}' is a feedback feature: the API reads it from the store's feedback by the customer's id",
+        "leave it out and send the customer's id (a note posted to /feedback counts from then on)",
+    ),
     "extra_body": (
         "'{column}' is not a field of the body",
         'send {{"customer": {{...}}}} or {{"customers": [...]}} and nothing else',
@@ -293,6 +315,8 @@ def _kind(e: dict, spec: DatasetSpec, column) -> str:
     t = e["type"]
     if t == "extra_forbidden" and len(e["loc"]) == 1:
         return "extra_body"
+    if t == "extra_forbidden" and column in spec.feedback.get("columns", ()):
+        return "feedback"
     if column is not None and column == spec.id_col:
         return "id"
     if column in spec.dates and t != "missing":
@@ -336,7 +360,7 @@ def explain_error(
         spec.levels.get(column)
         if kind == "literal_error"
         else fields
-        if kind == "extra_forbidden"
+        if kind in ("extra_forbidden", "feedback")
         else ["customer", "customers"]
         if kind == "extra_body"
         else None
@@ -416,14 +440,133 @@ def customer_records(
     raw: pd.DataFrame,  # a customer table as loaded (e.g. by `load_dataset`)
     spec: DatasetSpec,  # the dataset spec: which columns become fields, and how they are typed
 ) -> list:
-    "Rows of a table as request customers (JSON-ready): typed features, ISO dates, null for blanks, the id as text."
-    X = features_frame(raw, spec).astype(object)
+    """Rows of a table as request customers (JSON-ready): typed features (not the feedback ones), ISO dates, null for
+    blanks, the id as text."""
+    X = features_frame(raw, request_spec(spec)).astype(object)
     for c in spec.dates:
         X[c] = iso_text(raw[c])
     X = X.where(X.notna(), None)
     if spec.id_col:
         X.insert(0, spec.id_col, raw[spec.id_col].astype(str).str.strip().to_numpy())
     return X.to_dict("records")
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #02a1d4e8
+NOTES_MARK = ("note_analysis", "feedback_id")  # every analysed note moves it; its primary key: read per request
+RUNS_MARK = ("feedback_analysis", "analysed_at")  # every feedback run moves it; not indexed: read by the poller
+
+
+@cache
+def _max_query(table: str, column: str):
+    import sqlalchemy as sa
+    from churn_nb.run import store
+
+    return sa.select(sa.func.max(store.META.tables[table].c[column]))
+
+
+def store_max(
+    table: str,  # a table of the store, e.g. 'note_analysis'
+    column: str,  # one of its columns
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+):
+    "The largest value of `column` in the store's `table` (None when it is empty)."
+    from churn_nb.run import store
+
+    with store.engine(url).connect() as con:
+        return con.execute(_max_query(table, column)).scalar()
+
+
+def feedback_by_customer(
+    spec: DatasetSpec,  # a champion's spec with feedback features
+) -> dict:
+    """customer id -> values of `spec`'s feedback columns, for every customer with analysed feedback in the store,
+    computed as scoring computes them, texts up to just after the newest one."""
+    from churn_nb.run import store
+
+    texts = store.analysed_feedback()
+    ids = pd.DataFrame({spec.id_col: texts.customer_id.astype(str).str.strip().unique()})
+    newest = replace(spec, feedback=spec.feedback | {"as_of_rule": "newest text"})  # a request's rows are no table
+    values = with_spec_feedback(ids, newest, texts, source="the store's feedback")[spec.feedback["columns"]]
+    return dict(zip(ids[spec.id_col], map(tuple, values.to_numpy(dtype=float).tolist())))
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #12da1915
+class StoredFeedback:
+    """The feedback columns of a champion's spec for every customer with analysed feedback in the store, computed again
+    when a note comes or a newer feedback run is seen (`check_runs`)."""
+
+    def __init__(
+        self,
+        spec: DatasetSpec,  # the champion's spec, with feedback features
+    ):
+        self.spec, self.columns = spec, spec.feedback["columns"]
+        zero = set(zero_when_missing(self.columns))
+        self.none = tuple(0.0 if c in zero else np.nan for c in self.columns)  # no texts: no complaint, no sentiment
+        self.known, self._lock = (None, {}), threading.Lock()  # (mark, customer id -> values): swapped whole
+        self.check_runs()
+
+    def check_runs(self):
+        "See which feedback run is the newest now (blocking: the poller calls it every `poll_seconds`)."
+        self.runs = store_max(*RUNS_MARK)
+
+    def mark(self) -> tuple:
+        "Where the store's feedback is: (the newest analysed note now, the newest feedback run as last seen)."
+        return store_max(*NOTES_MARK), self.runs
+
+    def compute(
+        self,
+        mark: tuple,  # `mark()` now
+    ) -> dict:
+        "customer id -> values at store state `mark`, computed unless known (blocking: reads the store)."
+        with self._lock:
+            if self.known[0] != mark:
+                self.known = (mark, feedback_by_customer(self.spec))
+            return self.known[1]
+
+    def current(self) -> dict:
+        "customer id -> values as the store holds them now (blocking: reads the mark, computes them when it moved)."
+        known, mark = self.known, self.mark()
+        return known[1] if known[0] == mark else self.compute(mark)
+
+    def added(
+        self,
+        rows: list,  # validated request customers
+        values: dict,  # customer id -> values (`current`)
+    ) -> list:
+        "`rows` with the feedback columns, by the id stripped as scoring strips it (no id, no texts: `none`)."
+        id_col, columns = self.spec.id_col, self.columns
+        return [r | dict(zip(columns, values.get(str(r.get(id_col) or "").strip(), self.none))) for r in rows]
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #e72f9b42
+def feedback_down(e: Exception) -> ApiError:
+    "The 503 of a request whose feedback features the store could not give (the details go to the server log)."
+    fix = "try again in a moment; if it persists, check CHURN_NB_STORE_URL (the server log has the details)"
+    return ApiError(
+        503, f"the customers' feedback features cannot be read: the customer store failed ({type(e).__name__})", fix
+    )
+
+
+async def stored_values(
+    fb: StoredFeedback,  # the served champion's stored feedback
+) -> dict:
+    """customer id -> feedback values as the store holds them (computed again in a worker thread when a note came or a
+    newer feedback run was seen); a 503 `ApiError` when the store fails."""
+    import sqlalchemy as sa
+
+    try:
+        known, mark = fb.known, fb.mark()
+        return known[1] if known[0] == mark else await run_in_threadpool(fb.compute, mark)
+    except (sa.exc.SQLAlchemyError, OSError) as e:
+        traceback.print_exception(e)
+        raise feedback_down(e) from None
+
+
+async def with_feedback(
+    serving,  # the champion being served (`Serving`)
+    rows: list,  # the request's validated customers
+) -> list:
+    """`rows` with the feedback columns the champion reads, from the store by id; `rows` as they are for a champion
+    without feedback features."""
+    fb = serving.feedback
+    return rows if fb is None else fb.added(rows, await stored_values(fb))
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #0f18e728
 @dataclass(frozen=True)
@@ -482,9 +625,9 @@ def spec_rows(
     n: int = 1,  # how many customers
     seed: int = 0,  # random seed for all but the first (middle values, first levels)
 ) -> list:
-    """`n` made-up request customers from the spec alone (numbers within the training range, training levels): examples
-    and warm-up."""
-    rng, rows = np.random.default_rng(seed), []
+    """`n` made-up request customers from the spec alone (numbers within the training range, training levels; no
+    feedback columns): examples and warm-up."""
+    rng, rows, spec = np.random.default_rng(seed), [], request_spec(spec)
     whole = lambda r: float(r[0]).is_integer() and float(r[1]).is_integer()
     pick = lambda r, i: (
         (round(sum(r) / 2) if whole(r) else round(sum(r) / 2, 2))
@@ -506,13 +649,15 @@ def spec_rows(
 # %% ../../notebooks/05_faces/00_serve.ipynb #84f0adb1
 @dataclass(frozen=True)
 class Serving:
-    "A loaded champion and what requests need: request model, fields, an example, the /model description."
+    """A loaded champion and what requests need: request model, fields, an example, the /model description, the stored
+    feedback."""
 
     champion: object  # `registry.Champion`: version, run, spec, explainer
     request: type  # the request body's pydantic model
     fields: list  # a customer's fields
     example: dict  # a made-up customer for the docs
     info: dict  # what GET /model answers
+    feedback: StoredFeedback | None = None  # the champion's feedback columns per customer (None: it reads none)
 
     @property
     def version(self) -> str:
@@ -524,8 +669,9 @@ class Serving:
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #79ae3883
 def input_schema(spec: DatasetSpec) -> dict:
-    "What a request customer holds, for GET /model: columns with ranges, levels, reference dates; the id; the limits."
-    numeric = {c: {"training_range": spec.ranges.get(c)} for c in spec.numeric}
+    """What a request customer holds, for GET /model: columns with ranges, levels, reference dates; the id; the feedback
+    columns the API adds; the limits."""
+    numeric = {c: {"training_range": spec.ranges.get(c)} for c in request_spec(spec).numeric}
     dates = {c: {"reference": ref, "training_range_days": spec.ranges.get(c)} for c, ref in spec.dates.items()}
     categorical = {c: spec.levels.get(c) for c in spec.categorical}
     return {
@@ -534,6 +680,7 @@ def input_schema(spec: DatasetSpec) -> dict:
         "categorical": categorical,
         "dates": dates,
         "ignored": ignored_columns(spec),
+        "feedback_columns": spec.feedback.get("columns", []),  # read from the store by the id, never sent
         "value_column": spec.value_col,
         "unknown_value": None,
         "number_bound": MAX_ABS,
@@ -549,7 +696,7 @@ def warm_up(s: Serving):
 
     for n in (1, 1000, 1):
         rows = request_rows(s.request, orjson.dumps({"customers": spec_rows(s.spec, n)}))
-        X = typed_frame(rows, s.spec)
+        X = typed_frame(s.feedback.added(rows, s.feedback.current()) if s.feedback else rows, s.spec)
         for _ in range(3):
             s.champion.explainer.predict(X)
         ex = s.champion.explainer.explain(X)
@@ -560,7 +707,8 @@ def load_serving(
     uri: str = CHAMPION_URI,  # `models:/` URI of the champion (an alias or a version)
     version: str | None = None,  # a version of `uri`'s model to load instead of the one `uri` points to
 ) -> Serving:
-    "Load champion `uri` (version `version` of its model when given), build its request model and warm it up."
+    """Load champion `uri` (version `version` of its model when given), build its request model (and its stored
+    feedback) and warm it up."""
     from churn_nb.model.registry import champion_record, load_champion, version_uri
 
     champ = load_champion(uri if version is None else version_uri(uri, version))
@@ -573,6 +721,7 @@ def load_serving(
         list(C.__annotations__),
         spec_rows(champ.spec)[0],
         info | {"customer_schema": TypeAdapter(C).json_schema()},
+        StoredFeedback(champ.spec) if champ.spec.feedback else None,
     )
     warm_up(s)
     return s
@@ -917,11 +1066,13 @@ class ChurnApi:
 @patch
 def refresh(self: ChurnApi) -> bool:
     """Load a new champion if the alias moved and new tiers and offers if a run was published, then swap them in; True
-    when something changed."""
+    when something changed. A newer feedback run is seen too (the feedback columns follow it, nothing is swapped)."""
     from churn_nb.run import store
     from churn_nb.model.registry import model_version
 
     with self._lock:
+        if self.live.serving.feedback:
+            self.live.serving.feedback.check_runs()
         live, version = self.live, str(model_version(self.uri).version)
         if self._failed and self._failed[0] == version:
             raise RuntimeError(self._failed[1])  # not loaded again until the alias moves
@@ -1192,6 +1343,7 @@ REFUSALS = {
     413: "body over 4 MiB",
     415: "not JSON",
     422: "invalid customer data (the field, the fix, the allowed values)",
+    503: "the customer store failed (a champion with feedback features reads them from it)",
 }
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #5dcd66ad
@@ -1208,13 +1360,14 @@ async def scoring_answer(
     content_length: str,  # its Content-Length header ('' when absent)
     chunks,  # async iterable of the body's byte chunks
 ) -> Response:
-    """The answer of POST /`endpoint`: body checked and read, validated, answered, logged — refusals and failures as
-    JSON answers too."""
+    """The answer of POST /`endpoint`: body checked and read, validated, feedback columns added (feedback champions),
+    answered, logged — refusals and failures as JSON answers too."""
     live = api.live
     rid = uuid.uuid4().hex  # the state this request uses, read once
     try:
         rows = parse_rows(live.serving, await read_body(content_type, content_length, chunks))
-        results, p, tiers, extra = ANSWERS[endpoint](live, rows, typed_frame(rows, live.serving.spec))
+        X = typed_frame(await with_feedback(live.serving, rows), live.serving.spec)
+        results, p, tiers, extra = ANSWERS[endpoint](live, rows, X)
     except ApiError as e:
         return respond(e.body(), e.status)
     except ChurnDataError as e:
@@ -1265,7 +1418,12 @@ def add_scoring_routes(
                 200: {"model": DOCUMENTED[endpoint], "description": "answers in the order of the request"},
                 **{s: {"model": Refusal, "description": d} for s, d in REFUSALS.items()},
                 **(
-                    {503: {"model": Refusal, "description": "no published scoring run to take offers' context from"}}
+                    {
+                        503: {
+                            "model": Refusal,
+                            "description": "no published scoring run to take offers from, or the store failed",
+                        }
+                    }
                     if endpoint == "recommend"
                     else {}
                 ),
@@ -1401,7 +1559,7 @@ def parse_note(
 def churn_of(
     row,  # the customer's newest row of `store.customer_history`
 ) -> dict:
-    "A stored score as the `churn` of a POST /feedback answer (`updated`: false, the champion does not read feedback)."
+    "A stored score as the `churn` of a POST /feedback answer (`updated`: false, as the scoring run stored it)."
     return {
         "probability": float(row.probability),
         "tier": row.tier,
@@ -1481,15 +1639,80 @@ def save_note(
         raise store_down(e) from None
     return note_answer(saved, churn)
 
+# %% ../../notebooks/05_faces/00_serve.ipynb #3da700f2
+def published_row(
+    spec: DatasetSpec,  # the served champion's spec
+    customer_id: str,  # the customer
+) -> tuple | None:
+    """(run id, the customer's typed row without the feedback columns) of the newest published marts; None when they
+    are not in it, or it lacks a column the champion reads."""
+    import pyarrow.parquet as pq
+    from churn_nb.run import store
+
+    run, own = store.latest_run(), request_spec(spec).features
+    path = store.run_dir(run) / "customers.parquet" if run else None
+    if path is None or not set(own) <= set(pq.read_schema(path).names):
+        return None
+    row = pq.read_table(path, columns=own, filters=[("customer_id", "==", customer_id)]).to_pandas().head(1)
+    return (run, row.astype({c: object for c in spec.categorical})) if len(row) else None
+
+
+def note_row(
+    serving: Serving,  # the champion being served, with feedback features
+    customer_id: str,  # the customer a note was just stored for
+) -> tuple | None:
+    """(run id, the customer's typed row of the newest marts with the feedback columns computed again from the store);
+    None when they are not in the marts. Blocking: called in a worker thread."""
+    found, fb = published_row(serving.spec, customer_id), serving.feedback
+    if found is None:
+        return None
+    values = dict(zip(fb.columns, fb.current().get(customer_id, fb.none)))
+    return found[0], found[1].reset_index(drop=True).assign(**values)[serving.spec.features]
+
+
+def rescored(
+    live: Live,  # what the request reads: the champion and the tiers
+    run: str,  # the published run the customer's row comes from
+    X: pd.DataFrame,  # the customer's typed row (`note_row`)
+    churn: dict,  # their stored score (`customer_churn`)
+) -> dict:
+    "`churn` scored again by the served champion from `X`: probability, tier, reasons in words, the stored probability."
+    from churn_nb.model.explain import top_reasons
+
+    s = live.serving
+    ex = s.champion.explainer.explain(X)
+    p = ex.probability.tolist()[0]
+    reasons = [r["text"] for r in json.loads(top_reasons(ex, X, s.spec, UP, DOWN)[0])]
+    new = {"probability": p, "tier": live.tiers.of([p])[0], "run_id": run, "model_version": s.version, "updated": True}
+    return new | {"previous_probability": churn["probability"], "reasons": reasons}
+
+
+async def rescore_churn(
+    live: Live,  # what the request reads: the champion and the tiers
+    answer: dict,  # `save_note`'s answer: the stored note and the customer's stored `churn`
+) -> dict | None:
+    """The `churn` of a POST /feedback answer: scored again when the champion reads feedback and the customer is in the
+    newest marts, else as stored; on a failure as stored, with the `problem` (the traceback goes to the server log)."""
+    churn = answer["churn"]
+    if live.serving.feedback is None or churn is None:
+        return churn
+    try:
+        found = await run_in_threadpool(note_row, live.serving, answer["customer_id"])
+        return churn if found is None else rescored(live, *found, churn)
+    except Exception as e:  # the note is stored: it is answered, saying why the score was not updated
+        traceback.print_exception(e)
+        return churn | {"problem": f"not scored again ({type(e).__name__}: {str(e)[:300]}); the note is stored"}
+
 # %% ../../notebooks/05_faces/00_serve.ipynb #e5619230
 async def feedback_answer(
+    api: ChurnApi,  # the API's state: `live` (read once) and the prediction log
     content_type: str,  # the request's Content-Type header ('' when absent)
     content_length: str,  # its Content-Length header ('' when absent)
     chunks,  # async iterable of the body's byte chunks
 ) -> Response:
-    """The answer of POST /feedback: 201 with the analysis and the customer's churn, refusals and failures as JSON;
-    the body is read and checked here, the note analysed and stored in a worker thread (other requests go on)."""
-    rid = uuid.uuid4().hex
+    """The answer of POST /feedback: 201 with the analysis and the customer's churn (scored again when the champion
+    reads feedback), refusals and failures as JSON; the note is analysed and stored in a worker thread."""
+    live, rid = api.live, uuid.uuid4().hex  # the state this request uses, read once
     try:
         note = parse_note(await read_body(content_type, content_length, chunks, NOTE_BODY, NOTE_TOO_BIG))
         answer = await run_in_threadpool(save_note, note)
@@ -1498,17 +1721,33 @@ async def feedback_answer(
     except Exception as e:  # never expected for any input; the traceback goes to the server log, not to the client
         traceback.print_exception(e)
         return respond(INTERNAL, 500)
-    return respond({"request_id": rid, **answer}, 201, request_id=rid)
+    churn = await rescore_churn(live, answer)
+    if api.log and churn and churn["updated"]:  # a new score: logged as the scoring endpoints log theirs
+        api.log.add(
+            rid, "feedback", churn["model_version"], [answer["customer_id"]], [churn["probability"]], [churn["tier"]]
+        )
+    return respond({"request_id": rid, **answer, "churn": churn}, 201, request_id=rid)
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #6e3dbe8b
 class NoteChurn(BaseModel):
-    probability: float | None
-    tier: Literal[TIERS] | None
-    run_id: str = Field(description="the published scoring run the score comes from")
-    model_version: str | None
-    updated: bool = Field(
-        description="false: the champion does not read feedback yet, so the note left the score as it was"
+    probability: float | None = Field(description="the stored score; when `updated`, the champion's new one")
+    tier: Literal[TIERS] | None = Field(description="of `probability`, by the newest published run's thresholds")
+    run_id: str = Field(
+        description="the published scoring run the score (when `updated`: the customer's row) comes from"
     )
+    model_version: str | None = Field(description="the champion version that computed `probability`")
+    updated: bool = Field(
+        description=(
+            "true: the champion reads feedback features, so the customer was scored again with the note (their row of "
+            "the newest published run, the feedback columns computed again from the store); false: the stored score, "
+            "as it was — the champion reads no feedback, the customer is not in the newest run, or scoring failed"
+        )
+    )
+    previous_probability: float | None = Field(None, description="when `updated`: the stored score before the note")
+    reasons: list[str] | None = Field(
+        None, description="when `updated`: the top reasons in words, as /explain gives them (risk-raising first)"
+    )
+    problem: str | None = Field(None, description="when scoring again failed: why (the note is stored all the same)")
 
 
 class FeedbackAnswer(BaseModel):
@@ -1539,13 +1778,16 @@ NOTE_EXAMPLE = {
 }
 
 
-def add_feedback_route(app: FastAPI):
+def add_feedback_route(
+    app: FastAPI,  # the app to add the route to
+    api: ChurnApi,  # the state the route answers from: the champion that scores again, the prediction log
+):
     "POST /feedback as a FastAPI route, documented: its body, its answer, its refusals."
 
     async def feedback(request: Request):
         headers = request.headers
         return await feedback_answer(
-            headers.get("content-type", ""), headers.get("content-length", ""), request.stream()
+            api, headers.get("content-type", ""), headers.get("content-length", ""), request.stream()
         )
 
     body = {"schema": FeedbackRequest.model_json_schema(), "example": NOTE_EXAMPLE}
@@ -1620,13 +1862,15 @@ DESCRIPTION = """Churn probability, reasons and next-best offers for customers,
 from the registered champion (`models:/churn@champion`).
 
 Send `{"customer": {...}}` or `{"customers": [...]}` (1 to 1,000) with every feature column of the champion
-(null when unknown) and optionally the customer id;
+(null when unknown) and optionally the customer id; a champion trained with feedback features reads those from the
+store by the id (a request does not send them);
 the table's other columns (the target, columns training left out) may be sent too and are ignored (listed in `ignored`).
 Every refusal is a JSON body with `error`, `field`, `fix` (and `allowed` values for a category).
 
 `POST /feedback` with `{"customer_id": "…", "text": "…", "time": "…"}` (time optional) stores what a customer said and
-answers with its category, sentiment and topic and the customer's churn probability and tier from the newest scoring run
-(unchanged by the note: the champion does not read feedback yet)."""
+answers with its category, sentiment and topic and the customer's churn probability and tier: from the newest scoring
+run, or, when the champion reads feedback features, scored again with the note (`updated: true`, with the previous
+probability and the reasons)."""
 
 
 def create_app(
@@ -1668,7 +1912,7 @@ def create_app(
     add_error_handlers(app)
     add_scoring_routes(app, api)
     add_info_routes(app, api)
-    add_feedback_route(app)
+    add_feedback_route(app, api)
     add_docs(app, api)
     return app
 
