@@ -16,8 +16,8 @@ from ..text.feedback import read_feedback, sample_feedback_path
 from ..text.topics import TopicModel, load_topics, save_topics
 
 # %% auto #0
-__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'table_ids', 'training_feedback', 'with_stored_feedback',
-           'analyse_note', 'said_at', 'add_note', 'volume_by_month', 'topic_overview', 'negative_high_risk']
+__all__ = ['known_customers', 'stored_topics', 'run_feedback', 'table_ids', 'training_feedback', 'analyse_note', 'said_at',
+           'add_note', 'volume_by_month', 'topic_overview', 'negative_high_risk']
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #f92f08bc
 def known_customers(url: str | None = None) -> set | None:
@@ -112,28 +112,6 @@ def training_feedback(
         )
     named = {"store": "the stored feedback", "sample": "the demo feedback"}
     return texts, named.get(feedback) or source_name(feedback)
-
-# %% ../../notebooks/04_run/02_feedback.ipynb #aa65280f
-def with_stored_feedback(
-    raw: pd.DataFrame,  # customer rows as their source has them
-    spec,  # the model's `DatasetSpec`; rows pass unchanged unless it has feedback features
-    snapshot=None,  # texts dated before it count (None: the rule the model was trained with)
-    source="data",  # how errors name the rows
-) -> pd.DataFrame:
-    "`raw` with the feedback columns the model reads, computed from the store's analysed feedback."
-    import sys
-    from churn_nb.text.features import with_spec_feedback
-
-    if not spec.feedback:
-        return raw
-    texts = store.analysed_feedback()
-    if texts.empty:
-        print(
-            "the model reads feedback features but the store holds no analysed feedback: every customer is scored as "
-            "having written nothing. Fix: churn-nb run feedback -p data tickets.csv",
-            file=sys.stderr,
-        )
-    return with_spec_feedback(raw, spec, texts, snapshot, source)
 
 # %% ../../notebooks/04_run/02_feedback.ipynb #d8fe55ea
 def analyse_note(

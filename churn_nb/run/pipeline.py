@@ -28,7 +28,7 @@ from ..model.evaluate import calibration
 from ..model.explain import binary_columns, global_importance, draw_importance, top_reasons
 from ..model.registry import CHAMPION_URI, Champion, load_champion, version_uri
 from ..model.tracking import MODEL_NAME, ensure_store, step_run
-from .feedback import with_stored_feedback
+from .store import with_stored_feedback
 
 # %% auto #0
 __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of',

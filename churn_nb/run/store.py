@@ -18,9 +18,9 @@ __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK
            'NOTE_ANALYSIS', 'FEEDBACK_MAX_CHARS', 'ANALYSIS_FIELDS', 'FEATURE_FIELDS', 'PREDICTION_FIELDS', 'engine',
            'StoreError', 'check_scores', 'publish', 'insert_rows', 'runs', 'latest_run_id', 'latest_scores',
            'customer_history', 'check_note', 'save_feedback', 'feedback_for', 'analysed_notes',
-           'save_feedback_analysis', 'feedback_analysis', 'analysed_feedback', 'record_predictions', 'predictions',
-           'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart',
-           'latest_summary', 'history']
+           'save_feedback_analysis', 'feedback_analysis', 'analysed_feedback', 'with_stored_feedback',
+           'record_predictions', 'predictions', 'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest',
+           'latest_run', 'latest_mart', 'latest_summary', 'history']
 
 # %% ../../notebooks/04_run/00_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -388,6 +388,28 @@ def analysed_feedback(
     parts = [feedback_analysis(url=url)[FEATURE_FIELDS], analysed_notes(url)[FEATURE_FIELDS]]
     frame = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
     return frame.assign(time=pd.to_datetime(frame.time))
+
+# %% ../../notebooks/04_run/00_store.ipynb #aa65280f
+def with_stored_feedback(
+    raw: pd.DataFrame,  # customer rows as their source has them
+    spec,  # the model's `DatasetSpec`; rows pass unchanged unless it has feedback features
+    snapshot=None,  # texts dated before it count (None: the rule the model was trained with)
+    source="data",  # how errors name the rows
+) -> pd.DataFrame:
+    "`raw` with the feedback columns the model reads, computed from the store's analysed feedback."
+    import sys
+    from churn_nb.text.features import with_spec_feedback
+
+    if not spec.feedback:
+        return raw
+    texts = analysed_feedback()
+    if texts.empty:
+        print(
+            "the model reads feedback features but the store holds no analysed feedback: every customer is scored as "
+            "having written nothing. Fix: churn-nb run feedback -p data tickets.csv",
+            file=sys.stderr,
+        )
+    return with_spec_feedback(raw, spec, texts, snapshot, source)
 
 # %% ../../notebooks/04_run/00_store.ipynb #cb80ef99
 PREDICTION_FIELDS = [c.name for c in API_PREDICTIONS.columns]
