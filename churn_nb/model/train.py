@@ -40,7 +40,7 @@ from ..text.features import add_feedback_features, without_feedback
 __all__ = ['CV_FOLDS_LARGE', 'TIME_BUDGETS', 'TIME_BUDGET_LARGE', 'AUTOML_MIN_SECONDS', 'log_dataset', 'log_candidate',
            'log_failures', 'log_candidates', 'log_automl', 'TrainResult', 'check_training_params', 'cv_folds_for',
            'time_budget_for', 'automl_seconds', 'fit_candidates', 'automl_arguments', 'feedback_effect',
-           'log_feedback_effect', 'train']
+           'feedback_verdict', 'log_feedback_effect', 'train']
 
 # %% ../../notebooks/02_model/05_train.ipynb #3e69f728
 def log_dataset(
@@ -304,6 +304,20 @@ def feedback_effect(
     ).T
     effect.loc["change"] = effect.loc["with feedback"] - effect.loc["without feedback"]
     return effect.rename_axis(with_feedback.name)
+
+
+def feedback_verdict(
+    effect: pd.DataFrame,  # `feedback_effect`
+) -> str:
+    "What the feedback columns did, in one sentence for the report (a loss says so, with what to try)."
+    cv, hold = effect.loc["change", "cv_roc_auc"], effect.loc["change", "holdout_roc_auc"]
+    said = f"{effect.index.name} with the feedback columns: {cv:+.4f} CV ROC AUC, {hold:+.4f} on the holdout"
+    if cv < 0:
+        return (
+            f"{said}. The feedback lowered the cross-validated score: every candidate read it anyway; train without "
+            "-p feedback (or with more texts) and compare the runs."
+        )
+    return f"{said}."
 
 
 def log_feedback_effect(
