@@ -172,7 +172,7 @@ def test_bad_feedback_for_training_is_refused_by_row_and_nothing_is_stored(ws, t
     an empty text, refused by row before anything is stored."""
     import pandas as pd
     from churn_nb.run import store
-    from churn_nb.run.feedback import table_ids, training_feedback
+    from churn_nb.run.feedback import training_feedback
 
     ids = load_sample().customerID
     bad = pd.DataFrame(
@@ -186,7 +186,7 @@ def test_bad_feedback_for_training_is_refused_by_row_and_nothing_is_stored(ws, t
     bad.to_csv(path, index=False)
     before = champion(ws)
     with pytest.raises(ChurnDataError) as err:
-        training_feedback(str(path), customers=table_ids())
+        training_feedback(str(path))  # checked against the training table (here the sample)
     where = f"{path}: column 'customer_id': customers the customer table does not have"
     assert f"{where} ('NO-SUCH-ID') (rows 2). Fix: correct the ids" in str(err.value), str(err.value)
     assert store.feedback_analysis(url=f"sqlite:///{ws}/churn_nb.db").empty  # nothing half-written
@@ -194,6 +194,6 @@ def test_bad_feedback_for_training_is_refused_by_row_and_nothing_is_stored(ws, t
     bad.loc[2, "customer_id"] = ids[2]
     bad.to_csv(path, index=False)
     with pytest.raises(ChurnDataError) as err:
-        training_feedback(str(path), customers=table_ids())
+        training_feedback(str(path))  # checked against the training table (here the sample)
     assert f"{path}: column 'text': empty texts (rows 1)" in str(err.value)
     assert champion(ws) == before and store.feedback_analysis(url=f"sqlite:///{ws}/churn_nb.db").empty

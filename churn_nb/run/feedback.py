@@ -95,7 +95,9 @@ def training_feedback(
     feedback: str,  # a feedback table (path or SQLAlchemy URL), "sample" (the demo's), "store" (what is stored) or ""
     query: str | None = None,  # table name or query, for SQL sources
     experiment: str = "churn",  # MLflow experiment of the feedback run
-    customers: set | None = None,  # the training table's ids (`table_ids`): find and check the texts' customers
+    data=None,  # the training table (None: the bundled sample): its ids find and check the texts' customers
+    data_query: str | None = None,  # its table name or query, for SQL sources
+    id_col: str | None = None,  # its id column (None: inferred)
 ) -> tuple:
     "(analysed texts, how to name them) for training with feedback features; (None, '') without feedback."
     from churn_nb.data import source_name
@@ -103,6 +105,7 @@ def training_feedback(
     if not feedback:
         return None, ""
     if feedback != "store":
+        customers = table_ids(data, data_query, id_col)
         run_feedback("" if feedback == "sample" else feedback, query, experiment=experiment, customers=customers)
     texts = store.analysed_feedback()
     if texts.empty:

@@ -13,8 +13,8 @@ from ..data import DatasetSpec, data_error, profiled, snapshot
 # %% auto #0
 __all__ = ['FEEDBACK_WINDOWS', 'COUNT_COLUMNS', 'SENTIMENT_COLUMNS', 'RECENCY_COLUMN', 'TOPIC_PREFIX', 'topic_column',
            'topic_label', 'feedback_columns', 'feedback_as_of', 'customer_feedback', 'zero_when_missing',
-           'join_feedback', 'matched_customers', 'add_feedback_features', 'without_feedback', 'with_spec_feedback',
-           'feedback_label', 'feedback_phrase']
+           'join_feedback', 'matched_customers', 'add_feedback_features', 'feedback_note', 'without_feedback',
+           'with_spec_feedback', 'feedback_label', 'feedback_phrase']
 
 # %% ../../notebooks/01_text/05_features.ipynb #b3e99110
 FEEDBACK_WINDOWS = (30, 90)  # days: complaints are counted over each of these windows before the snapshot
@@ -175,6 +175,13 @@ def add_feedback_features(
     }
     spec = replace(spec, numeric=spec.numeric + columns, notes=spec.notes + [note], feedback=record)
     return joined, profiled(spec, joined)
+
+# %% ../../notebooks/01_text/05_features.ipynb #aba71408
+def feedback_note(
+    spec: DatasetSpec,  # a spec with feedback features (`add_feedback_features`)
+) -> str:
+    "The spec's note on its feedback columns (source, snapshot, customers who wrote), without the 'feedback: ' lead."
+    return next(n for n in reversed(spec.notes) if n.startswith("feedback: ")).removeprefix("feedback: ")
 
 # %% ../../notebooks/01_text/05_features.ipynb #c8ac13d1
 def without_feedback(
