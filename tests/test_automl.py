@@ -1,8 +1,11 @@
 """H2O AutoML inside training: killed or interrupted runs leave no JVM and move no alias; parallel runs get their own
-clusters."""
+clusters and pass the champion gate one at a time."""
 
-import os, signal, time
+import json, os, signal, time
+from pathlib import Path
+import pandas as pd
 import psutil
+import pytest
 from conftest import all_runs, champion, churn_nb, client, start_churn_nb, wait_for_running_run
 
 SMALL = ["-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "max_models", "2"]
@@ -67,22 +70,50 @@ def test_sigterm_during_automl_stops_the_jvm(ws_with_champion):
     assert our_jvms(ws) == []
 
 
-def test_two_automl_trainings_at_once_get_their_own_clusters(tmp_path):
-    procs = [start_churn_nb("run", "train", *SMALL, "-p", "seed", str(s), workspace=tmp_path) for s in (0, 1)]
+def leaderboard(workspace, run):
+    "The AutoML leaderboard a training run logged."
+    folder = Path(workspace) / f"dl-{run.info.run_id}"
+    folder.mkdir(exist_ok=True)
+    return pd.read_csv(client(workspace).download_artifacts(run.info.run_id, "automl/leaderboard.csv", str(folder)))
+
+
+def test_two_identical_trainings_at_once_on_a_fresh_store(tmp_path):
+    """Two AutoML trainings with the same seed start together on a fresh store: each gets its own cluster, both
+    finish, AutoML builds the same models with the same scores, and the gate lets one at a time through: the first
+    becomes champion, the second (no better) challenger."""
+    procs = [start_churn_nb("run", "train", *SMALL, "-p", "seed", "0", workspace=tmp_path) for _ in range(2)]
     results = [p.communicate(timeout=900) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in results]
-    runs = all_runs(tmp_path)
-    assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
-    import json
-
-    clusters = [
+    runs = all_runs(tmp_path)[::-1]  # oldest first
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"] and len({r.info.experiment_id for r in runs}) == 1
+    info = [
         json.loads(
-            open(
-                client(tmp_path).download_artifacts(r.info.run_id, "automl/info.json", str(tmp_path / f"dl{i}"))
-            ).read()
-        )["cluster"]
-        for i, r in enumerate(runs)
-        if not os.makedirs(tmp_path / f"dl{i}", exist_ok=True)
+            (Path(client(tmp_path).download_artifacts(r.info.run_id, "automl/info.json", str(tmp_path)))).read_text()
+        )
+        for r in runs
     ]
-    assert clusters[0]["name"] != clusters[1]["name"] and clusters[0]["url"] != clusters[1]["url"]
+    assert (
+        info[0]["cluster"]["name"] != info[1]["cluster"]["name"]
+        and info[0]["cluster"]["url"] != info[1]["cluster"]["url"]
+    )
     assert our_jvms(tmp_path) == []
+    first, second = (leaderboard(tmp_path, r) for r in runs)
+    algo = lambda board: board.model_id.str.extract(r"^([A-Za-z]+(?:_[A-Za-z]+)*?)_\d")[0].tolist()
+    assert algo(first) == algo(second), "same seed and max_models: the same models, in the same order"
+    for col in ("auc", "logloss", "aucpr"):
+        assert first[col].tolist() == pytest.approx(second[col].tolist(), abs=1e-9)
+    decisions = sorted(r.data.tags["churn_nb.gate.decision"] for r in runs)
+    assert decisions == ["challenger", "champion"], "the gate let both runs read 'no champion yet'"
+    later = next(r for r in runs if r.data.tags["churn_nb.gate.decision"] == "challenger")
+    reason, scores = later.data.tags["churn_nb.gate.reason"], later.data.metrics
+    assert "<=" in reason, reason
+    if later.data.tags["churn_nb.fitted_on"] == "all":  # the champion was refitted on every row, this holdout included
+        assert reason.endswith("so its score is optimistic)"), reason
+        assert scores["gate_champion_roc_auc"] >= scores["gate_candidate_roc_auc"]
+    else:  # an H2O champion keeps AutoML's fit: the same model, the same score
+        assert scores["gate_candidate_roc_auc"] == pytest.approx(scores["gate_champion_roc_auc"], abs=1e-9)
+    first_in = next(r for r in runs if r is not later)
+    assert (
+        client(tmp_path).get_model_version_by_alias("churn", "champion").tags["churn_nb.run_id"] == first_in.info.run_id
+    )
+    assert client(tmp_path).get_model_version_by_alias("churn", "challenger").version != champion(tmp_path)

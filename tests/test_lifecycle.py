@@ -1,5 +1,5 @@
-"""Runs that are interrupted or killed never end FINISHED and never leave an alias moved; parallel runs share a fresh
-store."""
+"""Runs that are interrupted or killed never end FINISHED and never leave an alias moved (parallel runs on a fresh
+store: tests/test_automl.py)."""
 
 import os, signal, time
 from conftest import all_runs, champion, churn_nb, client, run_python, start_churn_nb, wait_for_running_run
@@ -70,32 +70,3 @@ def test_killed_right_after_moving_the_alias_is_rolled_back_at_next_start(ws_wit
     )
     assert champion(ws) == "1"
     assert not [x for x in all_runs(ws) if x.info.status == "RUNNING"]
-
-
-def test_two_trainings_at_once_on_a_fresh_store(tmp_path):
-    procs = [
-        start_churn_nb(
-            "run",
-            "train",
-            "-p",
-            "models",
-            "logreg",
-            "-p",
-            "cv_folds",
-            "2",
-            "-p",
-            "seed",
-            str(s),
-            "-p",
-            "automl",
-            "false",
-            workspace=tmp_path,
-        )
-        for s in (0, 1)
-    ]
-    results = [finish(p, timeout=600) for p in procs]
-    assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
-    runs = all_runs(tmp_path)
-    assert sorted(r.info.status for r in runs) == ["FINISHED", "FINISHED"]
-    assert len({r.info.experiment_id for r in runs}) == 1
-    assert champion(tmp_path) is not None

@@ -3,9 +3,8 @@ default settings. The training is the first step of the shared `scored` workspac
 defaults, as `make up` runs it)."""
 
 import json, re, subprocess, sys
-import pandas as pd
 import pytest
-from conftest import all_runs, champion, churn_nb, client
+from conftest import all_runs, client
 
 
 @pytest.fixture(scope="module")
@@ -124,28 +123,3 @@ def test_champion_scores_raw_rows_in_a_fresh_process(trained):
     assert not out["h2o"], "scoring must not need the h2o package or a cluster"
     if out["candidate"] == "h2o_automl":
         assert out["h2o_gap"] <= 1e-6, out  # the exported H2O model scores as the cluster did
-
-
-def test_same_seed_again_is_challenger_and_champion_stays(trained):
-    before = champion(trained)
-    r = churn_nb("run", "train", workspace=trained)
-    assert r.returncode == 0, r.stderr[-3000:]
-    newest = train_runs(trained)[0]
-    assert newest.info.status == "FINISHED" and newest.data.tags["churn_nb.gate.decision"] == "challenger"
-    reason, scores = newest.data.tags["churn_nb.gate.reason"], newest.data.metrics
-    assert "<=" in reason
-    if newest.data.tags["churn_nb.fitted_on"] == "all":  # the champion was refitted on every row, this holdout included
-        assert reason.endswith("so its score is optimistic)"), reason
-        assert scores["gate_champion_roc_auc"] >= scores["gate_candidate_roc_auc"]
-    else:  # an H2O champion keeps AutoML's fit: the same model, the same score
-        assert scores["gate_candidate_roc_auc"] == pytest.approx(scores["gate_champion_roc_auc"], abs=1e-9)
-    assert champion(trained) == before
-    assert client(trained).get_model_version_by_alias("churn", "challenger").version != before
-    first, second = [
-        pd.read_csv(client(trained).download_artifacts(r.info.run_id, "automl/leaderboard.csv", str(trained)))
-        for r in train_runs(trained)[::-1][:2]
-    ]
-    algo = lambda board: board.model_id.str.extract(r"^([A-Za-z]+(?:_[A-Za-z]+)*?)_\d")[0].tolist()
-    assert algo(first) == algo(second), "same seed and max_models: the same models, in the same order"
-    for col in ("auc", "logloss", "aucpr"):
-        assert first[col].tolist() == pytest.approx(second[col].tolist(), abs=1e-9)

@@ -4,7 +4,7 @@
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #59480a03
 from __future__ import annotations
-import fcntl, json, os, re, signal, socket, threading
+import fcntl, functools, json, os, re, signal, socket, threading
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, asdict
 from datetime import datetime, timezone
@@ -25,7 +25,7 @@ __all__ = ['MIN_FRESH_ROWS', 'sqlite_path', 'file_lock', 'store_lock', 'kept_env
            'RunInterrupted', 'signals_interrupt', 'process_tags', 'same_process', 'process_alive', 'alias_version',
            'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'step_run', 'ChurnModel', 'model_signature',
            'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows', 'log_churn_model', 'GateDecision',
-           'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'register_through_gate']
+           'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'gate_lock', 'gated', 'register_through_gate']
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #d66194ef
 _READY = set()
@@ -448,7 +448,29 @@ def gate_rows(
         f"on the same holdout (the champion was fitted on {(~fresh).sum()} of its rows, so its score is optimistic)",
     )
 
+# %% ../../notebooks/02_model/03_tracking.ipynb #f5893c65
+def gate_lock(
+    uri: str,  # the tracking store's URI
+):
+    "The lock that lets one run at a time through the champion gate of store `uri` (a file beside a SQLite store)."
+    db = sqlite_path(uri)
+    return file_lock(db.with_name(db.name + ".gate.lock") if db else config.workspace() / ".gate.lock")
+
+
+def gated(
+    f,  # a function that reads the champion and moves an alias
+):
+    "`f`, run while holding the configured store's `gate_lock`: two runs gating at once never both see no champion."
+
+    @functools.wraps(f)
+    def holding_the_gate(*args, **kwargs):
+        with gate_lock(config.tracking_uri()):
+            return f(*args, **kwargs)
+
+    return holding_the_gate
+
 # %% ../../notebooks/02_model/03_tracking.ipynb #fd10fca8
+@gated
 def register_through_gate(
     model_uri: str,  # the logged model to register
     candidate_score: float,  # its `metric` on `holdout`
