@@ -74,6 +74,11 @@ def run_python(code, workspace, timeout=600):
 # ---- the workspace's real MLflow store ----
 
 
+def store_url(workspace) -> str:
+    "The SQLAlchemy URL of the workspace's customer store (SQLite, as `config.store_url` makes it)."
+    return f"sqlite:///{Path(workspace).resolve()}/churn_nb.db"
+
+
 def client(workspace):
     "An MlflowClient on the workspace's SQLite store."
     from mlflow import MlflowClient

@@ -362,7 +362,7 @@ def test_docs_work_offline(api):
     assert urls and all(u.startswith("/") and not u.startswith("//") for u in urls), urls  # nothing from a CDN
     assert all(requests.get(f"{api}{u}").status_code == 200 for u in urls)
     schema = requests.get(f"{api}/openapi.json").json()
-    assert set(schema["paths"]) == {"/predict", "/explain", "/recommend", "/feedback", "/health", "/model"}
+    assert set(schema["paths"]) == {"/predict", "/explain", "/recommend", "/feedback", "/actions", "/health", "/model"}
     contract = schema["components"]["schemas"]["Customer"]["properties"]["Contract"]
     assert contract["anyOf"][0]["enum"] == ["Month-to-month", "One year", "Two year"]
 
@@ -402,8 +402,8 @@ def test_schemathesis_finds_no_server_error(api, tmp_path):
         cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
-    # all six operations, fuzzed and coverage-tested
-    assert "Tested: 6" in out.stdout and "No issues found" in out.stdout, out.stdout[-2000:]
+    # all seven operations, fuzzed and coverage-tested
+    assert "Tested: 7" in out.stdout and "No issues found" in out.stdout, out.stdout[-2000:]
 
 
 # ---- a champion trained with feedback features: requests without them, notes that score the customer again ----

@@ -8,7 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from playwright import sync_api  # a dev requirement: the browser tests never skip silently
-from conftest import WAIT, Dashboard, champion, churn_nb, copy_workspace, leave, open_page, shot, use_workspace
+from conftest import (
+    WAIT,
+    Dashboard,
+    champion,
+    churn_nb,
+    copy_workspace,
+    leave,
+    open_page,
+    shot,
+    store_url,
+    use_workspace,
+)
 
 expect = sync_api.expect  # assertions that wait: the page's widgets arrive one message at a time
 READY = {
@@ -20,10 +31,6 @@ READY = {
     "Voice of the customer": ".cn-voice-figures .cn-kpi",
 }  # tab -> what shows that it is built
 VOICE = "Voice of the customer"
-
-
-def store_url(ws):
-    return f"sqlite:///{Path(ws).resolve()}/churn_nb.db"
 
 
 def latest_summary(ws):
@@ -163,7 +170,9 @@ def test_risk_list_filters_and_exports_the_call_list(page, ws):
     )
     with page.expect_download() as dl:
         page.click(".cn-download")
-    got, want = pd.read_csv(dl.value.path()), call_list(scores.reset_index(), 200)
+    held = store.control_group(url=store_url(ws)).customer_id  # left out of the call list, and said so
+    assert "held out as control" in page.inner_text(".cn-download") and len(held)
+    got, want = pd.read_csv(dl.value.path()), call_list(scores[~scores.index.isin(held)].reset_index(), 200)
     assert list(got.columns) == ["customer_id", "probability", "revenue_at_risk", "segment", "reasons", "offer"]
     assert list(got.customer_id) == list(want.customer_id)
     assert (got.probability - want.probability).abs().max() < 1e-12 and list(got.reasons) == list(want.reasons)

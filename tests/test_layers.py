@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "churn_nb"
 
 # lowest first; a module may import from its own layer and every layer before it
-LAYERS = ["foundation", "text", "model", "decide", "run", "faces", "bench", "command"]
+LAYERS = ["foundation", "text", "model", "decide", "run", "monitor", "faces", "bench", "command"]
 FOUNDATION = {"config", "data"}
 COMMAND = {"cli"}
 ORCHESTRATOR = "run.pipeline"

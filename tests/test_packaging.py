@@ -70,6 +70,7 @@ def test_wheel_installs_and_works_in_a_fresh_virtualenv(tmp_path):
         "churn_nb/scheduled/offers.yml",
         "churn_nb/scheduled/feedback.ipynb",
         "churn_nb/scheduled/feedback-train.ipynb",
+        "churn_nb/scheduled/outcomes.ipynb",
         "churn_nb/app/dashboard.ipynb",
         "churn_nb/app/share/voila/templates/churn_nb/index.html.j2",
         "churn_nb/app/share/voila/templates/churn_nb/conf.json",

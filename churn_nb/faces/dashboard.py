@@ -1102,16 +1102,25 @@ def call_list_csv(
     n: int = 1000,  # rows of the call list, 1–100,000
     reasons: int = 2,  # reasons given per customer
 ) -> tuple:
-    "(CSV text, rows) of `recommend.call_list` for the High-tier customers within `where`: the `n` most at risk."
+    """(CSV text, customer ids, customers held out) of `recommend.call_list` for the High-tier customers within `where`
+    but the run's control group: the `n` most at risk."""
     from churn_nb.decide.recommend import call_list
 
     n = int(n)
     if not 1 <= n <= 100_000:
         raise ValueError(f"rows: {n} is outside 1–100,000. Fix: ask for at most 100,000 rows")
     sql, params = where or data.where()
-    high = (f"({sql}) AND {data.text_sql('tier')} = ?", [*params, "High"])
-    cl = call_list(data.ranked(high, "revenue_at_risk", limit=n, columns=CALL_COLUMNS), n, reasons)
-    return cl.to_csv(index=False), len(cl)
+    high = f"({sql}) AND {data.text_sql('tier')} = ?"
+    held = (
+        f"coalesce({ident('control')}, FALSE)" if "control" in data.columns else "FALSE"
+    )  # older runs: no control group
+    reachable = (f"{high} AND NOT {held}", [*params, "High"])
+    cl = call_list(data.ranked(reachable, "revenue_at_risk", limit=n, columns=CALL_COLUMNS), n, reasons)
+    return (
+        cl.to_csv(index=False),
+        cl.customer_id.astype(str).tolist(),
+        data.matching((f"{high} AND {held}", [*params, "High"]))[0],
+    )
 
 
 def download_link(
@@ -1298,13 +1307,22 @@ def export(
     self: RiskListPage,
     _=None,  # the button that called it (unused)
 ):
-    "A link that downloads the call list of the filters last shown: its `rows` High-tier customers most at risk."
+    """A link that downloads the call list of the filters last shown — its `rows` High-tier customers most at risk, the
+    control group left out — and one `call` action per customer in the ledger (channel `call list`)."""
     if self.where is None:
         raise LookupError("the risk list is not shown. Fix: change a filter, or reload the page")
-    text, k = call_list_csv(self.data, self.where, self.rows.value)
-    empty = notice("No High-tier customer matches these filters: the call list is empty.", "info")
-    what = f"Download call_list.csv ({k:,} High-tier customers, most at risk first)"
-    self.link.value = download_link(text, f"call_list_{self.data.run_id[:12]}.csv", what) if k else empty
+    from churn_nb.monitor import ledger
+
+    text, ids, held = call_list_csv(self.data, self.where, self.rows.value)
+    kept = f"{held:,} held out as control"
+    if not ids:
+        self.link.value = notice(
+            f"No High-tier customer matches these filters ({kept}): the call list is empty.", "info"
+        )
+        return
+    ledger.record_actions([{"customer_id": i, "action": "call"} for i in ids], "call list", run_id=self.data.run_id)
+    what = f"Download call_list.csv ({len(ids):,} High-tier customers, most at risk first; {kept})"
+    self.link.value = download_link(text, f"call_list_{self.data.run_id[:12]}.csv", what)
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #b107bd7e
 def reason_items(reasons: str) -> str:

@@ -24,6 +24,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 from .. import config
 from ..config import CHAMPION_URI, TIERS
 from ..data import ISO_DATE, ChurnDataError, DatasetSpec, as_dates, days_before, features_frame
+from ..monitor.ledger import STATUSES
 from ..text.feedback import MAX_CHARS
 from ..text.features import with_spec_feedback, without_feedback, zero_when_missing
 
@@ -31,20 +32,22 @@ from ..text.features import with_spec_feedback, without_feedback, zero_when_miss
 __all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'ID_SCHEMA', 'BY_ID', 'PROBLEMS', 'NOTES_MARK', 'RUNS_MARK', 'NO_RUN', 'UP', 'DOWN',
            'ANSWERS', 'POLL_SECONDS', 'POSTED', 'DOCUMENTED', 'REFUSALS', 'INTERNAL', 'NOTE_BODY', 'NOTE_ID_SCHEMA',
            'NOTE_ISO', 'NOTE_TIME', 'NOTE_TOO_BIG', 'NOTE_FIELDS', 'NOTE_SHAPE', 'ANALYSIS', 'NOTE_REFUSALS',
-           'NOTE_EXAMPLE', 'DESCRIPTION', 'number_field', 'level_field', 'iso_date', 'date_field', 'ignored_columns',
-           'ignored_fields', 'request_spec', 'as_customer_id', 'id_schema', 'customer_type', 'request_model',
-           'request_rows', 'ApiError', 'field_path', 'shown', 'explain_error', 'problems_error', 'validation_error',
-           'date_block', 'typed_frame', 'iso_text', 'customer_records', 'store_max', 'feedback_by_customer',
-           'StoredFeedback', 'feedback_down', 'stored_values', 'with_feedback', 'Tiers', 'latest_tiers', 'spec_rows',
-           'Serving', 'input_schema', 'warm_up', 'load_serving', 'OfferContext', 'offer_context', 'Live', 'ids_of',
-           'predict_answer', 'explain_answer', 'recommend_answer', 'PredictionLog', 'ChurnApi', 'respond', 'read_body',
-           'parse_rows', 'refusal', 'add_error_handlers', 'Reason', 'OfferOut', 'PredictResult', 'ExplainResult',
-           'RecommendResult', 'Answer', 'PredictAnswer', 'ExplainAnswer', 'RecommendAnswer', 'Refusal',
-           'scoring_answer', 'add_scoring_routes', 'add_info_routes', 'note_customer', 'FeedbackRequest',
-           'note_problem', 'parse_note', 'churn_of', 'customer_churn', 'text_model', 'utc_text', 'note_answer',
-           'store_down', 'save_note', 'published_row', 'note_row', 'rescored', 'rescore_churn', 'feedback_answer',
-           'NoteChurn', 'FeedbackAnswer', 'add_feedback_route', 'openapi_schema', 'add_docs', 'create_app', 'asgi',
-           'run']
+           'NOTE_EXAMPLE', 'ACTIONS_MAX', 'ACTION_TEXT', 'ACTION_SHAPE', 'ACTION_REFUSALS', 'ACTIONS_EXAMPLE',
+           'DESCRIPTION', 'number_field', 'level_field', 'iso_date', 'date_field', 'ignored_columns', 'ignored_fields',
+           'request_spec', 'as_customer_id', 'id_schema', 'customer_type', 'request_model', 'request_rows', 'ApiError',
+           'field_path', 'shown', 'explain_error', 'problems_error', 'validation_error', 'date_block', 'typed_frame',
+           'iso_text', 'customer_records', 'store_max', 'feedback_by_customer', 'StoredFeedback', 'feedback_down',
+           'stored_values', 'with_feedback', 'Tiers', 'latest_tiers', 'spec_rows', 'Serving', 'input_schema', 'warm_up',
+           'load_serving', 'OfferContext', 'offer_context', 'Live', 'ids_of', 'predict_answer', 'explain_answer',
+           'recommend_answer', 'PredictionLog', 'ChurnApi', 'respond', 'read_body', 'parse_rows', 'refusal',
+           'add_error_handlers', 'Reason', 'OfferOut', 'PredictResult', 'ExplainResult', 'RecommendResult', 'Answer',
+           'PredictAnswer', 'ExplainAnswer', 'RecommendAnswer', 'Refusal', 'scoring_answer', 'add_scoring_routes',
+           'add_info_routes', 'note_customer', 'FeedbackRequest', 'note_problem', 'parse_note', 'churn_of',
+           'customer_churn', 'text_model', 'utc_text', 'note_answer', 'store_down', 'save_note', 'published_row',
+           'note_row', 'rescored', 'rescore_churn', 'feedback_answer', 'NoteChurn', 'FeedbackAnswer',
+           'add_feedback_route', 'ActionIn', 'ActionsRequest', 'action_problem', 'parse_actions', 'ledger_refusal',
+           'save_actions', 'actions_answer', 'ActionsAnswer', 'inlined', 'add_actions_route', 'openapi_schema',
+           'add_docs', 'create_app', 'asgi', 'run']
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #b8600b5d
 MAX_ROWS = 1000  # customers per request
@@ -1219,7 +1222,7 @@ def refusal(
     return ApiError(422, problem, fix.rstrip(".") or "correct the request data")
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #e0fe37af
-POSTED = ("/predict", "/explain", "/recommend", "/feedback")  # the endpoints that take POST
+POSTED = ("/predict", "/explain", "/recommend", "/feedback", "/actions")  # the endpoints that take POST
 
 
 def add_error_handlers(app: FastAPI):
@@ -1250,7 +1253,7 @@ def add_error_handlers(app: FastAPI):
     @app.exception_handler(HTTPException)
     async def http_error(request, exc):
         fix = (
-            "see /docs: POST /predict, /explain, /recommend, /feedback; GET /health, /model"
+            "see /docs: POST /predict, /explain, /recommend, /feedback, /actions; GET /health, /model"
             if exc.status_code == 404
             else f"use {'POST' if request.url.path in POSTED else 'GET'} for {request.url.path}"
             if exc.status_code == 405
@@ -1806,6 +1809,188 @@ def add_feedback_route(
         openapi_extra={"requestBody": {"required": True, "content": {"application/json": body}}},
     )
 
+# %% ../../notebooks/05_faces/00_serve.ipynb #5964d8c0
+ACTIONS_MAX = 1000  # actions per POST /actions
+ACTION_TEXT = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"\S")]
+
+
+class ActionIn(BaseModel):
+    "One action of a POST /actions body."
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    customer_id: Annotated[str, PlainValidator(note_customer), WithJsonSchema(NOTE_ID_SCHEMA)]
+    action: ACTION_TEXT = Field(description="an offer id of the latest run's catalogue, or call, survey, email")
+    status: Literal[STATUSES] = Field("made", description="what became of it: made (default), accepted, declined")
+    note: Optional[Annotated[str, StringConstraints(max_length=MAX_CHARS)]] = Field(None, description="free text")
+
+
+class ActionsRequest(BaseModel):
+    "The body of POST /actions: the actions and, optionally, who took them."
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    actions: list[ActionIn] = Field(min_length=1, max_length=ACTIONS_MAX)
+    taken_by: Optional[Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]] = Field(
+        None, description="who took them (a user, a system)"
+    )
+
+
+ACTION_SHAPE = 'send one JSON object: {"actions": [{"customer_id": "…", "action": "call"}], "taken_by": "…"}'
+
+
+def action_problem(e: dict) -> dict:
+    "One pydantic error of a POST /actions body as {field, error, fix, allowed}."
+    loc, kind, value = e["loc"], e["type"], e.get("input")
+    field = field_path(loc)
+    if kind == "json_invalid" or not loc:
+        reason = str((e.get("ctx") or {}).get("error", e["msg"])).strip()
+        what = f"not valid JSON ({reason})" if kind == "json_invalid" else f"not a JSON object but {shown(value)}"
+        return dict(error=f"the body is {what}", fix=ACTION_SHAPE)
+    if kind == "extra_forbidden":
+        allowed = list(ActionIn.model_fields) if len(loc) > 1 else list(ActionsRequest.model_fields)
+        return dict(field=field, error=f"'{loc[-1]}' is not a field here", fix="remove it", allowed=allowed)
+    if kind == "literal_error":
+        return dict(field=field, error=f"{field} is {shown(value)}", fix="send one of `allowed`", allowed=[*STATUSES])
+    error = {
+        "missing": f"{field} is missing",
+        "too_short": f"{field} is empty",
+        "too_long": f"{field} is too long (at most {ACTIONS_MAX:,} actions, 100 characters per action id)",
+    }.get(kind, f"{field} is not valid: {e['msg']} (got {shown(value)})")
+    return dict(field=field, error=error, fix="see the schema of POST /actions at /docs")
+
+
+def parse_actions(
+    body: bytes,  # a POST /actions body as sent (JSON)
+) -> ActionsRequest:
+    "The validated actions of `body`, or the `ApiError` (400 not JSON, 422 a bad field) naming the field and the fix."
+    try:
+        return ActionsRequest.model_validate_json(body)
+    except ValidationError as e:
+        raise problems_error(e, [action_problem(x) for x in e.errors(include_url=False)[:50]]) from None
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #556c7c8a
+def ledger_refusal(
+    e: ValueError,  # what `monitor.ledger.record_actions` refused
+) -> ApiError:
+    "The `ApiError` of a refused action: 409 control group, 404 unknown customer, else 422; field and allowed values."
+    from churn_nb.monitor import ledger
+
+    status = (
+        409 if isinstance(e, ledger.ControlGroupError) else 404 if isinstance(e, ledger.UnknownCustomerError) else 422
+    )
+    problem, _, fix = str(e).partition(" Fix: ")
+    return ApiError(
+        status,
+        problem.rstrip("."),
+        fix.rstrip(".") or "correct the actions",
+        getattr(e, "field", None),
+        getattr(e, "allowed", None),
+    )
+
+
+def save_actions(
+    request: ActionsRequest,  # a validated POST /actions body
+) -> list:
+    """Record the actions (channel `api`) in one transaction; their ids. Blocking: called in a worker thread. ApiError
+    404 unknown customer, 409 control group, 422 refused by the ledger, 503 the store failed."""
+    import sqlalchemy as sa
+    from churn_nb.monitor import ledger
+
+    try:
+        return ledger.record_actions([a.model_dump() for a in request.actions], "api", request.taken_by)
+    except ledger.LedgerError as e:
+        raise ledger_refusal(e) from None
+    except (sa.exc.SQLAlchemyError, OSError) as e:
+        traceback.print_exception(e)
+        fix = "try again in a moment; if it persists, check CHURN_NB_STORE_URL (the server log has the details)"
+        raise ApiError(503, f"no action was recorded: the customer store failed ({type(e).__name__})", fix) from None
+
+
+async def actions_answer(
+    content_type: str,  # the request's Content-Type header ('' when absent)
+    content_length: str,  # its Content-Length header ('' when absent)
+    chunks,  # async iterable of the body's byte chunks
+) -> Response:
+    "The answer of POST /actions: 201 with the recorded actions' ids, refusals and failures as JSON."
+    rid = uuid.uuid4().hex
+    try:
+        too_big = f"send at most {ACTIONS_MAX:,} actions per request"
+        request = parse_actions(await read_body(content_type, content_length, chunks, MAX_BODY, too_big))
+        ids = await run_in_threadpool(save_actions, request)
+    except ApiError as e:
+        return respond(e.body(), e.status)
+    except Exception as e:  # never expected for any input; the traceback goes to the server log, not to the client
+        traceback.print_exception(e)
+        return respond(INTERNAL, 500)
+    return respond({"request_id": rid, "action_ids": ids}, 201, request_id=rid)
+
+# %% ../../notebooks/05_faces/00_serve.ipynb #bd05f31e
+class ActionsAnswer(BaseModel):
+    request_id: str
+    action_ids: list[int] = Field(description="the recorded actions' ids, in the order sent")
+
+
+ACTION_REFUSALS = {
+    400: "malformed JSON",
+    404: "a customer the latest published scoring run did not score; nothing was recorded",
+    409: "a customer of the run's control group: do not contact; nothing was recorded",
+    413: "body over 4 MiB",
+    415: "not JSON",
+    422: "a bad field, or an action the run's catalogue does not hold (the field, the fix, the allowed values)",
+    503: "the customer store failed; nothing was recorded",
+}
+ACTIONS_EXAMPLE = {
+    "actions": [
+        {"customer_id": "C-1001", "action": "call", "note": "wants a cheaper plan"},
+        {"customer_id": "C-1002", "action": "call", "status": "declined"},
+    ],
+    "taken_by": "crm",
+}
+
+
+def inlined(
+    model: type[BaseModel],  # a request body model with nested models
+) -> dict:
+    "The JSON schema of `model` with its nested models in place: a request body's schema in OpenAPI has no `$defs`."
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def put(x):
+        if isinstance(x, dict) and "$ref" in x:
+            return put(defs[x["$ref"].rsplit("/", 1)[-1]])
+        if isinstance(x, dict):
+            return {k: put(v) for k, v in x.items()}
+        return [put(v) for v in x] if isinstance(x, list) else x
+
+    return put(schema)
+
+
+def add_actions_route(
+    app: FastAPI,  # the app to add the route to
+):
+    "POST /actions as a FastAPI route, documented: its body, its answer, its refusals."
+
+    async def actions(request: Request):
+        headers = request.headers
+        return await actions_answer(
+            headers.get("content-type", ""), headers.get("content-length", ""), request.stream()
+        )
+
+    body = {"schema": inlined(ActionsRequest), "example": ACTIONS_EXAMPLE}
+    app.add_api_route(
+        "/actions",
+        actions,
+        methods=["POST"],
+        status_code=201,
+        summary="Record actions taken on customers (offers made, accepted, declined; calls, surveys, emails).",
+        response_class=JSONResponse,
+        operation_id="actions",
+        responses={
+            201: {"model": ActionsAnswer, "description": "recorded, all of them"},
+            **{s: {"model": Refusal, "description": d} for s, d in ACTION_REFUSALS.items()},
+        },
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": body}}},
+    )
+
 # %% ../../notebooks/05_faces/00_serve.ipynb #61de078b
 def openapi_schema(
     app: FastAPI,  # the app whose routes are documented
@@ -1870,7 +2055,12 @@ Every refusal is a JSON body with `error`, `field`, `fix` (and `allowed` values 
 `POST /feedback` with `{"customer_id": "…", "text": "…", "time": "…"}` (time optional) stores what a customer said and
 answers with its category, sentiment and topic and the customer's churn probability and tier: from the newest scoring
 run, or, when the champion reads feedback features, scored again with the note (`updated: true`, with the previous
-probability and the reasons)."""
+probability and the reasons).
+
+`POST /actions` with `{"actions": [{"customer_id": "…", "action": "…", "status": "…", "note": "…"}], "taken_by": "…"}`
+records actions taken on customers (an offer of the latest run's catalogue, or call / survey / email; made, accepted or
+declined) in the action ledger, all or none: 409 for a customer of the run's control group (do not contact), 404 for
+a customer the run did not score."""
 
 
 def create_app(
@@ -1913,6 +2103,7 @@ def create_app(
     add_scoring_routes(app, api)
     add_info_routes(app, api)
     add_feedback_route(app, api)
+    add_actions_route(app)
     add_docs(app, api)
     return app
 

@@ -20,7 +20,7 @@ from sklearn.metrics import (
 # %% auto #0
 __all__ = ['METRICS', 'HIGHER_IS_BETTER', 'CHARTS', 'lift_at', 'classification_metrics', 'check_probabilities', 'check_labels',
            'probability_bins', 'calibration', 'draw_roc', 'draw_pr', 'plot_reliability', 'draw_calibration',
-           'draw_lift', 'evaluation_figures', 'evaluation_panel', 'figure_image']
+           'draw_lift', 'evaluation_figures', 'evaluation_panel', 'figure_image', 'png_base64']
 
 # %% ../../notebooks/02_model/00_evaluate.ipynb #1c77e381
 def lift_at(
@@ -253,3 +253,16 @@ def figure_image(fig: Figure):
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     return Image(buf.getvalue())
+
+
+def png_base64(
+    fig: Figure,  # a matplotlib figure (a pyplot one is closed afterwards)
+) -> str:
+    "`fig` as base64 PNG text for an HTML report's <img> tag."
+    import base64, io
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()

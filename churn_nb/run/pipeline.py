@@ -24,7 +24,7 @@ from churn_nb.data import (
     source_name,
     target_vector,
 )
-from ..model.evaluate import calibration
+from ..model.evaluate import calibration, png_base64
 from ..model.explain import binary_columns, global_importance, draw_importance, top_reasons
 from ..model.registry import CHAMPION_URI, Champion, load_champion, version_uri
 from ..model.tracking import MODEL_NAME, ensure_store, step_run
@@ -34,8 +34,9 @@ from .store import with_stored_feedback
 __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of',
            'unseen_policy', 'scored_chunk', 'score_customers', 'write_scored', 'ScoreResult', 'score',
            'latest_score_run', 'run_info', 'holdout_ids', 'calibration_rows', 'segment_customers', 'log_segment_run',
-           'segment', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'png_base64', 'report_charts',
-           'report_words', 'report_table', 'report_html', 'stage_batches', 'publish_run', 'write_report', 'recommend']
+           'segment', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'report_charts',
+           'report_words', 'report_table', 'report_html', 'stage_batches', 'draw_control', 'control_note',
+           'publish_run', 'write_report', 'recommend']
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #da8b115f
 def stage_dir(run_id: str) -> Path:
@@ -644,16 +645,6 @@ def run_summary(
     }
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #d6ed092f
-def png_base64(fig) -> str:
-    "A matplotlib figure as a base64 PNG (and closed)."
-    import base64, io, matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def report_charts(
     table: pd.DataFrame,  # the run's per-customer table (`final_table`)
     offer_sum: pd.DataFrame | None,  # the offer summary, or None without offers
@@ -781,6 +772,37 @@ def stage_batches(
     ):
         yield batch.column(0).to_pandas()
 
+# %% ../../notebooks/04_run/01_pipeline.ipynb #6e0e8f5a
+def draw_control(
+    table: pd.DataFrame,  # the run's customers: `customer_id` and `tier`
+    share: float = 0.1,  # the share of each tier held out, in [0, 1) (0: nobody)
+    seed: int = 0,  # seeds the draw
+) -> pd.DataFrame:
+    "The control group of a run: round(share × tier size) customers of each tier, drawn by `default_rng(seed)`."
+    if not 0 <= share < 1:
+        raise ValueError(f"control_share: {share!r} is outside [0, 1). Fix: -p control_share 0.1 (0: no control group)")
+    rng, tiers = np.random.default_rng(int(seed)), pd.unique(table.tier.astype(str))
+    parts = []
+    for tier in [t for t in TIERS if t in tiers] + sorted(set(tiers) - set(TIERS)):
+        ids = np.sort(table.customer_id[table.tier.astype(str) == tier].astype(str).to_numpy())
+        parts.append(pd.DataFrame({"customer_id": rng.choice(ids, round(share * len(ids)), replace=False)}))
+        parts[-1]["tier"] = tier
+    held = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["customer_id", "tier"])
+    return held.assign(share=float(share), seed=int(seed))
+
+
+def control_note(
+    control: pd.DataFrame,  # the control group (`draw_control`)
+    share: float,  # the share of each tier it holds
+    seed: int,  # the seed of the draw
+) -> str:
+    "The control group in one sentence, for the run's notes and report."
+    if not len(control):
+        return f"Control group: none (control_share {share:g}); every customer may be contacted."
+    counts = control.tier.value_counts()
+    each = ", ".join(f"{t} {counts[t]:,}" for t in [*TIERS, *sorted(set(counts.index) - set(TIERS))] if t in counts)
+    return f"Control group: {share * 100:g} % of each tier held out, do not contact (seed {seed}): {each} customers."
+
 # %% ../../notebooks/04_run/01_pipeline.ipynb #7edadeda
 def publish_run(
     run_id: str,  # the score run to publish
@@ -790,9 +812,10 @@ def publish_run(
     summary: dict,  # the run summary (`run_summary`)
     clock: Stopwatch,  # times the store and the marts
     chunk: int = 100_000,  # rows per chunk written (bounds memory)
+    control: pd.DataFrame | None = None,  # the run's control group (`draw_control`); None: nobody held out
 ):
     """Store, marts and `latest` pointer for run `run_id` — streamed in chunks (reasons read from the stage as they go);
-    the store in one transaction, the pointer last."""
+    the store (the control group with it) in one transaction, the pointer last; the marts mark the control group."""
     import os, tempfile
     from churn_nb.run import store
 
@@ -801,6 +824,7 @@ def publish_run(
         columns=[c for c in ("probability", "top_reasons", "base") if c in customers.columns] + ["customer_id"]
     )
     reasons = stage_batches(run_id, "top_reasons", chunk)
+    held = set() if control is None else set(control.customer_id)
 
     def chunks():
         for i in range(0, len(table), chunk):
@@ -818,7 +842,7 @@ def publish_run(
                     extra.iloc[i : i + len(part)].reset_index(drop=True),
                 ],
                 axis=1,
-            )
+            ).assign(control=part.customer_id.isin(held).to_numpy())
         )
 
     config.marts_dir().mkdir(parents=True, exist_ok=True)
@@ -836,9 +860,17 @@ def publish_run(
             "customers": len(table),
             "scored_at": table.scored_at.iloc[0] if len(table) else published,
             "published_at": published,
-            "summary": json.dumps({**summary["kpis"], "value_unit": summary["value_unit"]}),
+            "summary": json.dumps(
+                {
+                    **summary["kpis"],
+                    "value_unit": summary["value_unit"],
+                    "catalogue": summary.get("catalogue", [o.get("offer") for o in summary["offers"]]),
+                    "control": summary.get("control"),
+                }
+            ),
         },
         on_chunk=to_mart,
+        control=control,
     )
     writer.close()
     clock.lap("store")
@@ -887,8 +919,11 @@ def recommend(
     top: int = 3,  # offers per customer, at most
     neighbours: int = 25,  # similar retained customers that acceptance counts
     seed: int = 0,  # seeds the sample of retained customers
+    control_share: float = 0.1,  # the share of each tier held out as control ("do not contact"); 0: nobody
+    control_seed: int = 0,  # seeds the control group's draw
 ) -> dict:
-    "Step 3 of a scoring run: next-best offers for the at-risk customers, then publish the run (store, marts, report)."
+    """Step 3 of a scoring run: next-best offers for the at-risk customers, a control group per tier, then publish
+    the run (store, marts, report)."""
     from churn_nb.decide import recommend as rc
 
     run_id = scoring_run or latest_score_run(experiment)
@@ -917,6 +952,8 @@ def recommend(
                 "top": top,
                 "neighbours": neighbours,
                 "seed": seed,
+                "control_share": control_share,
+                "control_seed": control_seed,
                 **{f"offer.{o.id}.cost": o.cost for o in catalogue},
             }
         )
@@ -928,9 +965,14 @@ def recommend(
         table = final_table(customers, segments, recs, info)
         clock.lap("table")
         imp = global_importance_of(read_stage(run_id, "contributions", "score"), champ.spec)
+        control = draw_control(table, control_share, control_seed)
         notes = [f"Offers: {offers_note}"] if offers_note else []
+        notes.append(control_note(control, control_share, control_seed))
         summary = run_summary(table, summary_offers, segment_info, info, run_id, imp, notes)
-        publish_run(run_id, table, customers, segments, summary, clock)
+        summary["catalogue"] = [o.id for o in catalogue]
+        held = {t: int(n) for t, n in control.tier.value_counts().items()}
+        summary["control"] = {"share": control_share, "seed": control_seed, "customers": held}
+        publish_run(run_id, table, customers, segments, summary, clock, control=control)
         report = write_report(summary, report_charts(table, summary_offers, imp, summary["value_unit"]))
         clock.lap("report")
         mlflow.set_tag("churn_nb.offer_catalogue", "generic" if offers_note else (offers or "scheduled/offers.yml"))
@@ -941,6 +983,7 @@ def recommend(
         mlflow.log_metrics(
             {
                 "customers_at_risk": at_risk,
+                "control_customers": len(control),
                 "customers_with_offer": summary["kpis"]["customers_with_offer"],
                 "expected_value_of_offers": summary["kpis"]["expected_value_of_offers"],
                 **{f"seconds.{k}": v for k, v in clock.seconds.items()},

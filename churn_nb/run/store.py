@@ -15,12 +15,12 @@ from ..text.feedback import MAX_CHARS
 
 # %% auto #0
 __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_ANALYSIS',
-           'NOTE_ANALYSIS', 'FEEDBACK_MAX_CHARS', 'ANALYSIS_FIELDS', 'FEATURE_FIELDS', 'PREDICTION_FIELDS', 'engine',
-           'StoreError', 'check_scores', 'publish', 'insert_rows', 'runs', 'latest_run_id', 'latest_scores',
-           'customer_history', 'check_note', 'save_feedback', 'feedback_for', 'analysed_notes',
-           'save_feedback_analysis', 'feedback_analysis', 'analysed_feedback', 'with_stored_feedback',
-           'record_predictions', 'predictions', 'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest',
-           'latest_run', 'latest_mart', 'latest_summary', 'history']
+           'NOTE_ANALYSIS', 'ACTIONS', 'CONTROL_GROUP', 'CONTROL_COLUMNS', 'OUTCOMES', 'FEEDBACK_MAX_CHARS',
+           'ANALYSIS_FIELDS', 'FEATURE_FIELDS', 'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores', 'publish',
+           'insert_rows', 'runs', 'latest_run_id', 'latest_scores', 'customer_history', 'control_group', 'check_note',
+           'save_feedback', 'feedback_for', 'analysed_notes', 'save_feedback_analysis', 'feedback_analysis',
+           'analysed_feedback', 'with_stored_feedback', 'record_predictions', 'predictions', 'run_dir', 'parquet_sink',
+           'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart', 'latest_summary', 'history']
 
 # %% ../../notebooks/04_run/00_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -106,6 +106,44 @@ NOTE_ANALYSIS = sa.Table(  # the analysis of a note of `feedback` (dashboard, AP
     sa.Column("sentiment_label", sa.String(16)),
     sa.Column("topic", sa.String(200)),
 )
+ACTIONS = sa.Table(  # one row per action taken on a customer (`monitor.ledger.record_actions`)
+    "actions",
+    META,
+    sa.Column("action_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("customer_id", sa.String(200), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),  # the published scoring run the action was based on
+    sa.Column("action", sa.String(100), nullable=False),  # an offer id of the run's catalogue, or call, survey, email
+    sa.Column("status", sa.String(16), nullable=False),  # made, accepted or declined
+    sa.Column("channel", sa.String(32), nullable=False),  # call list, dashboard, assistant, api or event alert
+    sa.Column("taken_at", sa.DateTime, nullable=False),
+    sa.Column("taken_by", sa.String(200)),
+    sa.Column("model_version", sa.String(32)),  # the run's champion version
+    sa.Column("probability", sa.Float),  # the customer's churn probability in the run
+    sa.Column("expected_uplift", sa.Float),  # the offer's uplift in the customer's `top_offers` (null: not in it)
+    sa.Column("note", sa.Text),
+    sa.Index("ix_actions_customer", "customer_id"),
+    sa.Index("ix_actions_run", "run_id"),
+)
+CONTROL_GROUP = sa.Table(  # the customers a run held out ("do not contact"), written by `publish` with the run
+    "control_group",
+    META,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("tier", sa.String(16), nullable=False),
+    sa.Column("share", sa.Float, nullable=False),  # the share of each tier held out
+    sa.Column("seed", sa.Integer, nullable=False),  # the seed of the draw
+)
+CONTROL_COLUMNS = [c.name for c in CONTROL_GROUP.columns]
+OUTCOMES = sa.Table(  # what happened to a customer, one row each: a newer outcomes load replaces the older row
+    "outcomes",
+    META,
+    sa.Column("customer_id", sa.String(200), primary_key=True),
+    sa.Column("churned", sa.Boolean, nullable=False),
+    sa.Column("churned_at", sa.DateTime),
+    sa.Column("offer_accepted", sa.String(100)),  # the offer id the customer accepted (null: none)
+    sa.Column("recorded_at", sa.DateTime, nullable=False),
+    sa.Column("source", sa.Text),  # the outcomes table it came from
+)
 FEEDBACK_MAX_CHARS = MAX_CHARS  # one limit for every text: a feedback table's rows, notes and API texts
 
 _ENGINES = {}
@@ -170,19 +208,23 @@ def publish(
     url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
     chunk: int = 50_000,  # rows per insert statement
     on_chunk=None,  # called with each chunk once it is inserted (the pipeline writes the marts with it)
+    control: pd.DataFrame | None = None,  # the run's control group (`CONTROL_COLUMNS` but `run_id`); None: nobody
 ):
-    """Write run `run` (a `scoring_runs` record) and its per-customer `frames` (a DataFrame, or chunks of one) in one
-    transaction, replacing what the run wrote before; `on_chunk(frame)` after each."""
+    """Write run `run` (a `scoring_runs` record), its per-customer `frames` (a DataFrame, or chunks of one) and its
+    `control` group in one transaction, replacing what the run wrote before; `on_chunk(frame)` after each chunk."""
     frames = [frames] if isinstance(frames, pd.DataFrame) else frames
     with engine(url).begin() as con:
-        con.execute(CUSTOMER_SCORES.delete().where(CUSTOMER_SCORES.c.run_id == run["run_id"]))
-        con.execute(SCORING_RUNS.delete().where(SCORING_RUNS.c.run_id == run["run_id"]))
+        for t in (CUSTOMER_SCORES, CONTROL_GROUP, SCORING_RUNS):
+            con.execute(t.delete().where(t.c.run_id == run["run_id"]))
         con.execute(SCORING_RUNS.insert(), [{c.name: run.get(c.name) for c in SCORING_RUNS.columns}])
         for frame in frames:  # a bad chunk raises inside the transaction: nothing of the run is kept
             check_scores(frame, run["run_id"])
             insert_rows(con, frame.assign(run_id=run["run_id"])[SCORE_COLUMNS], chunk)
             if on_chunk:
                 on_chunk(frame)
+        if control is not None and len(control):
+            rows = _plain(control.assign(run_id=run["run_id"])[CONTROL_COLUMNS])
+            con.execute(CONTROL_GROUP.insert(), rows.to_dict("records"))
 
 # %% ../../notebooks/04_run/00_store.ipynb #f0f9859b
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -258,6 +300,19 @@ def customer_history(
     )
     with engine(url).connect() as con:
         return pd.read_sql(q, con)
+
+# %% ../../notebooks/04_run/00_store.ipynb #722e608c
+def control_group(
+    run_id: str | None = None,  # a published scoring run (None: the latest)
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
+    "The customers run `run_id` held out as its control group: customer_id, tier, share, seed (empty: none)."
+    run_id = run_id or latest_run_id(url)
+    q = sa.select(*[c for c in CONTROL_GROUP.columns if c.name != "run_id"]).where(
+        CONTROL_GROUP.c.run_id == (run_id or "")
+    )
+    with engine(url).connect() as con:
+        return pd.read_sql(q.order_by(CONTROL_GROUP.c.customer_id), con)
 
 # %% ../../notebooks/04_run/00_store.ipynb #bfb41810
 def check_note(
