@@ -363,6 +363,9 @@ def test_docs_work_offline(api):
     assert all(requests.get(f"{api}{u}").status_code == 200 for u in urls)
     schema = requests.get(f"{api}/openapi.json").json()
     assert set(schema["paths"]) == {"/predict", "/explain", "/recommend", "/feedback", "/actions", "/health", "/model"}
+    body = schema["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    action = body["properties"]["actions"]["items"]["properties"]["action"]
+    assert {"call", "survey", "email"} < set(action["enum"])  # and the published run's offers
     contract = schema["components"]["schemas"]["Customer"]["properties"]["Contract"]
     assert contract["anyOf"][0]["enum"] == ["Month-to-month", "One year", "Two year"]
 

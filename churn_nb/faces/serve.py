@@ -47,7 +47,7 @@ __all__ = ['MAX_ROWS', 'MAX_BODY', 'MAX_ABS', 'ID_SCHEMA', 'BY_ID', 'PROBLEMS', 
            'note_row', 'rescored', 'rescore_churn', 'feedback_answer', 'NoteChurn', 'FeedbackAnswer',
            'add_feedback_route', 'ActionIn', 'ActionsRequest', 'action_problem', 'parse_actions', 'ledger_refusal',
            'save_actions', 'actions_answer', 'ActionsAnswer', 'inlined', 'add_actions_route', 'openapi_schema',
-           'add_docs', 'create_app', 'asgi', 'run']
+           'document_actions', 'add_docs', 'create_app', 'asgi', 'run']
 
 # %% ../../notebooks/05_faces/00_serve.ipynb #b8600b5d
 MAX_ROWS = 1000  # customers per request
@@ -2012,8 +2012,25 @@ def openapi_schema(
         }
         for endpoint in ANSWERS:
             schema["paths"][f"/{endpoint}"]["post"]["requestBody"]["content"]["application/json"]["examples"] = examples
-        app.state.openapi_schema, app.state.openapi_for = schema, s
+        app.state.openapi_schema, app.state.openapi_for = document_actions(schema), s
     return app.state.openapi_schema
+
+
+def document_actions(
+    schema: dict,  # the OpenAPI schema, with POST /actions
+) -> dict:
+    """`schema` with POST /actions' `action` listing what the latest published run takes (its offers; call, survey,
+    email), read when the schema is built; unchanged when no run is published or the store cannot be read."""
+    import sqlalchemy as sa
+    from churn_nb.monitor import ledger
+
+    try:
+        allowed = [*ledger.run_catalogue(ledger.published_run()), *ledger.CONTACTS]
+    except (ledger.LedgerError, sa.exc.SQLAlchemyError, OSError):
+        return schema
+    body = schema["paths"]["/actions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body["properties"]["actions"]["items"]["properties"]["action"]["enum"] = allowed
+    return schema
 
 
 def add_docs(
