@@ -29,6 +29,7 @@ READY = {
     "What-if": ".cn-whatif-p",
     "Model": ".cn-model-card h3",
     "Voice of the customer": ".cn-voice-figures .cn-kpi",
+    "Model health": ".cn-health-drift table",
 }  # tab -> what shows that it is built
 VOICE = "Voice of the customer"
 
@@ -322,6 +323,18 @@ def test_model_page_shows_the_champion(page, scored):
     assert "Leaderboard: Candidates" in text and "Leaderboard: H2O AutoML" in text and "What drives churn risk" in text
     page.wait_for_function("() => document.querySelectorAll('.cn-page-model img').length >= 4")
     shot(page, "model")
+
+
+def test_model_health_page_shows_the_monitoring(page):
+    tab(page, "Model health")
+    text = body_text(page)
+    assert (
+        "Monitoring alerts" in text and "Per scoring run" in text and "Feature drift in the latest scoring run" in text
+    )
+    assert "No monitoring alert" in text  # the pipeline scored the very table the champion was trained on
+    assert page.locator(".cn-health-drift tbody tr").count() == 15  # the 15 largest of the sample's 19 features
+    page.wait_for_function("() => document.querySelectorAll('.cn-page-health img').length == 1")
+    shot(page, "model-health")
 
 
 def test_new_champion_is_picked_up(own_page, own_server):

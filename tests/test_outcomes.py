@@ -40,6 +40,7 @@ def test_the_outcomes_run_recovers_the_true_uplift_and_logs_the_report(campaign)
     run = next(r for r in all_runs(ws) if r.data.tags.get("churn_nb.kind") == "outcomes")
     assert run.info.status == "FINISHED" and run.data.params["recorded"] == str(len(pd.read_csv(path)))
     m, works = run.data.metrics, list(truth)[0]
+    assert m["monitoring.alerts"] == 0, m  # outcomes drawn from the model's own probabilities: its AUC holds
     assert m[f"outcomes.uplift_low.{works}"] <= truth[works] <= m[f"outcomes.uplift_high.{works}"], m
     assert m[f"outcomes.uplift_low.{works}"] > 0, m  # the offer that works is seen to work
     measured = [o for o in list(truth)[1:] if f"outcomes.uplift_low.{o}" in m]

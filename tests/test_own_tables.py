@@ -210,6 +210,8 @@ def scores(ws) -> pd.DataFrame:
 
 
 def test_the_pipeline_scores_segments_and_publishes_every_customer(table):
+    from churn_nb.monitor.outcomes import metric_name
+
     name, ws, df = table
     s = scores(ws)
     assert len(s) == len(df) and s.customer_id.is_unique
@@ -229,6 +231,11 @@ def test_the_pipeline_scores_segments_and_publishes_every_customer(table):
     if spec.value_col is None:
         assert "customers at risk" in report.lower()
     assert "offer" in report.lower()  # which catalogue was used, and why (the offers.yml of the sample does not fit)
+    c = client(ws)
+    (scored,) = c.search_runs([e.experiment_id for e in c.search_experiments()], "tags.`churn_nb.kind` = 'score'")
+    m = scored.data.metrics  # monitoring measured every feature of the table it was trained on: no drift
+    own = [f for f in spec.features if f not in spec.feedback.get("columns", [])]  # feedback: texts since the snapshot
+    assert "monitoring.alerts" in m and max(m[metric_name("drift.psi", f)] for f in own) < 0.01, m
 
 
 def test_feedback_features_train_as_of_the_snapshot_and_score_from_the_store(table):

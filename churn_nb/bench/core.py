@@ -311,8 +311,13 @@ def score_workload(
     done = json.loads(Path(out).read_text()) if Path(out).exists() else {}
     t0 = time.perf_counter()
     if step == "score":
+        from churn_nb.monitor.health import monitor_run
+
         r = pipeline.score(data)
         done.update(run_id=r.run_id, method=r.method, score=r.seconds)
+        t1 = time.perf_counter()
+        monitor_run(r.run_id)  # as the scheduled score notebook ends
+        done["monitoring_seconds"] = time.perf_counter() - t1
     else:
         done[step] = getattr(pipeline, step)(done["run_id"])["seconds"]
     done.setdefault("step_wall", {})[step] = time.perf_counter() - t0
@@ -335,6 +340,8 @@ def score_record(
         process_seconds=m["wall_seconds"],
         **{f"{k}_seconds": v for k, v in steps["step_wall"].items()},
         peak_mib=m["peak_python_mib"] + m["peak_java_mib"],
+        monitoring_seconds=steps["monitoring_seconds"],
+        monitoring_share=steps["monitoring_seconds"] / (m["wall_seconds"] - steps["monitoring_seconds"]),
         method=steps["method"],
         stages={k: round(v, 3) for k, v in compute.items()},
         rows_per_second={k: round(rows / v) if v else None for k, v in compute.items()},
@@ -399,15 +406,15 @@ def summarise_score(
     runs: pd.DataFrame,  # one row per champion and size, as `bench_score` returns them
     max_seconds: float = 120,  # target: at most this many computing seconds for 1M customers
     max_mib: float = 4096,  # target: at most this peak memory (MiB) for 1M customers
+    max_monitoring: float = 0.10,  # target: monitoring adds at most this share to the scoring run's seconds
 ) -> pd.DataFrame:
-    """Per champion and size: seconds (compute and whole process), rows/s, peak memory, and whether 1M rows met the
-    targets."""
-    out = runs[["champion", "rows", "compute_seconds", "process_seconds", "peak_mib"]].copy()
+    """Per champion and size: seconds (compute and whole process), rows/s, peak memory, what monitoring added, and
+    whether 1M rows met the targets."""
+    out = runs[["champion", "rows", "compute_seconds", "process_seconds", "peak_mib", "monitoring_share"]].copy()
     out["rows_per_second"] = (out.rows / out.compute_seconds).round()
     out["growth_vs_previous_size"] = (out.groupby("champion").compute_seconds.pct_change() + 1).round(1)
-    out["meets_1M_target"] = np.where(
-        out.rows >= 1_000_000, (out.compute_seconds <= max_seconds) & (out.peak_mib <= max_mib), pd.NA
-    )
+    met = (out.compute_seconds <= max_seconds) & (out.peak_mib <= max_mib) & (out.monitoring_share <= max_monitoring)
+    out["meets_1M_target"] = np.where(out.rows >= 1_000_000, met, pd.NA)
     return out
 
 

@@ -23,6 +23,7 @@ from churn_nb.data import (
     DatasetSpec,
     Split,
     as_list,
+    features_frame,
     fingerprint,
     load_dataset,
     source_name,
@@ -32,6 +33,7 @@ from churn_nb.data import (
     target_vector,
 )
 from .evaluate import evaluation_figures, evaluation_panel
+from .drift import profile
 from .tracking import GateDecision, log_churn_model, register_through_gate, step_run, tracked_run
 from .automl import AUTOML_EXCLUDE, AUTOML_MAX_MODELS, fit_automl
 from ..text.features import add_feedback_features, without_feedback
@@ -49,7 +51,8 @@ def log_dataset(
     split: Split,  # its train/holdout split and folds
     source: str,  # how the run names the data (`data.source_name`)
 ) -> dict:
-    "Log the source, spec, fingerprint and split of the training data to the active run; return the fingerprint."
+    """Log the source, spec, fingerprint, split and feature profile (`drift.profile`) of the training data to the active
+    run; return the fingerprint."""
     fp = fingerprint(df, spec)
     mlflow.log_params(
         {
@@ -71,7 +74,13 @@ def log_dataset(
             "holdout_rows": len(split.holdout),
         }
     )
-    for name, d in (("fingerprint", fp), ("spec", spec.to_dict()), ("split", split_record(split, spec))):
+    logged = {
+        "fingerprint": fp,
+        "spec": spec.to_dict(),
+        "split": split_record(split, spec),
+        "profile": profile(features_frame(df, spec, source), spec),  # what monitoring compares scored tables with
+    }
+    for name, d in logged.items():
         mlflow.log_dict(d, f"dataset/{name}.json")
     return fp
 

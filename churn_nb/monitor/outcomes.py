@@ -860,18 +860,24 @@ def run_outcomes(
     level: float = 0.95,  # confidence level of the intervals
     experiment: str = "churn",  # MLflow experiment
 ) -> dict:
-    "Record an outcomes table (all rows or none), measure the campaign of a published run, log the report to MLflow."
+    """Record an outcomes table (all rows or none), measure the campaign of a published run, log the report to MLflow;
+    a model version whose realised ROC AUC is below `scheduled/monitoring.yml`'s floor raises an alert."""
     import mlflow
     from churn_nb.data import source_name
     from churn_nb.model.tracking import step_run
     from churn_nb.monitor import ledger
+    from churn_nb.monitor.health import ALERT_COLUMNS, monitoring_settings, quality_alerts, save_alerts
 
     table = ledger.read_outcomes(data, query) if data else None  # a bad file is refused before a run starts
+    settings = monitoring_settings()  # and so are bad thresholds
     with step_run(experiment, "outcomes") as run:
         recorded = ledger.record_outcomes(table, source_name(data)) if table is not None else 0
         frame = ledger.outcome_frame(scoring_run or campaign_run())
         report, html = outcomes_report(frame, min_n, level)
         mlflow.log_params(dict(data=str(data)[:500], scoring_run=frame.run_id.iloc[0], recorded=recorded, min_n=min_n))
         log_outcomes(report, html)
+        raised = pd.DataFrame(quality_alerts(report["tables"]["quality"], settings), columns=ALERT_COLUMNS)
+        save_alerts(run.info.run_id, raised)
+        mlflow.log_metric("monitoring.alerts", len(raised))
         path = write_outcomes_report(html)
     return dict(run_id=run.info.run_id, recorded=recorded, frame=frame, report=report, path=path)

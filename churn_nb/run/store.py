@@ -15,7 +15,7 @@ from ..text.feedback import MAX_CHARS
 
 # %% auto #0
 __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_ANALYSIS',
-           'NOTE_ANALYSIS', 'ACTIONS', 'CONTROL_GROUP', 'CONTROL_COLUMNS', 'OUTCOMES', 'FEEDBACK_MAX_CHARS',
+           'NOTE_ANALYSIS', 'ACTIONS', 'CONTROL_GROUP', 'CONTROL_COLUMNS', 'OUTCOMES', 'ALERTS', 'FEEDBACK_MAX_CHARS',
            'ANALYSIS_FIELDS', 'FEATURE_FIELDS', 'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores', 'publish',
            'insert_rows', 'runs', 'latest_run_id', 'latest_scores', 'customer_history', 'control_group', 'check_note',
            'save_feedback', 'feedback_for', 'analysed_notes', 'save_feedback_analysis', 'feedback_analysis',
@@ -143,6 +143,22 @@ OUTCOMES = sa.Table(  # what happened to a customer, one row each: a newer outco
     sa.Column("offer_accepted", sa.String(100)),  # the offer id the customer accepted (null: none)
     sa.Column("recorded_at", sa.DateTime, nullable=False),
     sa.Column("source", sa.Text),  # the outcomes table it came from
+)
+ALERTS = (
+    sa.Table(  # monitoring alerts: a scoring run's drift or a realised quality past its threshold (`monitor.health`)
+        "monitoring_alerts",
+        META,
+        sa.Column("alert_id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("raised_at", sa.DateTime, nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False),  # the scoring run (or outcomes run) that raised it
+        sa.Column("model_version", sa.String(32)),
+        sa.Column("kind", sa.String(32), nullable=False),  # what crossed its threshold (`monitor.health.ALERT_KINDS`)
+        sa.Column("subject", sa.String(200), nullable=False),  # the feature, or `probability`
+        sa.Column("value", sa.Float, nullable=False),
+        sa.Column("threshold", sa.Float, nullable=False),  # the `scheduled/monitoring.yml` setting it crossed
+        sa.Column("message", sa.Text, nullable=False),
+        sa.Index("ix_alerts_run", "run_id"),
+    )
 )
 FEEDBACK_MAX_CHARS = MAX_CHARS  # one limit for every text: a feedback table's rows, notes and API texts
 
