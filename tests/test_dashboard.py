@@ -211,7 +211,8 @@ def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
     # the waterfall is drawn after the reasons (its box emptied first): wait until it ends at this customer's risk
     waterfall = page.locator(".cn-customer-waterfall svg")
     expect(waterfall).to_contain_text(f"{100 * row.probability:.1f}%", timeout=WAIT)
-    assert waterfall.locator("rect").count() >= 3
+    drawn = "() => document.querySelectorAll('.cn-customer-waterfall svg rect').length >= 3"
+    page.wait_for_function(drawn, timeout=WAIT)  # its bars (a loaded machine may show the text a moment earlier)
     # feedback goes to the store
     note = f"Browser test note {time.time_ns()}: asked about a cheaper plan."
     page.fill(".cn-customer-note textarea", note)
