@@ -38,9 +38,26 @@ def use_workspace(workspace):
         yield Path(workspace)
 
 
+MLFLOW_PATHS = [  # (table, column) of the workspace's mlflow.db that hold absolute paths into the workspace
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "storage_location"),
+    ("model_versions", "source"),
+    ("tags", "value"),
+]
+
+
 def copy_workspace(src, dst) -> Path:
-    "A copy of workspace `src` at `dst` without its reports, H2O folders, locks and service pid files."
+    """A copy of workspace `src` at `dst` without its reports, H2O folders, locks and service pid files; its MLflow
+    store points to the copy's own artifacts, so what a test writes there never touches `src`."""
+    import sqlite3
+
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("reports", "h2o", "*.lock", ".run"))
+    old, new = str(Path(src).resolve()), str(Path(dst).resolve())
+    with sqlite3.connect(Path(dst) / "mlflow.db") as con:
+        for table, column in MLFLOW_PATHS:
+            con.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
     return Path(dst)
 
 
@@ -262,15 +279,20 @@ def workspace(tmp_path):
         yield tmp_path
 
 
-@pytest.fixture
-def ws_with_champion(tmp_path):
-    "A scratch workspace where a quick logistic regression (no AutoML) is champion version 1; the test may change it."
-    r = churn_nb(
-        "run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "automl", "false", workspace=tmp_path
-    )
+@pytest.fixture(scope="session")
+def small_champion(tmp_path_factory):
+    "A workspace where a quick logistic regression (no AutoML) is champion version 1: trained once, only copied."
+    ws = tmp_path_factory.mktemp("small-champion")
+    r = churn_nb("run", "train", "-p", "models", "logreg", "-p", "cv_folds", "2", "-p", "automl", "false", workspace=ws)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert champion(tmp_path) == "1"
-    return tmp_path
+    assert champion(ws) == "1"
+    return ws
+
+
+@pytest.fixture
+def ws_with_champion(small_champion, tmp_path):
+    "A copy of `small_champion` of the test's own, where the test may train, kill and move the alias."
+    return copy_workspace(small_champion, tmp_path / "ws")
 
 
 @pytest.fixture(scope="session")
