@@ -186,7 +186,8 @@ HEAD_SHOWS = (
 )
 
 
-def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
+def test_customer_page_shows_reasons_offers_saves_feedback_and_records_actions(page, ws):
+    from churn_nb.monitor import ledger
     from churn_nb.run import store
 
     # a row of the risk list opens that customer on the Customer tab
@@ -197,7 +198,9 @@ def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
     page.wait_for_function(HEAD_SHOWS, arg=first)
     # find by id: a High-tier customer with offers
     scores = store.latest_scores(store_url(ws))
-    row = scores[(scores.tier == "High") & scores.top_offer.notna()].sort_values("probability").iloc[0]
+    held = store.control_group(url=store_url(ws)).customer_id  # the run's control group: do not contact
+    reachable = scores[~scores.customer_id.isin(held)]
+    row = reachable[(reachable.tier == "High") & reachable.top_offer.notna()].sort_values("probability").iloc[0]
     page.fill(".cn-customer-find input", row.customer_id)
     page.click("button.cn-customer-show")
     page.wait_for_function(HEAD_SHOWS, arg=row.customer_id)
@@ -222,7 +225,23 @@ def test_customer_page_shows_reasons_offers_and_saves_feedback(page, ws):
     expect(page.locator(".cn-customer-notes")).to_contain_text(note)
     saved = store.feedback_for(row.customer_id, store_url(ws))
     assert saved.text.iloc[0] == note and saved.author.iloc[0] == "test"
+    # what was done goes to the action ledger: the best offer made, then accepted
+    before = len(ledger.customer_actions(row.customer_id, store_url(ws)))  # a call list export may have listed them
+    page.select_option(".cn-customer-action select", label=offers[0]["name"])
+    for status in ("made", "accepted"):
+        page.click(f"button.cn-customer-{status}")
+        expect(page.locator(".cn-customer-recorded .cn-ok")).to_contain_text(f"Recorded: {offers[0]['name']}, {status}")
+    expect(page.locator(".cn-customer-actions tbody tr")).to_have_count(before + 2)
+    actions = ledger.customer_actions(row.customer_id, store_url(ws)).head(2)
+    assert actions[["action", "status", "channel", "taken_by"]].values.tolist() == [
+        [offers[0]["id"], status, "dashboard", "test"] for status in ("accepted", "made")
+    ]
     shot(page, "customer")
+    page.fill(".cn-customer-find input", held.iloc[0])  # a control customer: marked, and no button to press
+    page.click("button.cn-customer-show")
+    page.wait_for_function(HEAD_SHOWS, arg=held.iloc[0])
+    expect(page.locator(".cn-customer-actions")).to_contain_text("do not contact")
+    expect(page.locator("button.cn-customer-made")).to_be_disabled()
 
 
 def voice_of(ws):
@@ -334,6 +353,9 @@ def test_model_health_page_shows_the_monitoring(page):
     )
     assert "No monitoring alert" in text  # the pipeline scored the very table the champion was trained on
     assert page.locator(".cn-health-drift tbody tr").count() == 15  # the 15 largest of the sample's 19 features
+    assert "Fairness of who gets offers" in text and "flagged High" in text  # the sample's gender and SeniorCitizen
+    assert page.locator(".cn-health-offers thead th").count() == 5  # measure; gender: Female, Male; SeniorCitizen: 0, 1
+    assert "No outcomes run has grouped its customers yet" in text
     page.wait_for_function("() => document.querySelectorAll('.cn-page-health img').length == 1")
     shot(page, "model-health")
 

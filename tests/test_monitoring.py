@@ -59,3 +59,16 @@ def test_bad_thresholds_are_refused_before_anything_is_scored(ws):
     assert out.returncode != 0
     assert "drift.feature_psi is -1, not a number ≥ 0" in out.stdout + out.stderr
     assert len(score_runs(ws)) == before
+
+
+def test_a_sensitive_column_the_table_lacks_is_refused_in_the_operators_own_file(ws):
+    from churn_nb.run import store
+
+    (ws / "mine.yml").write_text("fairness:\n  sensitive: [gender, religion]\n")
+    before, latest = len(score_runs(ws)), (ws / "marts" / "latest.json").read_text()
+    out = churn_nb("run", "score", "-p", "monitoring", str(ws / "mine.yml"), workspace=ws)
+    assert out.returncode != 0
+    assert "the sensitive column 'religion' is not in the table. Fix: name one of the table's columns" in out.stderr
+    assert len(score_runs(ws)) == before and (ws / "marts" / "latest.json").read_text() == latest  # nothing published
+    with use_workspace(ws):
+        assert store.latest_scores().run_id.nunique() == 1

@@ -61,6 +61,12 @@ def test_the_outcomes_run_recovers_the_true_uplift_and_logs_the_report(campaign)
     assert {"outcomes/outcomes_report.html", "outcomes/by_offer.csv", "outcomes/quality.csv"} <= artifacts
     report = next((ws / "reports" / "runs").glob("*-outcomes/outcomes_report.html")).read_text()
     assert "What the retention campaign did" in report and "control" in report
+    fair = pd.read_csv(f"{folder}/fairness.csv", index_col=0, dtype={"group": str})  # the sample's sensitive columns
+    assert set(fair.column) == {"gender", "SeniorCitizen"} and set(fair.group) == {"Female", "Male", "0", "1"}
+    assert {"realised retention", "ROC AUC (untreated)", "calibration gap (untreated)"} <= set(fair.measure)
+    retained = fair[fair.measure.eq("realised retention")].groupby("column").customers.sum()
+    assert (retained == frame.churned.notna().sum()).all(), retained  # every customer with an outcome, in one group
+    assert "Fairness: offers made, customers kept" in report
 
 
 def test_the_control_group_was_never_contacted_and_a_bad_file_writes_nothing(campaign, tmp_path):

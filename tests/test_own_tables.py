@@ -184,6 +184,7 @@ def table(request, tmp_path_factory):
     if name == "cards":  # the cards customers' feedback becomes features (issue 13), trained as of the snapshot
         make_cards_feedback(df).to_csv(ws / "cards_feedback.csv", index=False)
         feedback = ["-p", "train.feedback", str(ws / "cards_feedback.csv"), "-p", "train.snapshot", FEEDBACK_SNAPSHOT]
+        feedback += ["-p", "train.drop", "Gender"]  # a sensitive column left out of the model, still reported
     out = churn_nb(
         "run", "pipeline", "-p", "data", str(ws / f"{name}.csv"), *SMALL, *feedback, workspace=ws, timeout=1500
     )
@@ -236,6 +237,18 @@ def test_the_pipeline_scores_segments_and_publishes_every_customer(table):
     m = scored.data.metrics  # monitoring measured every feature of the table it was trained on: no drift
     own = [f for f in spec.features if f not in spec.feedback.get("columns", [])]  # feedback: texts since the snapshot
     assert "monitoring.alerts" in m and max(m[metric_name("drift.psi", f)] for f in own) < 0.01, m
+    latest = json.loads((Path(ws) / "marts" / "latest.json").read_text())["run_id"]
+    fairness = json.loads((Path(ws) / "marts" / "runs" / latest / "summary.json").read_text())["fairness"]
+    if name == "wide":  # the shipped monitoring.yml names the sample's gender and SeniorCitizen: not in this table
+        assert fairness["sensitive"] == [] and any("'gender' is not in the table" in n for n in fairness["notes"])
+    else:  # ... and its `gender` finds their `Gender` (case-insensitively), a model feature or not
+        assert fairness["sensitive"] == ["Gender"], fairness
+        measures = {r["measure"] for r in fairness["rows"]}
+        assert {"flagged High", "offered any", "mean offer cost"} <= measures, measures
+        assert {r["group"] for r in fairness["rows"]} == set(df.Gender.unique())
+        assert "Fairness of who gets offers" in report
+    if name == "cards":
+        assert "Gender" not in spec.features and "Gender" in spec.dropped, spec.dropped  # out of the model (-p drop)
 
 
 def test_feedback_features_train_as_of_the_snapshot_and_score_from_the_store(table):

@@ -17,24 +17,26 @@ from ..config import CHAMPION_URI, TIERS
 
 # %% auto #0
 __all__ = ['FIX', 'NEEDED', 'MART_FIELDS', 'AT_RISK_LABEL', 'NO_CHAMPION_FIX', 'CHARTS', 'RED', 'AMBER', 'GREEN', 'BLUE', 'GREY',
-           'TIER_COLOURS', 'RISK_ROWS', 'CALL_COLUMNS', 'CATEGORY_COLOURS', 'METRIC_NAMES', 'BOARD_COLUMNS',
-           'VOICE_COLUMNS', 'ALERT_SHOWN', 'DRIFT_SHOWN', 'NOT_MONITORED', 'TABS', 'STYLE', 'POOLED_MIB', 'VISITOR_MIB',
-           'SERVER_MIB', 'one_line', 'friendly_message', 'ServerLog', 'server_log', 'notice', 'friendly', 'guarded',
-           'friendly_method', 'done', 'in_background', 'run_folder', 'read_history', 'at_risk_label', 'unreadable',
-           'numbers_of', 'filter_columns', 'quoted', 'ident', 'duckdb_connection', 'Marts', 'DashboardData', 'is_float',
-           'contribution_of', 'whatif_frame', 'warm_champion', 'model_info', 'importance', 'load_data',
-           'reload_champion', 'pct', 'num', 'svg_gauge', 'svg_bars', 'svg_confidence', 'svg_waterfall', 'svg_trend',
-           'html_table', 'cards_html', 'kpi_cards', 'tier_table', 'segment_table', 'run_label', 'trend_charts',
-           'section', 'Page', 'OverviewPage', 'first_reason', 'offer_name', 'risk_columns', 'risk_table',
-           'call_list_csv', 'download_link', 'number_filter', 'risk_sorts', 'count_line', 'RiskListPage',
-           'reason_items', 'offers_table', 'customer_head', 'signed', 'analysis_line', 'history_html', 'said_when',
-           'feedback_html', 'customer_texts', 'binary_columns_of', 'waterfall_html', 'CustomerPage', 'typical_row',
+           'TIER_COLOURS', 'RISK_ROWS', 'CALL_COLUMNS', 'CATEGORY_COLOURS', 'ACTION_STATUSES', 'ACTIONS_SHOWN',
+           'METRIC_NAMES', 'BOARD_COLUMNS', 'VOICE_COLUMNS', 'ALERT_SHOWN', 'DRIFT_SHOWN', 'NO_SENSITIVE',
+           'NO_OUTCOMES', 'NOT_MONITORED', 'TABS', 'STYLE', 'POOLED_MIB', 'VISITOR_MIB', 'SERVER_MIB', 'one_line',
+           'friendly_message', 'ServerLog', 'server_log', 'notice', 'friendly', 'guarded', 'friendly_method', 'done',
+           'in_background', 'run_folder', 'read_history', 'at_risk_label', 'unreadable', 'numbers_of', 'filter_columns',
+           'quoted', 'ident', 'duckdb_connection', 'Marts', 'DashboardData', 'is_float', 'contribution_of',
+           'whatif_frame', 'warm_champion', 'model_info', 'importance', 'load_data', 'reload_champion', 'pct', 'num',
+           'svg_gauge', 'svg_bars', 'svg_confidence', 'svg_waterfall', 'svg_trend', 'html_table', 'cards_html',
+           'kpi_cards', 'tier_table', 'segment_table', 'run_label', 'trend_charts', 'section', 'Page', 'OverviewPage',
+           'first_reason', 'offer_name', 'risk_columns', 'risk_table', 'call_list_csv', 'download_link',
+           'number_filter', 'risk_sorts', 'count_line', 'RiskListPage', 'reason_items', 'offers_table', 'customer_head',
+           'signed', 'analysis_line', 'history_html', 'said_when', 'feedback_html', 'customer_texts',
+           'binary_columns_of', 'waterfall_html', 'action_choices', 'actions_html', 'CustomerPage', 'typical_row',
            'number_control', 'whatif_controls', 'set_controls', 'whatif_result', 'WhatIfPage', 'board_html',
            'champion_card', 'metrics_table', 'importance_html', 'ModelPage', 'voice_texts', 'months', 'month_label',
            'voice_cards', 'svg_legend', 'svg_columns', 'month_charts', 'complaint_topics', 'complaint_topics_html',
            'topics_html', 'negative_html', 'no_feedback', 'VoicePage', 'alerts_html', 'psi_reading', 'drift_html',
-           'HealthPage', 'refresh_seconds', 'nothing_scored', 'App', 'app', 'app_notebook', 'template_root',
-           'memory_budget_mib', 'pool_size', 'voila_argv', 'pool_for_many', 'page_sets_xsrf_cookie', 'serve']
+           'fairness_html', 'HealthPage', 'refresh_seconds', 'nothing_scored', 'App', 'app', 'app_notebook',
+           'template_root', 'memory_budget_mib', 'pool_size', 'voila_argv', 'pool_for_many', 'page_sets_xsrf_cookie',
+           'serve']
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #0e643eaa
 FIX = "reload the page; if it happens again, tell the analytics team (the details are in the dashboard's log)"
@@ -1498,9 +1500,42 @@ def waterfall_html(
     labels = {k: phrase(k, row[k], k in binary) for k in pts.index if k in row}
     return section("How the reasons add up", svg_waterfall(base, pts, float(row["probability"]), labels))
 
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #acae54e37e7d407bbb7b55eff062a284
+ACTION_STATUSES = ("made", "declined", "accepted")  # the ledger's statuses (`monitor.ledger.STATUSES`), as a call goes
+
+
+def action_choices(
+    offers: str,  # the customer's `top_offers` JSON text
+) -> list:
+    "(label, action) pairs for the action dropdown: the customer's offers, best first, then a call, survey or email."
+    from churn_nb.monitor.ledger import CONTACTS
+
+    ranked = [(o.get("name") or o["id"], o["id"]) for o in json.loads(offers or "[]")]
+    return ranked + [(contact, contact) for contact in CONTACTS]
+
+
+ACTIONS_SHOWN = {"taken_at": "when", "action": "action", "status": "status", "channel": "channel", "taken_by": "by"}
+
+
+def actions_html(
+    actions: pd.DataFrame,  # the actions recorded on the customer, newest first (`monitor.ledger.customer_actions`)
+    held: bool,  # the customer is in the run's control group
+) -> str:
+    "The customer's actions as a table (or a note that there are none); a control customer marked 'do not contact'."
+    control = (
+        "In the control group of this run: do not contact. These customers show what the campaign changes."
+        if held
+        else ""
+    )
+    if not len(actions):
+        return notice(control, "info") + notice("No action recorded on this customer yet.", "info")
+    shown = actions.assign(taken_at=pd.to_datetime(actions.taken_at).dt.strftime("%Y-%m-%d %H:%M"))
+    shown = shown[list(ACTIONS_SHOWN)].rename(columns=ACTIONS_SHOWN).fillna("")
+    return notice(control, "info") + html_table(shown)
+
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #792254a3
 class CustomerPage(Page):
-    "Customer: by id; gauge, confidence, reasons (waterfall, sentences), offers, history, analysed notes; `show(id)`."
+    "Customer: by id; gauge, confidence, reasons, offers (and the actions taken), history, analysed notes; `show(id)`."
 
     def __init__(
         self,
@@ -1519,6 +1554,12 @@ class CustomerPage(Page):
             placeholder="What did the customer say? What was done?", layout=W.Layout(width="60%", height="70px")
         )
         self.save_button = W.Button(description="Save note", icon="save")
+        self.actions, self.action_box = W.HTML(), W.HTML()
+        self.action_pick = W.Dropdown(description="Action", options=[], layout=W.Layout(width="380px"))
+        self.record_buttons = {
+            status: W.Button(description=f"Offer {status}", tooltip=f"record the action as {status} (the ledger)")
+            for status in ACTION_STATUSES
+        }
         self.reasons.layout = W.Layout(min_width="400px", max_width="520px")
         self.waterfall.layout = W.Layout(min_width="560px")
         self.wire()
@@ -1531,6 +1572,9 @@ class CustomerPage(Page):
                 W.HBox([self.gauge, self.confidence]),
                 W.HBox([self.reasons, self.waterfall]),
                 self.offers,
+                W.HBox([self.action_pick, *self.record_buttons.values()]),
+                self.action_box,
+                self.actions,
                 self.history,
                 self.notes,
                 self.note,
@@ -1551,12 +1595,21 @@ class CustomerPage(Page):
             reasons=self.reasons,
             waterfall=self.waterfall,
             offers=self.offers,
+            actions=self.actions,
             history=self.history,
             notes=self.notes,
         )
         self.controls = dict(find=self.find, show=self.go, note=self.note, author=self.author, save=self.save_button)
-        for name, w in {**self.parts, **self.controls, "feedback": self.feedback_box}.items():
+        self.controls.update(action=self.action_pick, **self.record_buttons)
+        for name, w in {
+            **self.parts,
+            **self.controls,
+            "feedback": self.feedback_box,
+            "recorded": self.action_box,
+        }.items():
             w.add_class(f"cn-customer-{name}")
+        for status, button in self.record_buttons.items():
+            button.on_click(lambda _, status=status: self.record(status))
         self.find.observe(self.typed, "value")
         self.go.on_click(lambda _: self.show(self.find.value))
         self.save_button.on_click(self.save)
@@ -1577,7 +1630,10 @@ def show(
     self.gauge.value = svg_gauge(p, th.get("medium", 0.33), th.get("high", 0.66))
     self.confidence.value = section("Churn vs stay", svg_confidence(p))
     self.offers.value = section("Recommended offers", offers_table(row["top_offers"], self.data.money))
+    self.action_pick.options = action_choices(row["top_offers"])
+    self.action_box.value = ""
     self.show_waterfall(row)
+    self.show_actions(cid)
     self.show_history(cid)
     self.show_notes(cid)
     return cid
@@ -1641,6 +1697,36 @@ def save(
     )
     if self.note_saved:
         self.note_saved(record)
+
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #8dd0d8092fe74a7c96281538738b07e2
+@patch
+@friendly_method("read the actions", "actions")
+def show_actions(self: CustomerPage, customer_id: str):
+    "Show the actions recorded on the customer (the ledger); a control-group customer gets no buttons."
+    from churn_nb.monitor import ledger
+
+    held = ledger.held_out(customer_id, self.data.run_id)
+    for control in (self.action_pick, *self.record_buttons.values()):
+        control.disabled = held
+    self.actions.value = section("Actions taken", actions_html(ledger.customer_actions(customer_id), held))
+
+
+@patch
+@friendly_method("record the action", "action_box")
+def record(
+    self: CustomerPage,
+    status: str,  # made, declined or accepted
+):
+    "Record the chosen action on the customer shown, with `status` (the ledger, channel 'dashboard'); list it."
+    from churn_nb.monitor import ledger
+
+    if self.customer_id is None:
+        raise LookupError("no customer is shown. Fix: show a customer first")
+    action = {"customer_id": self.customer_id, "action": self.action_pick.value, "status": status}
+    by = self.author.value.strip() or None
+    ledger.record_actions([action], "dashboard", taken_by=by, run_id=self.data.run_id)
+    self.show_actions(self.customer_id)
+    self.action_box.value = notice(f"Recorded: {self.action_pick.label}, {status}.", "ok")
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #99995192
 def typical_row(
@@ -2296,9 +2382,41 @@ def drift_html(
     formats = {"PSI": "{:.3f}".format, "missing in training": share, "missing now": share, "at unseen levels": share}
     return html_table(shown, formats=formats)
 
+# %% ../../notebooks/05_faces/01_dashboard.ipynb #c8044133
+NO_SENSITIVE = (
+    "No column is marked sensitive for this run. Name them in scheduled/monitoring.yml (fairness.sensitive) and the "
+    "next scoring run compares their groups: who is flagged High, offered what, at what cost."
+)
+NO_OUTCOMES = (
+    "No outcomes run has grouped its customers yet. Once outcomes are recorded (churn-nb run outcomes -p data FILE), "
+    "each group's retention and the model's AUC and calibration appear here."
+)
+
+
+def fairness_html(
+    fair: pd.DataFrame,  # `decide.fairness.fairness_table` rows (a run summary's, or an outcomes run's)
+    empty: str,  # what to say when there are none
+) -> str:
+    "The clear gaps in words, then a column per group, a row per measure: the value and its gap (* a clear gap)."
+    from churn_nb.decide.fairness import clear_gaps, fairness_view
+
+    if not len(fair):
+        return notice(empty, "info")
+    gaps = clear_gaps(fair)
+    said = "".join(f"<li>{_e(s)}</li>" for s in gaps)
+    lead = "<p class='cn-note'>Clear gaps (95 % interval excludes 0):</p>" if gaps else ""
+    lead = lead if gaps else notice("No gap between groups is clear at 95 %.", "ok")
+    how = (
+        "Each cell: the group's figure and, in brackets, its gap to every other customer; * marks a gap whose 95 % "
+        "interval excludes 0. A gap says that groups are treated or served differently, not why."
+    )
+    view = fairness_view(fair).reset_index()
+    table = html_table(view)
+    return f"{lead}<ul class='cn-notes'>{said}</ul><div class='cn-scroll'>{table}</div><p class='cn-note'>{_e(how)}</p>"
+
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #1af2275a
 class HealthPage(Page):
-    "Model health: monitoring alerts, drift and churn level per scoring run, the latest run's feature drift."
+    "Model health: alerts, drift per scoring run, the latest run's feature drift, fairness of offers and outcomes."
 
     def __init__(
         self,
@@ -2306,7 +2424,10 @@ class HealthPage(Page):
     ):
         self.data = data
         self.box, self.alerts, self.history, self.drift = (W.HTML() for _ in range(4))
-        self.parts = dict(alerts=self.alerts, history=self.history, drift=self.drift)
+        self.offers, self.outcomes = W.HTML(), W.HTML()
+        self.parts = dict(
+            alerts=self.alerts, history=self.history, drift=self.drift, offers=self.offers, outcomes=self.outcomes
+        )
         for name, w in self.parts.items():
             w.add_class(f"cn-health-{name}")
         self.widget = W.VBox([self.box, *self.parts.values()])
@@ -2323,10 +2444,15 @@ NOT_MONITORED = (
 @patch
 @friendly_method("read the monitoring of the scoring runs")
 def fill(self: HealthPage):
-    "Read the alerts (store) and every monitored run (MLflow); show them, or what fills the page."
+    "Read the alerts (store), every monitored run (MLflow) and the fairness tables; show them, or what fills the page."
     from churn_nb.model.evaluate import png_base64
     from churn_nb.monitor.health import alerts, draw_history, health_history, monitoring_settings, run_drift
+    from churn_nb.monitor.outcomes import campaign_fairness
 
+    offered = pd.DataFrame((self.data.summary.get("fairness") or {}).get("rows") or [])
+    self.offers.value = section("Fairness of who gets offers (latest run)", fairness_html(offered, NO_SENSITIVE))
+    served = campaign_fairness()
+    self.outcomes.value = section("Fairness of outcomes (latest outcomes run)", fairness_html(served, NO_OUTCOMES))
     history = health_history()
     if not len(history):
         self.alerts.value = notice(NOT_MONITORED, "info")

@@ -4,6 +4,7 @@
 
 # %% ../../notebooks/02_model/00_evaluate.ipynb #73fb186d
 from __future__ import annotations
+from statistics import NormalDist
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -20,7 +21,8 @@ from sklearn.metrics import (
 # %% auto #0
 __all__ = ['METRICS', 'HIGHER_IS_BETTER', 'CHARTS', 'lift_at', 'classification_metrics', 'check_probabilities', 'check_labels',
            'probability_bins', 'calibration', 'draw_roc', 'draw_pr', 'plot_reliability', 'draw_calibration',
-           'draw_lift', 'evaluation_figures', 'evaluation_panel', 'figure_image', 'png_base64']
+           'draw_lift', 'evaluation_figures', 'evaluation_panel', 'figure_image', 'png_base64', 'z_value', 'wilson',
+           'newcombe', 'auc_interval']
 
 # %% ../../notebooks/02_model/00_evaluate.ipynb #1c77e381
 def lift_at(
@@ -266,3 +268,59 @@ def png_base64(
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode()
+
+# %% ../../notebooks/02_model/00_evaluate.ipynb #c17f4d08
+def z_value(
+    level: float = 0.95,  # confidence level
+) -> float:
+    "The normal quantile of a two-sided interval at `level` (1.96 for 0.95)."
+    if not 0 < level < 1:
+        raise ValueError(f"level: {level!r} is not in (0, 1). Fix: pass a confidence level such as 0.95.")
+    return NormalDist().inv_cdf(0.5 + level / 2)
+
+
+def wilson(
+    k,  # successes (churners), a number or an array
+    n,  # trials (customers), same shape
+    level: float = 0.95,  # confidence level
+) -> tuple:
+    "Wilson score interval (low, high) of the rate k/n, elementwise; NaN where n is 0."
+    k, n, z = np.asarray(k, dtype=float), np.asarray(n, dtype=float), z_value(level)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def newcombe(
+    k1,  # churners of the first group (control)
+    n1,  # customers of the first group
+    k2,  # churners of the second group (treated)
+    n2,  # customers of the second group
+    level: float = 0.95,  # confidence level
+) -> tuple:
+    "(difference, low, high): k1/n1 − k2/n2 with Newcombe's hybrid score interval."
+    k1, n1, k2, n2 = (np.asarray(x, dtype=float) for x in (k1, n1, k2, n2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p1, p2 = k1 / n1, k2 / n2
+    (l1, u1), (l2, u2) = wilson(k1, n1, level), wilson(k2, n2, level)
+    d = p1 - p2
+    return d, d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+# %% ../../notebooks/02_model/00_evaluate.ipynb #b08784e1
+def auc_interval(
+    y,  # 0/1 churn outcomes
+    p,  # churn probabilities
+    level: float = 0.95,  # confidence level
+) -> tuple:
+    "(ROC AUC, low, high, standard error) with the Hanley–McNeil standard error; NaNs when one class is absent."
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    churners, stayers = float(y.sum()), float(len(y) - y.sum())
+    if churners == 0 or stayers == 0:
+        return np.nan, np.nan, np.nan, np.nan
+    a = float(roc_auc_score(y, p))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    se = np.sqrt((a * (1 - a) + (churners - 1) * (q1 - a * a) + (stayers - 1) * (q2 - a * a)) / (churners * stayers))
+    half = z_value(level) * se
+    return a, max(a - half, 0.0), min(a + half, 1.0), float(se)

@@ -23,9 +23,10 @@ from .evaluate import classification_metrics
 # %% auto #0
 __all__ = ['MIN_FRESH_ROWS', 'sqlite_path', 'file_lock', 'store_lock', 'kept_environment', 'ensure_store', 'experiment_id',
            'RunInterrupted', 'signals_interrupt', 'process_tags', 'same_process', 'process_alive', 'alias_version',
-           'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'step_run', 'ChurnModel', 'model_signature',
-           'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows', 'log_churn_model', 'GateDecision',
-           'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'gate_lock', 'gated', 'register_through_gate']
+           'restore_alias', 'close_run', 'reap_stale_runs', 'tracked_run', 'step_run', 'finished_runs', 'has_artifact',
+           'ChurnModel', 'model_signature', 'pip_requirements', 'quiet_logger', 'quiet_stderr', 'background_rows',
+           'log_churn_model', 'GateDecision', 'choose_alias', 'score_version', 'fitted_ids', 'gate_rows', 'gate_lock',
+           'gated', 'register_through_gate']
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #d66194ef
 _READY = set()
@@ -252,6 +253,32 @@ def step_run(
     tags = {"churn_nb.kind": kind, **({"churn_nb.scoring_run": scoring_run} if scoring_run else {})}
     name = f"{kind} {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S}Z"
     return tracked_run(experiment, name, tags)
+
+# %% ../../notebooks/02_model/03_tracking.ipynb #a4fb9df1
+def finished_runs(
+    kind: str,  # the step: 'train', 'score', 'segment', 'recommend', ...
+    experiment: str = "churn",  # experiment name
+    before: int | None = None,  # only runs started before this time (ms since the epoch, as MLflow's `start_time`)
+    limit: int = 1,  # at most this many
+) -> list:
+    "The FINISHED runs of step `kind` in `experiment`, newest first (empty when the experiment does not exist)."
+    client = ensure_store()
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    query = f"tags.`churn_nb.kind` = '{kind}' and attributes.status = 'FINISHED'"
+    if before is not None:
+        query += f" and attributes.start_time < {int(before)}"
+    return client.search_runs([exp.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=limit)
+
+# %% ../../notebooks/02_model/03_tracking.ipynb #51b14389
+def has_artifact(
+    run_id: str,  # an MLflow run
+    path: str,  # the artifact's path in the run, e.g. "dataset/profile.json"
+) -> bool:
+    "True when run `run_id` logged an artifact at `path`; errors reading the store propagate."
+    folder = path.rpartition("/")[0] or None
+    return any(f.path == path for f in ensure_store().list_artifacts(run_id, folder))
 
 # %% ../../notebooks/02_model/03_tracking.ipynb #5f554a15
 class ChurnModel(mlflow.pyfunc.PythonModel):

@@ -13,17 +13,17 @@ import yaml
 from .. import config
 from ..data import ChurnDataError
 from ..model.drift import feature_drift, prediction_psi, score_spread
-from ..model.tracking import ensure_store
+from ..model.tracking import ensure_store, finished_runs, has_artifact
 from ..run import store
 from ..run.store import ALERTS
 from .ledger import now
 from .outcomes import metric_name
 
 # %% auto #0
-__all__ = ['MONITORING', 'ALERT_KINDS', 'ALERT_COLUMNS', 'HISTORY_METRICS', 'default_settings', 'monitoring_settings', 'alert',
-           'drift_alerts', 'probability_alerts', 'quality_alerts', 'champion_reference', 'previous_score_run', 'Health',
-           'log_health', 'save_alerts', 'alerts', 'draw_drift', 'monitor_run', 'run_drift', 'health_history',
-           'draw_history']
+__all__ = ['MONITORING', 'ALERT_KINDS', 'ALERT_COLUMNS', 'HISTORY_METRICS', 'default_settings', 'checked_setting',
+           'monitoring_settings', 'alert', 'drift_alerts', 'probability_alerts', 'quality_alerts', 'champion_reference',
+           'previous_score_run', 'Health', 'log_health', 'save_alerts', 'alerts', 'draw_drift', 'monitor_run',
+           'run_drift', 'health_history', 'draw_history']
 
 # %% ../../notebooks/04a_monitor/02_health.ipynb #5a5d1780
 MONITORING = {  # section -> setting -> (default, what raises an alert)
@@ -37,12 +37,37 @@ MONITORING = {  # section -> setting -> (default, what raises an alert)
     "quality": {
         "realised_auc": (0.65, "a model version's realised ROC AUC on recorded outcomes below it"),
     },
+    "fairness": {  # reported, never alerted on: a gap is for people to judge (`decide.fairness`)
+        "sensitive": ([], "the columns whose groups are compared: who is flagged High, offered what, served how well"),
+        "min_group": (30, "groups with fewer customers are pooled as 'other' in the fairness tables"),
+    },
 }
 
 
 def default_settings() -> dict:
     "Every monitoring setting at its default."
-    return {section: {k: v[0] for k, v in settings.items()} for section, settings in MONITORING.items()}
+    copy = lambda default: list(default) if isinstance(default, list) else default  # never share the list
+    return {section: {k: copy(v[0]) for k, v in settings.items()} for section, settings in MONITORING.items()}
+
+
+def checked_setting(
+    path: Path,  # the file, named in the error
+    section: str,  # the setting's section
+    name: str,  # the setting
+    value,  # its value in the file
+):
+    "`value` as the setting's type: a list of column names for a list setting, else a number ≥ 0."
+    default = MONITORING[section][name][0]
+    if isinstance(default, list):
+        names = [value] if isinstance(value, str) else value
+        if not isinstance(names, list) or not all(isinstance(n, (str, int)) for n in names):
+            raise ChurnDataError(
+                f"{path}: {section}.{name} is {value!r}, not a list of column names. Fix: e.g. [gender]"
+            )
+        return [str(n) for n in names]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ChurnDataError(f"{path}: {section}.{name} is {value!r}, not a number ≥ 0. Fix: e.g. {default}")
+    return float(value)
 
 
 def monitoring_settings(
@@ -73,11 +98,7 @@ def monitoring_settings(
             if name not in MONITORING[section]:
                 allowed = ", ".join(MONITORING[section])
                 raise ChurnDataError(f"{path}: unknown setting {section}.{name}. Fix: use one of {allowed}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-                raise ChurnDataError(
-                    f"{path}: {section}.{name} is {value!r}, not a number ≥ 0. Fix: e.g. {MONITORING[section][name][0]}"
-                )
-            settings[section][name] = float(value)
+            settings[section][name] = checked_setting(path, section, name, value)
     return settings
 
 # %% ../../notebooks/04a_monitor/02_health.ipynb #e1a5b166
@@ -221,14 +242,12 @@ def champion_reference(
 ) -> tuple:
     "(training profile or None, training churn rate or None) of the training run `model_run_id`."
     import mlflow
-    from mlflow.exceptions import MlflowException
 
     client = ensure_store()
     rate = client.get_run(model_run_id).data.metrics.get("dataset_positive_rate")
-    try:
-        return mlflow.artifacts.load_dict(f"runs:/{model_run_id}/dataset/profile.json"), rate
-    except (MlflowException, OSError):
-        return None, rate
+    if not has_artifact(model_run_id, "dataset/profile.json"):
+        return None, rate  # trained before monitoring existed; an unreadable store raises instead
+    return mlflow.artifacts.load_dict(f"runs:/{model_run_id}/dataset/profile.json"), rate
 
 
 def previous_score_run(
@@ -238,15 +257,8 @@ def previous_score_run(
     "The newest finished score run that started before `run_id` and still has its stage (None: there is none)."
     from churn_nb.run.pipeline import stage_dir  # here: the dashboard reads alerts without loading the orchestrator
 
-    client = ensure_store()
-    started = client.get_run(run_id).info.start_time
-    exp = client.get_experiment_by_name(experiment)
-    found = client.search_runs(
-        [exp.experiment_id],
-        f"tags.`churn_nb.kind` = 'score' and attributes.status = 'FINISHED' and attributes.start_time < {started}",
-        order_by=["attributes.start_time DESC"],
-        max_results=20,
-    )
+    started = ensure_store().get_run(run_id).info.start_time
+    found = finished_runs("score", experiment, before=started, limit=20)
     return next((r.info.run_id for r in found if (stage_dir(r.info.run_id) / "customers.parquet").exists()), None)
 
 # %% ../../notebooks/04a_monitor/02_health.ipynb #ce5c2b0b
@@ -394,15 +406,11 @@ def run_drift(
     "The feature drift monitoring logged for scoring run `run_id` (`monitoring/drift.csv`); empty when there is none."
     import io
     import mlflow
-    from mlflow.exceptions import MlflowException
     from churn_nb.model.drift import DRIFT_COLUMNS
 
-    ensure_store()
-    try:
-        text = mlflow.artifacts.load_text(f"runs:/{run_id}/monitoring/drift.csv")
-    except (MlflowException, OSError):
+    if not has_artifact(run_id, "monitoring/drift.csv"):
         return pd.DataFrame(columns=DRIFT_COLUMNS)
-    return pd.read_csv(io.StringIO(text))
+    return pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"runs:/{run_id}/monitoring/drift.csv")))
 
 
 def health_history(
@@ -410,14 +418,7 @@ def health_history(
     runs: int = 100,  # the newest this many monitored runs
 ) -> pd.DataFrame:
     "One row per monitored scoring run, oldest first: when, version, largest PSI, probability PSI and mean, alerts."
-    client = ensure_store()
-    exp = client.get_experiment_by_name(experiment)
-    found = client.search_runs(
-        [exp.experiment_id] if exp else [],
-        "tags.`churn_nb.kind` = 'score' and attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=runs,
-    )
+    found = finished_runs("score", experiment, limit=runs)
     rows = [
         {
             "run_id": r.info.run_id,

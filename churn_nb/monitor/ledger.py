@@ -17,9 +17,9 @@ from ..run.store import ACTIONS, CONTROL_GROUP, CUSTOMER_SCORES, OUTCOMES, SCORI
 __all__ = ['CONTACTS', 'STATUSES', 'CHANNELS', 'ACTION_FIELDS', 'ID_CHUNK', 'CHURNED', 'OUTCOME_FIELDS', 'OUTCOME_FRAME',
            'LedgerError', 'UnknownCustomerError', 'ControlGroupError', 'now', 'listed', 'check_choice', 'action_rows',
            'customer_rows', 'run_catalogue', 'offer_entry', 'offer_field', 'published_run', 'scored_customers',
-           'refuse_control', 'action_records', 'record_actions', 'as_churned', 'check_outcomes', 'read_outcomes',
-           'by_customer', 'refuse_outcomes', 'record_outcomes', 'run_tables', 'offers_made', 'accepted_flags',
-           'outcome_frame']
+           'refuse_control', 'action_records', 'record_actions', 'customer_actions', 'held_out', 'as_churned',
+           'check_outcomes', 'read_outcomes', 'by_customer', 'refuse_outcomes', 'record_outcomes', 'run_tables',
+           'offers_made', 'accepted_flags', 'outcome_frame']
 
 # %% ../../notebooks/04a_monitor/00_ledger.ipynb #e0d3a041
 CONTACTS = ("call", "survey", "email")  # actions that are not offers
@@ -256,6 +256,26 @@ def record_actions(
     with store.engine(url).begin() as con:
         inserted = con.execute(ACTIONS.insert().returning(ACTIONS.c.action_id, sort_by_parameter_order=True), records)
         return list(inserted.scalars())
+
+# %% ../../notebooks/04a_monitor/00_ledger.ipynb #4c7af1ce
+def customer_actions(
+    customer_id: str,  # the customer
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> pd.DataFrame:
+    "The actions recorded on customer `customer_id`, newest first."
+    q = sa.select(ACTIONS).where(ACTIONS.c.customer_id == str(customer_id))
+    with store.engine(url).connect() as con:
+        return pd.read_sql(q.order_by(ACTIONS.c.taken_at.desc(), ACTIONS.c.action_id.desc()), con)
+
+
+def held_out(
+    customer_id: str,  # the customer
+    run_id: str | None = None,  # a published scoring run (None: the latest)
+    url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
+) -> bool:
+    "True when the customer is in run `run_id`'s control group: do not contact."
+    run_id = published_run(run_id, url)
+    return len(customer_rows(CONTROL_GROUP, [customer_id], ["customer_id"], run_id, url)) > 0
 
 # %% ../../notebooks/04a_monitor/00_ledger.ipynb #9e8674e0
 CHURNED = {"1": True, "0": False, "1.0": True, "0.0": False, "true": True, "false": False, "yes": True, "no": False}

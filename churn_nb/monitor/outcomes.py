@@ -12,18 +12,19 @@ import pandas as pd
 from matplotlib.figure import Figure
 from ..config import AT_RISK, TIERS
 from ..data import data_error
-from ..model.evaluate import png_base64
+from ..model.evaluate import newcombe, png_base64, wilson, z_value
+from ..decide.fairness import fairness_section, fairness_table, offer_measures, outcome_measures
 from .ledger import OUTCOME_FRAME
 
 # %% auto #0
 __all__ = ['OUTCOME_COLUMNS', 'GROUPS', 'BUILD_IT', 'SCORED_COLUMNS', 'ARMS', 'POWER', 'QUALITY_COLUMNS', 'PERCENT',
            'REPORT_STYLE', 'LACKING', 'METHOD_NOTES', 'control_groups', 'per_offer', 'simulate_campaign', 'played',
-           'simulated_outcomes', 'check_outcome_frame', 'z_value', 'wilson', 'newcombe', 'arm_counts', 'verdicts',
-           'detectable_uplift', 'uplift_table', 'weighted_total', 'realised_by_tier', 'realised_uplift',
-           'campaign_money', 'money_notes', 'untreated_weights', 'weighted_deciles', 'weighted_calibration',
-           'quality_figures', 'realised_quality', 'draw_uplift', 'draw_quality', 'newest_version', 'outcome_kpis',
-           'table_html', 'money_table', 'with_intervals', 'report_page', 'what_is_missing', 'outcomes_report',
-           'metric_name', 'outcome_metrics', 'log_outcomes', 'campaign_run', 'write_outcomes_report', 'run_outcomes']
+           'simulated_outcomes', 'check_outcome_frame', 'arm_counts', 'verdicts', 'detectable_uplift', 'uplift_table',
+           'weighted_total', 'realised_by_tier', 'realised_uplift', 'campaign_money', 'money_notes',
+           'untreated_weights', 'weighted_deciles', 'weighted_calibration', 'quality_figures', 'realised_quality',
+           'draw_uplift', 'draw_quality', 'newest_version', 'outcome_kpis', 'table_html', 'money_table',
+           'with_intervals', 'report_page', 'what_is_missing', 'outcomes_report', 'metric_name', 'outcome_metrics',
+           'log_outcomes', 'campaign_run', 'run_groups', 'write_outcomes_report', 'run_outcomes', 'campaign_fairness']
 
 # %% ../../notebooks/04a_monitor/01_outcomes.ipynb #4526f496
 OUTCOME_COLUMNS = tuple(OUTCOME_FRAME)  # one home: the ledger, which builds the frame (`ledger.outcome_frame`)
@@ -184,45 +185,6 @@ def check_outcome_frame(
             example = frame[column][~ok].iloc[0]
             raise data_error(source, f"{problem} (e.g. {example!r})", BUILD_IT, column, frame.index[~ok])
     return frame
-
-# %% ../../notebooks/04a_monitor/01_outcomes.ipynb #c17f4d08
-def z_value(
-    level: float = 0.95,  # confidence level
-) -> float:
-    "The normal quantile of a two-sided interval at `level` (1.96 for 0.95)."
-    if not 0 < level < 1:
-        raise ValueError(f"level: {level!r} is not in (0, 1). Fix: pass a confidence level such as 0.95.")
-    return NormalDist().inv_cdf(0.5 + level / 2)
-
-
-def wilson(
-    k,  # successes (churners), a number or an array
-    n,  # trials (customers), same shape
-    level: float = 0.95,  # confidence level
-) -> tuple:
-    "Wilson score interval (low, high) of the rate k/n, elementwise; NaN where n is 0."
-    k, n, z = np.asarray(k, dtype=float), np.asarray(n, dtype=float), z_value(level)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-        half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
-
-
-def newcombe(
-    k1,  # churners of the first group (control)
-    n1,  # customers of the first group
-    k2,  # churners of the second group (treated)
-    n2,  # customers of the second group
-    level: float = 0.95,  # confidence level
-) -> tuple:
-    "(difference, low, high): k1/n1 − k2/n2 with Newcombe's hybrid score interval."
-    k1, n1, k2, n2 = (np.asarray(x, dtype=float) for x in (k1, n1, k2, n2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p1, p2 = k1 / n1, k2 / n2
-    (l1, u1), (l2, u2) = wilson(k1, n1, level), wilson(k2, n2, level)
-    d = p1 - p2
-    return d, d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
 # %% ../../notebooks/04a_monitor/01_outcomes.ipynb #20ca7a37
 ARMS = ("treated", "control")
@@ -714,6 +676,9 @@ def report_page(
         "<h2>Realised uplift per segment</h2>" + table_html(with_intervals(t["by_segment"]).drop(columns=LACKING)),
         "<h2>Money saved vs the campaign's cost</h2>" + table_html(t["money"]),
         "<h2>Realised model quality (untreated customers, weighted)</h2>" + table_html(t["quality"]),
+        fairness_section(t["fairness"], "Fairness: offers made, customers kept, the model's quality per group")
+        if "fairness" in t
+        else "",
         "<h2>How this was measured</h2><ul>" + "".join(f"<li>{escape(n)}</li>" for n in report["notes"]) + "</ul>",
     ]
     body += [
@@ -762,6 +727,8 @@ def outcomes_report(
     level: float = 0.95,  # confidence level
     bins: int = 10,  # calibration bins
     title: str = "What the retention campaign did",  # the report's title
+    groups: pd.DataFrame | None = None,  # the sensitive columns of the frame's customers, in its order (`run_groups`)
+    min_group: int = 30,  # smaller groups are pooled as `other` in the fairness table
 ) -> tuple:
     "(report: tables, figures, kpis, notes; HTML page): the whole measurement of a campaign's outcomes."
     frame = check_outcome_frame(frame)
@@ -770,6 +737,11 @@ def outcomes_report(
     money, quality = campaign_money(frame, level), realised_quality(frame, bins, min_n)
     tables = dict(by_tier=by_tier, by_offer=by_offer, by_segment=by_segment, money=money_table(money))
     tables.update(quality=quality["table"], calibration=quality["calibration"])
+    if groups is not None and len(
+        groups.columns
+    ):  # who was offered what (the offers made), who stayed, served how well
+        made = offer_measures(frame["tier"], frame["offer_id"], frame["offer_cost"])
+        tables["fairness"] = fairness_table(groups, {**made, **outcome_measures(frame)}, min_group, level)
     figures = {"Realised vs expected uplift per offer": draw_uplift(by_offer)} if len(by_offer) else {}
     figures.update({"Calibration": draw_quality(quality["calibration"])} if len(quality["calibration"]) else {})
     runs = ", ".join(map(str, frame["run_id"].unique()[:5]))
@@ -836,6 +808,23 @@ def campaign_run(
     with store.engine(url).connect() as con:
         return con.execute(q.limit(1)).scalar() or store.latest_run_id(url)
 
+# %% ../../notebooks/04a_monitor/01_outcomes.ipynb #8dd0d8092fe74a7c96281538738b07e2
+def run_groups(
+    run_id: str,  # a published scoring run
+    ids,  # its customers, in the order wanted (an outcome frame's `customer_id`)
+) -> pd.DataFrame | None:
+    "The sensitive columns the run kept (from its marts), one row per customer of `ids`; None when it kept none."
+    import json
+    from churn_nb.run.store import run_dir
+
+    summary = run_dir(run_id) / "summary.json"
+    sensitive = (json.loads(summary.read_text()).get("fairness") or {}).get("sensitive") if summary.exists() else None
+    if not sensitive:
+        return None
+    kept = pd.read_parquet(run_dir(run_id) / "customers.parquet", columns=["customer_id", *sensitive])
+    by_id = kept.set_index(kept.customer_id.astype(str))[sensitive]
+    return by_id.reindex(pd.Index(ids).astype(str)).reset_index(drop=True)
+
 # %% ../../notebooks/04a_monitor/01_outcomes.ipynb #205c0362
 def write_outcomes_report(
     html: str,  # the report page (`outcomes_report`)
@@ -873,7 +862,8 @@ def run_outcomes(
     with step_run(experiment, "outcomes") as run:
         recorded = ledger.record_outcomes(table, source_name(data)) if table is not None else 0
         frame = ledger.outcome_frame(scoring_run or campaign_run())
-        report, html = outcomes_report(frame, min_n, level)
+        groups = run_groups(frame.run_id.iloc[0], frame.customer_id)
+        report, html = outcomes_report(frame, min_n, level, groups=groups, min_group=settings["fairness"]["min_group"])
         mlflow.log_params(dict(data=str(data)[:500], scoring_run=frame.run_id.iloc[0], recorded=recorded, min_n=min_n))
         log_outcomes(report, html)
         raised = pd.DataFrame(quality_alerts(report["tables"]["quality"], settings), columns=ALERT_COLUMNS)
@@ -881,3 +871,19 @@ def run_outcomes(
         mlflow.log_metric("monitoring.alerts", len(raised))
         path = write_outcomes_report(html)
     return dict(run_id=run.info.run_id, recorded=recorded, frame=frame, report=report, path=path)
+
+# %% ../../notebooks/04a_monitor/01_outcomes.ipynb #8673eaed
+def campaign_fairness(
+    experiment: str = "churn",  # the MLflow experiment of the outcomes runs
+) -> pd.DataFrame:
+    "The fairness table the newest outcomes run logged (`outcomes/fairness.csv`); empty when there is none."
+    import io
+    import mlflow
+    from churn_nb.decide.fairness import FAIRNESS_COLUMNS
+    from churn_nb.model.tracking import finished_runs, has_artifact
+
+    found = finished_runs("outcomes", experiment)
+    if not found or not has_artifact(found[0].info.run_id, "outcomes/fairness.csv"):
+        return pd.DataFrame(columns=FAIRNESS_COLUMNS)
+    text = mlflow.artifacts.load_text(f"runs:/{found[0].info.run_id}/outcomes/fairness.csv")
+    return pd.read_csv(io.StringIO(text), index_col=0, dtype={"group": str})

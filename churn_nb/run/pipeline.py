@@ -27,16 +27,17 @@ from churn_nb.data import (
 from ..model.evaluate import calibration, png_base64
 from ..model.explain import binary_columns, global_importance, draw_importance, top_reasons
 from ..model.registry import CHAMPION_URI, Champion, load_champion, version_uri
-from ..model.tracking import MODEL_NAME, ensure_store, step_run
+from ..model.tracking import MODEL_NAME, ensure_store, finished_runs, has_artifact, step_run
+from ..decide.fairness import fairness_section, fairness_table, offer_measures, sensitive_columns
 from .store import with_stored_feedback
 
 # %% auto #0
 __all__ = ['stage_dir', 'customer_ids', 'write_stage', 'stage_columns', 'read_stage', 'Stopwatch', 'global_importance_of',
            'unseen_policy', 'scored_chunk', 'score_customers', 'write_scored', 'ScoreResult', 'score',
            'latest_score_run', 'run_info', 'holdout_ids', 'calibration_rows', 'segment_customers', 'log_segment_run',
-           'segment', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'report_charts',
-           'report_words', 'report_table', 'report_html', 'stage_batches', 'draw_control', 'control_note',
-           'publish_run', 'write_report', 'recommend']
+           'segment', 'recommend_customers', 'offers_json', 'final_table', 'run_summary', 'offer_fairness',
+           'report_charts', 'report_words', 'report_table', 'report_html', 'stage_batches', 'draw_control',
+           'control_note', 'publish_run', 'write_report', 'recommend']
 
 # %% ../../notebooks/04_run/01_pipeline.ipynb #da8b115f
 def stage_dir(run_id: str) -> Path:
@@ -153,6 +154,7 @@ def scored_chunk(
     up: int = 3,  # reasons per customer that raise the risk
     down: int = 2,  # reasons per customer that lower the risk
     clock: Stopwatch | None = None,  # times the steps (features, explain, reasons)
+    keep=(),  # columns of `raw` carried along as they are, model features or not (the sensitive ones)
 ) -> tuple:
     "(customers, contributions, Explanation) of checked rows `raw`: probabilities, contributions, top reasons."
     clock = clock or Stopwatch()
@@ -168,6 +170,9 @@ def scored_chunk(
     customers = pd.concat([pd.DataFrame({"customer_id": ids}), X.reset_index(drop=True)], axis=1)
     if spec.value_col and spec.value_col not in customers.columns:
         customers[spec.value_col] = as_numbers(raw[spec.value_col]).to_numpy()
+    for column in keep:
+        if column not in customers.columns:
+            customers[column] = raw[column].to_numpy()
     if spec.target in raw.columns:
         customers["churned"] = target_vector(raw, spec)
     customers = customers.assign(probability=ex.probability, base=ex.base, top_reasons=reasons)
@@ -203,6 +208,7 @@ def write_scored(
     down: int = 2,  # reasons per customer that lower the risk
     clock: Stopwatch | None = None,  # times the steps of each chunk
     chunk: int = 200_000,  # rows scored at a time (bounds memory)
+    keep=(),  # columns of `raw` carried into the stage as they are (the sensitive ones)
 ) -> dict:
     "Score checked rows `raw` chunk by chunk into run `run_id`'s stage (customers, contributions); return run metrics."
     import os, pyarrow as pa, pyarrow.parquet as pq
@@ -213,7 +219,8 @@ def write_scored(
     writers, total, worst, gaps = {}, 0.0, 0.0, []
     try:
         for start in range(0, len(raw), chunk):
-            customers, contributions, ex = scored_chunk(champ, raw.iloc[start : start + chunk], source, up, down, clock)
+            part = raw.iloc[start : start + chunk]
+            customers, contributions, ex = scored_chunk(champ, part, source, up, down, clock, keep)
             for name, t in (("customers", customers), ("contributions", contributions)):
                 table = pa.Table.from_pandas(t, preserve_index=False)
                 if name not in writers:
@@ -257,6 +264,8 @@ def score(
     down: int = 2,  # reasons per customer that lower the risk
     chunk: int = 200_000,  # rows scored at a time (bounds memory)
     snapshot=None,  # feedback features: texts dated before it count (None: the rule the champion was trained with)
+    fairness: dict | None = None,  # `fairness` settings of scheduled/monitoring.yml: sensitive columns, min_group
+    fairness_strict: bool = False,  # True: a sensitive column the table lacks is an error (the operator's own file)
 ) -> ScoreResult:
     """Step 1 of a scoring run: check, score and explain a customer table with the champion; write the run's stage
     folder."""
@@ -293,7 +302,12 @@ def score(
         if len(report):
             mlflow.log_text(report.to_csv(index=False), "score/unseen_levels.csv")
         mlflow.log_metric("unseen_level_rows", int(report.rows.sum()) if len(report) else 0)
-        stats = write_scored(run.info.run_id, champ, raw, source, up, down, clock, chunk)
+        fairness = fairness or {}
+        sensitive, notes = sensitive_columns(fairness.get("sensitive", []), raw.columns, source, fairness_strict)
+        for note in notes:
+            print(f"Fairness: {note}")
+        mlflow.log_param("sensitive", ",".join(sensitive))
+        stats = write_scored(run.info.run_id, champ, raw, source, up, down, clock, chunk, keep=sensitive)
         imp = global_importance_of(read_stage(run.info.run_id, "contributions", "score"), champ.spec)
         clock.lap("importance")
         mlflow.log_text(imp.to_csv(index=False), "score/importance.csv")
@@ -310,6 +324,7 @@ def score(
                     "rows": len(raw),
                     "method": champ.explainer.method,
                     "spec": champ.spec.to_dict(),
+                    "fairness": {"sensitive": sensitive, "min_group": fairness.get("min_group", 30), "notes": notes},
                 }
             )
         )
@@ -318,18 +333,7 @@ def score(
 # %% ../../notebooks/04_run/01_pipeline.ipynb #f0d2e455
 def latest_score_run(experiment: str = "churn") -> str:
     "The newest FINISHED score run of `experiment` (ChurnDataError when there is none)."
-    client = ensure_store()
-    exp = client.get_experiment_by_name(experiment)
-    found = (
-        client.search_runs(
-            [exp.experiment_id],
-            "tags.`churn_nb.kind` = 'score' and attributes.status = 'FINISHED'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if exp
-        else []
-    )
+    found = finished_runs("score", experiment)
     if not found:
         raise ChurnDataError(f"experiment {experiment!r}: no finished score run. Fix: run `churn-nb run score` first")
     return found[0].info.run_id
@@ -350,18 +354,11 @@ def run_info(run_id: str) -> dict:
 # %% ../../notebooks/04_run/01_pipeline.ipynb #d3a6e135
 def holdout_ids(model_run_id: str) -> set:
     "Customer ids the champion's training run held out (empty when unknown)."
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return set(
-            map(str, mlflow.artifacts.load_dict(f"runs:/{model_run_id}/dataset/split.json").get("holdout_ids") or [])
-        )
-    except (
-        MlflowException,
-        OSError,
-    ) as e:  # a run without the split record: calibrate on every labelled customer (said in the log)
-        print(f"No holdout ids in run {model_run_id} ({type(e).__name__}); calibrating on every labelled customer.")
+    if not has_artifact(model_run_id, "dataset/split.json"):  # a run without the split record: said in the log
+        print(f"No holdout ids in run {model_run_id}; calibrating on every labelled customer.")
         return set()
+    split = mlflow.artifacts.load_dict(f"runs:/{model_run_id}/dataset/split.json")
+    return set(map(str, split.get("holdout_ids") or []))
 
 
 def calibration_rows(
@@ -644,6 +641,26 @@ def run_summary(
         "importance": [] if importance is None else importance[["feature", "mean_abs_points"]].to_dict("records"),
     }
 
+# %% ../../notebooks/04_run/01_pipeline.ipynb #4ed64cb3
+def offer_fairness(
+    customers: pd.DataFrame,  # the stage's customers, with the sensitive columns the score step kept
+    table: pd.DataFrame,  # the run's per-customer table (`final_table`): tier, top offer
+    catalogue: list,  # the offers (their `cost` is the discount's value)
+    settings: dict | None,  # what the score step recorded: `sensitive` columns, `min_group`, `notes`
+) -> dict:
+    "{sensitive, rows (`fairness_table` records), notes} for the run summary; the table is logged to the active run."
+    settings = settings or {}
+    sensitive = [c for c in settings.get("sensitive", []) if c in customers.columns]
+    if not sensitive:
+        return {"sensitive": [], "rows": [], "notes": settings.get("notes", [])}
+    cost = table["top_offer"].map({o.id: float(o.cost) for o in catalogue})
+    offered = offer_measures(table["tier"], table["top_offer"], cost)
+    fair = fairness_table(customers[sensitive], offered, int(settings.get("min_group", 30)))
+    if mlflow.active_run() is not None:
+        mlflow.log_text(fair.to_csv(index=False), "fairness/offers.csv")
+    rows = fair.astype(object).where(fair.notna(), None).to_dict("records")  # JSON has no NaN
+    return {"sensitive": sensitive, "rows": rows, "notes": settings.get("notes", [])}
+
 # %% ../../notebooks/04_run/01_pipeline.ipynb #d6ed092f
 def report_charts(
     table: pd.DataFrame,  # the run's per-customer table (`final_table`)
@@ -744,6 +761,9 @@ def report_html(
         "<h2>Offers</h2>",
         table(summary["offers"]) if summary["offers"] else "<p>No offer has a positive expected value.</p>",
     ]
+    fair = summary.get("fairness") or {}
+    if fair.get("rows"):
+        body.append(fairness_section(pd.DataFrame(fair["rows"]), notes=fair.get("notes", [])))
     body += [f"<h2>How this run was computed</h2><ul class='notes'>{notes}</ul>"] if notes else []
     body += [f"<h2>{escape(t)}</h2><img src='data:image/png;base64,{png_base64(f)}'>" for t, f in charts.items()]
     style = (
@@ -970,6 +990,7 @@ def recommend(
         notes.append(control_note(control, control_share, control_seed))
         summary = run_summary(table, summary_offers, segment_info, info, run_id, imp, notes)
         summary["catalogue"] = [o.id for o in catalogue]
+        summary["fairness"] = offer_fairness(customers, table, catalogue, info.get("fairness"))
         held = {t: int(n) for t, n in control.tier.value_counts().items()}
         summary["control"] = {"share": control_share, "seed": control_seed, "customers": held}
         publish_run(run_id, table, customers, segments, summary, clock, control=control)
