@@ -672,19 +672,20 @@ def parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure speed, memory and accuracy; results in reports/bench/")
     bench.add_argument(
         "what",
-        choices=["train", "score", "api", "dashboard", "tables", "feedback"],
+        choices=["train", "score", "api", "dashboard", "tables", "feedback", "outcomes"],
         help=(
             "train: whole training runs per seed and budget (AUC, wall time, peak memory); tables: the default "
             "training on every table of a suite next to HistGradientBoosting and logistic regression; score: the "
             "scheduled scoring steps on 10k/100k/1M customers with an H2O and a scikit-learn champion; api: the REST "
             "API against `mlflow models serve`; dashboard: the dashboard in a browser with 1M customers; feedback: "
-            "texts/s of the feedback analysis on 1 and 2 cores, short and long texts, and its held-out quality"
+            "texts/s of the feedback analysis on 1 and 2 cores, short and long texts, and its held-out quality; "
+            "outcomes: `churn-nb run outcomes` on a campaign of 100k and 1M customers, a tenth of them offered"
         ),
     )
     bench.add_argument(
         "--sizes",
-        default="10000,100000,1000000",
-        help="score: comma-separated table sizes (default 10000,100000,1000000)",
+        default=None,
+        help="score, outcomes: comma-separated numbers of customers (defaults 10000,100000,1000000 and 100000,1000000)",
     )
     bench.add_argument("--seeds", default="0,1,2", help="train, tables: comma-separated seeds (default 0,1,2)")
     bench.add_argument(
@@ -856,8 +857,9 @@ def bench_command(args):
 
     out = config.reports_dir() / "bench"
     out.mkdir(parents=True, exist_ok=True)
+    sizes = [int(n) for n in args.sizes.split(",")] if args.sizes else None
     if args.what == "score":
-        runs = bench.bench_score(sizes=[int(n) for n in args.sizes.split(",")])
+        runs = bench.bench_score(sizes=sizes or bench.SCORE_SIZES)
         bench.score_figure(runs).savefig(out / "score-growth.png", bbox_inches="tight")
         print(bench.write_bench("score", runs, bench.summarise_score(runs), bench.score_notes(runs)).read_text())
     elif args.what == "train":
@@ -873,6 +875,12 @@ def bench_command(args):
 
         bench_api(out_dir=out, seconds=args.seconds, rate=args.rate)
         print((out / "api.md").read_text())
+    elif args.what == "outcomes":
+        from churn_nb.bench import outcomes
+
+        runs = outcomes.bench_outcomes(sizes or outcomes.OUTCOME_SIZES)
+        notes = outcomes.outcomes_notes(runs)
+        print(bench.write_bench("outcomes", runs, outcomes.summarise_outcomes(runs), notes).read_text())
     elif args.what == "feedback":
         from churn_nb.bench.feedback import bench_feedback
 

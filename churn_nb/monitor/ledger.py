@@ -14,12 +14,13 @@ from ..run import store
 from ..run.store import ACTIONS, CONTROL_GROUP, CUSTOMER_SCORES, OUTCOMES, SCORING_RUNS
 
 # %% auto #0
-__all__ = ['CONTACTS', 'STATUSES', 'CHANNELS', 'ACTION_FIELDS', 'ID_CHUNK', 'CHURNED', 'OUTCOME_FIELDS', 'OUTCOME_FRAME',
-           'LedgerError', 'UnknownCustomerError', 'ControlGroupError', 'now', 'listed', 'check_choice', 'action_rows',
-           'customer_rows', 'run_catalogue', 'offer_entry', 'offer_field', 'published_run', 'scored_customers',
-           'refuse_control', 'action_records', 'record_actions', 'customer_actions', 'held_out', 'as_churned',
-           'check_outcomes', 'read_outcomes', 'by_customer', 'refuse_outcomes', 'record_outcomes', 'run_tables',
-           'offers_made', 'accepted_flags', 'outcome_frame']
+__all__ = ['CONTACTS', 'STATUSES', 'CHANNELS', 'ACTION_FIELDS', 'ID_CHUNK', 'SCAN_ABOVE', 'FIRST_OFFER', 'CHURNED',
+           'OUTCOME_FIELDS', 'OUTCOME_FRAME', 'LedgerError', 'UnknownCustomerError', 'ControlGroupError', 'now',
+           'listed', 'check_choice', 'action_rows', 'member', 'customer_rows', 'run_catalogue', 'offer_entry',
+           'offer_fields', 'offer_field', 'published_run', 'scored_customers', 'refuse_control', 'action_records',
+           'record_actions', 'customer_actions', 'held_out', 'as_churned', 'check_outcomes', 'read_outcomes',
+           'by_customer', 'refuse_outcomes', 'drop_outcomes', 'record_outcomes', 'run_tables', 'offers_made',
+           'accepted_flags', 'outcome_frame']
 
 # %% ../../notebooks/04a_monitor/00_ledger.ipynb #e0d3a041
 CONTACTS = ("call", "survey", "email")  # actions that are not offers
@@ -102,6 +103,15 @@ def action_rows(
 
 # %% ../../notebooks/04a_monitor/00_ledger.ipynb #1aba174a
 ID_CHUNK = 5_000  # customer ids per query
+SCAN_ABOVE = 100_000  # more ids than this: one scan of the table beats hundreds of IN lists
+
+
+def member(
+    values,  # ids to look up
+    pool,  # the ids to find them in
+) -> np.ndarray:
+    "True where each of `values` is in `pool` (as plain Python strings: pandas' Arrow strings look up far slower)."
+    return pd.Index(np.asarray(values, dtype=object), dtype=object).isin(np.asarray(pool, dtype=object))
 
 
 def customer_rows(
@@ -111,9 +121,13 @@ def customer_rows(
     run_id: str | None = None,  # only this run's rows (None: every run's)
     url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
 ) -> pd.DataFrame:
-    "The distinct rows (`columns`) of `table` for customers `ids` (of run `run_id`), read by id in chunks."
+    "The distinct rows (`columns`) of `table` for customers `ids` (of run `run_id`), read by id in chunks (or a scan)."
     ids, parts = list(dict.fromkeys(map(str, ids))), []
     with store.engine(url).connect() as con:
+        if len(ids) > SCAN_ABOVE:
+            q = sa.select(*(table.c[c] for c in columns)).distinct()
+            found = pd.read_sql(q if run_id is None else q.where(table.c.run_id == run_id), con)
+            return found[member(found.customer_id, ids)].reset_index(drop=True)
         for i in range(0, len(ids), ID_CHUNK):
             q = sa.select(*(table.c[c] for c in columns)).distinct()
             q = q.where(table.c.customer_id.in_(ids[i : i + ID_CHUNK]))
@@ -136,6 +150,9 @@ def run_catalogue(
     return list(catalogue)
 
 # %% ../../notebooks/04a_monitor/00_ledger.ipynb #d899e120
+FIRST_OFFER = json.JSONDecoder()  # reads the first offer of a `top_offers` list without the rest
+
+
 def offer_entry(
     offers,  # a customer's `top_offers` (JSON text of a list of offers)
     offer_id,  # the offer to find (None: none)
@@ -143,7 +160,25 @@ def offer_entry(
     "The entry of offer `offer_id` in a customer's `top_offers` JSON ({} when it is not listed)."
     if offer_id is None or not isinstance(offers, str):
         return {}
+    if offers.startswith("[{"):  # mostly the first, best offer is asked for: parse it alone
+        first = FIRST_OFFER.raw_decode(offers, 1)[0]
+        if first.get("id") == offer_id:
+            return first
     return next((o for o in json.loads(offers) if o.get("id") == offer_id), {})
+
+
+def offer_fields(
+    offers: pd.Series,  # each customer's `top_offers` JSON
+    chosen: pd.Series,  # each customer's offer id (None: none)
+    keys: tuple,  # the fields to read, e.g. ("uplift", "cost")
+) -> dict:
+    "Key -> each customer's value of that field of their `chosen` offer in `top_offers` (NaN: not listed or chosen)."
+    entries = [
+        offer_entry(o, c) if c is not None else {}
+        for o, c in zip(offers, chosen.astype(object).where(chosen.notna(), None))
+    ]  # each JSON text parsed once, whatever the number of keys
+    number = lambda v: np.nan if v is None else float(v)
+    return {key: np.array([number(e.get(key)) for e in entries], dtype=float) for key in keys}
 
 
 def offer_field(
@@ -152,12 +187,7 @@ def offer_field(
     key: str,  # the field to read, e.g. `uplift` or `cost`
 ) -> np.ndarray:
     "Field `key` of each customer's `chosen` offer in their `top_offers` (NaN when not listed or not chosen)."
-    value = lambda o, c: offer_entry(o, c).get(key)
-    got = [
-        value(o, c) if c is not None else None
-        for o, c in zip(offers, chosen.astype(object).where(chosen.notna(), None))
-    ]
-    return np.array([np.nan if v is None else float(v) for v in got], dtype=float)
+    return offer_fields(offers, chosen, (key,))[key]
 
 # %% ../../notebooks/04a_monitor/00_ledger.ipynb #6d0dafed
 def published_run(
@@ -346,7 +376,8 @@ def by_customer(
     values: pd.Series,  # one value per customer, indexed by customer id
 ) -> np.ndarray:
     "The value of each of `ids` in `values` (missing where a customer has none)."
-    return values.reindex(ids.to_numpy()).to_numpy()
+    by_id = pd.Series(values.to_numpy(), index=pd.Index(values.index.to_numpy(dtype=object), dtype=object))
+    return by_id.reindex(np.asarray(ids, dtype=object)).to_numpy()  # plain strings: Arrow lookups are far slower
 
 
 def refuse_outcomes(
@@ -355,7 +386,7 @@ def refuse_outcomes(
     url: str | None = None,  # the store's SQLAlchemy URL; None: `config.store_url()`
 ):
     "Refuse duplicate and unknown customers, churns dated before the first action, offers never made (naming rows)."
-    ids, rows = frame.customer_id, lambda bad: np.flatnonzero(bad) + 1
+    ids, rows = frame.customer_id.astype(object), lambda bad: np.flatnonzero(bad) + 1
     if (dup := ids.duplicated(keep=False)).any():
         raise data_error(
             source,
@@ -365,7 +396,7 @@ def refuse_outcomes(
             rows(dup),
         )
     known = customer_rows(CUSTOMER_SCORES, ids, ["customer_id"], url=url).customer_id
-    if (unknown := ~ids.isin(known)).any():
+    if (unknown := ~member(ids, known)).any():
         problem = f"{int(unknown.sum())} customer(s) in no published scoring run (e.g. {ids[unknown].iloc[0]!r})"
         raise data_error(
             source,
@@ -399,6 +430,27 @@ def refuse_outcomes(
         )
 
 
+def drop_outcomes(
+    con,  # an open connection, inside the transaction that writes the new outcomes
+    ids: pd.Series,  # the customers whose older outcomes go
+):
+    "Delete the stored outcomes of customers `ids`: all rows, a few by id, or many through a temporary table of ids."
+    stored = pd.read_sql(sa.select(OUTCOMES.c.customer_id), con).customer_id
+    overlap = stored[member(stored, ids)]
+    if len(overlap) == len(stored):  # a full refresh (or nothing stored yet): every row goes
+        con.execute(OUTCOMES.delete())
+    elif len(overlap) <= ID_CHUNK:
+        con.execute(OUTCOMES.delete().where(OUTCOMES.c.customer_id.in_(overlap.tolist())))
+    else:
+        gone = sa.Table(
+            "replaced_outcomes", sa.MetaData(), sa.Column("customer_id", sa.String(200)), prefixes=["TEMPORARY"]
+        )
+        gone.create(con)
+        store.insert_rows(con, overlap.to_frame(), table=gone)
+        con.execute(OUTCOMES.delete().where(OUTCOMES.c.customer_id.in_(sa.select(gone.c.customer_id))))
+        gone.drop(con)
+
+
 def record_outcomes(
     frame: pd.DataFrame,  # an outcomes table (`read_outcomes`, or as read: `check_outcomes` is applied)
     source="outcomes",  # where it came from: recorded with each row and named in errors
@@ -407,13 +459,10 @@ def record_outcomes(
     "Check outcomes against the store (`refuse_outcomes`) and write them in one transaction, replacing older ones."
     frame = check_outcomes(frame, source)
     refuse_outcomes(frame, source, url)
-    out = frame.assign(recorded_at=now(), source=str(source))
-    records = out.astype(object).where(out.notna(), None).to_dict("records")
-    ids = frame.customer_id.tolist()
-    with store.engine(url).begin() as con:
-        for i in range(0, len(ids), ID_CHUNK):
-            con.execute(OUTCOMES.delete().where(OUTCOMES.c.customer_id.in_(ids[i : i + ID_CHUNK])))
-        con.execute(OUTCOMES.insert(), records)
+    out = frame.assign(recorded_at=now(), source=str(source))[[c.name for c in OUTCOMES.columns]]
+    with store.engine(url).begin() as con:  # older outcomes of these customers go, the new ones come: all or nothing
+        drop_outcomes(con, out.customer_id)
+        store.insert_rows(con, out, table=OUTCOMES)
     return len(out)
 
 # %% ../../notebooks/04a_monitor/00_ledger.ipynb #c0a5dbcf
@@ -445,12 +494,13 @@ def run_tables(
     cols = ["customer_id", "model_version", "probability", "tier", "segment", "value", "top_offer", "top_offers"]
     acts = ACTIONS.c
     with store.engine(url).connect() as con:
-        scores = pd.read_sql(sa.select(*(s[c] for c in cols)).where(s.run_id == run_id), con)
+        scores = store.read_plain(con, sa.select(*(s[c] for c in cols)).where(s.run_id == run_id))
         actions = pd.read_sql(
             sa.select(ACTIONS).where(acts.run_id == run_id).order_by(acts.taken_at, acts.action_id), con
         )
         held = pd.read_sql(sa.select(CONTROL_GROUP.c.customer_id).where(CONTROL_GROUP.c.run_id == run_id), con)
-        outcomes = pd.read_sql(sa.select(OUTCOMES), con).set_index("customer_id")
+        outcomes = pd.read_sql(sa.select(OUTCOMES), con)
+    outcomes.index = pd.Index(outcomes.pop("customer_id").to_numpy(dtype=object), dtype=object)  # fast lookups by id
     return scores, actions, set(held.customer_id), outcomes
 
 
@@ -472,9 +522,9 @@ def accepted_flags(
     outcomes: pd.DataFrame,  # recorded outcomes, by customer id
 ) -> np.ndarray:
     "Per customer: True (accepted), False (treated, and declined or no offer accepted in the outcome), NaN (unknown)."
-    said = lambda status: ids.isin(actions.customer_id[actions.status == status]).to_numpy()
+    said = lambda status: member(ids, actions.customer_id[actions.status == status])
     took = said("accepted") | pd.notna(by_customer(ids, outcomes.offer_accepted))
-    refused = treated & (said("declined") | ids.isin(outcomes.index).to_numpy())
+    refused = treated & (said("declined") | member(ids, outcomes.index))
     flags = np.full(len(ids), np.nan, dtype=object)
     flags[refused] = False
     flags[took] = True
@@ -488,14 +538,16 @@ def outcome_frame(
     "One row per customer of a run: its group, the offer recommended and made, what was expected and what happened."
     run_id = published_run(run_id, url)
     scores, actions, held, outcomes = run_tables(run_id, url)
-    ids = scores.customer_id.astype(str)
-    treated = ids.isin(actions.customer_id[actions.status.isin(STATUSES)]).to_numpy()
-    control = ids.isin(held).to_numpy()
+    ids = pd.Series(scores.customer_id.astype(str).to_numpy(dtype=object), dtype=object)  # converted once
+    treated = member(ids, actions.customer_id[actions.status.isin(STATUSES)])
+    control = member(ids, list(held))
     recommended = scores.top_offer.astype(object).where(scores.top_offer.notna(), None)
     made, recorded = offers_made(ids, actions)
-    expected = np.where(
-        treated & made.notna().to_numpy(), recorded, offer_field(scores.top_offers, recommended, "uplift")
-    )
+    listed = offer_fields(scores.top_offers, recommended, ("uplift", "cost"))  # each customer's JSON parsed once
+    expected = np.where(treated & made.notna().to_numpy(), recorded, listed["uplift"])
+    other = (made.notna() & (made != recommended)).to_numpy()  # made an offer other than the recommended one
+    cost = listed["cost"]
+    cost[other] = offer_field(scores.top_offers[other], made[other], "cost")
     return pd.DataFrame(
         {
             "customer_id": ids,
@@ -509,7 +561,7 @@ def outcome_frame(
             "recommended_offer": recommended,
             "offer_id": made,
             "expected_uplift": expected,
-            "offer_cost": offer_field(scores.top_offers, made.where(made.notna(), recommended), "cost"),
+            "offer_cost": cost,
             "accepted": accepted_flags(ids, treated, actions, outcomes),
             "churned": by_customer(ids, outcomes.churned.astype(float)),
             "churned_at": pd.Series(by_customer(ids, pd.to_datetime(outcomes.churned_at)), index=ids.index),

@@ -17,10 +17,11 @@ from ..text.feedback import MAX_CHARS
 __all__ = ['META', 'SCORING_RUNS', 'CUSTOMER_SCORES', 'SCORE_COLUMNS', 'FEEDBACK', 'API_PREDICTIONS', 'FEEDBACK_ANALYSIS',
            'NOTE_ANALYSIS', 'ACTIONS', 'CONTROL_GROUP', 'CONTROL_COLUMNS', 'OUTCOMES', 'ALERTS', 'FEEDBACK_MAX_CHARS',
            'ANALYSIS_FIELDS', 'FEATURE_FIELDS', 'PREDICTION_FIELDS', 'engine', 'StoreError', 'check_scores', 'publish',
-           'insert_rows', 'runs', 'latest_run_id', 'latest_scores', 'customer_history', 'control_group', 'check_note',
-           'save_feedback', 'feedback_for', 'analysed_notes', 'save_feedback_analysis', 'feedback_analysis',
-           'analysed_feedback', 'with_stored_feedback', 'record_predictions', 'predictions', 'run_dir', 'parquet_sink',
-           'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart', 'latest_summary', 'history']
+           'insert_rows', 'read_plain', 'runs', 'latest_run_id', 'latest_scores', 'customer_history', 'control_group',
+           'check_note', 'save_feedback', 'feedback_for', 'analysed_notes', 'save_feedback_analysis',
+           'feedback_analysis', 'analysed_feedback', 'with_stored_feedback', 'record_predictions', 'predictions',
+           'run_dir', 'parquet_sink', 'write_table', 'write_marts', 'point_latest', 'latest_run', 'latest_mart',
+           'latest_summary', 'history']
 
 # %% ../../notebooks/04_run/00_store.ipynb #3dd97909
 META = sa.MetaData()
@@ -253,32 +254,46 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
 
 # %% ../../notebooks/04_run/00_store.ipynb #cfebf2e0
 def insert_rows(
-    con,  # an open connection, inside the transaction of the run
-    rows: pd.DataFrame,  # `customer_scores` rows, `run_id` included
+    con,  # an open connection, inside the writer's transaction
+    rows: pd.DataFrame,  # rows of `table`, its columns named as in the table
     chunk: int = 50_000,  # rows per insert statement
+    table: sa.Table = CUSTOMER_SCORES,  # the table written
 ):
-    """Insert `rows` into customer_scores: SQLite through the driver's executemany (fast), other databases through
-    SQLAlchemy."""
+    """Insert `rows` into `table` (customer_scores by default): SQLite through the driver's executemany (fast), other
+    databases through SQLAlchemy."""
     import gc
 
     enabled = gc.isenabled()
     # millions of short-lived tuples: the cycle collector (and JPype's Java GC hooked to it) only slows the insert
     gc.disable()
     try:
-        _insert(con, rows, chunk)
+        _insert(con, rows, chunk, table)
     finally:
         if enabled:
             gc.enable()
 
 
-def _insert(con, rows: pd.DataFrame, chunk: int):
+def _insert(con, rows: pd.DataFrame, chunk: int, table: sa.Table):
     if con.dialect.name == "sqlite":
-        sql = f"INSERT INTO customer_scores ({', '.join(rows.columns)}) VALUES ({', '.join('?' * len(rows.columns))})"
+        sql = f"INSERT INTO {table.name} ({', '.join(rows.columns)}) VALUES ({', '.join('?' * len(rows.columns))})"
         for start in range(0, len(rows), chunk):
             con.exec_driver_sql(sql, list(_plain(rows.iloc[start : start + chunk]).itertuples(index=False, name=None)))
     else:
         for start in range(0, len(rows), chunk):
-            con.execute(CUSTOMER_SCORES.insert(), rows.iloc[start : start + chunk].to_dict("records"))
+            part = rows.iloc[start : start + chunk]
+            con.execute(table.insert(), part.astype(object).where(part.notna(), None).to_dict("records"))
+
+# %% ../../notebooks/04_run/00_store.ipynb #acae54e37e7d407bbb7b55eff062a284
+def read_plain(
+    con,  # an open connection
+    query: sa.Select,  # a SELECT of text and number columns
+) -> pd.DataFrame:
+    "The rows of `query`: SQLite through the driver's cursor (fast), other databases through `pandas.read_sql`."
+    if con.dialect.name != "sqlite":
+        return pd.read_sql(query, con)
+    sql = str(query.compile(con, compile_kwargs={"literal_binds": True}))
+    cursor = con.connection.driver_connection.execute(sql)
+    return pd.DataFrame(cursor.fetchall(), columns=[d[0] for d in cursor.description])
 
 # %% ../../notebooks/04_run/00_store.ipynb #fb2b068b
 def runs(url: str | None = None) -> pd.DataFrame:
