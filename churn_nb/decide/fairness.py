@@ -11,8 +11,9 @@ from ..data import data_error
 from ..model.evaluate import auc_interval, newcombe, wilson, z_value
 
 # %% auto #0
-__all__ = ['MISSING', 'OTHER', 'FAIRNESS_COLUMNS', 'KINDS', 'sensitive_columns', 'group_labels', 'group_rows', 'fairness_table',
-           'offer_measures', 'outcome_measures', 'clear_gaps', 'fairness_view', 'fairness_section']
+__all__ = ['MISSING', 'OTHER', 'FAIRNESS_COLUMNS', 'KINDS', 'CLEAR_LEAD', 'HOW_TO_READ', 'sensitive_columns', 'group_labels',
+           'group_rows', 'fairness_table', 'offer_measures', 'outcome_measures', 'clear_gaps', 'fairness_view',
+           'fairness_section']
 
 # %% ../../notebooks/03_decide/02_fairness.ipynb #a821864c
 def sensitive_columns(
@@ -225,6 +226,14 @@ def fairness_view(
     return pd.concat([customers.to_frame("customers").T, wide]).rename_axis(index="measure", columns=None)
 
 # %% ../../notebooks/03_decide/02_fairness.ipynb #e946d15c
+CLEAR_LEAD = "Clear gaps (their 95 % interval excludes 0):"  # what the list of `clear_gaps` is headed with
+HOW_TO_READ = (  # under every fairness table: the reports' and the dashboard's
+    "Each cell: the group's figure and, in brackets, its gap to every other customer (points for a share); "
+    "* marks a gap whose 95 % interval excludes 0. Groups under the minimum size are pooled as 'other'. "
+    "A gap says that groups are treated or served differently, not why."
+)
+
+
 def fairness_section(
     fair: pd.DataFrame,  # `fairness_table`
     title: str = "Fairness of who gets offers",  # the section's heading
@@ -235,12 +244,7 @@ def fairness_section(
 
     gaps = clear_gaps(fair)
     said = "".join(f"<li>{escape(s)}</li>" for s in [*gaps, *notes])
-    lead = "Clear gaps (their 95 % interval excludes 0):" if gaps else "No gap is clear at 95 %."
+    lead = CLEAR_LEAD if gaps else "No gap is clear at 95 %."
     view = fairness_view(fair).reset_index()
-    how = (
-        "Each cell: the group's figure and, in brackets, its gap to every other customer (points for a share); "
-        "* marks a gap whose 95 % interval excludes 0. Groups under the minimum size are pooled as 'other'. "
-        "A gap says that groups are treated or served differently, not why."
-    )
     table = view.to_html(index=False, border=0, classes="t", na_rep="–") if len(view) else ""
-    return f"<h2>{escape(title)}</h2><p>{lead}</p><ul class='notes'>{said}</ul>{table}<p class='meta'>{how}</p>"
+    return f"<h2>{escape(title)}</h2><p>{lead}</p><ul class='notes'>{said}</ul>{table}<p class='meta'>{HOW_TO_READ}</p>"

@@ -2398,21 +2398,18 @@ def fairness_html(
     empty: str,  # what to say when there are none
 ) -> str:
     "The clear gaps in words, then a column per group, a row per measure: the value and its gap (* a clear gap)."
-    from churn_nb.decide.fairness import clear_gaps, fairness_view
+    from churn_nb.decide.fairness import CLEAR_LEAD, HOW_TO_READ, clear_gaps, fairness_view
 
     if not len(fair):
         return notice(empty, "info")
     gaps = clear_gaps(fair)
     said = "".join(f"<li>{_e(s)}</li>" for s in gaps)
-    lead = "<p class='cn-note'>Clear gaps (95 % interval excludes 0):</p>" if gaps else ""
-    lead = lead if gaps else notice("No gap between groups is clear at 95 %.", "ok")
-    how = (
-        "Each cell: the group's figure and, in brackets, its gap to every other customer; * marks a gap whose 95 % "
-        "interval excludes 0. A gap says that groups are treated or served differently, not why."
+    lead = (
+        f"<p class='cn-note'>{_e(CLEAR_LEAD)}</p>" if gaps else notice("No gap between groups is clear at 95 %.", "ok")
     )
-    view = fairness_view(fair).reset_index()
-    table = html_table(view)
-    return f"{lead}<ul class='cn-notes'>{said}</ul><div class='cn-scroll'>{table}</div><p class='cn-note'>{_e(how)}</p>"
+    table = html_table(fairness_view(fair).reset_index())
+    how = f"<p class='cn-note'>{_e(HOW_TO_READ)}</p>"
+    return f"{lead}<ul class='cn-notes'>{said}</ul><div class='cn-scroll'>{table}</div>{how}"
 
 # %% ../../notebooks/05_faces/01_dashboard.ipynb #1af2275a
 class HealthPage(Page):
